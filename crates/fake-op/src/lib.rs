@@ -1,0 +1,1 @@
+//! fake-op (being written).

@@ -1,0 +1,1 @@
+//! 1Password secret references (being written).

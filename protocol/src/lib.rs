@@ -1,0 +1,53 @@
+//! The op-session wire protocol, shared by `op-sessiond` and `op-session`.
+//!
+//! This crate owns everything both ends must agree on, and nothing else: no tokio, no I/O
+//! policy, so the synchronous client stays small and fast.
+//!
+//! # A connection, byte by byte
+//!
+//! 1. **Preamble** (client → daemon): exactly one byte, sent with `sendmsg`. `0x00` for a plain
+//!    request; `0x01` when the client passes its stdin, stdout and stderr as `SCM_RIGHTS`
+//!    ancillary data (only for [`Request::Passthrough`]). The daemon reads it with `recvmsg`
+//!    *before* any buffered reader touches the socket, because buffered readers silently drop
+//!    ancillary data. See [`fdpass`].
+//! 2. **Request frame** (client → daemon): a 4-byte big-endian length, then that many bytes of
+//!    JSON: an object with `"version": PROTOCOL_VERSION` and a `"type"` tag naming the request
+//!    (see [`Request`]). Request frames are capped at [`MAX_REQUEST_FRAME`] (64 KiB).
+//! 3. **Response frame(s)** (daemon → client): the same framing, JSON with a `"type"` tag (see
+//!    [`Response`]), capped at [`MAX_RESPONSE_FRAME`]. Every request gets exactly one final
+//!    response. During a passthrough the client may send further [`ClientEvent`] frames
+//!    (signals to forward); the daemon answers with a final [`Response::Exit`].
+//!
+//! The version travels in every request (one request per connection, so the first exchange
+//! always carries it). A daemon that speaks another version answers
+//! [`ErrorCode::VersionMismatch`] with its own version, pid and how it was started, so a client
+//! can restart a daemon it auto-started and otherwise tell the person what to do.
+//!
+//! # Errors
+//! Every failure the daemon reports is an [`ErrorBody`]: a stable [`ErrorCode`], one line saying
+//! what happened, and one line saying the fix. Each code maps to the client's exit code
+//! ([`ErrorCode::exit_code`]), which is what agents branch on.
+//!
+//! # Secrets
+//! Session and service-account tokens cross this protocol once, client → daemon, in
+//! [`InitRequest::token`], as a [`secrecy::SecretString`] (its `Debug` prints a placeholder).
+//! Resolved secret values cross daemon → client in [`ResolvedValue`], also as `SecretString`.
+//! Frame buffers that may hold either are [`zeroize::Zeroizing`].
+
+pub mod error;
+pub mod exit;
+pub mod fdpass;
+pub mod frame;
+pub mod message;
+
+pub use error::{ErrorBody, ErrorCode};
+pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
+pub use message::*;
+
+/// The protocol version. Bump it whenever a request or response changes shape.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Preamble byte of a plain request (no file descriptors attached).
+pub const PREAMBLE_PLAIN: u8 = 0x00;
+/// Preamble byte of a request that carries stdin, stdout and stderr as `SCM_RIGHTS`.
+pub const PREAMBLE_FDS: u8 = 0x01;

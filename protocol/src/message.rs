@@ -1,0 +1,585 @@
+//! Requests, responses and their JSON encoding.
+//!
+//! Each request is one JSON object `{"version": N, "type": "<name>", ...fields}`; each response
+//! is `{"type": "<name>", ...fields}`. Decoding a request checks the version *before* the rest,
+//! so a daemon can answer a client of another version with a clear
+//! [`ErrorCode::VersionMismatch`] even when it cannot parse that client's request.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::PROTOCOL_VERSION;
+use crate::error::{ErrorBody, ErrorCode};
+use crate::frame::FrameError;
+
+/// How a session authenticates `op`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// A token from `op signin`, handed to `op` in `OP_SESSION_<USERUUID>`.
+    Token,
+    /// The desktop app's integration: the daemon's own process is authorized.
+    App,
+    /// A service-account token, handed to `op` in `OP_SERVICE_ACCOUNT_TOKEN`.
+    ServiceAccount,
+}
+
+impl Mode {
+    /// The name used on the command line and in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Token => "token",
+            Mode::App => "app",
+            Mode::ServiceAccount => "service-account",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Serialize a secret by exposing it: only for fields that must cross the socket.
+pub fn expose_secret<S: Serializer>(s: &SecretString, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s.expose_secret())
+}
+
+/// Serialize an optional secret by exposing it.
+pub fn expose_opt_secret<S: Serializer>(
+    s: &Option<SecretString>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    match s {
+        Some(s) => ser.serialize_some(s.expose_secret()),
+        None => ser.serialize_none(),
+    }
+}
+
+fn de_opt_secret<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.map(|s| SecretString::from(Zeroizing::new(s).as_str())))
+}
+
+fn de_secret<'de, D: Deserializer<'de>>(d: D) -> Result<SecretString, D::Error> {
+    let s: Zeroizing<String> = Zeroizing::new(String::deserialize(d)?);
+    Ok(SecretString::from(s.as_str()))
+}
+
+/// A request from a client. One per connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// Report the daemon and its sessions. Never counts as use.
+    Status,
+    /// Wipe and revoke every session, then exit.
+    Stop,
+    /// Which `op` binary the daemon runs, so `op-session init` runs the same one.
+    OpPath,
+    /// Establish a session.
+    Init(InitRequest),
+    /// Wipe and revoke one account's session, or all.
+    Lock(LockRequest),
+    /// Resolve secret references (for `read`, `run` and `inject`).
+    Resolve(ResolveRequest),
+    /// Run `op ARGS` with the caller's stdio (passed as fds), cwd and environment.
+    Passthrough(PassthroughRequest),
+}
+
+impl Request {
+    /// The request's name, for logs and audit.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Request::Status => "status",
+            Request::Stop => "stop",
+            Request::OpPath => "op_path",
+            Request::Init(_) => "init",
+            Request::Lock(_) => "lock",
+            Request::Resolve(_) => "resolve",
+            Request::Passthrough(_) => "passthrough",
+        }
+    }
+}
+
+/// Start a session.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct InitRequest {
+    /// The account as `op --account` accepts it; `None` lets `op` choose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The mode; `None` asks the daemon for app mode (the no-terminal path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Token mode: the variable `op signin` named, `OP_SESSION_<USERUUID>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_var: Option<String>,
+    /// Token mode: the session token; service-account mode: the `ops_…` token.
+    #[serde(
+        default,
+        serialize_with = "expose_opt_secret",
+        deserialize_with = "de_opt_secret",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub token: Option<SecretString>,
+}
+
+/// Lock one account or all.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct LockRequest {
+    /// The account; `None` with `all == false` means the default account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Lock every account.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// What a resolution is for (audit and policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolvePurpose {
+    /// `op-session read`.
+    #[default]
+    Read,
+    /// `op-session run`.
+    Run,
+    /// `op-session inject`.
+    Inject,
+}
+
+impl ResolvePurpose {
+    /// The verb as audit records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolvePurpose::Read => "read",
+            ResolvePurpose::Run => "run",
+            ResolvePurpose::Inject => "inject",
+        }
+    }
+}
+
+/// Resolve a batch of `op://` references.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct ResolveRequest {
+    /// The account; `None` means `OP_ACCOUNT`/default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// References exactly as the caller wrote them.
+    pub refs: Vec<String>,
+    /// Bypass the cache (the values are still cached afterwards).
+    #[serde(default)]
+    pub no_cache: bool,
+    /// What the values are for.
+    #[serde(default)]
+    pub purpose: ResolvePurpose,
+}
+
+/// Run `op` on the caller's behalf.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct PassthroughRequest {
+    /// The account picked with `--account`/`OP_ACCOUNT` by the client, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Arguments after `op`.
+    pub args: Vec<String>,
+    /// The caller's working directory.
+    pub cwd: String,
+    /// The caller's environment, without `OP_SESSION_*` and `OP_SERVICE_ACCOUNT_TOKEN`.
+    pub env: Vec<(String, String)>,
+}
+
+/// A frame the client may send while a passthrough runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientEvent {
+    /// Forward this signal number to `op`'s process group.
+    Signal {
+        /// The signal number.
+        signal: i32,
+    },
+}
+
+/// A response from the daemon.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Response {
+    /// Answer to [`Request::Status`].
+    Status(StatusReport),
+    /// A request that needs no data back succeeded.
+    Done {
+        /// One line for a person.
+        message: String,
+    },
+    /// A session was established.
+    Session(SessionStatus),
+    /// The `op` binary the daemon runs.
+    OpPath {
+        /// Absolute path.
+        path: String,
+    },
+    /// Resolved values, in the order requested.
+    Values(Values),
+    /// A passthrough finished with this exit code.
+    Exit {
+        /// `op`'s exit code (128+N if killed by signal N).
+        code: i32,
+    },
+    /// The request failed.
+    Error(ErrorBody),
+}
+
+/// Resolved references.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Values {
+    /// The account that resolved them.
+    pub account: String,
+    /// One entry per requested reference, in request order.
+    pub values: Vec<ResolvedValue>,
+}
+
+/// One resolved reference.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ResolvedValue {
+    /// The reference as requested.
+    pub reference: String,
+    /// The secret value.
+    #[serde(serialize_with = "expose_secret", deserialize_with = "de_secret")]
+    pub value: SecretString,
+    /// Whether it came from the daemon's cache.
+    #[serde(default)]
+    pub cached: bool,
+}
+
+/// The daemon's report. The JSON form is stable: keys are only ever added.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// Daemon package version.
+    pub version: String,
+    /// Protocol version.
+    pub protocol: u32,
+    /// Daemon pid.
+    pub pid: u32,
+    /// Seconds since the daemon started.
+    pub uptime_s: u64,
+    /// The socket it serves.
+    pub socket: String,
+    /// How it was started: `manual`, `autostart`, `systemd`, `launchd`.
+    pub started_by: String,
+    /// Which protections took hold.
+    pub protections: Protections,
+    /// The `op` binary in use, if one was found.
+    #[serde(default)]
+    pub op_path: Option<String>,
+    /// The default account, if any.
+    #[serde(default)]
+    pub default_account: Option<String>,
+    /// Held sessions.
+    pub sessions: Vec<SessionStatus>,
+}
+
+/// Process protections and whether each took hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protections {
+    /// PR_SET_DUMPABLE 0 (no ptrace by same-uid processes, no core dumps) took hold.
+    pub ptrace_disabled: bool,
+    /// RLIMIT_CORE is 0.
+    pub core_dumps_disabled: bool,
+    /// Secret pages are locked in memory (mlock); false when the memlock limit refused.
+    pub secret_memory_locked: bool,
+    /// Inherited file descriptors beyond stdio (and activation sockets) were closed.
+    pub stray_fds_closed: bool,
+    /// Signal dispositions and mask were reset to defaults.
+    pub signals_reset: bool,
+    /// Every connection's peer uid is checked (always true; reported for completeness).
+    pub peer_uid_checked: bool,
+    /// The socket directory was verified as ours and 0700.
+    pub socket_dir_verified: bool,
+}
+
+/// One held session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionStatus {
+    /// The account name as given at init (or the shorthand `op` reported).
+    pub account: String,
+    /// How it authenticates.
+    pub mode: Mode,
+    /// Whether this is the default account.
+    #[serde(default)]
+    pub default: bool,
+    /// Email of the signed-in user (absent for service accounts).
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Sign-in address.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// User UUID.
+    #[serde(default)]
+    pub user_uuid: Option<String>,
+    /// Account UUID.
+    #[serde(default)]
+    pub account_uuid: Option<String>,
+    /// Unix time of sign-in.
+    pub signed_in_at: u64,
+    /// Seconds since the last successful `op` call.
+    pub last_use_s_ago: u64,
+    /// Seconds until the idle limit (`None` when no idle limit applies).
+    pub idle_remaining_s: Option<u64>,
+    /// Seconds until the hard limit.
+    pub hard_remaining_s: u64,
+    /// Whether keepalive refreshes the server session while clients are active.
+    pub keepalive: bool,
+    /// Number of cached values.
+    pub cache_entries: usize,
+}
+
+/// Why a request frame could not become a [`Request`].
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The client speaks another version.
+    #[error("client speaks protocol {client}, daemon speaks {PROTOCOL_VERSION}")]
+    Version {
+        /// The client's version.
+        client: u32,
+    },
+    /// Not a request of this protocol.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+impl DecodeError {
+    /// The error to send back.
+    pub fn to_body(&self) -> ErrorBody {
+        match self {
+            DecodeError::Version { .. } => {
+                ErrorBody::new(ErrorCode::VersionMismatch, self.to_string())
+            }
+            DecodeError::Malformed(m) => {
+                ErrorBody::new(ErrorCode::BadRequest, format!("malformed request: {m}"))
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    version: u32,
+    #[serde(flatten)]
+    request: &'a Request,
+}
+
+/// Encode a request with this crate's version.
+pub fn encode_request(req: &Request) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    serde_json::to_vec(&Envelope {
+        version: PROTOCOL_VERSION,
+        request: req,
+    })
+    .map(Zeroizing::new)
+    .map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Decode a request payload: the version first, then the rest.
+pub fn decode_request(payload: &[u8]) -> Result<Request, DecodeError> {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: Option<u32>,
+    }
+    let v: VersionOnly = serde_json::from_slice(payload)
+        .map_err(|e| DecodeError::Malformed(short(e.to_string())))?;
+    match v.version {
+        None => return Err(DecodeError::Malformed("missing \"version\"".into())),
+        Some(client) if client != PROTOCOL_VERSION => {
+            return Err(DecodeError::Version { client });
+        }
+        Some(_) => {}
+    }
+    serde_json::from_slice(payload).map_err(|e| DecodeError::Malformed(short(e.to_string())))
+}
+
+/// Encode a response.
+pub fn encode_response(resp: &Response) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    serde_json::to_vec(resp)
+        .map(Zeroizing::new)
+        .map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Decode a response payload.
+pub fn decode_response(payload: &[u8]) -> Result<Response, FrameError> {
+    serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(short(e.to_string())))
+}
+
+/// Encode a client event.
+pub fn encode_event(ev: &ClientEvent) -> Result<Vec<u8>, FrameError> {
+    serde_json::to_vec(ev).map_err(|e| FrameError::Malformed(e.to_string()))
+}
+
+/// Decode a client event.
+pub fn decode_event(payload: &[u8]) -> Result<ClientEvent, FrameError> {
+    serde_json::from_slice(payload).map_err(|e| FrameError::Malformed(short(e.to_string())))
+}
+
+/// serde_json errors can quote input; keep them to one short line.
+fn short(mut s: String) -> String {
+    if let Some(i) = s.find('\n') {
+        s.truncate(i);
+    }
+    if s.len() > 200 {
+        let mut cut = 200;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn status_round_trip_and_version_in_every_request() {
+        let bytes = encode_request(&Request::Status).expect("encodes");
+        let text = std::str::from_utf8(&bytes).expect("utf8");
+        assert!(text.contains("\"version\":1"), "{text}");
+        assert!(text.contains("\"type\":\"status\""), "{text}");
+        assert!(matches!(decode_request(&bytes), Ok(Request::Status)));
+    }
+
+    #[test]
+    fn other_versions_are_named_not_parsed() {
+        let err = decode_request(br#"{"version":99,"type":"from_the_future"}"#).expect_err("v99");
+        assert!(matches!(err, DecodeError::Version { client: 99 }));
+        assert_eq!(err.to_body().code, ErrorCode::VersionMismatch);
+        let err = decode_request(br#"{"type":"status"}"#).expect_err("no version");
+        assert_eq!(err.to_body().code, ErrorCode::BadRequest);
+    }
+
+    #[test]
+    fn tokens_never_show_in_debug() {
+        let req = Request::Init(InitRequest {
+            account: Some("my".into()),
+            mode: Some(Mode::Token),
+            session_var: Some("OP_SESSION_ABC".into()),
+            token: Some(SecretString::from(
+                "gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s",
+            )),
+        });
+        let dbg = format!("{req:?}");
+        assert!(!dbg.contains("gXKhaUdT"), "{dbg}");
+        let bytes = encode_request(&req).expect("encodes");
+        let back = decode_request(&bytes).expect("decodes");
+        let Request::Init(init) = back else {
+            panic!("wrong variant")
+        };
+        assert_eq!(
+            init.token.as_ref().map(|t| t.expose_secret().to_string()),
+            Some("gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s".to_string())
+        );
+    }
+
+    fn arb_request() -> impl Strategy<Value = Request> {
+        let s = ".{0,40}";
+        prop_oneof![
+            Just(Request::Status),
+            Just(Request::Stop),
+            Just(Request::OpPath),
+            (proptest::option::of(s), any::<bool>())
+                .prop_map(|(account, all)| Request::Lock(LockRequest { account, all })),
+            (
+                proptest::option::of(s),
+                proptest::collection::vec(s, 0..8),
+                any::<bool>()
+            )
+                .prop_map(|(account, refs, no_cache)| Request::Resolve(
+                    ResolveRequest {
+                        account,
+                        refs,
+                        no_cache,
+                        purpose: ResolvePurpose::Run,
+                    }
+                )),
+            (
+                proptest::collection::vec(s, 0..6),
+                s,
+                proptest::collection::vec((s, s), 0..6)
+            )
+                .prop_map(|(args, cwd, env)| Request::Passthrough(
+                    PassthroughRequest {
+                        account: None,
+                        args,
+                        cwd,
+                        env,
+                    }
+                )),
+            (proptest::option::of(s), proptest::option::of(s)).prop_map(|(account, tok)| {
+                Request::Init(InitRequest {
+                    account,
+                    mode: Some(Mode::ServiceAccount),
+                    session_var: None,
+                    token: tok.map(|t| SecretString::from(t.as_str())),
+                })
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn requests_round_trip(req in arb_request()) {
+            let bytes = encode_request(&req).expect("encodes");
+            let back = decode_request(&bytes).expect("decodes");
+            // Secrets do not implement PartialEq; compare the re-encoding instead.
+            let again = encode_request(&back).expect("re-encodes");
+            prop_assert_eq!(&bytes[..], &again[..]);
+        }
+
+        #[test]
+        fn garbage_payloads_are_errors_not_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = decode_request(&bytes);
+            let _ = decode_response(&bytes);
+            let _ = decode_event(&bytes);
+        }
+
+        #[test]
+        fn json_with_wrong_shapes_is_rejected(ty in "[a-z_]{0,12}", field in "[a-z_]{1,8}", n in any::<i64>()) {
+            let text = format!(r#"{{"version":1,"type":"{ty}","{field}":{n}}}"#);
+            let known = ["status", "stop", "op_path"];
+            if !known.contains(&ty.as_str()) {
+                prop_assert!(decode_request(text.as_bytes()).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn every_error_code_has_a_fix_and_an_exit_code() {
+        use ErrorCode::*;
+        for code in [
+            BadRequest,
+            VersionMismatch,
+            NotSignedIn,
+            SessionExpired,
+            Locked,
+            AuthDenied,
+            AuthTimeout,
+            RateLimited,
+            PolicyDenied,
+            OpFailed,
+            OpNotFound,
+            OpTimeout,
+            PermissionDenied,
+            Busy,
+            Internal,
+        ] {
+            assert!(!code.default_fix().is_empty());
+            assert!(code.exit_code() != 0);
+            let json = serde_json::to_string(&code).expect("serializes");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+        }
+        assert_eq!(NotSignedIn.exit_code(), 77);
+        assert_eq!(RateLimited.exit_code(), 75);
+        assert_eq!(PolicyDenied.exit_code(), 78);
+        assert_eq!(VersionMismatch.exit_code(), 76);
+    }
+}
