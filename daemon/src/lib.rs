@@ -1,1 +1,90 @@
-//! placeholder
+//! `op-sessiond`: a per-user daemon that holds 1Password CLI sessions for callers with no
+//! terminal, runs every `op` child itself with the token only in that child's environment,
+//! enforces idle and hard expiry on its own clock, caches resolved values briefly, and answers
+//! over a user-owned Unix socket after checking each peer's uid.
+//!
+//! The binary (`main.rs`) parses flags, hardens the process, sets up the socket and calls
+//! [`run`]; everything else lives here so tests can run the server in-process.
+//!
+//! Module map (one responsibility each): [`socket`] (path, lock, bind, activation),
+//! [`peer`] (uid check, audit identity), [`server`] (accept loop, limits, deadlines),
+//! [`connection`] (frames), [`requests`] (what each request does), [`session`] (state and
+//! deadlines), [`lifecycle`] (init, keepalive, expiry, revocation), [`oprun`] (spawning `op`),
+//! [`resolve`] and [`cache`] (values), [`passthrough`], [`policy`], [`audit`], [`scrub`],
+//! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`].
+
+pub mod audit;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod connection;
+pub mod hardening;
+pub mod lifecycle;
+pub mod notify;
+pub mod oprun;
+pub mod passthrough;
+pub mod peer;
+pub mod policy;
+pub mod requests;
+pub mod resolve;
+pub mod scrub;
+pub mod securemem;
+pub mod server;
+pub mod session;
+pub mod socket;
+pub mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::info;
+
+pub use state::{Daemon, DaemonInfo};
+
+/// Serve on `listener` until SIGTERM/SIGINT or a `stop` request; then wipe and revoke every
+/// session. `on_ready` runs once the server accepts connections.
+pub async fn run(
+    listener: tokio::net::UnixListener,
+    daemon: Arc<Daemon>,
+    on_ready: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let expiry = tokio::spawn(lifecycle::expiry_task(daemon.clone()));
+    let signals = tokio::spawn(watch_signals(daemon.clone()));
+    let server = tokio::spawn(server::serve(listener, daemon.clone()));
+    on_ready();
+    info!(socket = %daemon.info.socket.display(), pid = std::process::id(), started_by = %daemon.info.started_by, "serving");
+    daemon.shutdown.cancelled().await;
+    notify::stopping();
+    let _ = server.await;
+    let n = tokio::time::timeout(
+        daemon.config.op_timeout + Duration::from_secs(1),
+        lifecycle::end_all(&daemon, session::EndReason::Shutdown),
+    )
+    .await
+    .unwrap_or(0);
+    info!(sessions_ended = n, "stopped");
+    expiry.abort();
+    signals.abort();
+    Ok(())
+}
+
+async fn watch_signals(daemon: Arc<Daemon>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers; SIGTERM will kill without wiping");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+            // A closed terminal must not end sessions an agent still uses.
+            _ = hup.recv() => { info!("SIGHUP ignored"); }
+        }
+    }
+    daemon.shutdown.cancel();
+}

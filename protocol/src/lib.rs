@@ -40,7 +40,7 @@ pub mod fdpass;
 pub mod frame;
 pub mod message;
 
-pub use error::{ErrorBody, ErrorCode};
+pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 pub use message::*;
 

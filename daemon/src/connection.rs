@@ -1,0 +1,66 @@
+//! One client connection: the preamble, the request frame, the response frame.
+//!
+//! Owns reading with a deadline (a slow or silent client is dropped, never waited on forever),
+//! the frame size cap, and taking passed descriptors with `recvmsg` before any buffered read
+//! (a buffered reader would silently drop them). Frame buffers are zeroized after use.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use op_session_protocol::{
+    fdpass, frame, ClientEvent, FrameError, Response, MAX_REQUEST_FRAME,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::UnixStream;
+use zeroize::Zeroizing;
+
+/// Read the one-byte preamble and any descriptors sent with it.
+pub async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<OwnedFd>)> {
+    loop {
+        stream.readable().await?;
+        match stream.try_io(Interest::READABLE, || fdpass::recv_preamble(stream.as_fd())) {
+            Ok(v) => return Ok(v),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Read one frame (request cap).
+pub async fn read_frame(stream: &mut UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    let mut header = [0u8; 4];
+    match stream.read_exact(&mut header).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = frame::payload_len(header, MAX_REQUEST_FRAME)?;
+    let mut payload = Zeroizing::new(vec![0u8; len]);
+    stream.read_exact(&mut payload).await.map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            FrameError::Truncated
+        } else {
+            FrameError::Io(e)
+        }
+    })?;
+    Ok(payload)
+}
+
+/// Read a client event (during a passthrough). `Ok(None)` means the client hung up.
+pub async fn read_event(stream: &mut UnixStream) -> Result<Option<ClientEvent>, FrameError> {
+    match read_frame(stream).await {
+        Ok(p) => op_session_protocol::decode_event(&p).map(Some),
+        Err(FrameError::Closed) | Err(FrameError::Truncated) => Ok(None),
+        Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write one response frame.
+pub async fn write_response(stream: &mut UnixStream, resp: &Response) -> Result<(), FrameError> {
+    let payload = op_session_protocol::encode_response(resp)?;
+    let frame = frame::encode(&payload, op_session_protocol::MAX_RESPONSE_FRAME)?;
+    stream.write_all(&frame).await?;
+    stream.flush().await?;
+    Ok(())
+}

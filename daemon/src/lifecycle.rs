@@ -1,0 +1,490 @@
+//! Starting, using, refreshing and ending sessions: every place a session meets `op`.
+//!
+//! Owns: `init` in each mode (token verification with `op whoami`; app mode signing the
+//! daemon's own process in and confirming with a call that triggers authorization, coalesced
+//! so a fan-out of agents raises one prompt; service-account verification), the wrapper every
+//! request uses to call `op` with a session (touching the idle timer on success, ending the
+//! session at once on an auth error), keepalive, the expiry timer, and revocation (`op
+//! signout` with the token, so an ended token session is revoked, not just forgotten).
+//!
+//! Never logs a token or a value: log fields are account names, modes, reasons, exit codes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use op_session_protocol::{ErrorBody, ErrorCode, InitRequest, Mode, SessionStatus};
+use secrecy::ExposeSecret;
+use tracing::{info, warn};
+
+use crate::config::{APP_IDLE_MAX, TOKEN_IDLE_MAX};
+use crate::oprun::{Auth, OpError, OpOutput};
+use crate::scrub::{classify, scrub, to_error, Failure};
+use crate::securemem::{secret_token, SecretToken};
+use crate::session::{EndReason, Identity, Lease, Session};
+use crate::state::Daemon;
+
+/// The systemd credential name for a service-account token.
+pub const SA_CREDENTIAL: &str = "op-service-account-token";
+
+/// Map an `OpError` (could not run op at all) to the client's error.
+pub fn op_error(e: OpError) -> ErrorBody {
+    match e {
+        OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
+        OpError::Timeout(d) => ErrorBody::new(
+            ErrorCode::OpTimeout,
+            format!("op did not finish within {}s and was stopped", d.as_secs_f32()),
+        ),
+        e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
+        e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
+    }
+}
+
+fn with_account(mut args: Vec<String>, account: Option<&str>) -> Vec<String> {
+    if let Some(a) = account {
+        args.push("--account".into());
+        args.push(a.to_string());
+    }
+    args
+}
+
+/// Per-account locks that coalesce app-mode authorizations.
+#[derive(Debug, Default)]
+pub struct AuthGate {
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AuthGate {
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.to_ascii_lowercase())
+            .or_default()
+            .clone()
+    }
+}
+
+/// Run `op` with a session, keeping the session's state true: success touches the idle timer,
+/// an auth failure ends the session (and revokes it), and stderr is scrubbed.
+pub async fn call_op(
+    daemon: &Arc<Daemon>,
+    lease: &Lease,
+    args: Vec<String>,
+    stdin: Option<&[u8]>,
+) -> Result<OpOutput, ErrorBody> {
+    let args = with_account(args, lease.account_arg.as_deref());
+    let out = daemon
+        .op
+        .run(&args, lease.auth(), stdin)
+        .await
+        .map_err(op_error)?;
+    if out.success() {
+        daemon
+            .sessions
+            .touch(&lease.name, lease.generation, daemon.clock.now());
+        return Ok(out);
+    }
+    Err(failure(daemon, lease, &out))
+}
+
+/// Turn a failed call into the client's error, ending the session if op says it is gone.
+pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody {
+    let values = daemon.cache.values(&lease.name);
+    let mut secrets: Vec<&str> = values.iter().map(|v| v.expose_secret()).collect();
+    secrets.push(lease.secret_str());
+    let text = scrub(&out.stderr, &secrets);
+    let kind = classify(&text);
+    if matches!(
+        kind,
+        Failure::SessionGone | Failure::Denied | Failure::PromptTimeout | Failure::AppUnavailable
+    ) && let Some(s) = daemon.sessions.end(&lease.name, lease.generation)
+    {
+        info!(account = %s.name, mode = %s.mode, "op reports the session is gone; ending it");
+        end_session(daemon, s, EndReason::Revoked);
+    }
+    to_error(kind, &lease.name, &text, out.code)
+}
+
+/// Wipe a session's cache and, for token sessions, revoke it with `op signout` (in the
+/// background; the token is wiped when that call ends).
+pub fn end_session(daemon: &Arc<Daemon>, s: Session, why: EndReason) {
+    let dropped = daemon.cache.drop_account(&s.name);
+    info!(account = %s.name, mode = %s.mode, reason = why.as_str(), cached_dropped = dropped, "session ended");
+    if s.mode == Mode::Token && s.credential.is_some() && why != EndReason::Revoked {
+        let d = daemon.clone();
+        tokio::spawn(async move { revoke(&d, s).await });
+    }
+}
+
+/// `op signout` with the session's token, bounded by the op timeout.
+pub async fn revoke(daemon: &Daemon, s: Session) {
+    let (Some(cred), Some(var)) = (&s.credential, &s.session_var) else {
+        return;
+    };
+    let args = with_account(vec!["signout".into()], s.account_arg().as_deref());
+    let auth = Auth::Token {
+        var,
+        token: cred.expose_secret().as_str(),
+    };
+    match daemon.op.run(&args, auth, None).await {
+        Ok(out) if out.success() => info!(account = %s.name, "session revoked with op signout"),
+        Ok(out) => warn!(account = %s.name, code = out.code, "op signout failed; the token is wiped anyway"),
+        Err(e) => warn!(account = %s.name, error = %e, "could not run op signout; the token is wiped anyway"),
+    }
+}
+
+/// End and revoke every session (lock --all, stop, shutdown). Waits for the revocations.
+pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
+    let all = daemon.sessions.remove_all();
+    let n = all.len();
+    daemon.cache.clear();
+    let mut revokes = Vec::new();
+    for s in all {
+        info!(account = %s.name, mode = %s.mode, reason = why.as_str(), "session ended");
+        if s.mode == Mode::Token {
+            revokes.push(revoke(daemon, s));
+        }
+    }
+    for r in revokes {
+        r.await;
+    }
+    n
+}
+
+/// Lock one account (or the default), revoking it. Waits for the revocation.
+pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, ErrorBody> {
+    let s = daemon.sessions.remove(account)?;
+    let name = s.name.clone();
+    daemon.cache.drop_account(&name);
+    info!(account = %name, mode = %s.mode, "session locked");
+    if s.mode == Mode::Token {
+        revoke(daemon, s).await;
+    }
+    Ok(name)
+}
+
+/// Start a keepalive call in the background if one is due (see [`crate::session`]).
+pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
+    let now = daemon.clock.now();
+    if !daemon.sessions.keepalive_due(&lease.name, lease.generation, now) {
+        return;
+    }
+    let d = daemon.clone();
+    let lease = lease.clone();
+    tokio::spawn(async move {
+        // The cheapest call that the server counts as use. `whoami` can fail in app mode
+        // (op-cli.md §1.3), so app sessions list vaults instead.
+        let args: Vec<String> = match lease.mode {
+            Mode::App => vec!["vault".into(), "list".into(), "--format".into(), "json".into()],
+            _ => vec!["whoami".into(), "--format".into(), "json".into()],
+        };
+        match call_op(&d, &lease, args, None).await {
+            Ok(_) => tracing::debug!(account = %lease.name, "keepalive refreshed the session"),
+            Err(e) => warn!(account = %lease.name, code = %e.code, "keepalive failed"),
+        }
+        d.sessions.keepalive_done(&lease.name, lease.generation);
+    });
+}
+
+/// Borrow the session for `account`, ending it (and revoking) if it has run out. When no
+/// session exists and a systemd credential holds a service-account token, start one from it.
+pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, ErrorBody> {
+    match daemon.sessions.lease(account, daemon.clock.now()) {
+        Ok(l) => Ok(l),
+        Err((err, Some((s, why)))) => {
+            end_session(daemon, s, why);
+            Err(err)
+        }
+        Err((err, None)) => {
+            if account.is_none() || account == Some("service-account") {
+                if let Some(token) = credential_token() {
+                    let req = InitRequest {
+                        account: None,
+                        mode: Some(Mode::ServiceAccount),
+                        session_var: None,
+                        token: None,
+                    };
+                    init_service_account(daemon, &req, token).await?;
+                    return daemon
+                        .sessions
+                        .lease(account, daemon.clock.now())
+                        .map_err(|(e, _)| e);
+                }
+            }
+            Err(err)
+        }
+    }
+}
+
+/// A service-account token from `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
+fn credential_token() -> Option<SecretToken> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let path = std::path::Path::new(&dir).join(SA_CREDENTIAL);
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).ok()?);
+    let trimmed = std::str::from_utf8(&bytes).ok()?.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    secret_token(trimmed.as_bytes()).ok()
+}
+
+fn idle_for(daemon: &Daemon, mode: Mode) -> Option<Duration> {
+    match mode {
+        Mode::Token => Some(daemon.config.idle_timeout.min(TOKEN_IDLE_MAX)),
+        Mode::App => Some(daemon.config.idle_timeout.min(APP_IDLE_MAX)),
+        Mode::ServiceAccount => None,
+    }
+}
+
+fn store(
+    daemon: &Arc<Daemon>,
+    name: String,
+    mode: Mode,
+    identity: Identity,
+    credential: Option<SecretToken>,
+    session_var: Option<String>,
+) -> SessionStatus {
+    let now = daemon.clock.now();
+    let s = daemon.sessions.build(
+        name.clone(),
+        mode,
+        identity,
+        credential,
+        session_var,
+        now,
+        idle_for(daemon, mode),
+        daemon.config.hard_timeout,
+        daemon.config.keepalive && mode != Mode::ServiceAccount,
+    );
+    if let Some(old) = daemon.sessions.insert(s) {
+        end_session(daemon, old, EndReason::Replaced);
+    }
+    info!(account = %name, %mode, "session started");
+    daemon
+        .sessions
+        .status(now, |a| daemon.cache.count(a, now))
+        .into_iter()
+        .find(|s| s.account == name)
+        .unwrap_or_else(|| SessionStatus {
+            account: name,
+            mode,
+            default: false,
+            email: None,
+            url: None,
+            user_uuid: None,
+            account_uuid: None,
+            signed_in_at: crate::clock::unix_now(),
+            last_use_s_ago: 0,
+            idle_remaining_s: None,
+            hard_remaining_s: daemon.config.hard_timeout.as_secs(),
+            keepalive: false,
+            cache_entries: 0,
+        })
+}
+
+/// Handle `init`.
+pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, ErrorBody> {
+    match req.mode {
+        Some(Mode::Token) => init_token(daemon, req).await,
+        Some(Mode::ServiceAccount) => {
+            let token = match &req.token {
+                Some(t) => secret_token(t.expose_secret().trim().as_bytes())
+                    .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?,
+                None => credential_token().ok_or_else(|| {
+                    ErrorBody::new(ErrorCode::BadRequest, "no service-account token was given")
+                        .with_fix("pipe it in: op-session init --mode service-account < token-file")
+                })?,
+            };
+            init_service_account(daemon, &req, token).await
+        }
+        Some(Mode::App) | None => init_app(daemon, req).await,
+    }
+}
+
+fn bad_init(op: &OpOutput, lease_like: &str, secrets: &[&str]) -> ErrorBody {
+    let text = scrub(&op.stderr, secrets);
+    let kind = classify(&text);
+    let mut e = to_error(kind, lease_like, &text, op.code);
+    if kind == Failure::SessionGone {
+        e.code = ErrorCode::NotSignedIn;
+        e.message = format!("1Password did not accept the sign-in for account {lease_like}");
+        e.fix = format!("run `op-session init --account {lease_like}` in a terminal and sign in again");
+    }
+    e
+}
+
+async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, ErrorBody> {
+    let (Some(var), Some(token)) = (req.session_var.clone(), req.token.as_ref()) else {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "token mode needs the session variable and token that `op signin` printed",
+        ));
+    };
+    let valid_var = var.strip_prefix("OP_SESSION_").is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if !valid_var {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("{var} is not an OP_SESSION_<ID> variable name"),
+        ));
+    }
+    let token = secret_token(token.expose_secret().trim().as_bytes())
+        .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
+    let label = req.account.clone().unwrap_or_else(|| "(default)".into());
+    let args = with_account(
+        vec!["whoami".into(), "--format".into(), "json".into()],
+        req.account.as_deref(),
+    );
+    let out = daemon
+        .op
+        .run(
+            &args,
+            Auth::Token {
+                var: &var,
+                token: token.expose_secret().as_str(),
+            },
+            None,
+        )
+        .await
+        .map_err(op_error)?;
+    if !out.success() {
+        return Err(bad_init(&out, &label, &[token.expose_secret().as_str()]));
+    }
+    let identity = Identity::from_whoami(&out.stdout).unwrap_or_default();
+    let name = req
+        .account
+        .clone()
+        .or_else(|| identity.short_name())
+        .unwrap_or_else(|| "default".into());
+    Ok(store(daemon, name, Mode::Token, identity, Some(token), Some(var)))
+}
+
+async fn init_service_account(
+    daemon: &Arc<Daemon>,
+    req: &InitRequest,
+    token: SecretToken,
+) -> Result<SessionStatus, ErrorBody> {
+    if !token.expose_secret().as_str().starts_with("ops_") {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "that is not a service-account token (they start with ops_)",
+        )
+        .with_fix("pipe the token from 1Password's service-account page: op-session init --mode service-account < token-file"));
+    }
+    let auth = Auth::ServiceAccount {
+        token: token.expose_secret().as_str(),
+    };
+    // op >= 2.20 answers whoami with "not authenticated yet" until another command ran
+    // (op-cli.md §1.7), so authenticate with a vault listing first.
+    let list = vec!["vault".into(), "list".into(), "--format".into(), "json".into()];
+    let out = daemon.op.run(&list, auth, None).await.map_err(op_error)?;
+    if !out.success() {
+        return Err(bad_init(&out, "service-account", &[token.expose_secret().as_str()]));
+    }
+    let who = vec!["whoami".into(), "--format".into(), "json".into()];
+    let out = daemon.op.run(&who, auth, None).await.map_err(op_error)?;
+    let identity = if out.success() {
+        Identity::from_whoami(&out.stdout).unwrap_or_default()
+    } else {
+        Identity::default()
+    };
+    let name = req.account.clone().unwrap_or_else(|| "service-account".into());
+    Ok(store(daemon, name, Mode::ServiceAccount, identity, Some(token), None))
+}
+
+async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, ErrorBody> {
+    let key = req.account.clone().unwrap_or_default();
+    // Coalesce: concurrent app inits for one account wait here; the first one signs in and
+    // the rest find its session.
+    let gate = daemon_gate(daemon).gate(&key);
+    let _held = gate.lock().await;
+    let now = daemon.clock.now();
+    if daemon.sessions.has_live(req.account.as_deref(), now) {
+        if let Ok(l) = daemon.sessions.lease(req.account.as_deref(), now)
+            && l.mode == Mode::App
+        {
+            return Ok(daemon
+                .sessions
+                .status(now, |a| daemon.cache.count(a, now))
+                .into_iter()
+                .find(|s| s.account == l.name)
+                .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "session vanished"))?);
+        }
+    }
+    let label = req.account.clone().unwrap_or_else(|| "(default)".into());
+    let signin = with_account(vec!["signin".into()], req.account.as_deref());
+    let out = daemon.op.run(&signin, Auth::None, None).await.map_err(op_error)?;
+    if !out.success() {
+        let mut e = bad_init(&out, &label, &[]);
+        if e.code == ErrorCode::OpFailed || e.code == ErrorCode::NotSignedIn {
+            e.code = ErrorCode::NotSignedIn;
+            e.message = format!(
+                "the 1Password app did not sign account {label} in (is app integration on?): {}",
+                crate::scrub::strip_error_prefix(&out.stderr).trim()
+            );
+            e.fix = "run `op-session init` in a terminal to sign in with your password, or turn on Settings > Developer > Integrate with 1Password CLI".into();
+        }
+        return Err(e);
+    }
+    if !out.stdout.iter().all(u8::is_ascii_whitespace) {
+        // op printed a token: this account is not app-integrated. Do not keep what it printed.
+        return Err(ErrorBody::new(
+            ErrorCode::NotSignedIn,
+            format!("account {label} is not using the 1Password app integration"),
+        )
+        .with_fix("run `op-session init --mode token` in a terminal"));
+    }
+    // Confirm with a call that triggers authorization (whoami may not, op-cli.md §1.3).
+    let confirm = with_account(
+        vec!["vault".into(), "list".into(), "--format".into(), "json".into()],
+        req.account.as_deref(),
+    );
+    let out = daemon.op.run(&confirm, Auth::None, None).await.map_err(op_error)?;
+    if !out.success() {
+        return Err(bad_init(&out, &label, &[]));
+    }
+    let who = with_account(
+        vec!["whoami".into(), "--format".into(), "json".into()],
+        req.account.as_deref(),
+    );
+    let identity = match daemon.op.run(&who, Auth::None, None).await {
+        Ok(o) if o.success() => Identity::from_whoami(&o.stdout).unwrap_or_default(),
+        _ => Identity::default(),
+    };
+    let name = req
+        .account
+        .clone()
+        .or_else(|| identity.short_name())
+        .unwrap_or_else(|| "app".into());
+    Ok(store(daemon, name, Mode::App, identity, None, None))
+}
+
+fn daemon_gate(daemon: &Daemon) -> &AuthGate {
+    &daemon.auth_gate
+}
+
+/// The expiry timer: sleeps until the earliest deadline (or a change), then wipes what ran
+/// out. Requests re-check deadlines themselves; this only makes the wipe prompt. It also
+/// wakes at least once a minute, because tokio's timers stop during suspend while the
+/// deadline clock does not.
+pub async fn expiry_task(daemon: Arc<Daemon>) {
+    loop {
+        let now = daemon.clock.now();
+        for (s, why) in daemon.sessions.sweep(now) {
+            end_session(&daemon, s, why);
+        }
+        let wait = daemon
+            .sessions
+            .next_deadline()
+            .map(|d| d.saturating_sub(now) + Duration::from_millis(5))
+            .unwrap_or(Duration::from_secs(3600))
+            .min(Duration::from_secs(60));
+        tokio::select! {
+            _ = daemon.shutdown.cancelled() => return,
+            _ = daemon.sessions.changed.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

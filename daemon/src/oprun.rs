@@ -1,0 +1,516 @@
+//! Running `op` children: which binary, with what environment, for how long.
+//!
+//! Owns: finding `op` lazily (config `op_path`, else PATH, skipping our own shim), building the
+//! child's environment from an allowlist plus the one session variable (never `--session` on
+//! argv), putting each child in its own process group, killing the group at the deadline
+//! (SIGTERM, then SIGKILL) or when the caller goes away, and capping what it may print.
+//!
+//! Never logs a token, an environment value, or `op`'s stdout. stderr is returned raw; callers
+//! scrub it (see [`crate::scrub`]) before it leaves the daemon.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, Command};
+use zeroize::Zeroizing;
+
+/// Most `op` stdout the daemon keeps for one call.
+pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// Environment variables an `op` child inherits from the daemon (internal calls).
+const ALLOWED_ENV: &[&str] = &[
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "OP_CONFIG_DIR",
+    "OP_CACHE",
+    "OP_BIOMETRIC_UNLOCK_ENABLED",
+    "OP_ISO_TIMESTAMPS",
+    "OP_INCLUDE_ARCHIVE",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// Prefixes of inherited variables that are allowed.
+const ALLOWED_PREFIXES: &[&str] = &["LC_", "XDG_"];
+
+/// How a child authenticates.
+#[derive(Clone, Copy)]
+pub enum Auth<'a> {
+    /// No credential (app integration, or a call that needs none).
+    None,
+    /// A token session: `var` is `OP_SESSION_<USERUUID>`.
+    Token {
+        /// The variable name.
+        var: &'a str,
+        /// The token.
+        token: &'a str,
+    },
+    /// A service account.
+    ServiceAccount {
+        /// The `ops_…` token.
+        token: &'a str,
+    },
+}
+
+impl std::fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::None => f.write_str("Auth::None"),
+            Auth::Token { var, .. } => write!(f, "Auth::Token({var}, [REDACTED])"),
+            Auth::ServiceAccount { .. } => f.write_str("Auth::ServiceAccount([REDACTED])"),
+        }
+    }
+}
+
+/// Why `op` could not be run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// No binary.
+    #[error("{0}")]
+    NotFound(String),
+    /// It ran past the deadline and was killed.
+    #[error("op did not finish within {0:?} and was stopped")]
+    Timeout(Duration),
+    /// It printed more than we keep.
+    #[error("op printed more than {MAX_OP_OUTPUT} bytes")]
+    TooMuchOutput,
+    /// It could not be started or waited for.
+    #[error("could not run {path}: {source}")]
+    Spawn {
+        /// The binary.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// What a finished `op` call left.
+pub struct OpOutput {
+    /// Exit code (128+N when killed by signal N).
+    pub code: i32,
+    /// stdout, wiped on drop (it may hold secret values).
+    pub stdout: Zeroizing<Vec<u8>>,
+    /// stderr as printed (NOT yet scrubbed).
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for OpOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpOutput")
+            .field("code", &self.code)
+            .field("stdout_len", &self.stdout.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpOutput {
+    /// Whether it exited 0.
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+/// Where the child's stdio goes.
+#[derive(Debug, Default)]
+pub enum ChildIo {
+    /// Capture stdout and stderr; feed `stdin` (or /dev/null).
+    #[default]
+    Capture,
+    /// Use the caller's passed descriptors (passthrough).
+    Passed {
+        /// stdin, stdout, stderr.
+        fds: [OwnedFd; 3],
+    },
+}
+
+/// Runs `op`.
+#[derive(Debug)]
+pub struct OpRunner {
+    configured: Option<PathBuf>,
+    resolved: OnceLock<Result<PathBuf, String>>,
+    /// How long one call may take.
+    pub timeout: Duration,
+    pass_env: Vec<String>,
+}
+
+/// A running child whose process group is killed if this is dropped before it is reaped
+/// (the caller went away, or the task was cancelled).
+struct GroupGuard {
+    pgid: Option<Pid>,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+impl OpRunner {
+    /// A runner; `configured` is config `op_path`.
+    pub fn new(configured: Option<PathBuf>, timeout: Duration, pass_env: Vec<String>) -> Self {
+        OpRunner {
+            configured,
+            resolved: OnceLock::new(),
+            timeout,
+            pass_env,
+        }
+    }
+
+    /// The `op` binary, found once and remembered.
+    pub fn op_path(&self) -> Result<PathBuf, OpError> {
+        self.resolved
+            .get_or_init(|| find_op(self.configured.as_deref()))
+            .clone()
+            .map_err(OpError::NotFound)
+    }
+
+    /// The daemon-side environment for an internal call.
+    fn internal_env(&self) -> Vec<(OsString, OsString)> {
+        std::env::vars_os()
+            .filter(|(k, _)| {
+                let Some(k) = k.to_str() else { return false };
+                ALLOWED_ENV.contains(&k)
+                    || ALLOWED_PREFIXES.iter().any(|p| k.starts_with(p))
+                    || self.pass_env.iter().any(|p| p == k)
+            })
+            .collect()
+    }
+
+    /// Run `op args` for the daemon itself, capturing output.
+    pub async fn run(
+        &self,
+        args: &[String],
+        auth: Auth<'_>,
+        stdin: Option<&[u8]>,
+    ) -> Result<OpOutput, OpError> {
+        let env = self.internal_env();
+        self.run_with(args, auth, env, None, stdin, ChildIo::Capture, None).await
+    }
+
+    /// Run `op args` with an explicit environment, working directory and stdio.
+    ///
+    /// `events` lets a passthrough forward signals and notice a vanished client: when it
+    /// resolves with `None` the child's group is killed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_with(
+        &self,
+        args: &[String],
+        auth: Auth<'_>,
+        env: Vec<(OsString, OsString)>,
+        cwd: Option<&Path>,
+        stdin: Option<&[u8]>,
+        io: ChildIo,
+        events: Option<&mut (dyn EventSource + Send)>,
+    ) -> Result<OpOutput, OpError> {
+        let path = self.op_path()?;
+        let mut cmd = Command::new(&path);
+        cmd.args(args).env_clear().envs(env);
+        match auth {
+            Auth::None => {}
+            Auth::Token { var, token } => {
+                cmd.env(var, token);
+            }
+            Auth::ServiceAccount { token } => {
+                cmd.env("OP_SERVICE_ACCOUNT_TOKEN", token);
+            }
+        }
+        if let Some(cwd) = cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd.process_group(0);
+        let capture = matches!(io, ChildIo::Capture);
+        match io {
+            ChildIo::Capture => {
+                cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+            }
+            ChildIo::Passed { fds } => {
+                let [i, o, e] = fds;
+                cmd.stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
+            }
+        }
+        let mut child = cmd.spawn().map_err(|source| OpError::Spawn {
+            path: path.clone(),
+            source,
+        })?;
+        // The Command held a copy of the environment (with the token); drop it now.
+        drop(cmd);
+        let mut guard = GroupGuard {
+            pgid: child.id().map(|p| Pid::from_raw(p as i32)),
+        };
+
+        let stdin_task = match (child.stdin.take(), stdin) {
+            (Some(mut w), Some(data)) => {
+                let data = Zeroizing::new(data.to_vec());
+                Some(tokio::spawn(async move {
+                    let _ = w.write_all(&data).await;
+                    let _ = w.shutdown().await;
+                }))
+            }
+            _ => None,
+        };
+        let out_task = child.stdout.take().map(|r| tokio::spawn(read_capped(r)));
+        let err_task = child.stderr.take().map(|r| tokio::spawn(read_capped(r)));
+
+        let status = wait_child(&mut child, guard.pgid, self.timeout, events).await;
+        // Reaped (or we are about to report failure): the group may still hold grandchildren
+        // that keep pipes open; end them before collecting output.
+        if let Some(pgid) = guard.pgid.take() {
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+        if let Some(t) = stdin_task {
+            t.abort();
+        }
+        let code = status?;
+        let stdout = match out_task {
+            Some(t) => t.await.unwrap_or(Ok(Zeroizing::new(Vec::new())))?,
+            None => Zeroizing::new(Vec::new()),
+        };
+        let stderr = match err_task {
+            Some(t) => t.await.unwrap_or(Ok(Zeroizing::new(Vec::new())))?,
+            None => Zeroizing::new(Vec::new()),
+        };
+        let _ = capture;
+        Ok(OpOutput {
+            code,
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        })
+    }
+}
+
+/// Something that delivers passthrough events: `Some(signal)` to forward, `None` when the
+/// client has gone.
+pub trait EventSource {
+    /// Wait for the next event.
+    fn next_event(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<i32>> + Send + '_>>;
+}
+
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+) -> Result<Zeroizing<Vec<u8>>, OpError> {
+    let mut buf = Zeroizing::new(Vec::new());
+    let mut chunk = Zeroizing::new([0u8; 8192]);
+    loop {
+        match r.read(&mut chunk[..]).await {
+            Ok(0) => return Ok(buf),
+            Ok(n) => {
+                if buf.len() + n > MAX_OP_OUTPUT {
+                    return Err(OpError::TooMuchOutput);
+                }
+                // Grow into a fresh zeroizing buffer so no unwiped copy is left behind.
+                if buf.capacity() < buf.len() + n {
+                    let mut bigger = Zeroizing::new(Vec::with_capacity((buf.len() + n) * 2));
+                    bigger.extend_from_slice(&buf);
+                    buf = bigger;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(_) => return Ok(buf),
+        }
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        (None, None) => 1,
+    }
+}
+
+async fn wait_child(
+    child: &mut Child,
+    pgid: Option<Pid>,
+    timeout: Duration,
+    mut events: Option<&mut (dyn EventSource + Send)>,
+) -> Result<i32, OpError> {
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut client_gone = false;
+    loop {
+        let ev = async {
+            match events.as_deref_mut() {
+                Some(e) if !client_gone => e.next_event().await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            st = child.wait() => {
+                return st.map(exit_code).map_err(|source| OpError::Spawn { path: PathBuf::from("op"), source });
+            }
+            _ = &mut deadline => {
+                terminate(child, pgid).await;
+                return Err(OpError::Timeout(timeout));
+            }
+            e = ev => {
+                match e {
+                    Some(sig) => {
+                        if let (Some(pg), Ok(sig)) = (pgid, Signal::try_from(sig)) {
+                            let _ = killpg(pg, sig);
+                        }
+                    }
+                    None => {
+                        // The caller vanished: nobody will read the output. End the group now.
+                        client_gone = true;
+                        if let Some(pg) = pgid {
+                            let _ = killpg(pg, Signal::SIGKILL);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// SIGTERM the group, give it two seconds, then SIGKILL, and reap.
+async fn terminate(child: &mut Child, pgid: Option<Pid>) {
+    if let Some(pg) = pgid {
+        let _ = killpg(pg, Signal::SIGTERM);
+    }
+    if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
+        if let Some(pg) = pgid {
+            let _ = killpg(pg, Signal::SIGKILL);
+        }
+        let _ = child.wait().await;
+    }
+}
+
+/// Our own executable's canonical path, to skip the shim (a symlink to op-session).
+fn own_client_paths() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Ok(me) = std::env::current_exe() {
+        if let Some(dir) = me.parent() {
+            if let Ok(c) = dir.join("op-session").canonicalize() {
+                v.push(c);
+            }
+        }
+    }
+    v
+}
+
+/// Whether `p` is (a link to) op-session rather than the real `op`.
+fn is_shim(p: &Path, ours: &[PathBuf]) -> bool {
+    let Ok(real) = p.canonicalize() else {
+        return false;
+    };
+    if ours.contains(&real) {
+        return true;
+    }
+    real.file_name().and_then(|n| n.to_str()) == Some("op-session")
+}
+
+fn find_op(configured: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(p) = configured {
+        return if p.is_file() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(format!(
+                "op_path {} from the op-session config does not exist",
+                p.display()
+            ))
+        };
+    }
+    let ours = own_client_paths();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let cand = dir.join("op");
+        if cand.is_file() && !is_shim(&cand, &ours) {
+            use std::os::unix::fs::PermissionsExt;
+            if let Ok(m) = cand.metadata()
+                && m.permissions().mode() & 0o111 != 0
+            {
+                return Ok(cand);
+            }
+        }
+    }
+    Err("the 1Password CLI (op) was not found on PATH (op-session's own `op` shim is skipped)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runner(path: &str, timeout: Duration) -> OpRunner {
+        OpRunner::new(Some(PathBuf::from(path)), timeout, vec![])
+    }
+
+    #[tokio::test]
+    async fn captures_output_and_exit_code() {
+        let r = runner("/bin/sh", Duration::from_secs(5));
+        let out = r
+            .run(&["-c".into(), "echo out; echo err >&2; exit 3".into()], Auth::None, None)
+            .await
+            .expect("runs");
+        assert_eq!(out.code, 3);
+        assert_eq!(&out.stdout[..], b"out\n");
+        assert_eq!(out.stderr, "err\n");
+    }
+
+    #[tokio::test]
+    async fn token_reaches_only_the_environment() {
+        let r = runner("/bin/sh", Duration::from_secs(5));
+        let out = r
+            .run(
+                &["-c".into(), "printf %s \"$OP_SESSION_ABC\"; cat /proc/self/cmdline".into()],
+                Auth::Token { var: "OP_SESSION_ABC", token: "s3cr3t-token" },
+                None,
+            )
+            .await
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("s3cr3t-token"), "{text}");
+        assert_eq!(text.matches("s3cr3t-token").count(), 1, "token on argv: {text}");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_op_is_killed_at_the_deadline() {
+        let r = runner("/bin/sh", Duration::from_millis(300));
+        let err = r
+            .run(&["-c".into(), "sleep 30 & wait".into()], Auth::None, None)
+            .await
+            .expect_err("times out");
+        assert!(matches!(err, OpError::Timeout(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_op_is_one_clear_error() {
+        let r = runner("/nonexistent/op", Duration::from_secs(1));
+        let err = r.run(&[], Auth::None, None).await.expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/op"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn stdin_is_fed() {
+        let r = runner("/bin/cat", Duration::from_secs(5));
+        let out = r.run(&[], Auth::None, Some(b"template")).await.expect("runs");
+        assert_eq!(&out.stdout[..], b"template");
+    }
+}

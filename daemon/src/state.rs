@@ -1,0 +1,82 @@
+//! The daemon's shared state: configuration, identity, sessions, the `op` runner, shutdown.
+//!
+//! One [`Daemon`] is shared by every connection task behind an `Arc`. Mutable parts carry their
+//! own locks (see [`crate::session`]); nothing here is held across an `.await`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use op_session_protocol::Protections;
+use tokio_util::sync::CancellationToken;
+
+use crate::audit::Audit;
+use crate::cache::Cache;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::lifecycle::AuthGate;
+use crate::oprun::OpRunner;
+use crate::session::Sessions;
+
+/// Facts about this daemon process, fixed at start.
+#[derive(Debug, Clone)]
+pub struct DaemonInfo {
+    /// The socket it serves.
+    pub socket: PathBuf,
+    /// `manual`, `autostart`, `systemd` or `launchd`.
+    pub started_by: String,
+    /// Which protections took hold.
+    pub protections: Protections,
+    /// When it started (for uptime).
+    pub started: Instant,
+    /// Our effective uid: the only uid allowed to connect.
+    pub uid: u32,
+    /// Exit after this long without sessions or connections (socket activation only).
+    pub exit_when_idle: Option<std::time::Duration>,
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The validated configuration.
+    pub config: Config,
+    /// Fixed facts.
+    pub info: DaemonInfo,
+    /// The deadline clock (suspend-aware in production, manual in tests).
+    pub clock: Arc<dyn Clock>,
+    /// Held sessions.
+    pub sessions: Sessions,
+    /// Resolved-value cache.
+    pub cache: Cache,
+    /// Runs `op`.
+    pub op: OpRunner,
+    /// Audit log writer (None when disabled).
+    pub audit: Option<Audit>,
+    /// Cancelled to begin a graceful shutdown.
+    pub shutdown: CancellationToken,
+    /// Coalesces concurrent app-mode authorizations.
+    pub auth_gate: AuthGate,
+}
+
+impl Daemon {
+    /// Build the state.
+    pub fn new(config: Config, info: DaemonInfo, clock: Arc<dyn Clock>) -> Daemon {
+        let op = OpRunner::new(config.op_path.clone(), config.op_timeout, config.pass_env.clone());
+        let audit = if config.audit {
+            op_session_paths::audit_path().ok().map(Audit::new)
+        } else {
+            None
+        };
+        Daemon {
+            sessions: Sessions::new(config.default_account.clone()),
+            cache: Cache::new(config.cache_ttl),
+            op,
+            audit,
+            config,
+            info,
+            clock,
+            shutdown: CancellationToken::new(),
+            auth_gate: AuthGate::default(),
+        }
+    }
+}
