@@ -1,1 +1,108 @@
-fn main() {}
+//! `op-session`: the thin, synchronous client of `op-sessiond`.
+//!
+//! Starts in about a millisecond (std + nix, no async runtime), sends one request, prints the
+//! answer, and exits with a code an agent can branch on: 0 ok, 1 `op` or the command failed,
+//! 64 usage, 69 daemon unavailable, 75 retry later, 76 protocol mismatch, 77 a person must act,
+//! 78 denied by policy. Every error is one line on stderr: what happened, and the fix.
+//! Invoked as `op` (a symlink made by `op-session shim install`), it passes every argument to
+//! `op` through the daemon.
+
+mod audit;
+mod cli;
+mod conn;
+mod error;
+mod init;
+mod passthrough;
+mod run;
+mod service;
+mod status;
+mod values;
+
+use clap::{CommandFactory, Parser};
+use op_session_protocol::exit;
+
+use cli::{Cli, Command, CompletionShell, ShimAction};
+use conn::Target;
+use error::Result;
+
+fn invoked_as_op() -> bool {
+    std::env::args_os()
+        .next()
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n == "op"))
+        .unwrap_or(false)
+}
+
+fn main() {
+    let code = if invoked_as_op() {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        finish(passthrough::passthrough(&Target::new(None, false), args))
+    } else {
+        match Cli::try_parse() {
+            Ok(cli) => finish(dispatch(cli)),
+            Err(e) => {
+                let code = match e.kind() {
+                    clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion => exit::OK,
+                    _ => exit::USAGE,
+                };
+                let _ = e.print();
+                code
+            }
+        }
+    };
+    std::process::exit(code);
+}
+
+fn finish(r: Result<i32>) -> i32 {
+    match r {
+        Ok(code) => code,
+        Err(f) => {
+            f.print();
+            f.code
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    let t = Target::new(cli.socket.as_deref(), cli.no_autostart);
+    match cli.command {
+        Command::Status { json } => status::status(&t, json),
+        Command::Stop => status::stop(&t),
+        Command::Lock { account, all } => status::lock(&t, account, all),
+        Command::Init(a) => init::init(&t, a),
+        Command::Read(a) => values::read(&t, a),
+        Command::Inject(a) => values::inject(&t, a),
+        Command::Run(a) => run::run(&t, a),
+        Command::Op { args } => passthrough::passthrough(&t, args),
+        Command::Shim {
+            action: ShimAction::Install { dir },
+        } => passthrough::shim_install(dir),
+        Command::Audit {
+            lines,
+            json,
+            follow,
+        } => audit::audit(lines, json, follow),
+        Command::Service { action } => service::run(&action),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            let shell = match shell {
+                CompletionShell::Bash => clap_complete::Shell::Bash,
+                CompletionShell::Zsh => clap_complete::Shell::Zsh,
+                CompletionShell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(shell, &mut cmd, "op-session", &mut std::io::stdout());
+            Ok(exit::OK)
+        }
+        Command::Man => {
+            let man = clap_mangen::Man::new(Cli::command());
+            man.render(&mut std::io::stdout()).map_err(|e| {
+                error::Failure::new(
+                    exit::FAILED,
+                    format!("cannot write the man page: {e}"),
+                    "retry",
+                )
+            })?;
+            Ok(exit::OK)
+        }
+    }
+}

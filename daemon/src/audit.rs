@@ -157,7 +157,10 @@ mod tests {
         a.write(&rec);
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text.lines().count(), 2);
-        assert_eq!(std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
 
         let link = t.path().join("state/link.jsonl");
         std::os::unix::fs::symlink(t.path().join("elsewhere"), &link).expect("symlink");

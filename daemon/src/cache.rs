@@ -77,13 +77,17 @@ impl Cache {
         if self.ttl.is_zero() {
             return;
         }
-        self.lock().values.entry(account.to_string()).or_default().insert(
-            key.to_string(),
-            Entry {
-                value,
-                expires: now + self.ttl,
-            },
-        );
+        self.lock()
+            .values
+            .entry(account.to_string())
+            .or_default()
+            .insert(
+                key.to_string(),
+                Entry {
+                    value,
+                    expires: now + self.ttl,
+                },
+            );
     }
 
     /// Lead or follow the resolution of `key`.
@@ -191,20 +195,44 @@ mod tests {
             panic!("second follows")
         };
         let waiter = tokio::spawn(follow(rx));
-        c.publish("my", "op://v/i/f", &tx, Ok(Arc::new(SecretString::from("v1"))), t0);
-        assert_eq!(waiter.await.expect("joins").expect("ok").expose_secret(), "v1");
-        assert!(c.get("my", "op://v/i/f", t0 + Duration::from_secs(9)).is_some());
-        assert!(c.get("my", "op://v/i/f", t0 + Duration::from_secs(10)).is_none(), "ttl");
+        c.publish(
+            "my",
+            "op://v/i/f",
+            &tx,
+            Ok(Arc::new(SecretString::from("v1"))),
+            t0,
+        );
+        assert_eq!(
+            waiter.await.expect("joins").expect("ok").expose_secret(),
+            "v1"
+        );
+        assert!(
+            c.get("my", "op://v/i/f", t0 + Duration::from_secs(9))
+                .is_some()
+        );
+        assert!(
+            c.get("my", "op://v/i/f", t0 + Duration::from_secs(10))
+                .is_none(),
+            "ttl"
+        );
         c.put("my", "k", Arc::new(SecretString::from("x")), t0);
         assert_eq!(c.drop_account("my"), 1);
         assert!(c.get("my", "k", t0).is_none());
-        assert!(matches!(c.claim("my", "op://v/i/f"), Claim::Lead(_)), "inflight cleared");
+        assert!(
+            matches!(c.claim("my", "op://v/i/f"), Claim::Lead(_)),
+            "inflight cleared"
+        );
     }
 
     #[test]
     fn zero_ttl_keeps_nothing() {
         let c = Cache::new(Duration::ZERO);
-        c.put("a", "k", Arc::new(SecretString::from("x")), Duration::from_secs(1));
+        c.put(
+            "a",
+            "k",
+            Arc::new(SecretString::from("x")),
+            Duration::from_secs(1),
+        );
         assert!(c.get("a", "k", Duration::from_secs(1)).is_none());
     }
 }

@@ -136,7 +136,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     if num.is_empty() {
-        return Err(format!("\"{s}\" is not a duration (use e.g. \"2s\", \"30m\", \"12h\")"));
+        return Err(format!(
+            "\"{s}\" is not a duration (use e.g. \"2s\", \"30m\", \"12h\")"
+        ));
     }
     let n: u64 = num
         .parse()
@@ -235,7 +237,9 @@ impl Config {
         }
         if let Some(names) = raw.pass_env {
             for n in &names {
-                if n.starts_with("OP_SESSION_") || n == "OP_SERVICE_ACCOUNT_TOKEN" || n.contains('=')
+                if n.starts_with("OP_SESSION_")
+                    || n == "OP_SERVICE_ACCOUNT_TOKEN"
+                    || n.contains('=')
                 {
                     return Err(invalid(
                         "pass_env",
@@ -282,13 +286,19 @@ mod tests {
     fn unknown_keys_and_bad_values_are_named() {
         let e = parse("idle_timout = \"2s\"").expect_err("typo").to_string();
         assert!(e.contains("idle_timout"), "{e}");
-        let e = parse("idle_timeout = \"45m\"").expect_err("too long").to_string();
+        let e = parse("idle_timeout = \"45m\"")
+            .expect_err("too long")
+            .to_string();
         assert!(e.contains("idle_timeout") && e.contains("30m"), "{e}");
-        let e = parse("hard_timeout = \"13h\"").expect_err("too long").to_string();
+        let e = parse("hard_timeout = \"13h\"")
+            .expect_err("too long")
+            .to_string();
         assert!(e.contains("hard_timeout") && e.contains("12h"), "{e}");
         let e = parse("op_timeout = \"fast\"").expect_err("bad").to_string();
         assert!(e.contains("op_timeout"), "{e}");
-        let e = parse("[policy]\nallow_destructiv = true").expect_err("typo").to_string();
+        let e = parse("[policy]\nallow_destructiv = true")
+            .expect_err("typo")
+            .to_string();
         assert!(e.contains("allow_destructiv"), "{e}");
     }
 

@@ -7,9 +7,7 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use op_session_protocol::{
-    fdpass, frame, ClientEvent, FrameError, Response, MAX_REQUEST_FRAME,
-};
+use op_session_protocol::{ClientEvent, FrameError, MAX_REQUEST_FRAME, Response, fdpass, frame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 use zeroize::Zeroizing;

@@ -24,7 +24,7 @@ pub fn harden(keep: &[RawFd]) -> Protections {
 }
 
 fn disable_core_dumps() -> bool {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
     setrlimit(Resource::RLIMIT_CORE, 0, 0).is_ok()
         && matches!(getrlimit(Resource::RLIMIT_CORE), Ok((0, 0)))
 }
@@ -50,7 +50,9 @@ fn disable_ptrace() -> bool {
 /// Default dispositions for every catchable signal and an empty mask, except SIGPIPE, which
 /// stays ignored: a client that hangs up must give us EPIPE, not kill the daemon.
 fn reset_signals() -> bool {
-    use nix::sys::signal::{sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    use nix::sys::signal::{
+        SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal, sigaction, sigprocmask,
+    };
     let mut ok = true;
     for sig in Signal::iterator() {
         if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
@@ -77,7 +79,10 @@ fn close_stray_fds(keep: &[RawFd]) -> bool {
     match std::fs::read_dir("/proc/self/fd").or_else(|_| std::fs::read_dir("/dev/fd")) {
         Ok(dir) => {
             for entry in dir.flatten() {
-                if let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<RawFd>().ok())
+                if let Some(fd) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|s| s.parse::<RawFd>().ok())
                 {
                     open.push(fd);
                 }

@@ -69,7 +69,7 @@ pub async fn run(
 }
 
 async fn watch_signals(daemon: Arc<Daemon>) {
-    use tokio::signal::unix::{signal, SignalKind};
+    use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),

@@ -19,8 +19,8 @@ use tracing::{info, warn};
 
 use crate::config::{APP_IDLE_MAX, TOKEN_IDLE_MAX};
 use crate::oprun::{Auth, OpError, OpOutput};
-use crate::scrub::{classify, scrub, to_error, Failure};
-use crate::securemem::{secret_token, SecretToken};
+use crate::scrub::{Failure, classify, scrub, to_error};
+use crate::securemem::{SecretToken, secret_token};
 use crate::session::{EndReason, Identity, Lease, Session};
 use crate::state::Daemon;
 
@@ -33,7 +33,10 @@ pub fn op_error(e: OpError) -> ErrorBody {
         OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
         OpError::Timeout(d) => ErrorBody::new(
             ErrorCode::OpTimeout,
-            format!("op did not finish within {}s and was stopped", d.as_secs_f32()),
+            format!(
+                "op did not finish within {}s and was stopped",
+                d.as_secs_f32()
+            ),
         ),
         e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
         e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
@@ -129,8 +132,12 @@ pub async fn revoke(daemon: &Daemon, s: Session) {
     };
     match daemon.op.run(&args, auth, None).await {
         Ok(out) if out.success() => info!(account = %s.name, "session revoked with op signout"),
-        Ok(out) => warn!(account = %s.name, code = out.code, "op signout failed; the token is wiped anyway"),
-        Err(e) => warn!(account = %s.name, error = %e, "could not run op signout; the token is wiped anyway"),
+        Ok(out) => {
+            warn!(account = %s.name, code = out.code, "op signout failed; the token is wiped anyway")
+        }
+        Err(e) => {
+            warn!(account = %s.name, error = %e, "could not run op signout; the token is wiped anyway")
+        }
     }
 }
 
@@ -167,7 +174,10 @@ pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Str
 /// Start a keepalive call in the background if one is due (see [`crate::session`]).
 pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
     let now = daemon.clock.now();
-    if !daemon.sessions.keepalive_due(&lease.name, lease.generation, now) {
+    if !daemon
+        .sessions
+        .keepalive_due(&lease.name, lease.generation, now)
+    {
         return;
     }
     let d = daemon.clone();
@@ -176,7 +186,12 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
         // The cheapest call that the server counts as use. `whoami` can fail in app mode
         // (op-cli.md §1.3), so app sessions list vaults instead.
         let args: Vec<String> = match lease.mode {
-            Mode::App => vec!["vault".into(), "list".into(), "--format".into(), "json".into()],
+            Mode::App => vec![
+                "vault".into(),
+                "list".into(),
+                "--format".into(),
+                "json".into(),
+            ],
             _ => vec!["whoami".into(), "--format".into(), "json".into()],
         };
         match call_op(&d, &lease, args, None).await {
@@ -309,7 +324,8 @@ fn bad_init(op: &OpOutput, lease_like: &str, secrets: &[&str]) -> ErrorBody {
     if kind == Failure::SessionGone {
         e.code = ErrorCode::NotSignedIn;
         e.message = format!("1Password did not accept the sign-in for account {lease_like}");
-        e.fix = format!("run `op-session init --account {lease_like}` in a terminal and sign in again");
+        e.fix =
+            format!("run `op-session init --account {lease_like}` in a terminal and sign in again");
     }
     e
 }
@@ -358,7 +374,14 @@ async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionSta
         .clone()
         .or_else(|| identity.short_name())
         .unwrap_or_else(|| "default".into());
-    Ok(store(daemon, name, Mode::Token, identity, Some(token), Some(var)))
+    Ok(store(
+        daemon,
+        name,
+        Mode::Token,
+        identity,
+        Some(token),
+        Some(var),
+    ))
 }
 
 async fn init_service_account(
@@ -378,10 +401,19 @@ async fn init_service_account(
     };
     // op >= 2.20 answers whoami with "not authenticated yet" until another command ran
     // (op-cli.md §1.7), so authenticate with a vault listing first.
-    let list = vec!["vault".into(), "list".into(), "--format".into(), "json".into()];
+    let list = vec![
+        "vault".into(),
+        "list".into(),
+        "--format".into(),
+        "json".into(),
+    ];
     let out = daemon.op.run(&list, auth, None).await.map_err(op_error)?;
     if !out.success() {
-        return Err(bad_init(&out, "service-account", &[token.expose_secret().as_str()]));
+        return Err(bad_init(
+            &out,
+            "service-account",
+            &[token.expose_secret().as_str()],
+        ));
     }
     let who = vec!["whoami".into(), "--format".into(), "json".into()];
     let out = daemon.op.run(&who, auth, None).await.map_err(op_error)?;
@@ -390,8 +422,18 @@ async fn init_service_account(
     } else {
         Identity::default()
     };
-    let name = req.account.clone().unwrap_or_else(|| "service-account".into());
-    Ok(store(daemon, name, Mode::ServiceAccount, identity, Some(token), None))
+    let name = req
+        .account
+        .clone()
+        .unwrap_or_else(|| "service-account".into());
+    Ok(store(
+        daemon,
+        name,
+        Mode::ServiceAccount,
+        identity,
+        Some(token),
+        None,
+    ))
 }
 
 async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, ErrorBody> {
@@ -415,7 +457,11 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
     }
     let label = req.account.clone().unwrap_or_else(|| "(default)".into());
     let signin = with_account(vec!["signin".into()], req.account.as_deref());
-    let out = daemon.op.run(&signin, Auth::None, None).await.map_err(op_error)?;
+    let out = daemon
+        .op
+        .run(&signin, Auth::None, None)
+        .await
+        .map_err(op_error)?;
     if !out.success() {
         let mut e = bad_init(&out, &label, &[]);
         if e.code == ErrorCode::OpFailed || e.code == ErrorCode::NotSignedIn {
@@ -438,10 +484,19 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
     }
     // Confirm with a call that triggers authorization (whoami may not, op-cli.md §1.3).
     let confirm = with_account(
-        vec!["vault".into(), "list".into(), "--format".into(), "json".into()],
+        vec![
+            "vault".into(),
+            "list".into(),
+            "--format".into(),
+            "json".into(),
+        ],
         req.account.as_deref(),
     );
-    let out = daemon.op.run(&confirm, Auth::None, None).await.map_err(op_error)?;
+    let out = daemon
+        .op
+        .run(&confirm, Auth::None, None)
+        .await
+        .map_err(op_error)?;
     if !out.success() {
         return Err(bad_init(&out, &label, &[]));
     }

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use op_sessiond::config::{parse_duration, Config};
-use op_sessiond::{socket, Daemon, DaemonInfo};
+use op_sessiond::config::{Config, parse_duration};
+use op_sessiond::{Daemon, DaemonInfo, socket};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -81,7 +81,12 @@ fn real_main(
         Some(&fd) => {
             let path = activated_path(fd)
                 .unwrap_or_else(|| op_session_paths::socket_path(args.socket.as_deref()));
-            started_by = if cfg!(target_os = "macos") { "launchd" } else { "systemd" }.into();
+            started_by = if cfg!(target_os = "macos") {
+                "launchd"
+            } else {
+                "systemd"
+            }
+            .into();
             socket::adopt(fd, &path)?
         }
         None => {
@@ -119,8 +124,8 @@ fn real_main(
         ..
     } = bound;
     let result = runtime.block_on(async move {
-        let listener = tokio::net::UnixListener::from_std(listener)
-            .context("cannot register the socket")?;
+        let listener =
+            tokio::net::UnixListener::from_std(listener).context("cannot register the socket")?;
         let daemon = Arc::new(Daemon::new(
             config,
             info,
@@ -185,8 +190,8 @@ fn init_logging(args: &Args, detached: bool) -> anyhow::Result<()> {
         .clone()
         .or_else(|| std::env::var("OPSESSION_LOG").ok())
         .unwrap_or_else(|| "info".into());
-    let filter = EnvFilter::try_new(&filter)
-        .with_context(|| format!("bad log level {filter:?}"))?;
+    let filter =
+        EnvFilter::try_new(&filter).with_context(|| format!("bad log level {filter:?}"))?;
     if detached {
         let path = match &args.log_file {
             Some(p) => p.clone(),

@@ -28,14 +28,18 @@ fn send(msg: &str) -> bool {
             false
         }
     } else {
-        sock.send_to(msg.as_bytes(), std::path::Path::new(&path)).is_ok()
+        sock.send_to(msg.as_bytes(), std::path::Path::new(&path))
+            .is_ok()
     };
     sent
 }
 
 /// `READY=1`, with our pid (we may have forked).
 pub fn ready() -> bool {
-    send(&format!("READY=1\nMAINPID={}\nSTATUS=serving", std::process::id()))
+    send(&format!(
+        "READY=1\nMAINPID={}\nSTATUS=serving",
+        std::process::id()
+    ))
 }
 
 /// `STOPPING=1`.

@@ -15,7 +15,7 @@ use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
@@ -207,7 +207,8 @@ impl OpRunner {
         stdin: Option<&[u8]>,
     ) -> Result<OpOutput, OpError> {
         let env = self.internal_env();
-        self.run_with(args, auth, env, None, stdin, ChildIo::Capture, None).await
+        self.run_with(args, auth, env, None, stdin, ChildIo::Capture, None)
+            .await
     }
 
     /// Run `op args` with an explicit environment, working directory and stdio.
@@ -244,13 +245,19 @@ impl OpRunner {
         let capture = matches!(io, ChildIo::Capture);
         match io {
             ChildIo::Capture => {
-                cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
+                cmd.stdin(if stdin.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
             }
             ChildIo::Passed { fds } => {
                 let [i, o, e] = fds;
-                cmd.stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
+                cmd.stdin(Stdio::from(i))
+                    .stdout(Stdio::from(o))
+                    .stderr(Stdio::from(e));
             }
         }
         let mut child = cmd.spawn().map_err(|source| OpError::Spawn {
@@ -395,7 +402,10 @@ async fn terminate(child: &mut Child, pgid: Option<Pid>) {
     if let Some(pg) = pgid {
         let _ = killpg(pg, Signal::SIGTERM);
     }
-    if tokio::time::timeout(Duration::from_secs(2), child.wait()).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), child.wait())
+        .await
+        .is_err()
+    {
         if let Some(pg) = pgid {
             let _ = killpg(pg, Signal::SIGKILL);
         }
@@ -451,7 +461,10 @@ fn find_op(configured: Option<&Path>) -> Result<PathBuf, String> {
             }
         }
     }
-    Err("the 1Password CLI (op) was not found on PATH (op-session's own `op` shim is skipped)".into())
+    Err(
+        "the 1Password CLI (op) was not found on PATH (op-session's own `op` shim is skipped)"
+            .into(),
+    )
 }
 
 #[cfg(test)]
@@ -466,7 +479,11 @@ mod tests {
     async fn captures_output_and_exit_code() {
         let r = runner("/bin/sh", Duration::from_secs(5));
         let out = r
-            .run(&["-c".into(), "echo out; echo err >&2; exit 3".into()], Auth::None, None)
+            .run(
+                &["-c".into(), "echo out; echo err >&2; exit 3".into()],
+                Auth::None,
+                None,
+            )
             .await
             .expect("runs");
         assert_eq!(out.code, 3);
@@ -479,15 +496,25 @@ mod tests {
         let r = runner("/bin/sh", Duration::from_secs(5));
         let out = r
             .run(
-                &["-c".into(), "printf %s \"$OP_SESSION_ABC\"; cat /proc/self/cmdline".into()],
-                Auth::Token { var: "OP_SESSION_ABC", token: "s3cr3t-token" },
+                &[
+                    "-c".into(),
+                    "printf %s \"$OP_SESSION_ABC\"; cat /proc/self/cmdline".into(),
+                ],
+                Auth::Token {
+                    var: "OP_SESSION_ABC",
+                    token: "s3cr3t-token",
+                },
                 None,
             )
             .await
             .expect("runs");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.starts_with("s3cr3t-token"), "{text}");
-        assert_eq!(text.matches("s3cr3t-token").count(), 1, "token on argv: {text}");
+        assert_eq!(
+            text.matches("s3cr3t-token").count(),
+            1,
+            "token on argv: {text}"
+        );
     }
 
     #[tokio::test]
@@ -510,7 +537,10 @@ mod tests {
     #[tokio::test]
     async fn stdin_is_fed() {
         let r = runner("/bin/cat", Duration::from_secs(5));
-        let out = r.run(&[], Auth::None, Some(b"template")).await.expect("runs");
+        let out = r
+            .run(&[], Auth::None, Some(b"template"))
+            .await
+            .expect("runs");
         assert_eq!(&out.stdout[..], b"template");
     }
 }

@@ -47,7 +47,10 @@ pub fn is_write(args: &[String]) -> bool {
     let first = words.first().map(String::as_str).unwrap_or("");
     let last = words.last().map(String::as_str).unwrap_or("");
     matches!(first, "item" | "document" | "vault")
-        && matches!(last, "create" | "edit" | "delete" | "move" | "archive" | "restore")
+        && matches!(
+            last,
+            "create" | "edit" | "delete" | "move" | "archive" | "restore"
+        )
 }
 
 /// The account named on the command line (`--account X` / `--account=X`), if any.
@@ -93,8 +96,8 @@ pub async fn run(
         })
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
         .collect();
-    let has_account = account_in_args(&req.args).is_some()
-        || env.iter().any(|(k, _)| k == "OP_ACCOUNT");
+    let has_account =
+        account_in_args(&req.args).is_some() || env.iter().any(|(k, _)| k == "OP_ACCOUNT");
     if !has_account && let Some(a) = &lease.account_arg {
         env.push(("OP_ACCOUNT".into(), a.into()));
     }
@@ -139,7 +142,13 @@ mod tests {
         assert!(is_write(&a("item edit foo password=x")));
         assert!(is_write(&a("--account my item create --category login")));
         assert!(!is_write(&a("item get foo")));
-        assert_eq!(account_in_args(&a("item get x --account=work")).as_deref(), Some("work"));
-        assert_eq!(account_in_args(&a("--account home read op://a/b/c")).as_deref(), Some("home"));
+        assert_eq!(
+            account_in_args(&a("item get x --account=work")).as_deref(),
+            Some("work")
+        );
+        assert_eq!(
+            account_in_args(&a("--account home read op://a/b/c")).as_deref(),
+            Some("home")
+        );
     }
 }

@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn other_uids_are_refused() {
-        let p = Peer { pid: Some(1), uid: 1000 };
+        let p = Peer {
+            pid: Some(1),
+            uid: 1000,
+        };
         assert!(allowed(&p, 1000));
         assert!(!allowed(&p, 0));
     }

@@ -12,7 +12,13 @@ use crate::config::PolicyConfig;
 
 /// Global flags of `op` that take a value (so the value is not mistaken for the verb).
 const VALUE_FLAGS: &[&str] = &[
-    "--account", "--config", "--encoding", "--format", "--session", "--vault", "--cache",
+    "--account",
+    "--config",
+    "--encoding",
+    "--format",
+    "--session",
+    "--vault",
+    "--cache",
 ];
 
 /// The command words of an `op` invocation, e.g. `["item", "delete"]`, and its flags.
@@ -67,8 +73,16 @@ pub fn is_destructive(words: &[String], flags: &[String]) -> bool {
     }
     matches!(
         last,
-        "delete" | "archive" | "forget" | "remove" | "revoke" | "grant" | "suspend"
-            | "reactivate" | "confirm" | "provision"
+        "delete"
+            | "archive"
+            | "forget"
+            | "remove"
+            | "revoke"
+            | "grant"
+            | "suspend"
+            | "reactivate"
+            | "confirm"
+            | "provision"
     ) || (first == "account" && last == "add")
 }
 
@@ -89,7 +103,9 @@ pub fn check_verb(policy: &PolicyConfig, args: &[String]) -> Result<(), ErrorBod
     }
     let verb = words.join(" ");
     if let Some(rule) = policy.deny.iter().find(|r| matches_rule(&verb, r)) {
-        return Err(denied(format!("policy denies `op {verb}` (rule: deny = [\"{rule}\"])")));
+        return Err(denied(format!(
+            "policy denies `op {verb}` (rule: deny = [\"{rule}\"])"
+        )));
     }
     let allowed_explicitly = policy.allow.iter().any(|r| matches_rule(&verb, r));
     if !policy.allow.is_empty() && !allowed_explicitly && !always_allowed(&verb) {
@@ -187,9 +203,15 @@ mod tests {
 
     #[test]
     fn verbs_skip_flags_and_their_values() {
-        assert_eq!(verb_of(&args("--account my item delete foo")).0, vec!["item", "delete"]);
+        assert_eq!(
+            verb_of(&args("--account my item delete foo")).0,
+            vec!["item", "delete"]
+        );
         assert_eq!(verb_of(&args("read op://a/b/c")).0, vec!["read"]);
-        assert_eq!(verb_of(&args("item get x --vault Dev")).0, vec!["item", "get"]);
+        assert_eq!(
+            verb_of(&args("item get x --vault Dev")).0,
+            vec!["item", "get"]
+        );
     }
 
     #[test]
@@ -213,7 +235,10 @@ mod tests {
             ..PolicyConfig::default()
         };
         assert!(check_verb(&p, &args("item delete foo")).is_ok());
-        assert!(check_verb(&p, &args("item get foo")).is_err(), "allow is a whitelist");
+        assert!(
+            check_verb(&p, &args("item get foo")).is_err(),
+            "allow is a whitelist"
+        );
     }
 
     #[test]

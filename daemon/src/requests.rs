@@ -9,15 +9,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use op_session_protocol::{
-    ErrorBody, ErrorCode, LockRequest, PassthroughRequest, Request, ResolveRequest, ResolvedValue,
-    Response, StatusReport, Values, PROTOCOL_VERSION,
+    ErrorBody, ErrorCode, LockRequest, PROTOCOL_VERSION, PassthroughRequest, Request,
+    ResolveRequest, ResolvedValue, Response, StatusReport, Values,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::UnixStream;
 
-use crate::audit::{now_rfc3339, Record};
+use crate::audit::{Record, now_rfc3339};
 use crate::lifecycle;
-use crate::peer::{ancestry, Peer};
+use crate::peer::{Peer, ancestry};
 use crate::policy;
 use crate::resolve::resolve;
 use crate::state::Daemon;
@@ -151,7 +151,10 @@ async fn resolve_request(daemon: &Arc<Daemon>, r: ResolveRequest, o: &mut Outcom
     o.references = r.refs.clone();
     o.account = r.account.clone();
     if r.refs.is_empty() {
-        return Response::Error(ErrorBody::new(ErrorCode::BadRequest, "no references to resolve"));
+        return Response::Error(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "no references to resolve",
+        ));
     }
     if let Err(e) = policy::check_vaults(
         &daemon.config.policy,
@@ -194,7 +197,12 @@ async fn passthrough(
 ) -> Response {
     let (words, _) = policy::verb_of(&p.args);
     o.verb = format!("op {}", words.join(" "));
-    o.references = p.args.iter().filter(|a| a.starts_with("op://")).cloned().collect();
+    o.references = p
+        .args
+        .iter()
+        .filter(|a| a.starts_with("op://"))
+        .cloned()
+        .collect();
     if let Err(e) = policy::check_verb(&daemon.config.policy, &p.args)
         .and_then(|_| policy::check_passthrough_vaults(&daemon.config.policy, &p.args))
     {

@@ -14,7 +14,7 @@ use op_session_protocol::{ErrorBody, ErrorCode};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::cache::{follow, Claim};
+use crate::cache::{Claim, follow};
 use crate::lifecycle::call_op;
 use crate::session::Lease;
 use crate::state::Daemon;
@@ -154,8 +154,11 @@ async fn read_one(
     let args = vec!["read".into(), "--no-newline".into(), reference.to_string()];
     let out = call_op(daemon, lease, args, None).await?;
     let text = std::str::from_utf8(&out.stdout).map_err(|_| {
-        ErrorBody::new(ErrorCode::OpFailed, format!("the value of {reference} is not UTF-8 text"))
-            .with_fix("use `op read --out-file` through `op-session op` for binary files")
+        ErrorBody::new(
+            ErrorCode::OpFailed,
+            format!("the value of {reference} is not UTF-8 text"),
+        )
+        .with_fix("use `op read --out-file` through `op-session op` for binary files")
     })?;
     Ok(SecretString::from(text))
 }
@@ -185,7 +188,13 @@ async fn inject_batch(
         template.push_str(&format!("<<{b}:{i}>>{{{{ {r} }}}}"));
     }
     template.push_str(&format!("<<{b}:end>>"));
-    let out = call_op(daemon, lease, vec!["inject".into()], Some(template.as_bytes())).await?;
+    let out = call_op(
+        daemon,
+        lease,
+        vec!["inject".into()],
+        Some(template.as_bytes()),
+    )
+    .await?;
     let text = std::str::from_utf8(&out.stdout)
         .map_err(|_| ErrorBody::new(ErrorCode::OpFailed, "op inject printed non-UTF-8 output"))?;
     let mut values = Vec::with_capacity(refs.len());
@@ -217,7 +226,10 @@ mod tests {
 
     #[test]
     fn keys_are_case_insensitive() {
-        assert_eq!(cache_key("op://Dev/Stripe/Key"), cache_key("op://dev/stripe/key"));
+        assert_eq!(
+            cache_key("op://Dev/Stripe/Key"),
+            cache_key("op://dev/stripe/key")
+        );
         assert_eq!(cache_key("not a ref"), "not a ref");
     }
 

@@ -199,7 +199,10 @@ mod tests {
     #[test]
     fn scrubs_tokens_values_and_ops_shapes() {
         let t = "[ERROR] 2024/01/01 00:00:00 bad token gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s and ops_eyJzaWduSW5BZGRyZXNzIjoi and value hunter2";
-        let s = scrub(t, &["gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s", "hunter2", ""]);
+        let s = scrub(
+            t,
+            &["gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s", "hunter2", ""],
+        );
         assert!(!s.contains("gXKhaUdT"), "{s}");
         assert!(!s.contains("eyJzaWdu"), "{s}");
         assert!(!s.contains("hunter2"), "{s}");
@@ -212,16 +215,25 @@ mod tests {
         let gone = "[ERROR] 2024/01/01 00:00:00 You are not currently signed in. Please run `op signin --help` for instructions";
         assert_eq!(classify(gone), Failure::SessionGone);
         assert_eq!(
-            classify("[ERROR] 2024/01/01 00:00:00 could not read secret 'op://a/b/c': error initializing client: authorization prompt dismissed, please try again"),
+            classify(
+                "[ERROR] 2024/01/01 00:00:00 could not read secret 'op://a/b/c': error initializing client: authorization prompt dismissed, please try again"
+            ),
             Failure::Denied
         );
-        assert_eq!(classify("error initializing client: authorization timeout"), Failure::PromptTimeout);
         assert_eq!(
-            classify("[ERROR] 2023/06/26 11:55:32 (429) Too Many Requests: You've reached the maximum number of this type of requests this service account is allowed to make. Please retry in 58 minutes or try other requests."),
+            classify("error initializing client: authorization timeout"),
+            Failure::PromptTimeout
+        );
+        assert_eq!(
+            classify(
+                "[ERROR] 2023/06/26 11:55:32 (429) Too Many Requests: You've reached the maximum number of this type of requests this service account is allowed to make. Please retry in 58 minutes or try other requests."
+            ),
             Failure::RateLimited(Some(58 * 60))
         );
         assert_eq!(
-            classify("(429) Too Many Requests: … Please retry in 23 hours and 59 minutes or try other requests."),
+            classify(
+                "(429) Too Many Requests: … Please retry in 23 hours and 59 minutes or try other requests."
+            ),
             Failure::RateLimited(Some(23 * 3600 + 59 * 60))
         );
         assert_eq!(classify("\"nope\" isn't an item"), Failure::Other);

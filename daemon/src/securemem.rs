@@ -45,7 +45,7 @@ impl LockedBytes {
             .unwrap_or(4096);
         let cap = data.len().div_ceil(page).max(1) * page;
         let len_nz = NonZeroUsize::new(cap).ok_or_else(|| std::io::Error::other("zero size"))?;
-        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous};
         // SAFETY: a fresh private anonymous mapping; no existing memory is affected.
         let base = unsafe {
             mmap_anonymous(
@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn holds_and_redacts() {
         let t = secret_token(b"gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s").expect("page");
-        assert_eq!(t.expose_secret().as_str(), "gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s");
+        assert_eq!(
+            t.expose_secret().as_str(),
+            "gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s"
+        );
         assert!(!format!("{t:?}").contains("gXKh"));
     }
 }

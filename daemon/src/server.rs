@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use op_session_protocol::{
-    decode_request, ErrorBody, ErrorCode, FrameError, Request, Response, PREAMBLE_FDS,
-    PREAMBLE_PLAIN,
+    ErrorBody, ErrorCode, FrameError, PREAMBLE_FDS, PREAMBLE_PLAIN, Request, Response,
+    decode_request,
 };
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
@@ -28,7 +28,12 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     let slots = Arc::new(Semaphore::new(daemon.config.max_connections));
     let idle_check = daemon.info.exit_when_idle;
     let mut last_active = Instant::now();
-    let mut idle_tick = tokio::time::interval(idle_check.map(|d| d / 4).unwrap_or(Duration::from_secs(3600)).max(Duration::from_millis(50)));
+    let mut idle_tick = tokio::time::interval(
+        idle_check
+            .map(|d| d / 4)
+            .unwrap_or(Duration::from_secs(3600))
+            .max(Duration::from_millis(50)),
+    );
     loop {
         tokio::select! {
             _ = daemon.shutdown.cancelled() => break,
@@ -80,7 +85,11 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
         }
     };
     if !allowed(&peer, daemon.info.uid) {
-        warn!(peer_pid = peer.pid, peer_uid = peer.uid, "refused a connection from another user");
+        warn!(
+            peer_pid = peer.pid,
+            peer_uid = peer.uid,
+            "refused a connection from another user"
+        );
         send_error(
             &mut stream,
             ErrorBody::new(
@@ -110,7 +119,10 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
     };
     let (pre, fds, payload) = match tokio::time::timeout(daemon.config.read_timeout, read).await {
         Err(_) => {
-            debug!(peer_pid = peer.pid, "no request before the deadline; closing");
+            debug!(
+                peer_pid = peer.pid,
+                "no request before the deadline; closing"
+            );
             send_error(
                 &mut stream,
                 ErrorBody::new(
@@ -128,7 +140,11 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
         Ok(Err(FrameError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
         Ok(Err(e)) => {
             debug!(peer_pid = peer.pid, error = %e, "bad frame");
-            send_error(&mut stream, ErrorBody::new(ErrorCode::BadRequest, e.to_string())).await;
+            send_error(
+                &mut stream,
+                ErrorBody::new(ErrorCode::BadRequest, e.to_string()),
+            )
+            .await;
             return;
         }
         Ok(Ok(v)) => v,
@@ -136,7 +152,10 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
     if pre != PREAMBLE_PLAIN && pre != PREAMBLE_FDS {
         send_error(
             &mut stream,
-            ErrorBody::new(ErrorCode::BadRequest, "unknown preamble byte (not an op-session client?)"),
+            ErrorBody::new(
+                ErrorCode::BadRequest,
+                "unknown preamble byte (not an op-session client?)",
+            ),
         )
         .await;
         return;

@@ -57,9 +57,10 @@ impl Identity {
 
     /// A short name for the account: the shorthand, else the first label of the host.
     pub fn short_name(&self) -> Option<String> {
-        self.shorthand
-            .clone()
-            .or_else(|| self.host().and_then(|h| h.split('.').next().map(str::to_string)))
+        self.shorthand.clone().or_else(|| {
+            self.host()
+                .and_then(|h| h.split('.').next().map(str::to_string))
+        })
     }
 }
 
@@ -354,7 +355,9 @@ impl Sessions {
         else {
             return false;
         };
-        let Some(idle) = s.idle_limit else { return false };
+        let Some(idle) = s.idle_limit else {
+            return false;
+        };
         let due = s.keepalive
             && !s.keepalive_running
             && now < s.hard_deadline
@@ -527,9 +530,14 @@ pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> ErrorBody 
 pub fn expired_error(name: &str, why: EndReason) -> ErrorBody {
     ErrorBody::new(
         ErrorCode::SessionExpired,
-        format!("the 1Password session for account {name} ended ({})", why.as_str()),
+        format!(
+            "the 1Password session for account {name} ended ({})",
+            why.as_str()
+        ),
     )
-    .with_fix(format!("run `op-session init --account {name}` in a terminal to sign in again"))
+    .with_fix(format!(
+        "run `op-session init --account {name}` in a terminal to sign in again"
+    ))
 }
 
 #[cfg(test)]
@@ -561,7 +569,10 @@ mod tests {
         t.insert(session(&t, "my", s0, Some(30), 50));
         let l = t.lease(None, s0 + Duration::from_secs(20)).expect("live");
         t.touch(&l.name, l.generation, s0 + Duration::from_secs(20));
-        assert!(t.lease(None, s0 + Duration::from_secs(45)).is_ok(), "idle reset by use");
+        assert!(
+            t.lease(None, s0 + Duration::from_secs(45)).is_ok(),
+            "idle reset by use"
+        );
         let (err, ended) = t
             .lease(None, s0 + Duration::from_secs(50))
             .expect_err("hard limit even while in use");
@@ -575,7 +586,9 @@ mod tests {
         let t = Sessions::new(None);
         let s0 = Duration::from_secs(10);
         t.insert(session(&t, "my", s0, Some(2), 3600));
-        let (err, ended) = t.lease(Some("my"), s0 + Duration::from_secs(2)).expect_err("idle");
+        let (err, ended) = t
+            .lease(Some("my"), s0 + Duration::from_secs(2))
+            .expect_err("idle");
         assert_eq!(err.code, ErrorCode::SessionExpired);
         assert_eq!(ended.map(|(_, w)| w), Some(EndReason::Idle));
     }
@@ -588,8 +601,16 @@ mod tests {
         t.insert(session(&t, "home", now, None, 100));
         assert_eq!(t.lease(None, now).expect("default").name, "work");
         assert_eq!(t.lease(Some("HOME"), now).expect("by name").name, "home");
-        assert_eq!(t.lease(Some("https://home.1password.com"), now).expect("by url").name, "home");
-        assert_eq!(t.lease(Some("HOMEUUID"), now).expect("by uuid").name, "home");
+        assert_eq!(
+            t.lease(Some("https://home.1password.com"), now)
+                .expect("by url")
+                .name,
+            "home"
+        );
+        assert_eq!(
+            t.lease(Some("HOMEUUID"), now).expect("by uuid").name,
+            "home"
+        );
         let (err, _) = t.lease(Some("nope"), now).expect_err("unknown");
         assert_eq!(err.code, ErrorCode::NotSignedIn);
         assert!(err.fix.contains("--account nope"));
@@ -603,7 +624,10 @@ mod tests {
         let l = t.lease(None, s0).expect("live");
         assert!(!t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(4)));
         assert!(t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(5)));
-        assert!(!t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(6)), "in flight");
+        assert!(
+            !t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(6)),
+            "in flight"
+        );
         t.keepalive_done(&l.name, l.generation);
         t.touch(&l.name, l.generation, s0 + Duration::from_secs(6));
         assert!(!t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(7)));

@@ -14,7 +14,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
-use op_session_paths::{check_socket_len, ensure_private_dir, lock_path, verify_private_dir, PathError};
+use op_session_paths::{
+    PathError, check_socket_len, ensure_private_dir, lock_path, verify_private_dir,
+};
 
 /// Why the socket could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +77,8 @@ pub fn acquire_lock(socket: &Path) -> Result<InstanceLock, SocketError> {
         .map_err(io_err("cannot open lock file", &path))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(mut lock) => {
-            lock.set_len(0).map_err(io_err("cannot write lock file", &path))?;
+            lock.set_len(0)
+                .map_err(io_err("cannot write lock file", &path))?;
             writeln!(&mut *lock, "{}", std::process::id())
                 .map_err(io_err("cannot write lock file", &path))?;
             Ok(InstanceLock { _lock: lock })

@@ -61,7 +61,11 @@ pub struct Daemon {
 impl Daemon {
     /// Build the state.
     pub fn new(config: Config, info: DaemonInfo, clock: Arc<dyn Clock>) -> Daemon {
-        let op = OpRunner::new(config.op_path.clone(), config.op_timeout, config.pass_env.clone());
+        let op = OpRunner::new(
+            config.op_path.clone(),
+            config.op_timeout,
+            config.pass_env.clone(),
+        );
         let audit = if config.audit {
             op_session_paths::audit_path().ok().map(Audit::new)
         } else {

@@ -1,0 +1,260 @@
+//! Reaching the daemon: find the socket, check whose it is, start the daemon if nobody
+//! answers, send one request, read the answer.
+//!
+//! Owns auto-start: spawn `op-sessiond` (beside this binary, else on PATH; `OPSESSION_DAEMON`
+//! overrides) and wait for its readiness (the detaching daemon exits once it serves), at most
+//! about two seconds. Eight clients auto-starting at once end with one daemon, because the
+//! daemon takes a lock beside the socket; the losers' clients simply connect to the winner.
+//! Also owns restarting a daemon of another protocol version that a client started.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use op_session_protocol::{
+    ErrorCode, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, Request, Response, decode_response,
+    encode_request, exit, fdpass, frame,
+};
+
+use crate::error::{Failure, Result};
+
+/// How to reach the daemon.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The socket.
+    pub socket: PathBuf,
+    /// Start the daemon if it is not running.
+    pub autostart: bool,
+}
+
+impl Target {
+    /// From flags and environment.
+    pub fn new(socket: Option<&Path>, no_autostart: bool) -> Self {
+        let env_off = std::env::var("OPSESSION_NO_AUTOSTART")
+            .map(|v| !v.is_empty() && v != "0")
+            .unwrap_or(false);
+        Target {
+            socket: op_session_paths::socket_path(socket),
+            autostart: !no_autostart && !env_off,
+        }
+    }
+}
+
+fn unavailable(msg: String, fix: &str) -> Failure {
+    Failure::new(exit::UNAVAILABLE, msg, fix)
+}
+
+/// Connect once, verifying that the socket's directory is ours and private first (a token
+/// must never be handed to a socket another user planted).
+fn try_connect(socket: &Path) -> std::io::Result<UnixStream> {
+    if let Some(dir) = socket.parent()
+        && dir.exists()
+        && let Err(e) = op_session_paths::verify_private_dir(dir)
+    {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            e.to_string(),
+        ));
+    }
+    UnixStream::connect(socket)
+}
+
+fn daemon_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("OPSESSION_DAEMON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Ok(me) = std::env::current_exe()
+        && let Some(dir) = me.parent()
+    {
+        let beside = dir.join("op-sessiond");
+        if beside.is_file() {
+            return beside;
+        }
+    }
+    PathBuf::from("op-sessiond")
+}
+
+/// Start the daemon and wait until the socket answers (about two seconds at most).
+fn autostart(socket: &Path) -> Result<UnixStream> {
+    let bin = daemon_binary();
+    let spawned = Command::new(&bin)
+        .arg("--started-by")
+        .arg("autostart")
+        .arg("--socket")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = spawned.map_err(|e| {
+        unavailable(
+            format!(
+                "op-sessiond is not running and could not be started ({}: {e})",
+                bin.display()
+            ),
+            "install op-sessiond next to op-session or on PATH, or set OPSESSION_DAEMON",
+        )
+    })?;
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    // The detaching daemon's first process exits once the server is ready (or failed).
+    let mut status = None;
+    while Instant::now() < deadline {
+        match child.try_wait() {
+            Ok(Some(s)) => {
+                status = Some(s);
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(_) => break,
+        }
+    }
+    loop {
+        match try_connect(socket) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(unavailable(
+                    e.to_string(),
+                    "fix the socket directory as described",
+                ));
+            }
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                let mut why = String::new();
+                if let Some(mut err) = child.stderr.take()
+                    && status.is_some()
+                {
+                    let _ = err.read_to_string(&mut why);
+                }
+                let why = why.lines().next().unwrap_or("").to_string();
+                return Err(unavailable(
+                    format!(
+                        "started op-sessiond but it did not answer at {} ({})",
+                        socket.display(),
+                        if why.is_empty() { e.to_string() } else { why }
+                    ),
+                    "run `op-sessiond --foreground` to see why",
+                ));
+            }
+        }
+    }
+}
+
+/// Connect, auto-starting the daemon if allowed.
+pub fn connect(t: &Target) -> Result<UnixStream> {
+    match try_connect(&t.socket) {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(unavailable(
+            format!("cannot use {}: {e}", t.socket.display()),
+            "fix the directory as the message says",
+        )),
+        Err(e) => {
+            if !t.autostart {
+                return Err(unavailable(
+                    format!("op-sessiond is not running at {} ({e})", t.socket.display()),
+                    "start it with `op-sessiond`, or allow auto-start (drop --no-autostart / OPSESSION_NO_AUTOSTART)",
+                ));
+            }
+            op_session_paths::check_socket_len(&t.socket)
+                .map_err(|e| Failure::usage(e.to_string(), "set a shorter --socket"))?;
+            autostart(&t.socket)
+        }
+    }
+}
+
+fn io_fail(e: impl std::fmt::Display) -> Failure {
+    unavailable(
+        format!("lost the connection to op-sessiond: {e}"),
+        "retry; `op-session status` shows whether the daemon is running",
+    )
+}
+
+/// Send the preamble (with fds for a passthrough) and the request.
+pub fn send(stream: &mut UnixStream, req: &Request, fds: Option<[i32; 3]>) -> Result<()> {
+    use std::os::fd::AsFd;
+    fdpass::send_preamble(stream.as_fd(), fds).map_err(io_fail)?;
+    let payload = encode_request(req).map_err(io_fail)?;
+    let framed = frame::encode(&payload, MAX_REQUEST_FRAME).map_err(|e| {
+        Failure::usage(
+            format!("request too large: {e}"),
+            "send fewer or shorter references",
+        )
+    })?;
+    stream.write_all(&framed).map_err(io_fail)?;
+    Ok(())
+}
+
+/// Read the one response.
+pub fn receive(stream: &mut UnixStream) -> Result<Response> {
+    let payload = frame::read_frame(stream, MAX_RESPONSE_FRAME).map_err(io_fail)?;
+    decode_response(&payload).map_err(io_fail)
+}
+
+/// One request, one response, with version-mismatch handling: a daemon of another version
+/// that a client auto-started is stopped and started again; otherwise the error says what to
+/// do.
+pub fn request(t: &Target, req: &Request) -> Result<Response> {
+    let mut stream = connect(t)?;
+    send(&mut stream, req, None)?;
+    let resp = receive(&mut stream)?;
+    if let Response::Error(e) = &resp
+        && e.code == ErrorCode::VersionMismatch
+    {
+        let restartable = e
+            .daemon
+            .as_ref()
+            .filter(|d| d.started_by == "autostart" && t.autostart)
+            .map(|d| d.pid);
+        if let Some(pid) = restartable {
+            restart(t, pid)?;
+            let mut stream = connect(t)?;
+            send(&mut stream, req, None)?;
+            return receive(&mut stream);
+        }
+        let who = e
+            .daemon
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "op-sessiond {} (protocol {}, pid {}, started by {})",
+                    d.version, d.protocol, d.pid, d.started_by
+                )
+            })
+            .unwrap_or_else(|| "op-sessiond".into());
+        return Err(Failure::new(
+            exit::PROTOCOL,
+            format!(
+                "{who} speaks another protocol than this op-session ({})",
+                op_session_protocol::PROTOCOL_VERSION
+            ),
+            "restart the daemon with the matching version: `op-session stop`, then retry (or restart its service)",
+        ));
+    }
+    Ok(resp)
+}
+
+fn restart(t: &Target, pid: u32) -> Result<()> {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if kill(Pid::from_raw(pid as i32), None).is_err() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(Failure::new(
+        exit::PROTOCOL,
+        format!("an op-sessiond of another version (pid {pid}) did not stop"),
+        format!("stop it yourself: kill {pid}"),
+    ))
+    .or_else(|e| {
+        if try_connect(&t.socket).is_err() {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+}

@@ -1,0 +1,74 @@
+//! The client's error: an exit code an agent can branch on, and one line for a person.
+
+use op_session_protocol::{ErrorBody, ErrorCode, exit};
+
+/// A failure to report and exit with.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: i32,
+    /// What happened.
+    pub message: String,
+    /// What to do, if a person can do something.
+    pub fix: Option<String>,
+    /// Print `message` verbatim (op's own stderr), without our prefix or fix.
+    pub verbatim: bool,
+}
+
+impl Failure {
+    /// A failure with a fix.
+    pub fn new(code: i32, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+            fix: Some(fix.into()),
+            verbatim: false,
+        }
+    }
+
+    /// A usage error.
+    pub fn usage(message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Failure::new(exit::USAGE, message, fix)
+    }
+
+    /// Print to stderr.
+    pub fn print(&self) {
+        if self.verbatim {
+            let m = self.message.trim_end_matches('\n');
+            eprintln!("{m}");
+            return;
+        }
+        match &self.fix {
+            Some(fix) => eprintln!("op-session: {}; fix: {}", self.message, fix),
+            None => eprintln!("op-session: {}", self.message),
+        }
+    }
+}
+
+impl From<ErrorBody> for Failure {
+    fn from(e: ErrorBody) -> Self {
+        if e.code == ErrorCode::OpFailed {
+            // op's own words, as op printed them, with op's exit code.
+            return Failure {
+                code: e.op_exit_code.filter(|c| *c != 0).unwrap_or(exit::FAILED),
+                message: e.message,
+                fix: None,
+                verbatim: true,
+            };
+        }
+        let code = e.code.exit_code();
+        let mut message = e.message;
+        if let Some(s) = e.retry_after_s {
+            message.push_str(&format!(" (retry after {s}s)"));
+        }
+        Failure {
+            code,
+            message,
+            fix: Some(e.fix),
+            verbatim: false,
+        }
+    }
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, Failure>;

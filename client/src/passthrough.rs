@@ -1,0 +1,163 @@
+//! `op-session op ARGS…` and the `op` shim: run `op` through the daemon's session with this
+//! process's own stdin, stdout and stderr.
+//!
+//! Owns handing the three descriptors to the daemon (SCM_RIGHTS in the preamble), sending the
+//! working directory and the environment minus credentials, forwarding SIGINT/SIGTERM/SIGHUP
+//! to `op`, and exiting with `op`'s exit code. If this process dies, the daemon sees the socket
+//! close and kills `op`'s process group.
+
+use std::os::unix::net::UnixStream;
+use std::sync::{Arc, Mutex};
+
+use op_session_protocol::{
+    ClientEvent, MAX_REQUEST_FRAME, PassthroughRequest, Request, Response, encode_event, exit,
+    frame,
+};
+
+use crate::conn::{Target, connect, receive, send};
+use crate::error::{Failure, Result};
+use crate::run::{block_forwarded, forward_signals};
+use crate::status::unexpected_response;
+
+/// Whether an environment variable must not reach the daemon's `op` child from the caller.
+fn is_credential(k: &str) -> bool {
+    k.starts_with("OP_SESSION_") || k == "OP_SERVICE_ACCOUNT_TOKEN"
+}
+
+/// Run `op args` through the daemon.
+pub fn passthrough(t: &Target, args: Vec<String>) -> Result<i32> {
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| !is_credential(k))
+        .collect();
+    let cwd = std::env::current_dir()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/".into());
+    let account = std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty());
+    let req = Request::Passthrough(PassthroughRequest {
+        account,
+        args,
+        cwd,
+        env,
+    });
+    let set = block_forwarded();
+    let mut stream = connect(t)?;
+    send(&mut stream, &req, Some([0, 1, 2]))?;
+    let writer: Arc<Mutex<UnixStream>> =
+        Arc::new(Mutex::new(stream.try_clone().map_err(|e| {
+            Failure::new(exit::UNAVAILABLE, e.to_string(), "retry")
+        })?));
+    forward_signals(set, move |sig| {
+        let ev = ClientEvent::Signal { signal: sig as i32 };
+        if let Ok(payload) = encode_event(&ev)
+            && let Ok(f) = frame::encode(&payload, MAX_REQUEST_FRAME)
+            && let Ok(mut w) = writer.lock()
+        {
+            use std::io::Write;
+            let _ = w.write_all(&f);
+        }
+    });
+    match receive(&mut stream)? {
+        Response::Exit { code } => Ok(code),
+        Response::Error(e) => Err(e.into()),
+        other => Err(unexpected_response(&other)),
+    }
+}
+
+/// `op-session shim install [DIR]`.
+pub fn shim_install(dir: Option<std::path::PathBuf>) -> Result<i32> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let dir = match dir.or_else(|| home.map(|h| h.join(".local/bin"))) {
+        Some(d) => d,
+        None => {
+            return Err(Failure::usage(
+                "HOME is not set",
+                "name the directory: op-session shim install DIR",
+            ));
+        }
+    };
+    let me = std::env::current_exe()
+        .and_then(|p| p.canonicalize())
+        .map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("cannot find op-session itself: {e}"),
+                "reinstall op-session",
+            )
+        })?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Failure::new(
+            exit::FAILED,
+            format!("cannot create {}: {e}", dir.display()),
+            "check permissions",
+        )
+    })?;
+    let link = dir.join("op");
+    match std::fs::symlink_metadata(&link) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = std::fs::read_link(&link)
+                .ok()
+                .and_then(|t| dir.join(t).canonicalize().ok());
+            if target.as_deref() == Some(me.as_path()) {
+                println!("{} already points to {}", link.display(), me.display());
+            } else {
+                return Err(Failure::new(
+                    exit::FAILED,
+                    format!("{} already exists and points elsewhere", link.display()),
+                    "remove it first if you want the shim there",
+                ));
+            }
+        }
+        Ok(_) => {
+            return Err(Failure::new(
+                exit::FAILED,
+                format!("{} exists and is not a link (the real op?)", link.display()),
+                "choose another directory: op-session shim install DIR",
+            ));
+        }
+        Err(_) => {
+            std::os::unix::fs::symlink(&me, &link).map_err(|e| {
+                Failure::new(
+                    exit::FAILED,
+                    format!("cannot create {}: {e}", link.display()),
+                    "check permissions",
+                )
+            })?;
+            println!("installed {} -> {}", link.display(), me.display());
+        }
+    }
+    println!("{}", path_advice(&dir, &me));
+    Ok(exit::OK)
+}
+
+/// Whether `dir` comes before the real `op` on PATH.
+fn path_advice(dir: &std::path::Path, me: &std::path::Path) -> String {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<_> = std::env::split_paths(&path).collect();
+    let canon = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    let shim_pos = dirs.iter().position(|d| canon(d) == canon(dir));
+    let real = dirs.iter().enumerate().find(|(_, d)| {
+        let c = d.join("op");
+        c.is_file() && c.canonicalize().ok().as_deref() != Some(me)
+    });
+    match (shim_pos, real) {
+        (None, _) => format!(
+            "{} is not on PATH: add it first, e.g. export PATH=\"{}:$PATH\"",
+            dir.display(),
+            dir.display()
+        ),
+        (Some(s), Some((r, rd))) if r < s => format!(
+            "{} comes AFTER the real op in {}: move it earlier on PATH so `op` goes through op-session",
+            dir.display(),
+            rd.display()
+        ),
+        (Some(_), Some((_, rd))) => format!(
+            "{} comes before the real op in {}: `op` now goes through op-session",
+            dir.display(),
+            rd.display()
+        ),
+        (Some(_), None) => format!(
+            "{} is on PATH; no real op was found on PATH (the daemon needs one: install the 1Password CLI or set op_path)",
+            dir.display()
+        ),
+    }
+}

@@ -1,0 +1,201 @@
+//! `op-session run -- CMD ARGS…`: `op run` semantics with the daemon resolving the values.
+//!
+//! Owns: building the environment (shell env, then `--env-file`s in order, later wins, files
+//! over the shell), finding every variable whose value holds secret references, resolving
+//! them all in one request, starting CMD ourselves, masking every resolved value in its stdout
+//! and stderr as `<concealed by 1Password>` (streaming: a value split across writes is still
+//! masked) unless `--no-masking`/`OP_RUN_NO_MASKING`, forwarding SIGINT, SIGTERM and SIGHUP, and
+//! exiting with CMD's status (128+N for signal N). If any reference fails, CMD never starts.
+
+use std::io::{Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
+use nix::unistd::Pid;
+use op_session_protocol::{ResolvePurpose, exit};
+use secret_ref::mask::Masker;
+use zeroize::Zeroizing;
+
+use crate::cli::RunArgs;
+use crate::conn::Target;
+use crate::error::{Failure, Result};
+use crate::values::{account_or_env, resolve};
+
+/// Signals forwarded to the child.
+pub const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
+
+/// Block the forwarded signals in this thread (and threads spawned after), returning the set.
+pub fn block_forwarded() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in FORWARDED {
+        set.add(s);
+    }
+    let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
+    set
+}
+
+/// A thread that waits for the blocked signals and hands each to `deliver`.
+pub fn forward_signals(set: SigSet, deliver: impl Fn(Signal) + Send + 'static) {
+    std::thread::spawn(move || {
+        loop {
+            match set.wait() {
+                Ok(sig) => deliver(sig),
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// The environment CMD gets, before resolution.
+fn build_env(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
+    let shell: Vec<(String, String)> = std::env::vars().collect();
+    let mut parsed = Vec::new();
+    for f in files {
+        let text = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+            Failure::usage(
+                format!("cannot read env file {}: {e}", f.display()),
+                "check the path",
+            )
+        })?);
+        let lookup = |k: &str| {
+            parsed
+                .iter()
+                .rev()
+                .flat_map(|v: &Vec<(String, String)>| v.iter())
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .or_else(|| std::env::var(k).ok())
+        };
+        let vars = secret_ref::envfile::parse(&text, lookup).map_err(|e| {
+            Failure::usage(format!("env file {}: {e}", f.display()), "fix the file")
+        })?;
+        parsed.push(vars);
+    }
+    Ok(secret_ref::envfile::merge(shell, &parsed))
+}
+
+/// `run`.
+pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
+    let env = build_env(&a.env_files)?;
+    // Which variables hold references, and which references.
+    let mut templated: Vec<(usize, Vec<secret_ref::template::Segment>)> = Vec::new();
+    let mut refs: Vec<String> = Vec::new();
+    for (i, (_, v)) in env.iter().enumerate() {
+        if !v.contains("op://") {
+            continue;
+        }
+        let Ok(segs) = secret_ref::template::parse(v) else {
+            continue;
+        };
+        let found = secret_ref::template::references(&segs);
+        if found.is_empty() {
+            continue;
+        }
+        for r in found {
+            if !refs.iter().any(|x| x == r) {
+                refs.push(r.to_string());
+            }
+        }
+        templated.push((i, segs));
+    }
+    let values = if refs.is_empty() {
+        Vec::new()
+    } else {
+        resolve(
+            t,
+            account_or_env(a.account.clone()),
+            refs,
+            a.no_cache,
+            ResolvePurpose::Run,
+        )?
+    };
+    let mut env = env;
+    for (i, segs) in &templated {
+        let rendered = secret_ref::template::render(segs, |r| {
+            values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str())
+        })
+        .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "check the reference"))?;
+        env[*i].1 = rendered;
+    }
+    let no_masking = a.no_masking
+        || std::env::var("OP_RUN_NO_MASKING")
+            .is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    let mask = !no_masking && !values.is_empty();
+    let secrets: Vec<Zeroizing<Vec<u8>>> = values
+        .iter()
+        .map(|(_, v)| Zeroizing::new(v.as_bytes().to_vec()))
+        .collect();
+    drop(values);
+
+    let set = block_forwarded();
+    let mut cmd = Command::new(&a.command[0]);
+    cmd.args(&a.command[1..])
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    if mask {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let unblock = set;
+    // SAFETY: only async-signal-safe work (sigprocmask) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&unblock), None)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        Failure::new(
+            exit::FAILED,
+            format!("cannot start {}: {e}", a.command[0]),
+            "check the command name and PATH",
+        )
+    })?;
+    drop(env);
+    let pid = Pid::from_raw(child.id() as i32);
+    forward_signals(set, move |sig| {
+        let _ = kill(pid, sig);
+    });
+    let mut pumps = Vec::new();
+    if mask {
+        if let Some(out) = child.stdout.take() {
+            let m = Masker::new(secrets.iter().map(|s| s.as_slice()));
+            pumps.push(std::thread::spawn(move || pump(out, std::io::stdout(), m)));
+        }
+        if let Some(err) = child.stderr.take() {
+            let m = Masker::new(secrets.iter().map(|s| s.as_slice()));
+            pumps.push(std::thread::spawn(move || pump(err, std::io::stderr(), m)));
+        }
+    }
+    drop(secrets);
+    let status = child
+        .wait()
+        .map_err(|e| Failure::new(exit::FAILED, format!("lost the command: {e}"), "retry"))?;
+    for p in pumps {
+        let _ = p.join();
+    }
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        (None, None) => exit::FAILED,
+    })
+}
+
+/// Copy `from` to `to`, masking secrets, flushing as soon as text is known to be safe.
+fn pump(mut from: impl Read, to: impl Write, mut masker: Masker) {
+    let mut to = to;
+    let mut buf = Zeroizing::new([0u8; 8192]);
+    loop {
+        match from.read(&mut buf[..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let out = masker.push(&buf[..n]);
+                if to.write_all(&out).and_then(|_| to.flush()).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let rest = masker.finish();
+    let _ = to.write_all(&rest).and_then(|_| to.flush());
+}

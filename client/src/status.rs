@@ -1,0 +1,156 @@
+//! `op-session status` and `op-session stop`.
+
+use op_session_protocol::{Request, Response, SessionStatus, StatusReport, exit};
+
+use crate::conn::{Target, request};
+use crate::error::{Failure, Result};
+
+fn dur(secs: u64) -> String {
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m"),
+    }
+}
+
+fn unexpected(r: &Response) -> Failure {
+    Failure::new(
+        exit::PROTOCOL,
+        format!("unexpected answer from op-sessiond: {r:?}"),
+        "restart the daemon: op-session stop",
+    )
+}
+
+/// `status [--json]`.
+pub fn status(t: &Target, json: bool) -> Result<i32> {
+    match request(t, &Request::Status)? {
+        Response::Status(s) => {
+            if json {
+                let text = serde_json::to_string_pretty(&s)
+                    .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "report this bug"))?;
+                println!("{text}");
+            } else {
+                print_status(&s);
+            }
+            Ok(exit::OK)
+        }
+        Response::Error(e) => Err(e.into()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn mark(b: bool) -> &'static str {
+    if b { "yes" } else { "NO" }
+}
+
+fn print_status(s: &StatusReport) {
+    println!(
+        "op-sessiond {} (protocol {}), pid {}, up {}, started by {}",
+        s.version,
+        s.protocol,
+        s.pid,
+        dur(s.uptime_s),
+        s.started_by
+    );
+    println!("socket:  {}", s.socket);
+    println!(
+        "op:      {}",
+        s.op_path
+            .as_deref()
+            .unwrap_or("not found (set op_path in the config)")
+    );
+    let p = &s.protections;
+    println!(
+        "protections: ptrace/core dumps disabled: {}, core limit 0: {}, secret memory locked: {}, stray fds closed: {}, signals reset: {}, socket dir verified: {}, peer uid checked: {}",
+        mark(p.ptrace_disabled),
+        mark(p.core_dumps_disabled),
+        mark(p.secret_memory_locked),
+        mark(p.stray_fds_closed),
+        mark(p.signals_reset),
+        mark(p.socket_dir_verified),
+        mark(p.peer_uid_checked)
+    );
+    if s.sessions.is_empty() {
+        println!("sessions: none (run `op-session init` in a terminal to start one)");
+        return;
+    }
+    println!("sessions:");
+    for sess in &s.sessions {
+        print_session(sess);
+    }
+}
+
+/// One line (or two) per session.
+pub fn print_session(s: &SessionStatus) {
+    let who = s.email.as_deref().unwrap_or("-");
+    let url = s.url.as_deref().unwrap_or("-");
+    println!(
+        "  {}{}  mode {}  {}  {}",
+        s.account,
+        if s.default { " (default)" } else { "" },
+        s.mode,
+        who,
+        url
+    );
+    let idle = s
+        .idle_remaining_s
+        .map(|i| format!("idle {} left", dur(i)))
+        .unwrap_or_else(|| "no idle limit".into());
+    println!(
+        "    {idle}, hard limit {} left, last use {} ago, keepalive {}, {} cached",
+        dur(s.hard_remaining_s),
+        dur(s.last_use_s_ago),
+        if s.keepalive { "on" } else { "off" },
+        s.cache_entries
+    );
+}
+
+/// `stop`: never auto-starts a daemon just to stop it.
+pub fn stop(t: &Target) -> Result<i32> {
+    let t = Target {
+        autostart: false,
+        ..t.clone()
+    };
+    match request(&t, &Request::Stop) {
+        Ok(Response::Done { message }) => {
+            println!("{message}");
+            Ok(exit::OK)
+        }
+        Ok(Response::Error(e)) => Err(e.into()),
+        Ok(other) => Err(unexpected(&other)),
+        Err(f) if f.code == exit::UNAVAILABLE => {
+            println!("op-sessiond is not running");
+            Ok(exit::OK)
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// `lock`.
+pub fn lock(t: &Target, account: Option<String>, all: bool) -> Result<i32> {
+    let t = Target {
+        autostart: false,
+        ..t.clone()
+    };
+    let account = account.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
+    let req = Request::Lock(op_session_protocol::LockRequest { account, all });
+    match request(&t, &req) {
+        Ok(Response::Done { message }) => {
+            println!("{message}");
+            Ok(exit::OK)
+        }
+        Ok(Response::Error(e)) => Err(e.into()),
+        Ok(other) => Err(unexpected(&other)),
+        Err(f) if f.code == exit::UNAVAILABLE => {
+            println!("op-sessiond is not running; no sessions are held");
+            Ok(exit::OK)
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// For other modules.
+pub fn unexpected_response(r: &Response) -> Failure {
+    unexpected(r)
+}

@@ -1,0 +1,331 @@
+//! `op-session read` and `op-session inject`: resolve references through the daemon and
+//! print or write them with `op read` / `op inject` semantics.
+//!
+//! Owns writing secret files atomically (a temporary file beside the target, created 0600 or
+//! `--file-mode`, renamed into place; nothing partial is ever left). Values live in
+//! `Zeroizing` buffers here; they are never logged.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use op_session_protocol::{Request, ResolvePurpose, ResolveRequest, Response, exit};
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use crate::cli::{InjectArgs, ReadArgs};
+use crate::conn::{Target, request};
+use crate::error::{Failure, Result};
+use crate::status::unexpected_response;
+
+/// The account from the flag, else `OP_ACCOUNT`.
+pub fn account_or_env(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()))
+}
+
+/// Resolve references; values in request order.
+pub fn resolve(
+    t: &Target,
+    account: Option<String>,
+    refs: Vec<String>,
+    no_cache: bool,
+    purpose: ResolvePurpose,
+) -> Result<Vec<(String, Zeroizing<String>)>> {
+    let req = Request::Resolve(ResolveRequest {
+        account,
+        refs,
+        no_cache,
+        purpose,
+    });
+    match request(t, &req)? {
+        Response::Values(v) => Ok(v
+            .values
+            .into_iter()
+            .map(|r| {
+                (
+                    r.reference,
+                    Zeroizing::new(r.value.expose_secret().to_string()),
+                )
+            })
+            .collect()),
+        Response::Error(e) => Err(e.into()),
+        other => Err(unexpected_response(&other)),
+    }
+}
+
+fn parse_mode(s: &str) -> Result<u32> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| {
+            Failure::usage(
+                format!("invalid file mode {s:?}"),
+                "use an octal mode such as 0600",
+            )
+        })
+}
+
+/// Write `data` to `path` atomically with `mode`; refuse to replace an existing file unless
+/// `force`.
+pub fn write_secret_file(path: &Path, data: &[u8], mode: &str, force: bool) -> Result<()> {
+    let mode = parse_mode(mode)?;
+    if !force && path.exists() {
+        return Err(Failure::new(
+            exit::FAILED,
+            format!("{} already exists", path.display()),
+            "pass -f/--force to overwrite it",
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let fail = |e: std::io::Error| {
+        Failure::new(
+            exit::FAILED,
+            format!("cannot write {}: {e}", path.display()),
+            "check the directory and its permissions",
+        )
+    };
+    let mut tmp = None;
+    for i in 0..100u32 {
+        let cand = dir.join(format!(".{name}.op-session-{}-{i}", std::process::id()));
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&cand)
+        {
+            Ok(f) => {
+                tmp = Some((cand, f));
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    let Some((tmp_path, mut f)) = tmp else {
+        return Err(fail(std::io::Error::other("no free temporary name")));
+    };
+    let result = (|| {
+        use std::os::unix::fs::PermissionsExt;
+        f.write_all(data)?;
+        // The umask may have narrowed the mode; set exactly what was asked.
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp_path, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp_path);
+        return Err(fail(e));
+    }
+    Ok(())
+}
+
+/// `read`.
+pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
+    let account = account_or_env(a.account.clone());
+    let values = resolve(t, account, a.refs.clone(), a.no_cache, ResolvePurpose::Read)?;
+    let mut out = Zeroizing::new(Vec::new());
+    if a.json {
+        let mut map = serde_json::Map::new();
+        for (r, v) in &values {
+            map.insert(r.clone(), serde_json::Value::String(v.to_string()));
+        }
+        let text = Zeroizing::new(serde_json::Value::Object(map).to_string());
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'\n');
+        // Wipe the map's copies too.
+        drop(text);
+    } else if values.len() == 1 {
+        out.extend_from_slice(values[0].1.as_bytes());
+        if !a.no_newline {
+            out.push(b'\n');
+        }
+    } else {
+        for (r, v) in &values {
+            if v.contains('\n') {
+                return Err(Failure::usage(
+                    format!(
+                        "the value of {r} holds a newline, so one value per line would be ambiguous"
+                    ),
+                    "read it on its own, or use --json",
+                ));
+            }
+        }
+        for (i, (_, v)) in values.iter().enumerate() {
+            out.extend_from_slice(v.as_bytes());
+            if i + 1 < values.len() || !a.no_newline {
+                out.push(b'\n');
+            }
+        }
+    }
+    if let Some(path) = &a.out_file {
+        write_secret_file(path, &out, &a.file_mode, a.force)?;
+        println!("{}", path.display());
+        return Ok(exit::OK);
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(&out)
+        .and_then(|_| stdout.flush())
+        .map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("cannot write to stdout: {e}"),
+                "check where stdout goes",
+            )
+        })?;
+    Ok(exit::OK)
+}
+
+/// Render a template: expand variables from the environment, resolve its references in one
+/// request, substitute. Nothing is returned unless every reference resolved.
+pub fn render_template(
+    t: &Target,
+    account: Option<String>,
+    template: &str,
+    purpose: ResolvePurpose,
+    no_cache: bool,
+) -> Result<Zeroizing<String>> {
+    let lookup = secret_ref::vars::case_insensitive_lookup(std::env::vars());
+    let expanded = Zeroizing::new(secret_ref::template::expand_vars(template, lookup));
+    let segments = secret_ref::template::parse(&expanded).map_err(|e| Failure {
+        code: exit::FAILED,
+        message: format!("[ERROR] {} {e}", op_timestamp()),
+        fix: None,
+        verbatim: true,
+    })?;
+    let refs: Vec<String> = secret_ref::template::references(&segments)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let values = if refs.is_empty() {
+        Vec::new()
+    } else {
+        resolve(t, account, refs, no_cache, purpose)?
+    };
+    let rendered = secret_ref::template::render(&segments, |r| {
+        values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str())
+    })
+    .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "check the template"))?;
+    Ok(Zeroizing::new(rendered))
+}
+
+/// `inject`.
+pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
+    let mut template = Zeroizing::new(String::new());
+    match &a.in_file {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Failure::new(
+                    exit::FAILED,
+                    format!("cannot read {}: {e}", p.display()),
+                    "check the path",
+                )
+            })?;
+            template.push_str(&text);
+        }
+        None => {
+            std::io::stdin()
+                .read_to_string(&mut template)
+                .map_err(|e| {
+                    Failure::new(
+                        exit::FAILED,
+                        format!("cannot read the template from stdin: {e}"),
+                        "pipe a template in",
+                    )
+                })?;
+        }
+    }
+    let rendered = render_template(
+        t,
+        account_or_env(a.account.clone()),
+        &template,
+        ResolvePurpose::Inject,
+        false,
+    )?;
+    match &a.out_file {
+        Some(path) => {
+            write_secret_file(path, rendered.as_bytes(), &a.file_mode, a.force)?;
+            println!("{}", path.display());
+        }
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(rendered.as_bytes())
+                .and_then(|_| stdout.flush())
+                .map_err(|e| {
+                    Failure::new(
+                        exit::FAILED,
+                        format!("cannot write to stdout: {e}"),
+                        "check where stdout goes",
+                    )
+                })?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `YYYY/MM/DD HH:MM:SS` in local time, as op prints in its `[ERROR]` lines.
+pub fn op_timestamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as libc::time_t)
+        .unwrap_or(0);
+    // SAFETY: localtime_r writes into our zeroed struct; both pointers are valid.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn secret_files_are_atomic_and_0600() {
+        let d = std::env::temp_dir().join(format!("ops-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("dir");
+        let p = d.join("secret.txt");
+        write_secret_file(&p, b"v", "0600", false).expect("writes");
+        assert_eq!(
+            std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            write_secret_file(&p, b"w", "0600", false).is_err(),
+            "no overwrite without -f"
+        );
+        write_secret_file(&p, b"w", "0640", true).expect("forced");
+        assert_eq!(std::fs::read(&p).expect("read"), b"w");
+        assert_eq!(
+            std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(
+            std::fs::read_dir(&d).expect("ls").count(),
+            1,
+            "no temp files left"
+        );
+        std::fs::remove_dir_all(&d).expect("cleanup");
+    }
+}
