@@ -1,1 +1,312 @@
-//! e2e helpers
+//! Shared helpers for the end-to-end tests: build the real binaries once, give each test a
+//! private world (HOME, XDG dirs, socket, fake-op state) in a temporary directory, and run the
+//! client, the daemon, fake-op and fake-op-ctl inside it.
+//!
+//! Nothing here listens beyond Unix sockets in the test's own temporary directory.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Paths of the built binaries.
+#[derive(Debug)]
+pub struct Bins {
+    /// op-session
+    pub client: PathBuf,
+    /// op-sessiond
+    pub daemon: PathBuf,
+    /// fake-op
+    pub fake_op: PathBuf,
+    /// fake-op-ctl
+    pub ctl: PathBuf,
+}
+
+/// Build the binaries once per test process (cargo's own lock serializes concurrent builds).
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "-q", "-p", "op-session", "-p", "op-sessiond", "-p", "fake-op", "--bins"])
+            .status()
+            .expect("cargo build runs");
+        assert!(st.success(), "building the binaries failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let dir = target.join("debug");
+        Bins {
+            client: dir.join("op-session"),
+            daemon: dir.join("op-sessiond"),
+            fake_op: dir.join("fake-op"),
+            ctl: dir.join("fake-op-ctl"),
+        }
+    })
+}
+
+/// The fixture shipped with fake-op.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("crates/fake-op/fixtures")
+        .join(name)
+}
+
+/// One test's private world.
+#[derive(Debug)]
+pub struct World {
+    /// Keeps the directory alive.
+    pub dir: tempfile::TempDir,
+    /// $HOME
+    pub home: PathBuf,
+    /// $XDG_RUNTIME_DIR
+    pub runtime: PathBuf,
+    /// $XDG_STATE_HOME
+    pub state: PathBuf,
+    /// $XDG_CONFIG_HOME
+    pub config_home: PathBuf,
+    /// The config file.
+    pub config: PathBuf,
+    /// The socket.
+    pub socket: PathBuf,
+    /// fake-op's state (outside HOME: it plays 1Password's servers).
+    pub fake_home: PathBuf,
+    /// Extra environment for every command.
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl World {
+    /// A world whose config uses fake-op as `op`, plus `extra_config` lines.
+    pub fn new(extra_config: &str) -> World {
+        let b = bins();
+        let dir = tempfile::Builder::new().prefix("ops-").tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let home = root.join("home");
+        let runtime = root.join("run");
+        let state = root.join("state");
+        let config_home = root.join("config");
+        let fake_home = root.join("fakeop");
+        for d in [&home, &runtime, &state, &config_home, &fake_home] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let config = config_home.join("op-session/config.toml");
+        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+        std::fs::write(
+            &config,
+            format!(
+                "op_path = \"{}\"\npass_env = [\"FAKE_OP_HOME\"]\n{extra_config}\n",
+                b.fake_op.display()
+            ),
+        )
+        .unwrap();
+        let socket = runtime.join("op-session/agent.sock");
+        World {
+            dir,
+            home,
+            runtime,
+            state,
+            config_home,
+            config,
+            socket,
+            fake_home,
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// The environment every command of this world gets.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut v = vec![
+            ("HOME".into(), self.home.display().to_string()),
+            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
+            ("XDG_STATE_HOME".into(), self.state.display().to_string()),
+            ("XDG_CONFIG_HOME".into(), self.config_home.display().to_string()),
+            ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
+            ("OPSESSION_DAEMON".into(), bins().daemon.display().to_string()),
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TZ".into(), "UTC".into()),
+        ];
+        v.extend(self.extra_env.iter().cloned());
+        v
+    }
+
+    fn cmd(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear().envs(self.env()).current_dir(&self.home).stdin(Stdio::null());
+        c
+    }
+
+    /// `op-session ARGS` (no TTY, stdin /dev/null).
+    pub fn client(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(&bins().client);
+        c.args(args);
+        c
+    }
+
+    /// Run `op-session ARGS` and collect its output.
+    pub fn run(&self, args: &[&str]) -> Out {
+        Out::from(self.client(args).output().unwrap())
+    }
+
+    /// Run `op-session ARGS` with `stdin` bytes.
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
+        use std::io::Write;
+        let mut c = self.client(args);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        Out::from(child.wait_with_output().unwrap())
+    }
+
+    /// `op-sessiond ARGS` in the foreground.
+    pub fn daemon(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(&bins().daemon);
+        c.args(args);
+        c
+    }
+
+    /// `fake-op ARGS` directly (as an agent without op-session would).
+    pub fn fake_op(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(&bins().fake_op);
+        c.args(args);
+        c
+    }
+
+    /// `fake-op-ctl ARGS`, asserting success; returns stdout.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let out = Out::from(self.cmd(&bins().ctl).args(args).output().unwrap());
+        assert_eq!(out.code, 0, "fake-op-ctl {args:?} failed: {}", out.stderr);
+        out.stdout
+    }
+
+    /// Load the basic fixture into fake-op.
+    pub fn load_basic(&self) {
+        self.ctl(&["load", fixture("basic.json").to_str().unwrap()]);
+    }
+
+    /// fake-op's counters as JSON.
+    pub fn counters(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ctl(&["counters"])).unwrap()
+    }
+
+    /// fake-op's call log, one JSON value per invocation.
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        let path = self.fake_home.join("calls.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// `status --json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let out = self.run(&["status", "--json"]);
+        assert_eq!(out.code, 0, "status failed: {}", out.stderr);
+        serde_json::from_str(&out.stdout).unwrap()
+    }
+
+    /// The daemon's pid from the lock file beside the socket, if any.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.socket.with_file_name("agent.sock.lock"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
+    /// Every file under the world (for leak scans).
+    pub fn all_files(&self) -> Vec<PathBuf> {
+        fn walk(p: &Path, out: &mut Vec<PathBuf>) {
+            if let Ok(rd) = std::fs::read_dir(p) {
+                for e in rd.flatten() {
+                    let path = e.path();
+                    match e.file_type() {
+                        Ok(t) if t.is_dir() => walk(&path, out),
+                        Ok(t) if t.is_file() => out.push(path),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let mut v = Vec::new();
+        walk(self.dir.path(), &mut v);
+        v
+    }
+
+    /// The daemon's log (auto-started daemons log to the state dir).
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.state.join("op-session/op-sessiond.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(pid) = self.daemon_pid() {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            if nix::sys::signal::kill(pid, None).is_ok() {
+                // Only a daemon of this world holds this lock file's pid; still check cmdline.
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains("op-sessiond") {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
+/// A finished command.
+#[derive(Debug, Clone)]
+pub struct Out {
+    /// Exit code (128+N for signal N).
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        use std::os::unix::process::ExitStatusExt;
+        Out {
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// Poll `f` until it is true or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// Hex-encode bytes for raw-frame.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A preamble byte plus one frame holding `json`.
+pub fn raw_request(json: &str) -> Vec<u8> {
+    let mut v = vec![0u8];
+    v.extend_from_slice(&(json.len() as u32).to_be_bytes());
+    v.extend_from_slice(json.as_bytes());
+    v
+}
