@@ -28,11 +28,24 @@ pub struct Bins {
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
             .current_dir(&root)
-            .args(["build", "-q", "-p", "op-session", "-p", "op-sessiond", "-p", "fake-op", "--bins"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "op-session",
+                "-p",
+                "op-sessiond",
+                "-p",
+                "fake-op",
+                "--bins",
+            ])
             .status()
             .expect("cargo build runs");
         assert!(st.success(), "building the binaries failed");
@@ -127,9 +140,15 @@ impl World {
             ("HOME".into(), self.home.display().to_string()),
             ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
             ("XDG_STATE_HOME".into(), self.state.display().to_string()),
-            ("XDG_CONFIG_HOME".into(), self.config_home.display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                self.config_home.display().to_string(),
+            ),
             ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
-            ("OPSESSION_DAEMON".into(), bins().daemon.display().to_string()),
+            (
+                "OPSESSION_DAEMON".into(),
+                bins().daemon.display().to_string(),
+            ),
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
             ("LANG".into(), "C.UTF-8".into()),
             ("TZ".into(), "UTC".into()),
@@ -140,7 +159,10 @@ impl World {
 
     fn cmd(&self, program: &Path) -> Command {
         let mut c = Command::new(program);
-        c.env_clear().envs(self.env()).current_dir(&self.home).stdin(Stdio::null());
+        c.env_clear()
+            .envs(self.env())
+            .current_dir(&self.home)
+            .stdin(Stdio::null());
         c
     }
 
@@ -160,7 +182,9 @@ impl World {
     pub fn run_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Out {
         use std::io::Write;
         let mut c = self.client(args);
-        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         child.stdin.take().unwrap().write_all(stdin).unwrap();
         Out::from(child.wait_with_output().unwrap())

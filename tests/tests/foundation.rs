@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use op_session_e2e::{hex, raw_request, wait_until, World};
+use op_session_e2e::{World, hex, raw_request, wait_until};
 
 fn raw_frame_bin() -> &'static str {
     env!("CARGO_BIN_EXE_raw-frame")
@@ -23,7 +23,14 @@ fn status_answers_without_a_tty_in_text_and_json() {
     assert!(out.stdout.contains("op-sessiond 0.1.0"), "{}", out.stdout);
     assert!(out.stdout.contains("sessions: none"), "{}", out.stdout);
     let v = w.status();
-    for key in ["version", "pid", "uptime_s", "socket", "protections", "sessions"] {
+    for key in [
+        "version",
+        "pid",
+        "uptime_s",
+        "socket",
+        "protections",
+        "sessions",
+    ] {
         assert!(v.get(key).is_some(), "missing {key} in {v}");
     }
     assert_eq!(v["started_by"], "autostart");
@@ -34,8 +41,14 @@ fn status_answers_without_a_tty_in_text_and_json() {
     // What the kernel says, not just what the daemon reports.
     let pid = v["pid"].as_i64().unwrap();
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
-    assert!(core.split_whitespace().filter(|w| *w == "0").count() >= 2, "{core}");
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    assert!(
+        core.split_whitespace().filter(|w| *w == "0").count() >= 2,
+        "{core}"
+    );
     assert_eq!(w.run(&["stop"]).code, 0);
 }
 
@@ -45,7 +58,10 @@ fn socket_dir_is_0700_and_socket_0600() {
     assert_eq!(w.run(&["status"]).code, 0);
     let dir = w.socket.parent().unwrap();
     assert_eq!(std::fs::metadata(dir).unwrap().mode() & 0o777, 0o700);
-    assert_eq!(std::fs::symlink_metadata(&w.socket).unwrap().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::symlink_metadata(&w.socket).unwrap().mode() & 0o777,
+        0o600
+    );
     w.run(&["stop"]);
 }
 
@@ -57,7 +73,11 @@ fn a_wide_or_foreign_socket_directory_is_refused_with_the_fix() {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out: op_session_e2e::Out = w.daemon(&["--foreground"]).output().unwrap().into();
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains(&dir.display().to_string()), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&dir.display().to_string()),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("chmod 700"), "{}", out.stderr);
     // The client refuses too, rather than talk to (or auto-start into) an unsafe directory.
     let c = w.run(&["status"]);
@@ -84,22 +104,40 @@ fn a_client_running_as_another_uid_is_refused_and_logged() {
     let w = World::new("");
     assert_eq!(w.run(&["status"]).code, 0);
     // Open the path for this test only, so the other user can reach the socket at all.
-    for p in [w.dir.path(), w.runtime.as_path(), w.socket.parent().unwrap()] {
+    for p in [
+        w.dir.path(),
+        w.runtime.as_path(),
+        w.socket.parent().unwrap(),
+    ] {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(&w.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     let req = raw_request(r#"{"version":1,"type":"status"}"#);
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", raw_frame_bin()])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            raw_frame_bin(),
+        ])
         .arg(&w.socket)
         .arg(hex(&req))
         .output()
         .expect("setpriv runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("permission_denied"), "stdout: {stdout} stderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(!stdout.contains("\"sessions\""), "answered a foreign uid: {stdout}");
     assert!(
-        wait_until(Duration::from_secs(2), || w.daemon_log().contains("peer_uid=65534")),
+        stdout.contains("permission_denied"),
+        "stdout: {stdout} stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !stdout.contains("\"sessions\""),
+        "answered a foreign uid: {stdout}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || w
+            .daemon_log()
+            .contains("peer_uid=65534")),
         "refusal not logged: {}",
         w.daemon_log()
     );
@@ -165,9 +203,16 @@ fn garbage_oversized_and_truncated_frames_leave_the_daemon_serving() {
         v.extend_from_slice(&(10u32 << 20).to_be_bytes());
         v
     };
-    let out = Command::new(raw_frame_bin()).arg(&w.socket).arg(hex(&big)).output().unwrap();
+    let out = Command::new(raw_frame_bin())
+        .arg(&w.socket)
+        .arg(hex(&big))
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("bad_request") && text.contains("limit"), "{text}");
+    assert!(
+        text.contains("bad_request") && text.contains("limit"),
+        "{text}"
+    );
     w.run(&["stop"]);
 }
 
@@ -176,8 +221,13 @@ fn other_protocol_versions_get_a_clear_error_naming_the_daemon() {
     let w = World::new("");
     assert_eq!(w.run(&["status"]).code, 0);
     let req = raw_request(r#"{"version":99,"type":"from_the_future"}"#);
-    let out = Command::new(raw_frame_bin()).arg(&w.socket).arg(hex(&req)).output().unwrap();
-    let v: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    let out = Command::new(raw_frame_bin())
+        .arg(&w.socket)
+        .arg(hex(&req))
+        .output()
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     assert_eq!(v["code"], "version_mismatch");
     assert_eq!(v["daemon"]["protocol"], 1);
     assert_eq!(v["daemon"]["started_by"], "autostart");
@@ -193,24 +243,43 @@ fn a_silent_client_is_closed_at_the_deadline_while_others_are_served() {
     for _ in 0..5 {
         let t = Instant::now();
         assert_eq!(w.run(&["status"]).code, 0);
-        assert!(t.elapsed() < Duration::from_millis(900), "a silent client delayed others");
+        assert!(
+            t.elapsed() < Duration::from_millis(900),
+            "a silent client delayed others"
+        );
     }
-    silent.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut buf = Vec::new();
     let _ = silent.read_to_end(&mut buf);
     let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(4), "{waited:?}");
-    assert!(String::from_utf8_lossy(&buf).contains("no request within"), "{buf:?}");
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&buf).contains("no request within"),
+        "{buf:?}"
+    );
     w.run(&["stop"]);
 }
 
 #[test]
 fn sigterm_exits_zero_and_removes_the_socket() {
     let w = World::new("");
-    let mut d = w.daemon(&["--foreground"]).stderr(Stdio::piped()).spawn().unwrap();
+    let mut d = w
+        .daemon(&["--foreground"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     assert!(wait_until(Duration::from_secs(3), || w.socket.exists()));
     assert_eq!(w.run(&["--no-autostart", "status"]).code, 0);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(d.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(d.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let st = d.wait().unwrap();
     assert_eq!(st.code(), Some(0));
     assert!(!w.socket.exists(), "socket left behind");
@@ -222,8 +291,16 @@ fn sigterm_exits_zero_and_removes_the_socket() {
 #[test]
 fn two_daemons_started_at_once_one_serves_the_other_explains() {
     let w = World::new("");
-    let a = w.daemon(&["--foreground"]).stderr(Stdio::piped()).spawn().unwrap();
-    let b = w.daemon(&["--foreground"]).stderr(Stdio::piped()).spawn().unwrap();
+    let a = w
+        .daemon(&["--foreground"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b = w
+        .daemon(&["--foreground"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let (mut a, mut b) = (a, b);
     // One of them exits with the message; the other keeps serving.
     let mut loser = None;
@@ -253,12 +330,22 @@ fn two_daemons_started_at_once_one_serves_the_other_explains() {
 fn eight_clients_auto_starting_at_once_end_with_one_daemon() {
     let w = World::new("");
     let children: Vec<_> = (0..8)
-        .map(|_| w.client(&["status", "--json"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            w.client(&["status", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let mut pids = std::collections::BTreeSet::new();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         pids.insert(v["pid"].as_i64().unwrap());
     }
