@@ -207,25 +207,26 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
 pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, ErrorBody> {
     match daemon.sessions.lease(account, daemon.clock.now()) {
         Ok(l) => Ok(l),
-        Err((err, Some((s, why)))) => {
+        Err((err, Some(ended))) => {
+            let (s, why) = *ended;
             end_session(daemon, s, why);
             Err(err)
         }
         Err((err, None)) => {
-            if account.is_none() || account == Some("service-account") {
-                if let Some(token) = credential_token() {
-                    let req = InitRequest {
-                        account: None,
-                        mode: Some(Mode::ServiceAccount),
-                        session_var: None,
-                        token: None,
-                    };
-                    init_service_account(daemon, &req, token).await?;
-                    return daemon
-                        .sessions
-                        .lease(account, daemon.clock.now())
-                        .map_err(|(e, _)| e);
-                }
+            if (account.is_none() || account == Some("service-account"))
+                && let Some(token) = credential_token()
+            {
+                let req = InitRequest {
+                    account: None,
+                    mode: Some(Mode::ServiceAccount),
+                    session_var: None,
+                    token: None,
+                };
+                init_service_account(daemon, &req, token).await?;
+                return daemon
+                    .sessions
+                    .lease(account, daemon.clock.now())
+                    .map_err(|(e, _)| e);
             }
             Err(err)
         }
@@ -443,17 +444,16 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
     let gate = daemon_gate(daemon).gate(&key);
     let _held = gate.lock().await;
     let now = daemon.clock.now();
-    if daemon.sessions.has_live(req.account.as_deref(), now) {
-        if let Ok(l) = daemon.sessions.lease(req.account.as_deref(), now)
-            && l.mode == Mode::App
-        {
-            return Ok(daemon
-                .sessions
-                .status(now, |a| daemon.cache.count(a, now))
-                .into_iter()
-                .find(|s| s.account == l.name)
-                .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "session vanished"))?);
-        }
+    if daemon.sessions.has_live(req.account.as_deref(), now)
+        && let Ok(l) = daemon.sessions.lease(req.account.as_deref(), now)
+        && l.mode == Mode::App
+    {
+        return daemon
+            .sessions
+            .status(now, |a| daemon.cache.count(a, now))
+            .into_iter()
+            .find(|s| s.account == l.name)
+            .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "session vanished"));
     }
     let label = req.account.clone().unwrap_or_else(|| "(default)".into());
     let signin = with_account(vec!["signin".into()], req.account.as_deref());

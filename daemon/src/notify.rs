@@ -14,7 +14,7 @@ fn send(msg: &str) -> bool {
         return false;
     };
     let bytes = path.as_encoded_bytes();
-    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+    if let Some(name) = bytes.strip_prefix(b"@") {
         #[cfg(target_os = "linux")]
         {
             use std::os::linux::net::SocketAddrExt;
@@ -30,8 +30,7 @@ fn send(msg: &str) -> bool {
     } else {
         sock.send_to(msg.as_bytes(), std::path::Path::new(&path))
             .is_ok()
-    };
-    sent
+    }
 }
 
 /// `READY=1`, with our pid (we may have forked).

@@ -416,12 +416,11 @@ async fn terminate(child: &mut Child, pgid: Option<Pid>) {
 /// Our own executable's canonical path, to skip the shim (a symlink to op-session).
 fn own_client_paths() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    if let Ok(me) = std::env::current_exe() {
-        if let Some(dir) = me.parent() {
-            if let Ok(c) = dir.join("op-session").canonicalize() {
-                v.push(c);
-            }
-        }
+    if let Ok(me) = std::env::current_exe()
+        && let Some(dir) = me.parent()
+        && let Ok(c) = dir.join("op-session").canonicalize()
+    {
+        v.push(c);
     }
     v
 }

@@ -31,11 +31,9 @@ impl EventSource for ConnEvents<'_> {
         &mut self,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<i32>> + Send + '_>> {
         Box::pin(async move {
-            loop {
-                match read_event(self.stream).await {
-                    Ok(Some(ClientEvent::Signal { signal })) => return Some(signal),
-                    Ok(None) | Err(_) => return None,
-                }
+            match read_event(self.stream).await {
+                Ok(Some(ClientEvent::Signal { signal })) => Some(signal),
+                Ok(None) | Err(_) => None,
             }
         })
     }

@@ -165,12 +165,12 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
         Err(e) => {
             let mut body = e.to_body();
             if body.code == ErrorCode::VersionMismatch {
-                body.daemon = Some(op_session_protocol::DaemonIdentity {
+                body.daemon = Some(Box::new(op_session_protocol::DaemonIdentity {
                     protocol: op_session_protocol::PROTOCOL_VERSION,
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     pid: std::process::id(),
                     started_by: daemon.info.started_by.clone(),
-                });
+                }));
             }
             send_error(&mut stream, body).await;
             return;

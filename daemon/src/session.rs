@@ -269,6 +269,10 @@ impl Table {
     }
 }
 
+/// Why a lease failed: the error for the client, and the session that just ran out (if one
+/// did), which the caller must wipe and revoke.
+pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
+
 /// The session table.
 #[derive(Debug, Default)]
 pub struct Sessions {
@@ -304,11 +308,7 @@ impl Sessions {
 
     /// Borrow the session for `account` (None: default). An expired session is removed and
     /// returned in the error so the caller can revoke it.
-    pub fn lease(
-        &self,
-        account: Option<&str>,
-        now: Duration,
-    ) -> Result<Lease, (ErrorBody, Option<(Session, EndReason)>)> {
+    pub fn lease(&self, account: Option<&str>, now: Duration) -> Result<Lease, LeaseError> {
         let mut t = self.lock();
         let Some(i) = t.find(account) else {
             return Err((not_signed_in(account, t.default_name()), None));
@@ -317,7 +317,7 @@ impl Sessions {
             let s = t.sessions.remove(i);
             let err = expired_error(&s.name, why);
             self.changed.notify_one();
-            return Err((err, Some((s, why))));
+            return Err((err, Some(Box::new((s, why)))));
         }
         let s = &t.sessions[i];
         Ok(Lease {
@@ -577,7 +577,7 @@ mod tests {
             .lease(None, s0 + Duration::from_secs(50))
             .expect_err("hard limit even while in use");
         assert_eq!(err.code, ErrorCode::SessionExpired);
-        assert_eq!(ended.map(|(_, w)| w), Some(EndReason::Hard));
+        assert_eq!(ended.map(|b| b.1), Some(EndReason::Hard));
         assert!(t.is_empty());
     }
 
@@ -590,7 +590,7 @@ mod tests {
             .lease(Some("my"), s0 + Duration::from_secs(2))
             .expect_err("idle");
         assert_eq!(err.code, ErrorCode::SessionExpired);
-        assert_eq!(ended.map(|(_, w)| w), Some(EndReason::Idle));
+        assert_eq!(ended.map(|b| b.1), Some(EndReason::Idle));
     }
 
     #[test]

@@ -143,7 +143,7 @@ pub struct ErrorBody {
     pub op_exit_code: Option<i32>,
     /// For [`ErrorCode::VersionMismatch`]: what the daemon is, so the client can decide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub daemon: Option<DaemonIdentity>,
+    pub daemon: Option<Box<DaemonIdentity>>,
 }
 
 /// Who answered: enough for a client to decide whether it may restart the daemon.
