@@ -85,8 +85,16 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
         if !v.contains("op://") {
             continue;
         }
-        let Ok(segs) = secret_ref::template::parse(v) else {
-            continue;
+        // A value that is exactly one reference may contain spaces (`op://V/My Item/f`);
+        // anything else is read as a template (`postgres://{{ op://V/db/user }}@…`).
+        let whole = v.trim();
+        let segs = if secret_ref::reference::parse(whole).is_ok() {
+            vec![secret_ref::template::Segment::Ref(whole.to_string())]
+        } else {
+            match secret_ref::template::parse(v) {
+                Ok(segs) => segs,
+                Err(_) => continue,
+            }
         };
         let found = secret_ref::template::references(&segs);
         if found.is_empty() {

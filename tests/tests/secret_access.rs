@@ -1,0 +1,692 @@
+//! Issue 5: read, run, inject and `op` passthrough through the daemon, with cache, policy and
+//! audit; the same output and exit codes as `op` itself, and no token anywhere it should not be.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use op_session_e2e::{Out, World, bins, wait_until};
+
+const MY_PASSWORD: &[u8] = b"correct horse battery staple\n";
+const STRIPE: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
+const DB_PASSWORD: &str = "p@ss w0rd $HOME \"dq\" 'sq' #hash `tick` \\back";
+
+fn world(config: &str) -> World {
+    let w = World::new(config);
+    w.load_basic();
+    let out = w.run_with_stdin(
+        &["init", "--account", "my", "--password-stdin"],
+        MY_PASSWORD,
+    );
+    assert_eq!(out.code, 0, "init: {}", out.stderr);
+    w
+}
+
+fn count(w: &World, command: &str) -> usize {
+    w.calls().iter().filter(|c| c["command"] == command).count()
+}
+
+fn op_calls(w: &World) -> usize {
+    w.calls().len()
+}
+
+/// A directory holding `op` → op-session (what `op-session shim install` makes).
+fn shim_dir(w: &World) -> PathBuf {
+    let dir = w.dir.path().join("shim");
+    if !dir.exists() {
+        let out = w.run(&["shim", "install", dir.to_str().unwrap()]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("not on PATH"), "{}", out.stdout);
+    }
+    dir
+}
+
+/// The same values as `[ERROR] YYYY/MM/DD HH:MM:SS`, with the time blanked.
+fn untime(s: &str) -> String {
+    s.lines()
+        .map(|l| match l.strip_prefix("[ERROR] ") {
+            Some(r) if r.len() >= 20 => format!("[ERROR] <ts> {}", &r[20..]),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn differential_the_shim_matches_op_itself() {
+    let w = world("[policy]\nallow_destructive = true");
+    let shim = shim_dir(&w);
+    // A session for calling fake-op directly, as a person with `eval $(op signin)` would.
+    let direct_login: Out = w
+        .fake_op(&["signin", "--account", "my"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(MY_PASSWORD).unwrap();
+            c.wait_with_output().unwrap()
+        })
+        .unwrap()
+        .into();
+    let export = direct_login.stdout.lines().next().unwrap().to_string();
+    let (var, token) = export
+        .trim_start_matches("export ")
+        .split_once('=')
+        .unwrap();
+    let token = token.trim_matches('"').to_string();
+
+    let envfile = w.dir.path().join("app.env");
+    std::fs::write(
+        &envfile,
+        "STRIPE=op://Dev/Stripe/key\n# comment\nPLAIN=hello\nDB=\"op://Dev/Database/password\"\n",
+    )
+    .unwrap();
+    let envfile = envfile.display().to_string();
+    let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
+        (vec!["read", "op://Dev/Stripe/key"], None),
+        (vec!["read", "-n", "op://Dev/Database/password"], None),
+        (vec!["read", "op://dev/stripe/KEY"], None),
+        (vec!["read", "op://Dev/Stripe/key?attribute=type"], None),
+        (vec!["read", "op://Dev/GitHub/Security/recovery code"], None),
+        (vec!["read", "op://Dev/Nope/key"], None),
+        (vec!["read", "op://Dev/Stripe/nope"], None),
+        (vec!["read", "op://Nope/Stripe/key"], None),
+        (vec!["read", "op://Dev/Deploy Key/password"], None),
+        (vec!["read", "op://Dev/Stri(pe/key"], None),
+        (vec!["read", "op://a/b/c/d/e"], None),
+        (
+            vec!["inject"],
+            Some(
+                "db: {{ op://Dev/Database/username }}@{{ op://Dev/Database/host }}\nkey: op://Dev/Stripe/key\n",
+            ),
+        ),
+        (vec!["inject"], Some("broken: {{ op://Dev/Nope/key }}\n")),
+        (
+            vec![
+                "run",
+                "--env-file",
+                &envfile,
+                "--",
+                "printenv",
+                "STRIPE",
+                "PLAIN",
+                "DB",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "run",
+                "--no-masking",
+                "--env-file",
+                &envfile,
+                "--",
+                "printenv",
+                "STRIPE",
+            ],
+            None,
+        ),
+        (vec!["run", "--", "sh", "-c", "exit 3"], None),
+        (
+            vec![
+                "item", "get", "Stripe", "--vault", "Dev", "--format", "json",
+            ],
+            None,
+        ),
+        (vec!["item", "get", "Stripe", "--vault", "Dev"], None),
+        (
+            vec![
+                "item",
+                "get",
+                "Stripe",
+                "--vault",
+                "Dev",
+                "--fields",
+                "label=key",
+                "--reveal",
+            ],
+            None,
+        ),
+        (
+            vec!["item", "list", "--vault", "Dev", "--format", "json"],
+            None,
+        ),
+        (vec!["item", "get", "Nope", "--vault", "Dev"], None),
+        (vec!["vault", "list", "--format", "json"], None),
+        (vec!["vault", "get", "Dev", "--format", "json"], None),
+        (vec!["account", "list", "--format", "json"], None),
+        (vec!["whoami", "--format", "json"], None),
+        (vec!["item", "get", "--bogus-flag"], None),
+        (vec!["no-such-command"], None),
+        (vec!["--version"], None),
+    ];
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    for (args, stdin) in cases {
+        let run = |through_shim: bool| -> Out {
+            let mut c = if through_shim {
+                let mut c = Command::new("op");
+                c.env_clear().envs(w.env()).env("PATH", &path);
+                c
+            } else {
+                let mut c = Command::new(&bins().fake_op);
+                c.env_clear().envs(w.env()).env(var, &token);
+                c
+            };
+            c.args(&args)
+                .current_dir(&w.home)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            c.stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+            let mut child = c.spawn().unwrap();
+            if let Some(input) = stdin {
+                use std::io::Write;
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+            }
+            child.wait_with_output().unwrap().into()
+        };
+        let direct = run(false);
+        let shimmed = run(true);
+        assert_eq!(
+            shimmed.code, direct.code,
+            "exit code differs for {args:?}: {}",
+            shimmed.stderr
+        );
+        assert_eq!(shimmed.stdout, direct.stdout, "stdout differs for {args:?}");
+        assert_eq!(
+            untime(&shimmed.stderr),
+            untime(&direct.stderr),
+            "stderr differs for {args:?}"
+        );
+    }
+    // op-session read agrees with op read, error text included.
+    for r in [
+        "op://Dev/Stripe/key",
+        "op://Dev/Nope/key",
+        "op://Dev/Stri(pe/key",
+    ] {
+        let ours = w.run(&["read", r]);
+        let theirs: Out = w
+            .fake_op(&["read", r])
+            .env(var, &token)
+            .output()
+            .unwrap()
+            .into();
+        assert_eq!(ours.code, theirs.code, "{r}: {}", ours.stderr);
+        assert_eq!(ours.stdout, theirs.stdout, "{r}");
+        assert_eq!(untime(&ours.stderr), untime(&theirs.stderr), "{r}");
+    }
+    w.run(&["stop"]);
+}
+
+#[test]
+fn sixty_four_concurrent_reads_of_one_uncached_reference_are_one_op_call() {
+    let w = world("");
+    w.ctl(&["latency", "300"]);
+    let before = op_calls(&w);
+    let kids: Vec<_> = (0..64)
+        .map(|_| {
+            w.client(&["read", "op://Dev/Stripe/key"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for k in kids {
+        let out = k.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{STRIPE}\n"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        op_calls(&w) - before,
+        1,
+        "concurrent misses were not coalesced"
+    );
+    // Within the TTL: none.
+    w.ctl(&["latency", "0"]);
+    for _ in 0..10 {
+        assert_eq!(
+            w.run(&["read", "op://DEV/Stripe/KEY"]).stdout,
+            format!("{STRIPE}\n")
+        );
+    }
+    assert_eq!(op_calls(&w) - before, 1, "a cached read ran op");
+    w.run(&["stop"]);
+}
+
+#[test]
+fn a_twenty_reference_run_is_one_op_call_and_a_failed_reference_stops_it() {
+    let w = world("");
+    let refs = [
+        "op://Dev/Stripe/username",
+        "op://Dev/Stripe/key",
+        "op://Dev/Stripe/environment",
+        "op://Dev/Database/username",
+        "op://Dev/Database/password",
+        "op://Dev/Database/host",
+        "op://Dev/Database/port",
+        "op://Dev/GitHub/username",
+        "op://Dev/GitHub/password",
+        "op://Dev/GitHub/Security/recovery code",
+        "op://Prod/Stripe/key",
+        "op://Prod/Database/username",
+        "op://Prod/Database/password",
+        "op://Private/Bank/username",
+        "op://Private/Bank/password",
+        "op://Dev/Stripe/key?attribute=type",
+        "op://Dev/Database/password?attribute=type",
+        "op://Dev/GitHub/password?attribute=type",
+        "op://Prod/Stripe/key?attribute=type",
+        "op://Private/Bank/password?attribute=type",
+    ];
+    let mut c = w.client(&[
+        "run",
+        "--no-masking",
+        "--",
+        "sh",
+        "-c",
+        "printf '%s|%s|%s|%s\\n' \"$V0\" \"$V4\" \"$V9\" \"$V19\"",
+    ]);
+    for (i, r) in refs.iter().enumerate() {
+        c.env(format!("V{i}"), r);
+    }
+    let before = op_calls(&w);
+    let out: Out = c.output().unwrap().into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!("stripe-dev@example.com|{DB_PASSWORD}|rc-1111-2222-3333|concealed\n")
+    );
+    assert_eq!(
+        op_calls(&w) - before,
+        1,
+        "twenty references took more than one op call"
+    );
+    assert_eq!(count(&w, "inject"), 1);
+
+    // A failing reference: named, and the command never starts.
+    let marker = w.dir.path().join("started");
+    let out: Out = w
+        .client(&["run", "--", "touch", marker.to_str().unwrap()])
+        .env("GOOD", "op://Dev/Stripe/key")
+        .env("BAD", "op://Dev/Nope/key")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("op://Dev/Nope/key"), "{}", out.stderr);
+    assert!(
+        !marker.exists(),
+        "the command ran despite a failed reference"
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn run_masks_values_split_across_writes_and_keeps_exit_status() {
+    let w = world("");
+    let script = "printf 'key=sk_test_4eC3'; sleep 0.2; printf '9HqLyjWDarjtT1zdp7dc!\\n'; printf 'err:%s\\n' \"$K\" >&2";
+    let out: Out = w
+        .client(&["run", "--", "sh", "-c", script])
+        .env("K", "op://Dev/Stripe/key")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, "key=<concealed by 1Password>!\n");
+    assert_eq!(out.stderr, "err:<concealed by 1Password>\n");
+    assert!(!out.stdout.contains(STRIPE) && !out.stderr.contains(STRIPE));
+
+    let out = w.run(&["run", "--", "sh", "-c", "exit 7"]);
+    assert_eq!(out.code, 7);
+    let out = w.run(&["run", "--", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(out.code, 137, "128+SIGKILL");
+    // OP_RUN_NO_MASKING turns masking off, like op.
+    let out: Out = w
+        .client(&["run", "--", "printenv", "K"])
+        .env("K", "op://Dev/Stripe/key")
+        .env("OP_RUN_NO_MASKING", "true")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.stdout, format!("{STRIPE}\n"));
+    w.run(&["stop"]);
+}
+
+#[test]
+fn run_forwards_sigterm_sigint_and_sighup_to_the_command() {
+    let w = world("");
+    for (sig, code) in [
+        (nix::sys::signal::Signal::SIGTERM, 42),
+        (nix::sys::signal::Signal::SIGINT, 43),
+        (nix::sys::signal::Signal::SIGHUP, 44),
+    ] {
+        let ready = w.dir.path().join(format!("ready-{code}"));
+        let script = format!(
+            "trap 'exit 42' TERM; trap 'exit 43' INT; trap 'exit 44' HUP; touch {}; while :; do sleep 0.05; done",
+            ready.display()
+        );
+        let child = w
+            .client(&["run", "--", "sh", "-c", &script])
+            .env("K", "op://Dev/Stripe/key")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(wait_until(Duration::from_secs(5), || ready.exists()));
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{sig:?}");
+    }
+    w.run(&["stop"]);
+}
+
+#[test]
+fn inject_writes_0600_and_leaves_nothing_on_error() {
+    let w = world("");
+    let tpl = w.dir.path().join("t.tpl");
+    std::fs::write(
+        &tpl,
+        "url=postgres://{{ op://Dev/Database/username }}:{{ op://Dev/Database/port }}@$DBHOST\n",
+    )
+    .unwrap();
+    let out_path = w.dir.path().join("out.conf");
+    let out: Out = w
+        .client(&[
+            "inject",
+            "-i",
+            tpl.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+        ])
+        .env("DBHOST", "db.local")
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&out_path).unwrap(),
+        "url=postgres://dbadmin:5432@db.local\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    std::fs::write(
+        &tpl,
+        "a={{ op://Dev/Stripe/key }}\nb={{ op://Dev/Nope/key }}\n",
+    )
+    .unwrap();
+    let bad = w.dir.path().join("bad.conf");
+    let out = w.run(&[
+        "inject",
+        "-i",
+        tpl.to_str().unwrap(),
+        "-o",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 1);
+    assert!(!bad.exists(), "partial output written");
+    let names: Vec<_> = std::fs::read_dir(w.dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.to_string_lossy().contains("op-session-")),
+        "temp file left: {names:?}"
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn read_forms_json_several_values_and_out_file() {
+    let w = world("");
+    let out = w.run(&["read", "op://Dev/Stripe/key", "op://Dev/Database/username"]);
+    assert_eq!(out.stdout, format!("{STRIPE}\ndbadmin\n"));
+    let out = w.run(&["read", "--json", "op://Dev/Stripe/key"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["op://Dev/Stripe/key"], STRIPE);
+    let f = w.dir.path().join("k.txt");
+    let out = w.run(&["read", "-o", f.to_str().unwrap(), "op://Dev/Stripe/key"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), f.display().to_string());
+    assert_eq!(std::fs::read_to_string(&f).unwrap(), format!("{STRIPE}\n"));
+    let out = w.run(&["read", "-o", f.to_str().unwrap(), "op://Dev/Stripe/key"]);
+    assert_eq!(out.code, 1, "overwrote without -f");
+    w.run(&["stop"]);
+}
+
+#[test]
+fn a_client_killed_mid_passthrough_leaves_no_op_behind() {
+    let w = world("");
+    w.ctl(&["latency", "8000"]);
+    let mut child = w
+        .client(&["op", "vault", "list"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ours = format!("FAKE_OP_HOME={}", w.fake_home.display());
+    let our_ops = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                let p = e.path();
+                let cmd = std::fs::read(p.join("cmdline")).unwrap_or_default();
+                let env = std::fs::read(p.join("environ")).unwrap_or_default();
+                String::from_utf8_lossy(&cmd).contains("fake-op\0vault")
+                    && String::from_utf8_lossy(&env).contains(&ours)
+            })
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || our_ops() == 1),
+        "op never started"
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let killed = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(1), || our_ops() == 0),
+        "op outlived its client"
+    );
+    assert!(killed.elapsed() <= Duration::from_millis(1100));
+    w.ctl(&["latency", "0"]);
+    assert_eq!(w.run(&["status"]).code, 0, "daemon still serving");
+    w.run(&["stop"]);
+}
+
+#[test]
+fn policy_denials_exit_78_and_name_the_rule() {
+    let w = world("[policy]\nvaults = [\"Dev\"]\ndeny = [\"item edit\"]");
+    let out = w.run(&["op", "item", "delete", "Stripe", "--vault", "Dev"]);
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(out.stderr.contains("allow_destructive"), "{}", out.stderr);
+    let out = w.run(&["op", "item", "edit", "Stripe", "--vault", "Dev", "key=x"]);
+    assert_eq!(out.code, 78);
+    assert!(out.stderr.contains("deny"), "{}", out.stderr);
+    let out = w.run(&["read", "op://Prod/Stripe/key"]);
+    assert_eq!(out.code, 78);
+    assert!(out.stderr.contains("vault \"Prod\""), "{}", out.stderr);
+    let out = w.run(&["op", "signout", "--forget"]);
+    assert_eq!(out.code, 78);
+    assert_eq!(w.run(&["read", "op://Dev/Stripe/key"]).code, 0);
+    assert_eq!(count(&w, "delete"), 0);
+    let audit = std::fs::read_to_string(w.state.join("op-session/audit.jsonl")).unwrap();
+    assert!(audit.contains("\"decision\":\"deny\""), "{audit}");
+    w.run(&["stop"]);
+}
+
+#[test]
+fn a_write_through_passthrough_drops_the_cache() {
+    let w = world("");
+    assert_eq!(
+        w.run(&["read", "op://Dev/Stripe/key"]).stdout,
+        format!("{STRIPE}\n")
+    );
+    let out = w.run(&[
+        "op",
+        "item",
+        "edit",
+        "Stripe",
+        "--vault",
+        "Dev",
+        "key=sk_test_rotated",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        w.run(&["read", "op://Dev/Stripe/key"]).stdout,
+        "sk_test_rotated\n"
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn keepalive_keeps_a_cached_reader_alive_past_the_idle_limit_then_lapses() {
+    let w = world("idle_timeout = \"2s\"");
+    assert_eq!(w.run(&["read", "op://Dev/Stripe/key"]).code, 0);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(4500) {
+        let out = w.run(&["read", "op://Dev/Stripe/key"]);
+        assert_eq!(
+            out.code,
+            0,
+            "lapsed while in use at {:?}: {}",
+            started.elapsed(),
+            out.stderr
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        count(&w, "whoami") >= 2,
+        "no keepalive calls: {}",
+        count(&w, "whoami")
+    );
+    assert_eq!(count(&w, "read"), 1, "cache misses");
+    std::thread::sleep(Duration::from_millis(2300));
+    assert_eq!(
+        w.run(&["read", "op://Dev/Stripe/key"]).code,
+        77,
+        "did not lapse after reads stopped"
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn audit_records_every_request_and_no_file_log_or_argv_holds_a_token_or_value() {
+    let w = world("");
+    let state: serde_json::Value = serde_json::from_str(&w.ctl(&["state"])).unwrap();
+    let tokens: Vec<String> = state["sessions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["token"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        !tokens.is_empty(),
+        "could not learn the session token from fake-op: {}",
+        state["sessions"]
+    );
+    // A full scenario: reads, run, inject, passthrough, then lock.
+    w.run(&["read", "op://Dev/Stripe/key", "op://Dev/Database/password"]);
+    let _: Out = w
+        .client(&["run", "--", "printenv", "K"])
+        .env("K", "op://Prod/Stripe/key")
+        .output()
+        .unwrap()
+        .into();
+    w.run_with_stdin(&["inject"], b"x={{ op://Dev/GitHub/password }}\n");
+    w.run(&[
+        "op",
+        "item",
+        "get",
+        "Stripe",
+        "--vault",
+        "Dev",
+        "--reveal",
+        "--fields",
+        "label=key",
+    ]);
+    w.run(&["read", "op://Dev/Nope/key"]);
+    w.run(&["lock"]);
+    let out = w.run(&["audit", "-n", "50", "--json"]);
+    assert_eq!(out.code, 0);
+    let records: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(records.len() >= 7, "{}", out.stdout);
+    assert!(records.iter().any(|r| r["verb"] == "run"));
+    assert!(records.iter().any(|r| r["verb"] == "inject"));
+    assert!(records.iter().any(|r| r["verb"] == "op item get"));
+    assert!(records.iter().any(|r| r["outcome"] == "op_failed"));
+    for r in &records {
+        assert!(
+            r["peer_pid"].as_i64().is_some() && r["peer_exe"].as_str().is_some(),
+            "{r}"
+        );
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let audit = w.state.join("op-session/audit.jsonl");
+    assert_eq!(
+        std::fs::metadata(&audit).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    w.run(&["stop"]);
+
+    let secrets: Vec<String> = tokens
+        .into_iter()
+        .chain(
+            [
+                STRIPE,
+                DB_PASSWORD,
+                "sk_live_51ProdOnlyKeyDoNotLeak9",
+                "gh-Pa55word-7Hq2",
+            ]
+            .map(String::from),
+        )
+        .collect();
+    // fake-op's own directory plays 1Password's servers (it must know sessions and items).
+    let fake_root = w.fake_home.clone();
+    for f in w.all_files() {
+        if f.starts_with(&fake_root) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+        for s in &secrets {
+            assert!(!text.contains(s.as_str()), "{} holds a secret", f.display());
+        }
+    }
+    for c in w.calls() {
+        assert_eq!(c["secret_in_argv"], false, "{c}");
+        let argv = c["argv"].to_string();
+        for s in &secrets {
+            assert!(!argv.contains(s.as_str()), "argv holds a secret: {argv}");
+        }
+    }
+}
