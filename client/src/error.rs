@@ -49,8 +49,13 @@ impl From<ErrorBody> for Failure {
     fn from(e: ErrorBody) -> Self {
         if e.code == ErrorCode::OpFailed {
             // op's own words, as op printed them, with op's exit code.
+            // op's own exit code (1, or 2 for its panics); a crashed op (128+N) is exit 1,
+            // so a signal number is never mistaken for one of our codes.
             return Failure {
-                code: e.op_exit_code.filter(|c| *c != 0).unwrap_or(exit::FAILED),
+                code: e
+                    .op_exit_code
+                    .filter(|c| (1..64).contains(c))
+                    .unwrap_or(exit::FAILED),
                 message: e.message,
                 fix: None,
                 verbatim: true,

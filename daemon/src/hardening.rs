@@ -20,7 +20,21 @@ pub fn harden(keep: &[RawFd]) -> Protections {
     p.ptrace_disabled = disable_ptrace();
     p.signals_reset = reset_signals();
     p.stray_fds_closed = close_stray_fds(keep);
+    raise_fd_limit();
     p
+}
+
+/// Raise the soft descriptor limit to the hard one (capped): each client connection and each
+/// `op` child's pipes cost descriptors, and the usual soft limit of 1024 is below what
+/// `max_connections` plus their children need.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let want = hard.min(65536);
+        if soft < want {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        }
+    }
 }
 
 fn disable_core_dumps() -> bool {

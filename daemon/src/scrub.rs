@@ -170,7 +170,13 @@ pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) ->
             b
         }
         Failure::Other => {
-            let mut b = ErrorBody::new(ErrorCode::OpFailed, message.trim_end().to_string());
+            let text = if message.trim().is_empty() {
+                // A crash or a kill prints nothing; say what happened instead of nothing.
+                format!("op failed without a message ({})", describe_exit(op_code))
+            } else {
+                message.trim_end().to_string()
+            };
+            let mut b = ErrorBody::new(ErrorCode::OpFailed, text);
             b.op_exit_code = Some(op_code);
             b
         }
@@ -179,6 +185,19 @@ pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) ->
         body.op_exit_code = Some(op_code);
     }
     body
+}
+
+/// "exit code 3", "killed by signal 11 (SIGSEGV)".
+pub fn describe_exit(code: i32) -> String {
+    if code > 128 {
+        let sig = code - 128;
+        let name = nix::sys::signal::Signal::try_from(sig)
+            .map(|s| format!(" ({})", s.as_str()))
+            .unwrap_or_default();
+        format!("killed by signal {sig}{name}")
+    } else {
+        format!("exit code {code}")
+    }
 }
 
 /// "3h 5m", "58m", "40s".
