@@ -208,9 +208,20 @@ pub fn request(t: &Target, req: &Request) -> Result<Response> {
             .map(|d| d.pid);
         if let Some(pid) = restartable {
             restart(t, pid)?;
-            let mut stream = connect(t)?;
-            send(&mut stream, req, None)?;
-            return receive(&mut stream);
+            // The old daemon may still be closing its socket: retry until the new one answers.
+            let deadline = Instant::now() + Duration::from_secs(3);
+            loop {
+                let attempt = connect(t).and_then(|mut stream| {
+                    send(&mut stream, req, None)?;
+                    receive(&mut stream)
+                });
+                match attempt {
+                    Err(_) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    other => return other,
+                }
+            }
         }
         let who = e
             .daemon

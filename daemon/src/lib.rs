@@ -52,6 +52,10 @@ pub async fn run(
     let signals = tokio::spawn(watch_signals(daemon.clone()));
     let server = tokio::spawn(server::serve(listener, daemon.clone()));
     on_ready();
+    {
+        let d = daemon.clone();
+        tokio::spawn(async move { lifecycle::start_from_credentials(&d).await });
+    }
     info!(socket = %daemon.info.socket.display(), pid = std::process::id(), started_by = %daemon.info.started_by, "serving");
     daemon.shutdown.cancelled().await;
     notify::stopping();

@@ -233,6 +233,29 @@ pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease,
     }
 }
 
+/// At start: if systemd handed us a service-account token (`LoadCredential=`), start that
+/// session now, so the first caller does not pay for it. Failures are logged; the lazy path
+/// in [`lease`] retries on the next request.
+pub async fn start_from_credentials(daemon: &Arc<Daemon>) {
+    let Some(token) = credential_token() else {
+        return;
+    };
+    let req = InitRequest {
+        account: None,
+        mode: Some(Mode::ServiceAccount),
+        session_var: None,
+        token: None,
+    };
+    match init_service_account(daemon, &req, token).await {
+        Ok(s) => {
+            info!(account = %s.account, "service-account session started from systemd credentials")
+        }
+        Err(e) => {
+            warn!(code = %e.code, message = %e.message, "could not start the service-account session from systemd credentials")
+        }
+    }
+}
+
 /// A service-account token from `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 fn credential_token() -> Option<SecretToken> {
     let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;

@@ -373,3 +373,87 @@ fn usage_errors_exit_64_with_one_line() {
     let out = w.run(&["no-such-command"]);
     assert_eq!(out.code, 64);
 }
+
+#[test]
+fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
+    // Play an older daemon that this client auto-started: it answers every request with
+    // version_mismatch naming a pid (a sleeping stand-in) and "autostart".
+    let w = World::new("");
+    std::fs::create_dir_all(w.socket.parent().unwrap()).unwrap();
+    std::fs::set_permissions(
+        w.socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let mut old = Command::new("sleep").arg("30").spawn().unwrap();
+    let old_pid = old.id();
+    let listener = std::os::unix::net::UnixListener::bind(&w.socket).unwrap();
+    let sock = w.socket.clone();
+    let fake_old = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        read_whole_request(&mut s);
+        let body = format!(
+            r#"{{"type":"error","code":"version_mismatch","message":"client speaks protocol 1, daemon speaks 0","fix":"x","daemon":{{"protocol":0,"version":"0.0.1","pid":{old_pid},"started_by":"autostart"}}}}"#
+        );
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(body.as_bytes());
+        s.write_all(&frame).unwrap();
+        drop(s);
+        // An old daemon removes its socket when it is stopped.
+        drop(listener);
+        let _ = std::fs::remove_file(&sock);
+    });
+    // Reap the stand-in when the client SIGTERMs it, as init would for a real daemon.
+    let reaper = std::thread::spawn(move || old.wait());
+    let out = w.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["protocol"], 1);
+    assert_ne!(v["pid"].as_i64(), Some(i64::from(old_pid)));
+    fake_old.join().unwrap();
+    let status = reaper.join().unwrap().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(15),
+        "the old daemon was not sent SIGTERM"
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn a_daemon_started_by_hand_of_another_version_is_left_alone_with_advice() {
+    let w = World::new("");
+    std::fs::create_dir_all(w.socket.parent().unwrap()).unwrap();
+    std::fs::set_permissions(
+        w.socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&w.socket).unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        read_whole_request(&mut s);
+        let body = r#"{"type":"error","code":"version_mismatch","message":"m","fix":"x","daemon":{"protocol":0,"version":"0.0.1","pid":1,"started_by":"systemd"}}"#;
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(body.as_bytes());
+        s.write_all(&frame).unwrap();
+    });
+    let out = w.run(&["status"]);
+    assert_eq!(out.code, 76, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("started by systemd") && out.stderr.contains("fix:"),
+        "{}",
+        out.stderr
+    );
+    t.join().unwrap();
+}
+
+/// Read a preamble byte and one whole frame, as a daemon would before answering.
+fn read_whole_request(s: &mut UnixStream) {
+    let mut head = [0u8; 5];
+    s.read_exact(&mut head).unwrap();
+    let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+}

@@ -690,3 +690,84 @@ fn audit_records_every_request_and_no_file_log_or_argv_holds_a_token_or_value() 
         }
     }
 }
+
+#[test]
+fn passthrough_forwards_sigint_to_op_and_relays_the_exit_code() {
+    let w = world("");
+    let ready = w.dir.path().join("ready");
+    let script = format!(
+        "trap 'exit 42' INT; touch {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let child = w
+        .client(&["op", "run", "--", "sh", "-c", &script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || ready.exists()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(42),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn the_daemon_never_runs_the_shim_as_op() {
+    // No op_path: the daemon searches PATH, where the shim comes first and the real op later.
+    let w = World::new("");
+    w.load_basic();
+    let shim = shim_dir(&w);
+    let real = w.dir.path().join("real-bin");
+    std::fs::create_dir_all(&real).unwrap();
+    std::os::unix::fs::symlink(&bins().fake_op, real.join("op")).unwrap();
+    std::fs::write(&w.config, "pass_env = [\"FAKE_OP_HOME\"]\n").unwrap();
+    let path = format!(
+        "{}:{}:{}",
+        shim.display(),
+        real.display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out: Out = w
+        .client(&["status", "--json"])
+        .env("PATH", &path)
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["op_path"], real.join("op").display().to_string());
+    let out: Out = w
+        .client(&["init", "--account", "my", "--password-stdin"])
+        .env("PATH", &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(MY_PASSWORD).unwrap();
+            c.wait_with_output().unwrap()
+        })
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = Command::new("op")
+        .env_clear()
+        .envs(w.env())
+        .env("PATH", &path)
+        .args(["read", "op://Dev/Stripe/key"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{STRIPE}\n"));
+    w.run(&["stop"]);
+}

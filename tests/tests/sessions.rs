@@ -418,3 +418,33 @@ fn a_bad_config_key_or_value_is_named_and_limits_above_1password_are_refused() {
         assert!(out.stderr.contains(expect), "{line}: {}", out.stderr);
     }
 }
+
+#[test]
+fn a_service_account_token_from_systemd_credentials_starts_a_session_at_daemon_start() {
+    let w = world("");
+    let creds = w.dir.path().join("creds");
+    std::fs::create_dir_all(&creds).unwrap();
+    std::fs::write(
+        creds.join("op-service-account-token"),
+        format!("{}\n", sa_token(&w, "ci")),
+    )
+    .unwrap();
+    let mut d = w
+        .daemon(&["--foreground"])
+        .env("CREDENTIALS_DIRECTORY", &creds)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        w.socket.exists()
+            && w.run(&["--no-autostart", "status", "--json"])
+                .stdout
+                .contains("service-account")
+    }));
+    assert_eq!(
+        w.run(&["read", "op://Dev/Stripe/key"]).stdout,
+        format!("{STRIPE}\n")
+    );
+    w.run(&["stop"]);
+    let _ = d.wait();
+}
