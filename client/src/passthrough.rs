@@ -24,8 +24,85 @@ fn is_credential(k: &str) -> bool {
     k.starts_with("OP_SESSION_") || k == "OP_SERVICE_ACCOUNT_TOKEN"
 }
 
+/// Global `op` flags that take a value, so a value is not mistaken for the command.
+const VALUE_FLAGS: &[&str] = &[
+    "--account",
+    "--config",
+    "--encoding",
+    "--format",
+    "--session",
+    "--cache",
+];
+
+/// The command word of an `op` invocation and where it is.
+fn verb_at(args: &[String]) -> Option<(usize, &str)> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return None;
+        }
+        if a.starts_with('-') {
+            if VALUE_FLAGS.contains(&a) {
+                i += 1;
+            }
+        } else {
+            return Some((i, a));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// `op run …` through the shim is done here, as `op-session run`: the daemon must never start
+/// a command of the caller's choosing with the session variable in its environment (`op run
+/// -- env` would print the token).
+fn op_run(t: &Target, args: &[String], at: usize) -> Result<i32> {
+    #[derive(clap::Parser)]
+    #[command(name = "op run", no_binary_name = true)]
+    struct OpRun {
+        #[command(flatten)]
+        run: crate::cli::RunArgs,
+    }
+    use clap::Parser;
+    let mut rest: Vec<String> = args[at + 1..].to_vec();
+    // Global flags before `run` that matter here.
+    let mut i = 0;
+    while i < at {
+        match args[i].as_str() {
+            "--account" => {
+                if let Some(a) = args.get(i + 1) {
+                    rest.insert(0, a.clone());
+                    rest.insert(0, "--account".into());
+                }
+                i += 1;
+            }
+            a if a.starts_with("--account=") => rest.insert(0, a.to_string()),
+            _ => {}
+        }
+        i += 1;
+    }
+    match OpRun::try_parse_from(&rest) {
+        Ok(r) => crate::run::run(t, r.run),
+        Err(e) => {
+            let _ = e.print();
+            Ok(exit::USAGE)
+        }
+    }
+}
+
 /// Run `op args` through the daemon.
 pub fn passthrough(t: &Target, args: Vec<String>) -> Result<i32> {
+    match verb_at(&args) {
+        Some((at, "run")) => return op_run(t, &args, at),
+        Some((_, "signin")) => {
+            return Err(Failure::usage(
+                "`op signin` through op-session would hand out the daemon's session",
+                "sign in with `op-session init`",
+            ));
+        }
+        _ => {}
+    }
     let env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| !is_credential(k))
         .collect();

@@ -150,6 +150,10 @@ async fn resolve_request(daemon: &Arc<Daemon>, r: ResolveRequest, o: &mut Outcom
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
     o.account = r.account.clone();
+    if let Err(e) = policy::check_verb(&daemon.config.policy, &[r.purpose.as_str().to_string()]) {
+        o.denied = true;
+        return Response::Error(e);
+    }
     if r.refs.is_empty() {
         return Response::Error(ErrorBody::new(
             ErrorCode::BadRequest,
@@ -197,6 +201,21 @@ async fn passthrough(
 ) -> Response {
     let (words, _) = policy::verb_of(&p.args);
     o.verb = format!("op {}", words.join(" "));
+    // Never start a caller-chosen command, or print a sign-in, with the session in the
+    // environment: `op run -- env` or `op signin` would hand the token out. The client does
+    // `op run` itself (op-session run) and `op-session init` signs in.
+    if matches!(words.first().map(String::as_str), Some("run" | "signin")) {
+        return Response::Error(
+            ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!(
+                    "`op {}` is not run through the daemon's session",
+                    words.join(" ")
+                ),
+            )
+            .with_fix("use `op-session run` or `op-session init`"),
+        );
+    }
     o.references = p
         .args
         .iter()

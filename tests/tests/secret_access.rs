@@ -694,18 +694,28 @@ fn audit_records_every_request_and_no_file_log_or_argv_holds_a_token_or_value() 
 #[test]
 fn passthrough_forwards_sigint_to_op_and_relays_the_exit_code() {
     let w = world("");
-    let ready = w.dir.path().join("ready");
-    let script = format!(
-        "trap 'exit 42' INT; touch {}; while :; do sleep 0.05; done",
-        ready.display()
-    );
+    // op will sit in its (simulated) network wait for 8 s unless the signal reaches it.
+    w.ctl(&["latency", "8000"]);
+    let ours = format!("FAKE_OP_HOME={}", w.fake_home.display());
+    let op_running = || {
+        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains("fake-op\0vault")
+                && String::from_utf8_lossy(&env).contains(&ours)
+        })
+    };
     let child = w
-        .client(&["op", "run", "--", "sh", "-c", &script])
+        .client(&["op", "vault", "list"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    assert!(wait_until(Duration::from_secs(5), || ready.exists()));
+    assert!(
+        wait_until(Duration::from_secs(5), op_running),
+        "op never started"
+    );
+    let sent = Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -714,10 +724,15 @@ fn passthrough_forwards_sigint_to_op_and_relays_the_exit_code() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
-        Some(42),
-        "{}",
+        Some(130),
+        "op's 128+SIGINT, relayed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(
+        sent.elapsed() < Duration::from_secs(4),
+        "the signal did not reach op"
+    );
+    w.ctl(&["latency", "0"]);
     w.run(&["stop"]);
 }
 
@@ -769,5 +784,66 @@ fn the_daemon_never_runs_the_shim_as_op() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{STRIPE}\n"));
+    w.run(&["stop"]);
+}
+
+#[test]
+fn op_run_and_op_signin_through_the_shim_never_hand_out_the_session() {
+    let w = world("");
+    let shim = shim_dir(&w);
+    let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
+    let state: serde_json::Value = serde_json::from_str(&w.ctl(&["state"])).unwrap();
+    let tokens: Vec<String> = state["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["token"].as_str().map(str::to_string))
+        .collect();
+    assert!(!tokens.is_empty());
+    let out: Out = Command::new("op")
+        .env_clear()
+        .envs(w.env())
+        .env("PATH", &path)
+        .env("K", "op://Dev/Stripe/key")
+        .args(["run", "--", "env"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("K=<concealed by 1Password>"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("OP_SESSION_"), "{}", out.stdout);
+    for t in &tokens {
+        assert!(!out.stdout.contains(t.as_str()) && !out.stderr.contains(t.as_str()));
+    }
+    let out: Out = Command::new("op")
+        .env_clear()
+        .envs(w.env())
+        .env("PATH", &path)
+        .args(["signin", "--raw"])
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 64, "{}", out.stderr);
+    for t in &tokens {
+        assert!(!out.stdout.contains(t.as_str()));
+    }
+    // And the daemon refuses such a passthrough even from a client that asks directly.
+    let req = op_session_e2e::raw_request(
+        r#"{"version":1,"type":"passthrough","args":["run","--","env"],"cwd":"/","env":[]}"#,
+    );
+    let raw = Command::new(env!("CARGO_BIN_EXE_raw-frame"))
+        .arg(&w.socket)
+        .arg(op_session_e2e::hex(&req))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw.stdout);
+    assert!(
+        text.contains("bad_request") && text.contains("op-session run"),
+        "{text}"
+    );
     w.run(&["stop"]);
 }
