@@ -553,16 +553,95 @@ pub async fn expiry_task(daemon: Arc<Daemon>) {
         for (s, why) in daemon.sessions.sweep(now) {
             end_session(&daemon, s, why);
         }
-        let wait = daemon
-            .sessions
-            .next_deadline()
-            .map(|d| d.saturating_sub(now) + Duration::from_millis(5))
-            .unwrap_or(Duration::from_secs(3600))
-            .min(Duration::from_secs(60));
+        // No session, no timer: an idle daemon without sessions never wakes.
+        let wait = daemon.sessions.next_deadline().map(|d| {
+            (d.saturating_sub(now) + Duration::from_millis(5)).min(Duration::from_secs(60))
+        });
+        let sleep = async {
+            match wait {
+                Some(w) => tokio::time::sleep(w).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return,
             _ = daemon.sessions.changed.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
+            _ = sleep => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::config::Config;
+    use crate::state::DaemonInfo;
+
+    fn daemon(clock: Arc<ManualClock>) -> Arc<Daemon> {
+        let config = Config {
+            audit: false,
+            idle_timeout: Duration::from_secs(10),
+            ..Config::default()
+        };
+        let info = DaemonInfo {
+            socket: "/nonexistent/agent.sock".into(),
+            started_by: "test".into(),
+            protections: Default::default(),
+            started: std::time::Instant::now(),
+            uid: 0,
+            exit_when_idle: None,
+        };
+        Arc::new(Daemon::new(config, info, clock))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_expiry_timer_wipes_a_session_promptly_without_any_request() {
+        let clock = Arc::new(ManualClock::new());
+        let d = daemon(clock.clone());
+        let s = d.sessions.build(
+            "team".into(),
+            Mode::App,
+            Identity::default(),
+            None,
+            None,
+            clock.now(),
+            Some(Duration::from_secs(10)),
+            Duration::from_secs(3600),
+            false,
+        );
+        d.sessions.insert(s);
+        d.cache
+            .put("team", "op://v/i/f", Arc::new("x".into()), clock.now());
+        let task = tokio::spawn(expiry_task(d.clone()));
+        tokio::task::yield_now().await;
+
+        clock.advance(Duration::from_secs(9));
+        tokio::time::advance(Duration::from_secs(9)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(d.sessions.len(), 1, "wiped early");
+
+        clock.advance(Duration::from_secs(2));
+        tokio::time::advance(Duration::from_secs(2)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(d.sessions.len(), 0, "not wiped at the idle deadline");
+        assert_eq!(d.cache.count("team", clock.now()), 0, "cache not dropped");
+        d.shutdown.cancel();
+        task.await.expect("task ends at shutdown");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn with_no_session_the_timer_never_wakes() {
+        let clock = Arc::new(ManualClock::new());
+        let d = daemon(clock);
+        let task = tokio::spawn(expiry_task(d.clone()));
+        // A day of idle time passes in an instant; the task must still be parked, not spinning.
+        tokio::time::advance(Duration::from_secs(86_400)).await;
+        tokio::task::yield_now().await;
+        assert!(!task.is_finished());
+        d.shutdown.cancel();
+        task.await.expect("ends");
     }
 }

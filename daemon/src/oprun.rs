@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -148,7 +148,9 @@ pub enum ChildIo {
 #[derive(Debug)]
 pub struct OpRunner {
     configured: Option<PathBuf>,
-    resolved: OnceLock<Result<PathBuf, String>>,
+    /// The binary once found. A failure is not remembered, so installing `op` later works
+    /// without restarting the daemon.
+    resolved: Mutex<Option<PathBuf>>,
     /// How long one call may take.
     pub timeout: Duration,
     pass_env: Vec<String>,
@@ -173,18 +175,21 @@ impl OpRunner {
     pub fn new(configured: Option<PathBuf>, timeout: Duration, pass_env: Vec<String>) -> Self {
         OpRunner {
             configured,
-            resolved: OnceLock::new(),
+            resolved: Mutex::new(None),
             timeout,
             pass_env,
         }
     }
 
-    /// The `op` binary, found once and remembered.
+    /// The `op` binary, found on first success and remembered.
     pub fn op_path(&self) -> Result<PathBuf, OpError> {
-        self.resolved
-            .get_or_init(|| find_op(self.configured.as_deref()))
-            .clone()
-            .map_err(OpError::NotFound)
+        let mut found = self.resolved.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = found.as_ref() {
+            return Ok(p.clone());
+        }
+        let p = find_op(self.configured.as_deref()).map_err(OpError::NotFound)?;
+        *found = Some(p.clone());
+        Ok(p)
     }
 
     /// The daemon-side environment for an internal call.
@@ -242,7 +247,6 @@ impl OpRunner {
             cmd.current_dir(cwd);
         }
         cmd.process_group(0);
-        let capture = matches!(io, ChildIo::Capture);
         match io {
             ChildIo::Capture => {
                 cmd.stdin(if stdin.is_some() {
@@ -301,7 +305,6 @@ impl OpRunner {
             Some(t) => t.await.unwrap_or(Ok(Zeroizing::new(Vec::new())))?,
             None => Zeroizing::new(Vec::new()),
         };
-        let _ = capture;
         Ok(OpOutput {
             code,
             stdout,
