@@ -536,6 +536,14 @@ pub fn parse(args: &[String]) -> Result<Parsed, OpError> {
             }
         }
     }
+    if parsed.has("version") && !path.is_empty() {
+        // `--version` is local to the root command: cobra rejects it on subcommands.
+        return Err(usage_error(
+            "unknown flag: --version".to_string(),
+            leaf,
+            &path,
+        ));
+    }
     parsed.command = if parsed.bool("version") && path.is_empty() {
         "--version".to_string()
     } else if path.is_empty() {
@@ -711,15 +719,20 @@ pub fn usage(leaf: Option<&Command>, path: &str) -> String {
 }
 
 fn flag_lines(flags: &[Flag]) -> String {
-    flags
-        .iter()
-        .map(|f| {
-            let short = f
-                .short
-                .map(|c| format!("-{c}, "))
-                .unwrap_or_else(|| "    ".to_string());
-            format!("  {short}--{} {}\n", f.long, f.help)
-        })
+    let split = |f: &Flag| -> (String, &'static str) {
+        let short = f
+            .short
+            .map(|c| format!("-{c}, "))
+            .unwrap_or_else(|| "    ".to_string());
+        match f.help.split_once("   ") {
+            Some((kind, desc)) => (format!("  {short}--{} {kind}", f.long), desc),
+            None => (format!("  {short}--{}", f.long), f.help),
+        }
+    };
+    let rows: Vec<(String, &str)> = flags.iter().map(split).collect();
+    let width = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    rows.iter()
+        .map(|(left, desc)| format!("{left:width$}   {desc}\n"))
         .collect()
 }
 

@@ -167,7 +167,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 
 /// `58 minutes` / `23 hours and 59 minutes`: the retry wording of the 429 texts (op-cli.md §6).
 pub fn retry_in(ms: i64) -> String {
-    let minutes = (ms.max(0) + MINUTE_MS - 1) / MINUTE_MS;
+    let minutes = ms.max(0) / MINUTE_MS;
     let (h, m) = (minutes / 60, minutes % 60);
     let plural = |n: i64, w: &str| {
         if n == 1 {
@@ -176,7 +176,9 @@ pub fn retry_in(ms: i64) -> String {
             format!("{n} {w}s")
         }
     };
-    if h > 0 {
+    if h > 0 && m == 0 {
+        plural(h, "hour")
+    } else if h > 0 {
         format!("{} and {}", plural(h, "hour"), plural(m, "minute"))
     } else {
         plural(m, "minute")

@@ -103,10 +103,15 @@ pub fn prepare(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
 
 /// The running child's pid, for the signal handler.
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// A signal that arrived after the handler was installed but before the child's pid was
+/// known; delivered as soon as it is.
+static PENDING: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn forward(sig: libc::c_int) {
     let pid = CHILD.load(Ordering::SeqCst);
-    if pid > 0 {
+    if pid == 0 {
+        PENDING.store(sig, Ordering::SeqCst);
+    } else if pid > 0 {
         // SAFETY: kill(2) is async-signal-safe; a stale pid only risks ESRCH.
         unsafe {
             libc::kill(pid, sig);
@@ -173,6 +178,10 @@ pub fn execute(plan: Plan, ctx: &Ctx) -> i32 {
         }
     };
     CHILD.store(child.id() as i32, Ordering::SeqCst);
+    let early = PENDING.swap(0, Ordering::SeqCst);
+    if early != 0 {
+        forward(early);
+    }
     let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
         let secrets = plan.secrets.clone();
