@@ -17,6 +17,7 @@
 //! fake-op-ctl counters                   counters as JSON
 //! fake-op-ctl calls                      the call log (JSON lines)
 //! fake-op-ctl state                      the whole state as JSON
+//! fake-op-ctl token NAME                 a service account's ops_ token
 //! ```
 
 use std::path::Path;
@@ -35,6 +36,7 @@ pub const USAGE: &str = "usage: fake-op-ctl <command>
   counters
   calls
   state
+  token SERVICE_ACCOUNT_NAME
 ";
 
 /// Run a ctl command; returns what to print on success.
@@ -134,6 +136,15 @@ pub fn run(home: &Path, args: &[String]) -> Result<String, String> {
             serde_json::to_string_pretty(&state)
                 .map(|s| s + "\n")
                 .map_err(|e| e.to_string())
+        }
+        ["token", name] => {
+            let state = store::peek(home).map_err(|e| e.to_string())?;
+            state
+                .service_accounts
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|s| format!("{}\n", s.token))
+                .ok_or_else(|| format!("no service account named {name:?}"))
         }
         _ => Err(USAGE.to_string()),
     }

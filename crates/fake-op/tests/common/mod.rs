@@ -176,15 +176,7 @@ impl Sim {
 
     /// The `ops_` token of a fixture service account.
     pub fn sa_token(&self, name: &str) -> String {
-        let state = self.state();
-        state["service_accounts"]
-            .as_array()
-            .expect("service accounts")
-            .iter()
-            .find(|s| s["name"] == name)
-            .and_then(|s| s["token"].as_str())
-            .expect("token")
-            .to_string()
+        self.ctl(&["token", name]).trim_end().to_string()
     }
 }
 
