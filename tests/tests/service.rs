@@ -517,11 +517,12 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.bind(path)
 s.listen(16)
 print("listening", flush=True)
-while True:
+for _ in range(3):  # like systemd's start limit: a daemon that keeps failing is not rerun
     select.select([s], [], [])
     pid = os.fork()
     if pid == 0:
         os.dup2(s.fileno(), 3)
+        os.set_inheritable(3, True)  # dup2 onto itself would keep close-on-exec
         os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
         os.execv(argv[0], argv)
     os.waitpid(pid, 0)
