@@ -163,6 +163,7 @@ impl World {
             .envs(self.env())
             .current_dir(&self.home)
             .stdin(Stdio::null());
+        detach_from_terminal(&mut c);
         c
     }
 
@@ -333,4 +334,18 @@ pub fn raw_request(json: &str) -> Vec<u8> {
     v.extend_from_slice(&(json.len() as u32).to_be_bytes());
     v.extend_from_slice(json.as_bytes());
     v
+}
+
+/// Run the command in a new session, without a controlling terminal, as an agent's tool call
+/// runs (and so the tests behave the same when run from a terminal).
+pub fn detach_from_terminal(c: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe and touches only the child.
+    unsafe {
+        c.pre_exec(|| {
+            nix::unistd::setsid()
+                .map(|_| ())
+                .map_err(std::io::Error::from)
+        });
+    }
 }

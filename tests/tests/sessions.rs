@@ -143,15 +143,13 @@ fn app_mode_50_calls_through_op_session_prompt_once_but_50_direct_calls_prompt_5
     let w2 = world("");
     let fake = op_session_e2e::bins().fake_op.display().to_string();
     for _ in 0..50 {
-        let st = std::process::Command::new("sh")
-            .env_clear()
-            .envs(w2.env())
-            .args([
-                "-c",
-                &format!("{fake} read --account {TEAM} op://Dev/Stripe/key >/dev/null"),
-            ])
-            .status()
-            .unwrap();
+        let mut sh = std::process::Command::new("sh");
+        sh.env_clear().envs(w2.env()).args([
+            "-c",
+            &format!("{fake} read --account {TEAM} op://Dev/Stripe/key >/dev/null"),
+        ]);
+        op_session_e2e::detach_from_terminal(&mut sh);
+        let st = sh.status().unwrap();
         assert!(st.success());
     }
     assert_eq!(
