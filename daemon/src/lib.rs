@@ -11,7 +11,8 @@
 //! [`connection`] (frames), [`requests`] (what each request does), [`session`] (state and
 //! deadlines), [`lifecycle`] (init, keepalive, expiry, revocation), [`oprun`] (spawning `op`),
 //! [`resolve`] and [`cache`] (values), [`passthrough`], [`policy`], [`audit`], [`scrub`],
-//! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`].
+//! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
+//! socket activation).
 
 pub mod audit;
 pub mod cache;
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod hardening;
+pub mod launchd;
 pub mod lifecycle;
 pub mod notify;
 pub mod oprun;

@@ -56,6 +56,13 @@ fn main() {
     // Before anything opens a descriptor: learn which ones systemd passed, then close the rest.
     let activation = socket::activation_fds();
     let protections = op_sessiond::hardening::harden(&activation);
+    // macOS: a LaunchAgent's socket comes from launchd by name; asked after hardening so
+    // closing stray descriptors never touches what libxpc opened for the call.
+    let activation = if activation.is_empty() {
+        op_sessiond::launchd::activated_sockets().unwrap_or_default()
+    } else {
+        activation
+    };
     let args = Args::parse();
     match real_main(args, activation, protections) {
         Ok(()) => std::process::exit(0),

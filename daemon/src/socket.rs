@@ -188,7 +188,24 @@ pub fn activation_fds() -> Vec<RawFd> {
 /// never unlink it. The lock is still taken so a manual or auto-started daemon cannot serve
 /// beside us.
 pub fn adopt(fd: RawFd, path: &Path) -> Result<Bound, SocketError> {
-    // SAFETY: systemd passed this descriptor to us alone; we take ownership once.
+    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+    // SAFETY: only borrowed for the checks below; ownership is taken after they pass.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    // A manager that set LISTEN_FDS but passed nothing must get an error, not an abort when
+    // an OwnedFd for a closed descriptor is dropped.
+    fcntl(borrowed, FcntlArg::F_GETFD).map_err(|e| SocketError::Io {
+        what: "the service manager passed no usable socket for",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    // Activated descriptors arrive without close-on-exec: op children must not inherit the
+    // listening socket.
+    fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(|e| SocketError::Io {
+        what: "cannot configure activated socket",
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
+    // SAFETY: the service manager passed this descriptor to us alone; we take ownership once.
     let listener = unsafe { UnixListener::from_raw_fd(fd) };
     // Activated descriptors arrive blocking.
     listener

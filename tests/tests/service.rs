@@ -282,6 +282,20 @@ fn a_socket_activated_daemon_answers_the_first_call_says_so_and_leaves_the_socke
     let msg = String::from_utf8_lossy(&buf[..n]);
     assert!(msg.lines().any(|l| l == "READY=1"), "got {msg:?}");
 
+    // The activated listener (fd 3) must be close-on-exec, or every op child inherits it.
+    let fdinfo = std::fs::read_to_string(format!("/proc/{}/fdinfo/3", daemon.child.id()))
+        .expect("fd 3 is the activated socket");
+    let flags = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .expect("flags");
+    assert_ne!(
+        flags & 0o2000000,
+        0,
+        "activated socket is not O_CLOEXEC: {flags:o}"
+    );
+
     let (exit, log) = daemon.terminate();
     assert!(exit.success(), "daemon exit {exit:?}; log:\n{log}");
     let meta = std::fs::symlink_metadata(&socket).expect("the socket file is still there");
