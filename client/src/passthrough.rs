@@ -24,36 +24,6 @@ fn is_credential(k: &str) -> bool {
     k.starts_with("OP_SESSION_") || k == "OP_SERVICE_ACCOUNT_TOKEN"
 }
 
-/// Global `op` flags that take a value, so a value is not mistaken for the command.
-const VALUE_FLAGS: &[&str] = &[
-    "--account",
-    "--config",
-    "--encoding",
-    "--format",
-    "--session",
-    "--cache",
-];
-
-/// The command word of an `op` invocation and where it is.
-fn verb_at(args: &[String]) -> Option<(usize, &str)> {
-    let mut i = 0;
-    while i < args.len() {
-        let a = args[i].as_str();
-        if a == "--" {
-            return None;
-        }
-        if a.starts_with('-') {
-            if VALUE_FLAGS.contains(&a) {
-                i += 1;
-            }
-        } else {
-            return Some((i, a));
-        }
-        i += 1;
-    }
-    None
-}
-
 /// `op run …` through the shim is done here, as `op-session run`: the daemon must never start
 /// a command of the caller's choosing with the session variable in its environment (`op run
 /// -- env` would print the token).
@@ -93,7 +63,8 @@ fn op_run(t: &Target, args: &[String], at: usize) -> Result<i32> {
 
 /// Run `op args` through the daemon.
 pub fn passthrough(t: &Target, args: Vec<String>) -> Result<i32> {
-    match verb_at(&args) {
+    let at = op_session_protocol::opargs::command_index(&args);
+    match at.map(|i| (i, args[i].as_str())) {
         Some((at, "run")) => return op_run(t, &args, at),
         Some((_, "signin")) => {
             return Err(Failure::usage(

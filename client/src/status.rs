@@ -106,13 +106,14 @@ pub fn print_session(s: &SessionStatus) {
     );
 }
 
-/// `stop`: never auto-starts a daemon just to stop it.
-pub fn stop(t: &Target) -> Result<i32> {
+/// Send a request that answers `Done`, without auto-starting a daemon just for it; when no
+/// daemon runs, print `when_not_running` and succeed (there is nothing to stop or lock).
+fn done_request(t: &Target, req: &Request, when_not_running: &str) -> Result<i32> {
     let t = Target {
         autostart: false,
         ..t.clone()
     };
-    match request(&t, &Request::Stop) {
+    match request(&t, req) {
         Ok(Response::Done { message }) => {
             println!("{message}");
             Ok(exit::OK)
@@ -120,34 +121,23 @@ pub fn stop(t: &Target) -> Result<i32> {
         Ok(Response::Error(e)) => Err(e.into()),
         Ok(other) => Err(unexpected(&other)),
         Err(f) if f.code == exit::UNAVAILABLE => {
-            println!("op-sessiond is not running");
+            println!("{when_not_running}");
             Ok(exit::OK)
         }
         Err(f) => Err(f),
     }
 }
 
+/// `stop`.
+pub fn stop(t: &Target) -> Result<i32> {
+    done_request(t, &Request::Stop, "op-sessiond is not running")
+}
+
 /// `lock`.
 pub fn lock(t: &Target, account: Option<String>, all: bool) -> Result<i32> {
-    let t = Target {
-        autostart: false,
-        ..t.clone()
-    };
     let account = account.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
     let req = Request::Lock(op_session_protocol::LockRequest { account, all });
-    match request(&t, &req) {
-        Ok(Response::Done { message }) => {
-            println!("{message}");
-            Ok(exit::OK)
-        }
-        Ok(Response::Error(e)) => Err(e.into()),
-        Ok(other) => Err(unexpected(&other)),
-        Err(f) if f.code == exit::UNAVAILABLE => {
-            println!("op-sessiond is not running; no sessions are held");
-            Ok(exit::OK)
-        }
-        Err(f) => Err(f),
-    }
+    done_request(t, &req, "op-sessiond is not running; no sessions are held")
 }
 
 /// For other modules.

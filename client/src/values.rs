@@ -171,9 +171,15 @@ pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
         println!("{}", path.display());
         return Ok(exit::OK);
     }
+    write_stdout(&out)?;
+    Ok(exit::OK)
+}
+
+/// Write all of `data` to stdout and flush.
+fn write_stdout(data: &[u8]) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(&out)
+        .write_all(data)
         .and_then(|_| stdout.flush())
         .map_err(|e| {
             Failure::new(
@@ -181,8 +187,7 @@ pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
                 format!("cannot write to stdout: {e}"),
                 "check where stdout goes",
             )
-        })?;
-    Ok(exit::OK)
+        })
 }
 
 /// Render a template: expand variables from the environment, resolve its references in one
@@ -256,19 +261,7 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
             write_secret_file(path, rendered.as_bytes(), &a.file_mode, a.force)?;
             println!("{}", path.display());
         }
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(rendered.as_bytes())
-                .and_then(|_| stdout.flush())
-                .map_err(|e| {
-                    Failure::new(
-                        exit::FAILED,
-                        format!("cannot write to stdout: {e}"),
-                        "check where stdout goes",
-                    )
-                })?;
-        }
+        None => write_stdout(rendered.as_bytes())?,
     }
     Ok(exit::OK)
 }

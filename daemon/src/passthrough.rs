@@ -51,22 +51,7 @@ pub fn is_write(args: &[String]) -> bool {
         )
 }
 
-/// The account named on the command line (`--account X` / `--account=X`), if any.
-pub fn account_in_args(args: &[String]) -> Option<String> {
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--" {
-            break;
-        }
-        if a == "--account" {
-            return it.next().cloned();
-        }
-        if let Some(v) = a.strip_prefix("--account=") {
-            return Some(v.to_string());
-        }
-    }
-    None
-}
+pub use op_session_protocol::opargs::account_flag as account_in_args;
 
 /// Run the passthrough. Returns `op`'s exit code.
 pub async fn run(

@@ -10,53 +10,7 @@ use op_session_protocol::{ErrorBody, ErrorCode};
 
 use crate::config::PolicyConfig;
 
-/// Global flags of `op` that take a value (so the value is not mistaken for the verb).
-const VALUE_FLAGS: &[&str] = &[
-    "--account",
-    "--config",
-    "--encoding",
-    "--format",
-    "--session",
-    "--vault",
-    "--cache",
-];
-
-/// The command words of an `op` invocation, e.g. `["item", "delete"]`, and its flags.
-pub fn verb_of(args: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut words = Vec::new();
-    let mut flags = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a == "--" {
-            break;
-        }
-        if a.starts_with('-') {
-            flags.push(a.clone());
-            if VALUE_FLAGS.contains(&a.as_str()) && !a.contains('=') {
-                i += 1;
-            }
-        } else if positional_is_verb(&words) {
-            words.push(a.to_ascii_lowercase());
-        }
-        i += 1;
-    }
-    (words, flags)
-}
-
-/// After the first word, a second word is a subcommand only for command groups.
-fn positional_is_verb(words: &[String]) -> bool {
-    match words.first().map(String::as_str) {
-        None => true,
-        // `op vault user grant`, `op vault group revoke`: three words.
-        Some("vault") if words.len() == 2 => matches!(words[1].as_str(), "user" | "group"),
-        Some(
-            "item" | "vault" | "document" | "account" | "user" | "group" | "connect" | "events-api"
-            | "service-account" | "plugin" | "ssh",
-        ) => words.len() < 2,
-        Some(_) => false,
-    }
-}
+pub use op_session_protocol::opargs::verb_of;
 
 /// Whether a verb (with its flags) is destructive.
 pub fn is_destructive(words: &[String], flags: &[String]) -> bool {

@@ -204,7 +204,10 @@ async fn passthrough(
     // Never start a caller-chosen command, or print a sign-in, with the session in the
     // environment: `op run -- env` or `op signin` would hand the token out. The client does
     // `op run` itself (op-session run) and `op-session init` signs in.
-    if matches!(words.first().map(String::as_str), Some("run" | "signin")) {
+    if words
+        .first()
+        .is_some_and(|w| op_session_protocol::opargs::NOT_PASSED_THROUGH.contains(&w.as_str()))
+    {
         return Response::Error(
             ErrorBody::new(
                 ErrorCode::BadRequest,
