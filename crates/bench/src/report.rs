@@ -1,0 +1,247 @@
+//! The report: tables, targets and notes, rendered as aligned text for the terminal and as
+//! Markdown for `docs/BENCHMARKS.md`.
+//!
+//! Owns presentation only; every figure arrives already measured and formatted.
+
+use std::fmt::Write as _;
+
+/// A table of already formatted cells.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    /// Column headers.
+    pub headers: Vec<String>,
+    /// Rows; each has as many cells as there are headers.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// An empty table with these headers.
+    pub fn new(headers: &[&str]) -> Table {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Append a row (padded or cut to the number of headers).
+    pub fn row(&mut self, cells: Vec<String>) {
+        let mut cells = cells;
+        cells.resize(self.headers.len(), String::new());
+        self.rows.push(cells);
+    }
+
+    /// Columns padded to their widest cell, a dashed rule under the headers.
+    pub fn to_text(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |cells: &[String]| {
+            let padded: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, &w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
+                .collect();
+            padded.join("  ").trim_end().to_string() + "\n"
+        };
+        let mut out = line(&self.headers);
+        let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+        out += &line(&rule);
+        for row in &self.rows {
+            out += &line(row);
+        }
+        out
+    }
+
+    /// A GitHub-flavoured Markdown table; `|` inside cells is escaped.
+    pub fn to_markdown(&self) -> String {
+        let line = |cells: &[String]| {
+            let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut out = line(&self.headers);
+        out += &format!("|{}\n", "---|".repeat(self.headers.len()));
+        for row in &self.rows {
+            out += &line(row);
+        }
+        out
+    }
+}
+
+/// One target from issue 7 and how this run did against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// What is measured.
+    pub what: String,
+    /// The goal, as the issue states it.
+    pub goal: String,
+    /// What this run measured.
+    pub measured: String,
+    /// Whether the goal was met.
+    pub pass: bool,
+}
+
+/// One scenario's results.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Section {
+    /// Heading.
+    pub title: String,
+    /// What was done, in a sentence or two, before the table.
+    pub intro: String,
+    /// The figures.
+    pub table: Table,
+    /// Remarks after the table (method details, caveats), one Markdown paragraph each.
+    pub notes: Vec<String>,
+}
+
+/// What a scenario hands back.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Its sections.
+    pub sections: Vec<Section>,
+    /// Its targets.
+    pub targets: Vec<Target>,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The machine, as label/value pairs.
+    pub machine: Vec<(String, String)>,
+    /// The command that reproduces this run.
+    pub command: String,
+    /// Settings in effect.
+    pub settings: String,
+    /// How long the whole run took.
+    pub duration: String,
+    /// Every target of the scenarios that ran.
+    pub targets: Vec<Target>,
+    /// Every section of the scenarios that ran.
+    pub sections: Vec<Section>,
+}
+
+fn verdict(pass: bool) -> String {
+    if pass { "PASS" } else { "MISS" }.to_string()
+}
+
+impl Report {
+    fn targets_table(&self) -> Table {
+        let mut t = Table::new(&["target", "goal", "measured", "verdict"]);
+        for x in &self.targets {
+            t.row(vec![
+                x.what.clone(),
+                x.goal.clone(),
+                x.measured.clone(),
+                verdict(x.pass),
+            ]);
+        }
+        t
+    }
+
+    /// For the terminal: the targets first, then each section's table.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for s in &self.sections {
+            let _ = writeln!(out, "\n== {} ==\n{}", s.title, s.table.to_text());
+        }
+        let _ = writeln!(out, "== Targets ==\n{}", self.targets_table().to_text());
+        out
+    }
+
+    /// The contents of `docs/BENCHMARKS.md`.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        out += "# Benchmarks\n\n";
+        out += "Generated by `op-session-bench` (`crates/bench`); do not edit by hand. \
+                Every figure comes from one run of the command below against `fake-op`, \
+                the `op` simulator, with the release binaries of `op-session`, \
+                `op-sessiond` and `fake-op`.\n\n";
+        let _ = writeln!(out, "## Command\n\n```sh\n{}\n```\n", self.command);
+        let _ = writeln!(out, "{}\n", self.settings);
+        let _ = writeln!(out, "The whole run took {}.\n", self.duration);
+        out += "## Machine\n\n";
+        let mut m = Table::new(&["", ""]);
+        for (k, v) in &self.machine {
+            m.row(vec![k.clone(), v.clone()]);
+        }
+        out += &m.to_markdown();
+        out += "\n## Targets (issue 7)\n\n";
+        out += &self.targets_table().to_markdown();
+        for s in &self.sections {
+            let _ = write!(out, "\n## {}\n\n", s.title);
+            if !s.intro.is_empty() {
+                let _ = write!(out, "{}\n\n", s.intro);
+            }
+            out += &s.table.to_markdown();
+            for n in &s.notes {
+                let _ = write!(out, "\n{n}\n");
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let mut t = Table::new(&["what", "median"]);
+        t.row(vec!["/bin/true".into(), "512 µs".into()]);
+        t.row(vec![
+            "op-session status".into(),
+            "1.02 ms".into(),
+            "extra".into(),
+        ]);
+        t
+    }
+
+    #[test]
+    fn text_columns_line_up_even_with_multibyte_cells() {
+        let text = table().to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "what               median");
+        assert_eq!(lines[1], "-----------------  -------");
+        assert_eq!(lines[2], "/bin/true          512 µs");
+        assert_eq!(lines[3], "op-session status  1.02 ms");
+    }
+
+    #[test]
+    fn markdown_escapes_pipes_and_has_a_rule() {
+        let mut t = table();
+        t.row(vec!["a|b".into()]);
+        let md = t.to_markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "| what | median |");
+        assert_eq!(lines[1], "|---|---|");
+        assert_eq!(lines[4], "| a\\|b |  |");
+    }
+
+    #[test]
+    fn the_report_names_every_verdict() {
+        let r = Report {
+            command: "cargo run --release -p op-session-bench -- all".into(),
+            targets: vec![
+                Target {
+                    what: "status".into(),
+                    goal: "≤ 2×".into(),
+                    measured: "1.5×".into(),
+                    pass: true,
+                },
+                Target {
+                    what: "read".into(),
+                    goal: "≤ 2.5×".into(),
+                    measured: "3×".into(),
+                    pass: false,
+                },
+            ],
+            ..Report::default()
+        };
+        let md = r.to_markdown();
+        assert!(md.contains("| status | ≤ 2× | 1.5× | PASS |"), "{md}");
+        assert!(md.contains("| read | ≤ 2.5× | 3× | MISS |"), "{md}");
+        assert!(md.contains("cargo run --release -p op-session-bench -- all"));
+    }
+}

@@ -1,0 +1,480 @@
+//! A private world per scenario: HOME, XDG dirs, socket and fake-op state in a temporary
+//! directory (the e2e harness's `World`, tests/src/lib.rs), driving the release binaries.
+//!
+//! Owns building and finding the binaries, running them with exactly the world's environment,
+//! reading fake-op's counters and call log, and stopping the world's daemon: `op-session stop`
+//! normally, SIGKILL from `Drop` (or the watchdog) if a scenario failed half way. Nothing here
+//! listens beyond the Unix socket inside the world's own directory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The account password in fake-op's basic fixture.
+pub const MY_PASSWORD: &str = "correct horse battery staple";
+
+/// The app-integration account of the basic fixture.
+pub const TEAM: &str = "team.1password.com";
+
+/// Paths of the release binaries.
+#[derive(Debug, Clone)]
+pub struct Bins {
+    /// `op-session`.
+    pub client: PathBuf,
+    /// `op-sessiond`.
+    pub daemon: PathBuf,
+    /// `fake-op`, which plays `op`.
+    pub fake_op: PathBuf,
+    /// `fake-op-ctl`.
+    pub ctl: PathBuf,
+}
+
+/// The workspace root (the bench runs from its source tree, as `cargo run` does).
+pub fn workspace_root() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
+}
+
+impl Bins {
+    /// Build the release binaries (unless `build` is false) and find them.
+    pub fn prepare(build: bool) -> Result<Bins> {
+        let root = workspace_root();
+        if build {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            eprintln!(
+                "building the release binaries (cargo build --release -p op-session -p op-sessiond -p fake-op)…"
+            );
+            let st = Command::new(cargo)
+                .current_dir(&root)
+                .args([
+                    "build",
+                    "--release",
+                    "-q",
+                    "-p",
+                    "op-session",
+                    "-p",
+                    "op-sessiond",
+                    "-p",
+                    "fake-op",
+                    "--bins",
+                ])
+                .status()
+                .context("running cargo build")?;
+            if !st.success() {
+                bail!("cargo build --release of the binaries failed ({st})");
+            }
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let dir = target.join("release");
+        let bins = Bins {
+            client: dir.join("op-session"),
+            daemon: dir.join("op-sessiond"),
+            fake_op: dir.join("fake-op"),
+            ctl: dir.join("fake-op-ctl"),
+        };
+        for p in [&bins.client, &bins.daemon, &bins.fake_op, &bins.ctl] {
+            if !p.is_file() {
+                bail!(
+                    "{} is missing: build it with `cargo build --release -p op-session -p op-sessiond -p fake-op`, or drop --no-build",
+                    p.display()
+                );
+            }
+        }
+        Ok(bins)
+    }
+}
+
+/// Sockets of every live world, so the watchdog can kill their daemons.
+static LIVE_WORLDS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// SIGKILL the daemon serving `socket`, if it answers and is an `op-sessiond`.
+///
+/// The pid comes from the daemon's own status report: the lock file beside the socket names
+/// the process that took the lock, which for a detaching daemon is the parent that exits.
+fn kill_daemon_at(socket: &Path) {
+    let Some(pid) = crate::wire::daemon_pid(socket) else {
+        return;
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    if String::from_utf8_lossy(&cmdline).contains("op-sessiond") {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Kill every live world's daemon (the watchdog's last act).
+pub fn kill_all_daemons() {
+    let sockets = LIVE_WORLDS.lock().map(|l| l.clone()).unwrap_or_default();
+    for socket in sockets {
+        kill_daemon_at(&socket);
+    }
+}
+
+/// A finished command.
+#[derive(Debug, Clone)]
+pub struct Out {
+    /// Exit code (128+N for signal N).
+    pub code: i32,
+    /// stdout.
+    pub stdout: String,
+    /// stderr.
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        use std::os::unix::process::ExitStatusExt;
+        Out {
+            code: o
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// fake-op's counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Every `op` invocation.
+    pub invocations: u64,
+    /// Biometric prompts the "desktop app" showed.
+    pub prompts: u64,
+    /// Invocations per command (`read`, `whoami`, `signin`, …).
+    pub commands: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    /// What happened between `before` and `self`.
+    pub fn since(&self, before: &Counters) -> Counters {
+        let mut commands = BTreeMap::new();
+        for (k, v) in &self.commands {
+            let d = v.saturating_sub(before.commands.get(k).copied().unwrap_or(0));
+            if d > 0 {
+                commands.insert(k.clone(), d);
+            }
+        }
+        Counters {
+            invocations: self.invocations.saturating_sub(before.invocations),
+            prompts: self.prompts.saturating_sub(before.prompts),
+            commands,
+        }
+    }
+
+    /// `7 (signin 1, whoami 1, read 5)`.
+    pub fn describe(&self) -> String {
+        if self.commands.is_empty() {
+            return self.invocations.to_string();
+        }
+        let parts: Vec<String> = self
+            .commands
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        format!("{} ({})", self.invocations, parts.join(", "))
+    }
+}
+
+/// One scenario's private world.
+#[derive(Debug)]
+pub struct World {
+    /// Keeps the directory alive; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The binaries.
+    pub bins: Bins,
+    /// `$HOME`.
+    pub home: PathBuf,
+    /// `$XDG_RUNTIME_DIR` (0700; the socket lives below it).
+    pub runtime: PathBuf,
+    /// `$XDG_STATE_HOME`.
+    pub state: PathBuf,
+    /// `$XDG_CONFIG_HOME`.
+    pub config_home: PathBuf,
+    /// fake-op's state (outside HOME: it plays 1Password's servers).
+    pub fake_home: PathBuf,
+    /// The daemon's socket.
+    pub socket: PathBuf,
+}
+
+impl World {
+    /// A world whose config runs fake-op as `op`, with `fixture` loaded.
+    pub fn new(bins: &Bins, fixture: &Path) -> Result<World> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("ops-bench-")
+            .tempdir()
+            .context("creating a temporary directory")?;
+        let root = dir.path().to_path_buf();
+        let w = World {
+            bins: bins.clone(),
+            home: root.join("home"),
+            runtime: root.join("run"),
+            state: root.join("state"),
+            config_home: root.join("config"),
+            fake_home: root.join("fakeop"),
+            socket: root.join("run/op-session/agent.sock"),
+            dir,
+        };
+        for d in [
+            &w.home,
+            &w.runtime,
+            &w.state,
+            &w.config_home.join("op-session"),
+            &w.fake_home,
+        ] {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        std::fs::set_permissions(&w.runtime, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::write(
+            w.config_home.join("op-session/config.toml"),
+            format!(
+                "op_path = \"{}\"\npass_env = [\"FAKE_OP_HOME\"]\n",
+                bins.fake_op.display()
+            ),
+        )?;
+        if let Ok(mut live) = LIVE_WORLDS.lock() {
+            live.push(w.socket.clone());
+        }
+        w.ctl(&["load", &fixture.display().to_string()])?;
+        Ok(w)
+    }
+
+    /// The environment every command of this world gets, and nothing else.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("HOME".into(), self.home.display().to_string()),
+            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
+            ("XDG_STATE_HOME".into(), self.state.display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                self.config_home.display().to_string(),
+            ),
+            ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
+            (
+                "OPSESSION_DAEMON".into(),
+                self.bins.daemon.display().to_string(),
+            ),
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TZ".into(), "UTC".into()),
+        ]
+    }
+
+    /// `program` with the world's environment, in HOME, stdin `/dev/null`.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .envs(self.env())
+            .current_dir(&self.home)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `op-session ARGS`.
+    pub fn client(&self, args: &[&str]) -> Command {
+        let mut c = self.command(&self.bins.client);
+        c.args(args);
+        c
+    }
+
+    /// Run `op-session ARGS` and collect its output.
+    pub fn run(&self, args: &[&str]) -> Result<Out> {
+        Ok(self
+            .client(args)
+            .output()
+            .context("running op-session")?
+            .into())
+    }
+
+    /// Run `cmd` with `stdin` bytes and collect its output.
+    pub fn run_with_stdin(&self, mut cmd: Command, stdin: &[u8]) -> Result<Out> {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("spawning")?;
+        if let Some(mut input) = child.stdin.take() {
+            input.write_all(stdin).context("writing stdin")?;
+        }
+        Ok(child.wait_with_output()?.into())
+    }
+
+    /// `fake-op-ctl ARGS`; fails unless it succeeds. Returns stdout.
+    pub fn ctl(&self, args: &[&str]) -> Result<String> {
+        let out: Out = self
+            .command(&self.bins.ctl)
+            .args(args)
+            .output()
+            .context("running fake-op-ctl")?
+            .into();
+        if out.code != 0 {
+            bail!("fake-op-ctl {args:?} failed: {}", out.stderr.trim());
+        }
+        Ok(out.stdout)
+    }
+
+    /// Every `op` invocation from now on sleeps `ms` first (the server round trip).
+    pub fn set_latency(&self, ms: u64) -> Result<()> {
+        self.ctl(&["latency", &ms.to_string()]).map(drop)
+    }
+
+    /// fake-op's counters now.
+    pub fn counters(&self) -> Result<Counters> {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ctl(&["counters"])?).context("parsing counters")?;
+        let n = |k: &str| v[k].as_u64().unwrap_or(0);
+        let commands = v["commands"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, c)| (k.clone(), c.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Counters {
+            invocations: n("invocations"),
+            prompts: n("biometric_prompts"),
+            commands,
+        })
+    }
+
+    /// fake-op's call log: one JSON value per invocation.
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.fake_home.join("calls.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// How many invocations so far had a token (or another secret) in their argv.
+    pub fn argv_with_secret(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c["secret_in_argv"] == true)
+            .count()
+    }
+
+    /// `op-session init --account ACCOUNT --password-stdin` (token mode).
+    pub fn init_token(&self, account: &str) -> Result<()> {
+        let out = self.run_with_stdin(
+            self.client(&["init", "--account", account, "--password-stdin"]),
+            format!("{MY_PASSWORD}\n").as_bytes(),
+        )?;
+        if out.code != 0 {
+            bail!(
+                "op-session init failed: {}{}",
+                out.stdout,
+                out.stderr.trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// `op-session init --account ACCOUNT` with no terminal: the daemon asks the app.
+    pub fn init_app(&self, account: &str) -> Result<()> {
+        let out = self.run(&["init", "--account", account])?;
+        if out.code != 0 {
+            bail!("op-session init (app) failed: {}", out.stderr.trim());
+        }
+        Ok(())
+    }
+
+    /// Start `op-sessiond` (it detaches once it serves) and return its pid.
+    pub fn start_daemon(&self) -> Result<i32> {
+        let st = self
+            .command(&self.bins.daemon)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running op-sessiond")?;
+        if !st.success() {
+            bail!(
+                "op-sessiond failed to start ({st}); see {}",
+                self.state.display()
+            );
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(pid) = self.daemon_pid() {
+                return Ok(pid);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("op-sessiond did not come up within 5 s")
+    }
+
+    /// The pid of the daemon serving this world's socket, if one answers.
+    pub fn daemon_pid(&self) -> Option<i32> {
+        crate::wire::daemon_pid(&self.socket)
+    }
+
+    /// `op-session stop`, then wait (at most 5 s) until the daemon is gone.
+    pub fn stop(&self) -> Result<()> {
+        let Some(pid) = self.daemon_pid() else {
+            return Ok(());
+        };
+        let out = self.run(&["stop"])?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!(
+            "op-sessiond (pid {pid}) did not stop after `op-session stop`: {}",
+            out.stderr.trim()
+        )
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        kill_daemon_at(&self.socket);
+        if let Ok(mut live) = LIVE_WORLDS.lock() {
+            live.retain(|l| l != &self.socket);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_since_keeps_only_what_changed() {
+        let before = Counters {
+            invocations: 3,
+            prompts: 1,
+            commands: [("signin".to_string(), 1), ("whoami".to_string(), 2)].into(),
+        };
+        let after = Counters {
+            invocations: 8,
+            prompts: 1,
+            commands: [
+                ("signin".to_string(), 1),
+                ("whoami".to_string(), 2),
+                ("read".to_string(), 5),
+            ]
+            .into(),
+        };
+        let d = after.since(&before);
+        assert_eq!(d.invocations, 5);
+        assert_eq!(d.prompts, 0);
+        assert_eq!(d.describe(), "5 (read 5)");
+    }
+}
