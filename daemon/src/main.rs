@@ -103,10 +103,16 @@ fn real_main(
     };
     protections.socket_dir_verified = bound.dir_verified;
 
+    let mut bound = bound;
     let ready_pipe = if args.foreground {
         None
     } else {
-        Some(detach().context("cannot detach")?)
+        let pipe = detach().context("cannot detach")?;
+        bound
+            .lock
+            .record_pid()
+            .context("cannot record our pid in the lock file")?;
+        Some(pipe)
     };
     init_logging(&args, ready_pipe.is_some())?;
 

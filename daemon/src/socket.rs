@@ -60,7 +60,19 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> S
 /// The held single-instance lock. Dropping it releases the lock.
 #[derive(Debug)]
 pub struct InstanceLock {
-    _lock: Flock<File>,
+    lock: Flock<File>,
+}
+
+impl InstanceLock {
+    /// Write our pid into the lock file (again after detaching: the pid that took the lock
+    /// was the parent's, which exits).
+    pub fn record_pid(&mut self) -> std::io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.lock.set_len(0)?;
+        self.lock.seek(SeekFrom::Start(0))?;
+        writeln!(&mut *self.lock, "{}", std::process::id())?;
+        self.lock.flush()
+    }
 }
 
 /// Take the lock beside `socket` without waiting, and write our pid into it.
@@ -76,12 +88,11 @@ pub fn acquire_lock(socket: &Path) -> Result<InstanceLock, SocketError> {
         .open(&path)
         .map_err(io_err("cannot open lock file", &path))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-        Ok(mut lock) => {
-            lock.set_len(0)
+        Ok(lock) => {
+            let mut lock = InstanceLock { lock };
+            lock.record_pid()
                 .map_err(io_err("cannot write lock file", &path))?;
-            writeln!(&mut *lock, "{}", std::process::id())
-                .map_err(io_err("cannot write lock file", &path))?;
-            Ok(InstanceLock { _lock: lock })
+            Ok(lock)
         }
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
             let pid = std::fs::read_to_string(&path)

@@ -457,3 +457,18 @@ fn read_whole_request(s: &mut UnixStream) {
     let mut body = vec![0u8; len];
     s.read_exact(&mut body).unwrap();
 }
+
+#[test]
+fn the_lock_file_names_the_detached_daemon_so_a_second_start_points_at_it() {
+    let w = World::new("");
+    let pid = w.status()["pid"].as_i64().unwrap() as i32;
+    assert_eq!(
+        w.daemon_pid(),
+        Some(pid),
+        "the lock names a process that is gone"
+    );
+    let out: op_session_e2e::Out = w.daemon(&["--foreground"]).output().unwrap().into();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains(&format!("pid {pid}")), "{}", out.stderr);
+    w.run(&["stop"]);
+}
