@@ -44,13 +44,10 @@ pub fn ancestry(pid: i32, depth: usize) -> Vec<ProcessInfo> {
     let mut out = Vec::new();
     let mut cur = pid;
     while cur > 1 && out.len() <= depth {
-        let exe = std::fs::read_link(format!("/proc/{cur}/exe"))
-            .map(|p| p.display().to_string())
-            .or_else(|_| {
-                std::fs::read_to_string(format!("/proc/{cur}/comm")).map(|s| s.trim().to_string())
-            })
-            .unwrap_or_default();
-        out.push(ProcessInfo { pid: cur, exe });
+        out.push(ProcessInfo {
+            pid: cur,
+            exe: exe_of(cur),
+        });
         match parent_pid(cur) {
             Some(p) => cur = p,
             None => break,
@@ -60,10 +57,67 @@ pub fn ancestry(pid: i32, depth: usize) -> Vec<ProcessInfo> {
 }
 
 fn parent_pid(pid: i32) -> Option<i32> {
+    stat_of(pid).map(|(ppid, _)| ppid)
+}
+
+/// `(ppid, start time)` from `/proc/<pid>/stat`.
+fn stat_of(pid: i32) -> Option<(i32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name is in parentheses and may contain spaces; fields follow the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    // After ')': state is field 3, ppid 4, starttime 22.
+    Some((rest.get(1)?.parse().ok()?, rest.get(19)?.parse().ok()?))
+}
+
+/// Ancestor chains, remembered per (pid, start time): an agent's tool calls are fresh
+/// processes, but their parents (the agent, its shell) are the same for hours, so each request
+/// reads only its own peer's `/proc` entries. The start time guards against pid reuse.
+#[derive(Debug, Default)]
+pub struct AncestryCache {
+    chains: std::sync::Mutex<std::collections::HashMap<(i32, u64), Vec<ProcessInfo>>>,
+}
+
+impl AncestryCache {
+    /// Most chains kept; the map is cleared when full (agents reuse few parents).
+    const MAX: usize = 1024;
+
+    /// Like [`ancestry`], reusing the chain above the peer's parent when it is known.
+    pub fn of(&self, pid: i32, depth: usize) -> Vec<ProcessInfo> {
+        let exe = exe_of(pid);
+        let mut out = vec![ProcessInfo { pid, exe }];
+        let Some((ppid, _)) = stat_of(pid) else {
+            return out;
+        };
+        if ppid <= 1 || depth == 0 {
+            return out;
+        }
+        let Some((_, pstart)) = stat_of(ppid) else {
+            return out;
+        };
+        let mut map = self.chains.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(chain) = map.get(&(ppid, pstart)) {
+            out.extend(chain.iter().cloned());
+            return out;
+        }
+        drop(map);
+        let chain = ancestry(ppid, depth.saturating_sub(1));
+        map = self.chains.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert((ppid, pstart), chain.clone());
+        out.extend(chain);
+        out
+    }
+}
+
+fn exe_of(pid: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.display().to_string())
+        .or_else(|_| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_string())
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -78,6 +132,21 @@ mod tests {
             assert_eq!(chain.first().map(|p| p.pid), Some(me));
             assert!(chain.len() >= 2);
         }
+    }
+
+    #[test]
+    fn the_cache_gives_the_same_chain_as_a_fresh_walk() {
+        let me = std::process::id() as i32;
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let cache = AncestryCache::default();
+        let fresh: Vec<i32> = ancestry(me, 4).iter().map(|p| p.pid).collect();
+        let first: Vec<i32> = cache.of(me, 4).iter().map(|p| p.pid).collect();
+        let second: Vec<i32> = cache.of(me, 4).iter().map(|p| p.pid).collect();
+        assert_eq!(first, fresh);
+        assert_eq!(second, fresh);
+        assert_eq!(cache.chains.lock().expect("lock").len(), 1);
     }
 
     #[test]

@@ -17,30 +17,32 @@ use tokio::net::UnixStream;
 
 use crate::audit::{Record, now_rfc3339};
 use crate::lifecycle;
-use crate::peer::{Peer, ancestry};
+use crate::peer::Peer;
 use crate::policy;
 use crate::resolve::resolve;
 use crate::state::Daemon;
 
 /// What a request did, for its audit line.
 #[derive(Debug, Default)]
-struct Outcome {
+pub struct Outcome {
     account: Option<String>,
     verb: String,
     references: Vec<String>,
     denied: bool,
     op_exit_code: Option<i32>,
     cache_hits: usize,
+    started: Option<Instant>,
 }
 
-/// Handle one decoded request.
+/// Handle one decoded request. Returns the response and what the audit line needs; the
+/// caller sends the response first and then calls [`audit`], so the audit's `/proc` walk and
+/// file write are off the caller's latency.
 pub async fn handle(
     daemon: &Arc<Daemon>,
-    peer: &Peer,
     req: Request,
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
-) -> Response {
+) -> (Response, Outcome) {
     let started = Instant::now();
     let mut o = Outcome {
         verb: req.name().to_string(),
@@ -72,35 +74,47 @@ pub async fn handle(
         Request::Resolve(r) => resolve_request(daemon, r, &mut o).await,
         Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o).await,
     };
-    if let Some(audit) = &daemon.audit {
-        let chain = peer.pid.map(|p| ancestry(p, 6)).unwrap_or_default();
-        let outcome = match &resp {
-            Response::Error(e) => e.code.as_str().to_string(),
-            Response::Exit { code } if *code != 0 => format!("exit {code}"),
-            _ => "ok".to_string(),
-        };
-        if let Response::Error(e) = &resp
-            && o.op_exit_code.is_none()
-        {
-            o.op_exit_code = e.op_exit_code;
-        }
-        audit.write(&Record {
-            time: now_rfc3339(),
-            peer_pid: peer.pid,
-            peer_uid: peer.uid,
-            peer_exe: chain.first().map(|p| p.exe.clone()),
-            parents: chain.into_iter().skip(1).collect(),
-            account: o.account.as_deref(),
-            verb: o.verb,
-            references: o.references,
-            decision: if o.denied { "deny" } else { "allow" },
-            outcome,
-            op_exit_code: o.op_exit_code,
-            cache_hits: o.cache_hits,
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
+    o.started = Some(started);
+    (resp, o)
+}
+
+/// Write the audit line of a handled request.
+pub fn audit(daemon: &Daemon, peer: &Peer, resp: &Response, mut o: Outcome) {
+    let Some(audit) = &daemon.audit else {
+        return;
+    };
+    let chain = peer
+        .pid
+        .map(|p| daemon.ancestry.of(p, 6))
+        .unwrap_or_default();
+    let outcome = match resp {
+        Response::Error(e) => e.code.as_str().to_string(),
+        Response::Exit { code } if *code != 0 => format!("exit {code}"),
+        _ => "ok".to_string(),
+    };
+    if let Response::Error(e) = resp
+        && o.op_exit_code.is_none()
+    {
+        o.op_exit_code = e.op_exit_code;
     }
-    resp
+    audit.write(&Record {
+        time: now_rfc3339(),
+        peer_pid: peer.pid,
+        peer_uid: peer.uid,
+        peer_exe: chain.first().map(|p| p.exe.clone()),
+        parents: chain.into_iter().skip(1).collect(),
+        account: o.account.as_deref(),
+        verb: o.verb,
+        references: o.references,
+        decision: if o.denied { "deny" } else { "allow" },
+        outcome,
+        op_exit_code: o.op_exit_code,
+        cache_hits: o.cache_hits,
+        duration_ms: o
+            .started
+            .map(|s| s.elapsed().as_millis() as u64)
+            .unwrap_or(0),
+    });
 }
 
 /// The status report. Reads state only; never counts as use.

@@ -179,10 +179,12 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
     drop(payload);
     let is_stop = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
-    let resp = handle(&daemon, &peer, req, fds, &mut stream).await;
+    let (resp, outcome) = handle(&daemon, req, fds, &mut stream).await;
     if let Err(e) = write_response(&mut stream, &resp).await {
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
     }
+    drop(stream);
+    crate::requests::audit(&daemon, &peer, &resp, outcome);
     if is_stop {
         info!(peer_pid = peer.pid, "stop requested");
         daemon.shutdown.cancel();

@@ -56,6 +56,8 @@ pub struct Daemon {
     pub shutdown: CancellationToken,
     /// Coalesces concurrent app-mode authorizations.
     pub auth_gate: AuthGate,
+    /// Remembered parent chains for audit records.
+    pub ancestry: crate::peer::AncestryCache,
 }
 
 impl Daemon {
@@ -81,6 +83,7 @@ impl Daemon {
             clock,
             shutdown: CancellationToken::new(),
             auth_gate: AuthGate::default(),
+            ancestry: crate::peer::AncestryCache::default(),
         }
     }
 }

@@ -633,7 +633,12 @@ fn audit_records_every_request_and_no_file_log_or_argv_holds_a_token_or_value() 
     ]);
     w.run(&["read", "op://Dev/Nope/key"]);
     w.run(&["lock"]);
-    let out = w.run(&["audit", "-n", "50", "--json"]);
+    // The daemon writes each audit line right after it answers; wait for the last one.
+    let mut out = w.run(&["audit", "-n", "50", "--json"]);
+    assert!(wait_until(Duration::from_secs(3), || {
+        out = w.run(&["audit", "-n", "50", "--json"]);
+        out.stdout.contains("\"verb\":\"lock\"")
+    }));
     assert_eq!(out.code, 0);
     let records: Vec<serde_json::Value> = out
         .stdout
