@@ -472,3 +472,24 @@ fn the_lock_file_names_the_detached_daemon_so_a_second_start_points_at_it() {
     assert!(out.stderr.contains(&format!("pid {pid}")), "{}", out.stderr);
     w.run(&["stop"]);
 }
+
+#[test]
+fn completions_and_a_man_page_are_generated() {
+    let w = World::new("");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = w.run(&["completions", shell]);
+        assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
+        assert!(
+            out.stdout.contains("op-session") && out.stdout.contains("inject"),
+            "{shell}"
+        );
+    }
+    let man = w.run(&["man"]);
+    assert_eq!(man.code, 0);
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH op-session"),
+        "{}",
+        &man.stdout[..200.min(man.stdout.len())]
+    );
+    assert!(w.daemon_pid().is_none(), "generating help started a daemon");
+}
