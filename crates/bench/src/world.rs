@@ -71,13 +71,39 @@ impl Bins {
             if !st.success() {
                 bail!("cargo build --release of the binaries failed ({st})");
             }
+            // Measure the client as install.sh installs it: on Linux/glibc, linked statically.
+            if let Some(host) = static_client_target() {
+                eprintln!("building the static client as install.sh does (--target {host})…");
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let st = Command::new(cargo)
+                    .current_dir(&root)
+                    .env("RUSTFLAGS", "-C target-feature=+crt-static")
+                    .args([
+                        "build",
+                        "--release",
+                        "-q",
+                        "-p",
+                        "op-session",
+                        "--target",
+                        &host,
+                    ])
+                    .status()
+                    .context("running cargo build")?;
+                if !st.success() {
+                    bail!("cargo build of the static client failed ({st})");
+                }
+            }
         }
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
         let dir = target.join("release");
+        let client_dir = match static_client_target() {
+            Some(host) => target.join(host).join("release"),
+            None => dir.clone(),
+        };
         let bins = Bins {
-            client: dir.join("op-session"),
+            client: client_dir.join("op-session"),
             daemon: dir.join("op-sessiond"),
             fake_op: dir.join("fake-op"),
             ctl: dir.join("fake-op-ctl"),
@@ -92,6 +118,15 @@ impl Bins {
         }
         Ok(bins)
     }
+}
+
+/// The target triple install.sh builds a static client for (Linux with glibc), if this is one.
+fn static_client_target() -> Option<String> {
+    let out = Command::new("rustc").arg("-vV").output().ok()?;
+    let host = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))?;
+    host.ends_with("-linux-gnu").then_some(host)
 }
 
 /// Sockets of every live world, so the watchdog can kill their daemons.
