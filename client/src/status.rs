@@ -97,8 +97,13 @@ pub fn print_session(s: &SessionStatus) {
         .idle_remaining_s
         .map(|i| format!("idle {} left", dur(i)))
         .unwrap_or_else(|| "no idle limit".into());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     println!(
-        "    {idle}, hard limit {} left, last use {} ago, keepalive {}, {} cached",
+        "    signed in {} ago, {idle}, hard limit {} left, last use {} ago, keepalive {}, {} cached",
+        dur(now.saturating_sub(s.signed_in_at)),
         dur(s.hard_remaining_s),
         dur(s.last_use_s_ago),
         if s.keepalive { "on" } else { "off" },

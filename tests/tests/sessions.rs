@@ -62,6 +62,15 @@ fn token_mode_init_with_password_stdin_then_50_ttyless_reads_need_no_whoami() {
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("token mode"), "{}", out.stdout);
+    let text = w.run(&["status"]).stdout;
+    assert!(
+        text.contains("my (default)  mode token  wendy.appleseed@example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("signed in ") && text.contains("keepalive on"),
+        "{text}"
+    );
     let s = &w.status()["sessions"][0];
     assert_eq!(s["account"], "my");
     assert_eq!(s["mode"], "token");
