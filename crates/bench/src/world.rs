@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -157,30 +157,8 @@ pub fn kill_all_daemons() {
     }
 }
 
-/// A finished command.
-#[derive(Debug, Clone)]
-pub struct Out {
-    /// Exit code (128+N for signal N).
-    pub code: i32,
-    /// stdout.
-    pub stdout: String,
-    /// stderr.
-    pub stderr: String,
-}
-
-impl From<Output> for Out {
-    fn from(o: Output) -> Out {
-        use std::os::unix::process::ExitStatusExt;
-        Out {
-            code: o
-                .status
-                .code()
-                .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0)),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
+/// A finished command (shared with the end-to-end test harness).
+pub use op_session_e2e::Out;
 
 /// fake-op's counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
