@@ -297,7 +297,8 @@ fn no_token_or_value_leaks_over_a_whole_session_life() {
         for s in &secrets {
             assert!(
                 !c["argv"].to_string().contains(s.as_str()),
-                "argv holds a secret: {c}"
+                "the argv of a {} call holds a secret (not printed)",
+                c["command"]
             );
         }
     }

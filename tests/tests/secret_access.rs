@@ -688,10 +688,18 @@ fn audit_records_every_request_and_no_file_log_or_argv_holds_a_token_or_value() 
         }
     }
     for c in w.calls() {
-        assert_eq!(c["secret_in_argv"], false, "{c}");
+        assert_eq!(
+            c["secret_in_argv"], false,
+            "a secret reached the argv of a {} call",
+            c["command"]
+        );
         let argv = c["argv"].to_string();
         for s in &secrets {
-            assert!(!argv.contains(s.as_str()), "argv holds a secret: {argv}");
+            assert!(
+                !argv.contains(s.as_str()),
+                "the argv of a {} call holds a secret (not printed)",
+                c["command"]
+            );
         }
     }
 }
