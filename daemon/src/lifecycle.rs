@@ -491,7 +491,7 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
             e.code = ErrorCode::NotSignedIn;
             e.message = format!(
                 "the 1Password app did not sign account {label} in (is app integration on?): {}",
-                crate::scrub::strip_error_prefix(&out.stderr).trim()
+                crate::scrub::strip_error_prefix(&scrub(&out.stderr, &[])).trim()
             );
             e.fix = "run `op-session init` in a terminal to sign in with your password, or turn on Settings > Developer > Integrate with 1Password CLI".into();
         }

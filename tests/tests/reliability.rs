@@ -303,3 +303,32 @@ fn no_token_or_value_leaks_over_a_whole_session_life() {
         }
     }
 }
+
+#[test]
+fn an_app_sign_in_failure_is_shown_scrubbed() {
+    let w = World::new("");
+    let script = w.dir.path().join("op");
+    let token = "ops_eyJzaWduSW5BZGRyZXNzIjoiaHR0cHM6Ly9teS4xcGFzc3dvcmQuY29tIn0";
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"[ERROR] 2026/01/01 00:00:00 bad credential {token}\" >&2\nexit 1\n"
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(&w.config, format!("op_path = \"{}\"\n", script.display())).unwrap();
+    let out = w.run(&["init", "--mode", "app"]);
+    assert_eq!(out.code, 77, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("bad credential ops_<redacted>"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("eyJzaWdu"),
+        "an ops_ token reached the caller"
+    );
+    w.run(&["stop"]);
+}
