@@ -191,6 +191,28 @@ impl World {
         Out::from(child.wait_with_output().unwrap())
     }
 
+    /// Run `op-session ARGS` `n` times at once (all spawned before any is awaited).
+    pub fn run_parallel(&self, n: usize, args: &[&str]) -> Vec<Out> {
+        let kids: Vec<_> = (0..n)
+            .map(|_| {
+                self.client(args)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        kids.into_iter()
+            .map(|k| Out::from(k.wait_with_output().unwrap()))
+            .collect()
+    }
+
+    /// How many of this world's `fake-op` processes running `subcommand` are alive.
+    pub fn fake_ops_running(&self, subcommand: &str) -> usize {
+        let ours = format!("FAKE_OP_HOME={}", self.fake_home.display());
+        processes(&format!("fake-op\0{subcommand}"), Some(&ours))
+    }
+
     /// `op-sessiond ARGS` in the foreground.
     pub fn daemon(&self, args: &[&str]) -> Command {
         let mut c = self.cmd(&bins().daemon);
@@ -348,4 +370,24 @@ pub fn detach_from_terminal(c: &mut Command) {
                 .map_err(std::io::Error::from)
         });
     }
+}
+
+/// How many live processes have `cmd` in their NUL-separated command line (and `env`, if
+/// given, in their environment).
+pub fn processes(cmd: &str, env: Option<&str>) -> usize {
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    let p = e.path();
+                    let c = std::fs::read(p.join("cmdline")).unwrap_or_default();
+                    String::from_utf8_lossy(&c).contains(cmd)
+                        && env.is_none_or(|env| {
+                            let e = std::fs::read(p.join("environ")).unwrap_or_default();
+                            String::from_utf8_lossy(&e).contains(env)
+                        })
+                })
+                .count()
+        })
+        .unwrap_or(0)
 }

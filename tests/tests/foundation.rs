@@ -329,38 +329,19 @@ fn two_daemons_started_at_once_one_serves_the_other_explains() {
 #[test]
 fn eight_clients_auto_starting_at_once_end_with_one_daemon() {
     let w = World::new("");
-    let children: Vec<_> = (0..8)
-        .map(|_| {
-            w.client(&["status", "--json"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
     let mut pids = std::collections::BTreeSet::new();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for out in w.run_parallel(8, &["status", "--json"]) {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         pids.insert(v["pid"].as_i64().unwrap());
     }
     assert_eq!(pids.len(), 1, "more than one daemon answered: {pids:?}");
     // And exactly one daemon process for this socket is alive.
     let sock = w.socket.display().to_string();
-    let alive = std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|c| {
-            let s = String::from_utf8_lossy(c);
-            s.contains("op-sessiond") && s.contains(&sock)
-        })
-        .count();
+    let alive = op_session_e2e::processes(
+        &format!("op-sessiond\0--started-by\0autostart\0--socket\0{sock}"),
+        None,
+    );
     assert_eq!(alive, 1);
     w.run(&["stop"]);
 }
@@ -379,26 +360,17 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
     // Play an older daemon that this client auto-started: it answers every request with
     // version_mismatch naming a pid (a sleeping stand-in) and "autostart".
     let w = World::new("");
-    std::fs::create_dir_all(w.socket.parent().unwrap()).unwrap();
-    std::fs::set_permissions(
-        w.socket.parent().unwrap(),
-        std::fs::Permissions::from_mode(0o700),
-    )
-    .unwrap();
     let mut old = Command::new("sleep").arg("30").spawn().unwrap();
     let old_pid = old.id();
-    let listener = std::os::unix::net::UnixListener::bind(&w.socket).unwrap();
+    let listener = bind_in_private_dir(&w);
     let sock = w.socket.clone();
     let fake_old = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        read_whole_request(&mut s);
-        let body = format!(
-            r#"{{"type":"error","code":"version_mismatch","message":"client speaks protocol 1, daemon speaks 0","fix":"x","daemon":{{"protocol":0,"version":"0.0.1","pid":{old_pid},"started_by":"autostart"}}}}"#
+        answer_once(
+            &listener,
+            &format!(
+                r#"{{"type":"error","code":"version_mismatch","message":"client speaks protocol 1, daemon speaks 0","fix":"x","daemon":{{"protocol":0,"version":"0.0.1","pid":{old_pid},"started_by":"autostart"}}}}"#
+            ),
         );
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(body.as_bytes());
-        s.write_all(&frame).unwrap();
-        drop(s);
         // An old daemon removes its socket when it is stopped.
         drop(listener);
         let _ = std::fs::remove_file(&sock);
@@ -424,20 +396,12 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
 #[test]
 fn a_daemon_started_by_hand_of_another_version_is_left_alone_with_advice() {
     let w = World::new("");
-    std::fs::create_dir_all(w.socket.parent().unwrap()).unwrap();
-    std::fs::set_permissions(
-        w.socket.parent().unwrap(),
-        std::fs::Permissions::from_mode(0o700),
-    )
-    .unwrap();
-    let listener = std::os::unix::net::UnixListener::bind(&w.socket).unwrap();
+    let listener = bind_in_private_dir(&w);
     let t = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        read_whole_request(&mut s);
-        let body = r#"{"type":"error","code":"version_mismatch","message":"m","fix":"x","daemon":{"protocol":0,"version":"0.0.1","pid":1,"started_by":"systemd"}}"#;
-        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
-        frame.extend_from_slice(body.as_bytes());
-        s.write_all(&frame).unwrap();
+        answer_once(
+            &listener,
+            r#"{"type":"error","code":"version_mismatch","message":"m","fix":"x","daemon":{"protocol":0,"version":"0.0.1","pid":1,"started_by":"systemd"}}"#,
+        );
     });
     let out = w.run(&["status"]);
     assert_eq!(out.code, 76, "{}", out.stderr);
@@ -447,6 +411,23 @@ fn a_daemon_started_by_hand_of_another_version_is_left_alone_with_advice() {
         out.stderr
     );
     t.join().unwrap();
+}
+
+/// Bind the world's socket ourselves (playing another daemon) in its private directory.
+fn bind_in_private_dir(w: &World) -> std::os::unix::net::UnixListener {
+    let dir = w.socket.parent().unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::net::UnixListener::bind(&w.socket).unwrap()
+}
+
+/// Accept one connection, read its request, answer with one frame holding `body`.
+fn answer_once(listener: &std::os::unix::net::UnixListener, body: &str) {
+    let (mut s, _) = listener.accept().unwrap();
+    read_whole_request(&mut s);
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(body.as_bytes());
+    s.write_all(&frame).unwrap();
 }
 
 /// Read a preamble byte and one whole frame, as a daemon would before answering.

@@ -235,23 +235,8 @@ fn sixty_four_concurrent_reads_of_one_uncached_reference_are_one_op_call() {
     let w = world("");
     w.ctl(&["latency", "300"]);
     let before = op_calls(&w);
-    let kids: Vec<_> = (0..64)
-        .map(|_| {
-            w.client(&["read", "op://Dev/Stripe/key"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for k in kids {
-        let out = k.wait_with_output().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("{STRIPE}\n"),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for out in w.run_parallel(64, &["read", "op://Dev/Stripe/key"]) {
+        assert_eq!(out.stdout, format!("{STRIPE}\n"), "{}", out.stderr);
     }
     assert_eq!(
         op_calls(&w) - before,
@@ -487,20 +472,7 @@ fn a_client_killed_mid_passthrough_leaves_no_op_behind() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let ours = format!("FAKE_OP_HOME={}", w.fake_home.display());
-    let our_ops = || {
-        std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                let p = e.path();
-                let cmd = std::fs::read(p.join("cmdline")).unwrap_or_default();
-                let env = std::fs::read(p.join("environ")).unwrap_or_default();
-                String::from_utf8_lossy(&cmd).contains("fake-op\0vault")
-                    && String::from_utf8_lossy(&env).contains(&ours)
-            })
-            .count()
-    };
+    let our_ops = || w.fake_ops_running("vault");
     assert!(
         wait_until(Duration::from_secs(5), || our_ops() == 1),
         "op never started"
@@ -709,15 +681,7 @@ fn passthrough_forwards_sigint_to_op_and_relays_the_exit_code() {
     let w = world("");
     // op will sit in its (simulated) network wait for 8 s unless the signal reaches it.
     w.ctl(&["latency", "8000"]);
-    let ours = format!("FAKE_OP_HOME={}", w.fake_home.display());
-    let op_running = || {
-        std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains("fake-op\0vault")
-                && String::from_utf8_lossy(&env).contains(&ours)
-        })
-    };
+    let op_running = || w.fake_ops_running("vault") > 0;
     let child = w
         .client(&["op", "vault", "list"])
         .stdout(Stdio::piped())

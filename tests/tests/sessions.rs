@@ -331,19 +331,9 @@ fn thirty_two_parallel_calls_without_a_session_fail_fast_with_77() {
     let w = world("");
     assert_eq!(w.run(&["status"]).code, 0);
     let started = Instant::now();
-    let kids: Vec<_> = (0..32)
-        .map(|_| {
-            w.client(&["read", "op://Dev/Stripe/key"])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for k in kids {
-        let out = k.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(77));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("op-session init"));
+    for out in w.run_parallel(32, &["read", "op://Dev/Stripe/key"]) {
+        assert_eq!(out.code, 77);
+        assert!(out.stderr.contains("op-session init"));
     }
     assert!(started.elapsed() < Duration::from_secs(20), "a caller hung");
     assert_eq!(
@@ -359,23 +349,8 @@ fn thirty_two_parallel_app_authorizations_raise_one_prompt() {
     let w = world("");
     w.ctl(&["prompt", "approve", "--always", "--delay", "300"]);
     assert_eq!(w.run(&["status"]).code, 0);
-    let kids: Vec<_> = (0..32)
-        .map(|_| {
-            w.client(&["init", "--account", TEAM])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    for k in kids {
-        let out = k.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for out in w.run_parallel(32, &["init", "--account", TEAM]) {
+        assert_eq!(out.code, 0, "{}", out.stderr);
     }
     assert_eq!(w.counters()["biometric_prompts"], 1);
     assert_eq!(count(&w, "signin"), 1, "authorizations were not coalesced");
