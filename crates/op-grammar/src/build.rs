@@ -1,0 +1,100 @@
+//! Typed builders for the `op` calls op-session makes itself (whoami, vault list, read,
+//! inject, signin, signout), so no argv is written by hand anywhere else.
+//!
+//! Each builder produces an [`OpCommand`] from the table, and its argv is
+//! [`OpCommand::to_args`], the same rendering a checked passthrough gets.
+
+use crate::parse::{OpCommand, command};
+use crate::table::{Flag, GLOBAL_FLAGS};
+
+/// A call op-session makes on its own behalf.
+#[derive(Debug, Clone)]
+pub struct OpCall {
+    cmd: OpCommand,
+}
+
+impl OpCall {
+    fn new(path: &'static str) -> OpCall {
+        let spec = command(path);
+        debug_assert!(spec.is_some(), "{path} is not in the table");
+        OpCall {
+            cmd: OpCommand {
+                spec,
+                path: path.to_string(),
+                flags: Vec::new(),
+                positionals: Vec::new(),
+                rest: Vec::new(),
+            },
+        }
+    }
+
+    fn flag(mut self, long: &str, value: &str) -> OpCall {
+        let own: &[Flag] = self.cmd.spec.map(|s| s.flags).unwrap_or(&[]);
+        let spec = own
+            .iter()
+            .chain(GLOBAL_FLAGS.iter())
+            .find(|f| f.long == long);
+        debug_assert!(
+            spec.is_some(),
+            "--{long} is not a flag of {}",
+            self.cmd.path
+        );
+        if let Some(spec) = spec {
+            self.cmd.flags.push((spec, value.to_string()));
+        }
+        self
+    }
+
+    /// `op whoami`.
+    pub fn whoami() -> OpCall {
+        OpCall::new("whoami")
+    }
+
+    /// `op vault list`: the cheapest call that makes the desktop app authorize.
+    pub fn vault_list() -> OpCall {
+        OpCall::new("vault list")
+    }
+
+    /// `op read --no-newline REFERENCE`.
+    pub fn read(reference: &str) -> OpCall {
+        let mut c = OpCall::new("read").flag("no-newline", "true");
+        c.cmd.positionals.push(reference.to_string());
+        c
+    }
+
+    /// `op inject` (template on stdin, result on stdout).
+    pub fn inject() -> OpCall {
+        OpCall::new("inject")
+    }
+
+    /// `op signin`.
+    pub fn signin() -> OpCall {
+        OpCall::new("signin")
+    }
+
+    /// `op signout`.
+    pub fn signout() -> OpCall {
+        OpCall::new("signout")
+    }
+
+    /// `--format=json`.
+    pub fn json(self) -> OpCall {
+        self.flag("format", "json")
+    }
+
+    /// `--account=A` when `account` is given.
+    pub fn account(mut self, account: Option<&str>) -> OpCall {
+        self.cmd.set_account(account);
+        self
+    }
+
+    /// The typed command.
+    pub fn command(&self) -> &OpCommand {
+        &self.cmd
+    }
+
+    /// The argv (without `argv[0]`).
+    pub fn args(&self) -> Vec<String> {
+        self.cmd.to_args()
+    }
+}
