@@ -76,14 +76,53 @@ fn daemon_binary() -> PathBuf {
     PathBuf::from("op-sessiond")
 }
 
+/// Variables an auto-started daemon inherits from the client that starts it: where the
+/// person's files are, the locale and time zone, and how to reach the desktop and its buses.
+/// Nothing that loads code (`LD_*`), chooses programs (`PATH`: the daemon gets the fixed
+/// system path), redirects traffic (proxies, CA bundles) or carries a credential. An agent
+/// that runs `PATH=/evil:$PATH op-session status` must not choose the `op` binary that the
+/// person's next `op-session init` hands the password to.
+const AUTOSTART_ENV: &[&str] = &[
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DBUS_SYSTEM_BUS_ADDRESS",
+    "OPSESSION_CONFIG",
+    "OPSESSION_LOG",
+];
+
+/// The environment of an auto-started daemon (see [`AUTOSTART_ENV`]).
+pub fn autostart_env() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    let mut env: Vec<_> = std::env::vars_os()
+        .filter(|(k, _)| {
+            k.to_str().is_some_and(|k| {
+                AUTOSTART_ENV.contains(&k) || k.starts_with("XDG_") || k.starts_with("LC_")
+            })
+        })
+        .collect();
+    env.push(("PATH".into(), op_session_paths::SYSTEM_PATH.into()));
+    env
+}
+
 /// Start the daemon and wait until the socket answers (about two seconds at most).
 fn autostart(socket: &Path) -> Result<UnixStream> {
     let bin = daemon_binary();
+    // The daemon starts in `/`, so it gets the socket by absolute path.
+    let socket_abs = std::path::absolute(socket).unwrap_or_else(|_| socket.to_path_buf());
     let spawned = Command::new(&bin)
+        .env_clear()
+        .envs(autostart_env())
+        .current_dir("/")
         .arg("--started-by")
         .arg("autostart")
         .arg("--socket")
-        .arg(socket)
+        .arg(&socket_abs)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

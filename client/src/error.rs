@@ -51,12 +51,19 @@ impl From<ErrorBody> for Failure {
             // op's own words, as op printed them, with op's exit code.
             // op's own exit code (1, or 2 for its panics); a crashed op (128+N) is exit 1,
             // so a signal number is never mistaken for one of our codes.
+            // A refusal the daemon wrote in op's words (an unreadable reference) gets op's
+            // `[ERROR] <time>` prefix, so it reads exactly as op's own would.
+            let message = if e.message.starts_with("[ERROR] ") {
+                e.message
+            } else {
+                format!("[ERROR] {} {}", crate::values::op_timestamp(), e.message)
+            };
             return Failure {
                 code: e
                     .op_exit_code
                     .filter(|c| (1..64).contains(c))
                     .unwrap_or(exit::FAILED),
-                message: e.message,
+                message,
                 fix: None,
                 verbatim: true,
             };

@@ -38,11 +38,72 @@ pub fn parse_export(out: &str) -> Option<(String, Zeroizing<String>)> {
     None
 }
 
-fn op_path(t: &Target) -> Result<String> {
+fn op_path(t: &Target) -> Result<(String, bool)> {
     match request(t, &Request::OpPath)? {
-        Response::OpPath { path } => Ok(path),
+        Response::OpPath { path, configured } => Ok((path, configured)),
         Response::Error(e) => Err(e.into()),
         other => Err(unexpected_response(&other)),
+    }
+}
+
+/// Who besides root could replace `path`: its owner if not root, or anyone with write
+/// permission on it or on its directory. `None` when only root can.
+pub fn writable_by_others(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut problems = Vec::new();
+    let dir = path.parent().unwrap_or(std::path::Path::new("/"));
+    for (what, p) in [("the binary", path), ("its directory", dir)] {
+        match std::fs::metadata(p) {
+            Ok(m) => {
+                if m.uid() != 0 {
+                    problems.push(format!("{what} is owned by uid {}", m.uid()));
+                }
+                if m.mode() & 0o022 != 0 {
+                    problems.push(format!("{what} is group- or world-writable"));
+                }
+            }
+            Err(e) => problems.push(format!("cannot check {what}: {e}")),
+        }
+    }
+    (!problems.is_empty()).then(|| problems.join(", "))
+}
+
+/// Name the `op` binary that will receive the password, and warn (asking, in a terminal) when
+/// someone other than root could have replaced it, unless the person named it with `op_path`.
+fn vet_op_binary(op: &str, configured: bool, interactive: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::path::Path::new(op);
+    let owner = std::fs::metadata(path)
+        .map(|m| match m.uid() {
+            0 => "root".to_string(),
+            uid => format!("uid {uid}"),
+        })
+        .unwrap_or_else(|_| "unknown".into());
+    eprintln!("op-session: signing in with {op} (owner {owner})");
+    if configured {
+        return Ok(());
+    }
+    let Some(problems) = writable_by_others(path) else {
+        return Ok(());
+    };
+    eprintln!(
+        "op-session: warning: {problems}; whoever can write there can read your password. \
+         Set op_path in the op-session config to a binary only root can change."
+    );
+    if !interactive {
+        return Ok(());
+    }
+    eprint!("Continue and give this op your password? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim().eq_ignore_ascii_case("y") || answer.trim().eq_ignore_ascii_case("yes") {
+        Ok(())
+    } else {
+        Err(Failure::usage(
+            format!("did not sign in with {op}"),
+            "set op_path in the op-session config to the op binary you trust",
+        ))
     }
 }
 
@@ -134,17 +195,23 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
             },
         );
     }
-    let op = op_path(t)?;
+    let (op, configured) = op_path(t)?;
+    vet_op_binary(
+        &op,
+        configured,
+        !args.password_stdin && std::io::stdin().is_terminal(),
+    )?;
     let password = if args.password_stdin {
         Some(read_secret_stdin("password")?)
     } else {
         None
     };
     let mut cmd = Command::new(&op);
-    cmd.arg("signin");
-    if let Some(a) = &account {
-        cmd.arg("--account").arg(a);
-    }
+    cmd.args(
+        op_grammar::OpCall::signin()
+            .account(account.as_deref())
+            .args(),
+    );
     // A fresh session that the daemon will own, not one inherited from this shell.
     for (k, _) in std::env::vars_os() {
         if k.to_str().is_some_and(|k| k.starts_with("OP_SESSION_")) {

@@ -2,7 +2,7 @@
 //! process's own stdin, stdout and stderr.
 //!
 //! Owns handing the three descriptors to the daemon (SCM_RIGHTS in the preamble), sending the
-//! working directory and the environment minus credentials, forwarding SIGINT/SIGTERM/SIGHUP
+//! working directory and the caller's presentation variables (nothing else of its environment), forwarding SIGINT/SIGTERM/SIGHUP
 //! to `op`, and exiting with `op`'s exit code. If this process dies, the daemon sees the socket
 //! close and kills `op`'s process group.
 
@@ -19,15 +19,11 @@ use crate::error::{Failure, Result};
 use crate::run::{block_forwarded, forward_signals};
 use crate::status::unexpected_response;
 
-/// Whether an environment variable must not reach the daemon's `op` child from the caller.
-fn is_credential(k: &str) -> bool {
-    k.starts_with("OP_SESSION_") || k == "OP_SERVICE_ACCOUNT_TOKEN"
-}
-
-/// `op run …` through the shim is done here, as `op-session run`: the daemon must never start
-/// a command of the caller's choosing with the session variable in its environment (`op run
-/// -- env` would print the token).
-fn op_run(t: &Target, args: &[String], at: usize) -> Result<i32> {
+/// `op run …` through the shim is done here, as `op-session run`: the daemon never starts a
+/// command of the caller's choosing with the session variable in its environment (`op run --
+/// env` would print the token). The line was read by the one grammar of `op`, so every
+/// spelling (`op --cache run`, `--cache=false`, flags after `run`) lands here.
+fn op_run(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
     #[derive(clap::Parser)]
     #[command(name = "op run", no_binary_name = true)]
     struct OpRun {
@@ -35,24 +31,19 @@ fn op_run(t: &Target, args: &[String], at: usize) -> Result<i32> {
         run: crate::cli::RunArgs,
     }
     use clap::Parser;
-    let mut rest: Vec<String> = args[at + 1..].to_vec();
-    // Global flags before `run` that matter here.
-    let mut i = 0;
-    while i < at {
-        match args[i].as_str() {
-            "--account" => {
-                if let Some(a) = args.get(i + 1) {
-                    rest.insert(0, a.clone());
-                    rest.insert(0, "--account".into());
-                }
-                i += 1;
-            }
-            a if a.starts_with("--account=") => rest.insert(0, a.to_string()),
-            _ => {}
-        }
-        i += 1;
+    let mut argv: Vec<String> = Vec::new();
+    if let Some(a) = cmd.account() {
+        argv.extend(["--account".to_string(), a.to_string()]);
     }
-    match OpRun::try_parse_from(&rest) {
+    for f in cmd.values("env-file") {
+        argv.extend(["--env-file".to_string(), f.to_string()]);
+    }
+    if cmd.bool("no-masking") {
+        argv.push("--no-masking".into());
+    }
+    argv.push("--".into());
+    argv.extend(cmd.rest.iter().cloned());
+    match OpRun::try_parse_from(&argv) {
         Ok(r) => crate::run::run(t, r.run),
         Err(e) => {
             let _ = e.print();
@@ -61,21 +52,26 @@ fn op_run(t: &Target, args: &[String], at: usize) -> Result<i32> {
     }
 }
 
-/// Run `op args` through the daemon.
+/// Run `op args` through the daemon. The daemon reads the line again and decides (it is the
+/// trust boundary); the client only takes over `op run` and points `op signin` at `init`.
 pub fn passthrough(t: &Target, args: Vec<String>) -> Result<i32> {
-    let at = op_session_protocol::opargs::command_index(&args);
-    match at.map(|i| (i, args[i].as_str())) {
-        Some((at, "run")) => return op_run(t, &args, at),
-        Some((_, "signin")) => {
-            return Err(Failure::usage(
-                "`op signin` through op-session would hand out the daemon's session",
-                "sign in with `op-session init`",
-            ));
+    if let Ok(cmd) = op_grammar::parse(&args) {
+        match cmd.verb() {
+            "run" => return op_run(t, &cmd),
+            "signin" => {
+                return Err(Failure::usage(
+                    "`op signin` through op-session would hand out the daemon's session",
+                    "sign in with `op-session init`",
+                ));
+            }
+            _ => {}
         }
-        _ => {}
     }
-    let env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| !is_credential(k))
+    // Only the variables that change how op presents its output travel; the daemon's op child
+    // gets the daemon's own environment for everything else.
+    let env: Vec<(String, String)> = op_grammar::env::CALLER_PRESENTATION_VARS
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())

@@ -23,19 +23,68 @@ struct Entry {
     expires: Duration,
 }
 
+/// One account's values, all from one session generation.
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u64,
+    entries: HashMap<String, Entry>,
+}
+
+/// An in-flight resolution: account, session generation, reference key.
+type FlightKey = (String, u64, String);
+
 #[derive(Debug, Default)]
 struct Inner {
-    values: HashMap<String, HashMap<String, Entry>>,
-    inflight: HashMap<(String, String), watch::Receiver<Shared>>,
+    values: HashMap<String, Slot>,
+    inflight: HashMap<FlightKey, watch::Receiver<Shared>>,
 }
 
 /// What [`Cache::claim`] decided for one key.
 #[derive(Debug)]
-pub enum Claim {
-    /// This request resolves the key and must publish through the sender.
-    Lead(watch::Sender<Shared>),
+pub enum Claim<'a> {
+    /// This request resolves the key and must publish through the guard.
+    Lead(Lead<'a>),
     /// Another request is resolving it; wait on the receiver.
     Follow(watch::Receiver<Shared>),
+}
+
+/// A lead's duty to publish. Dropped without publishing (the request was cancelled or
+/// panicked), it ends the in-flight entry, and its followers get an error (the sender is
+/// gone) while later requests lead afresh instead of waiting on a dead entry.
+#[derive(Debug)]
+pub struct Lead<'a> {
+    cache: &'a Cache,
+    key: Option<FlightKey>,
+    tx: watch::Sender<Shared>,
+}
+
+impl Lead<'_> {
+    /// Send `result` to every follower and, when `keep` and it succeeded, cache it.
+    pub fn publish(
+        mut self,
+        result: Result<Arc<SecretString>, ErrorBody>,
+        keep: bool,
+        now: Duration,
+    ) {
+        if let Some((account, generation, key)) = self.key.take() {
+            if keep && let Ok(v) = &result {
+                self.cache.put(&account, generation, &key, v.clone(), now);
+            }
+            self.cache
+                .lock()
+                .inflight
+                .remove(&(account, generation, key));
+        }
+        let _ = self.tx.send(Some(result));
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        if let Some(k) = self.key.take() {
+            self.cache.lock().inflight.remove(&k);
+        }
+    }
 }
 
 /// The cache.
@@ -58,73 +107,76 @@ impl Cache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A live cached value.
-    pub fn get(&self, account: &str, key: &str, now: Duration) -> Option<Arc<SecretString>> {
+    /// A live cached value of this session generation.
+    pub fn get(
+        &self,
+        account: &str,
+        generation: u64,
+        key: &str,
+        now: Duration,
+    ) -> Option<Arc<SecretString>> {
         let mut inner = self.lock();
-        let per = inner.values.get_mut(account)?;
-        match per.get(key) {
+        let slot = inner.values.get_mut(account)?;
+        if slot.generation != generation {
+            return None;
+        }
+        match slot.entries.get(key) {
             Some(e) if now < e.expires => Some(e.value.clone()),
             Some(_) => {
-                per.remove(key);
+                slot.entries.remove(key);
                 None
             }
             None => None,
         }
     }
 
-    /// Store a value.
-    pub fn put(&self, account: &str, key: &str, value: Arc<SecretString>, now: Duration) {
+    /// Store a value for a session generation. Values of an older generation are dropped when
+    /// a newer one stores; a store from an older generation is ignored.
+    pub fn put(
+        &self,
+        account: &str,
+        generation: u64,
+        key: &str,
+        value: Arc<SecretString>,
+        now: Duration,
+    ) {
         if self.ttl.is_zero() {
             return;
         }
-        self.lock()
-            .values
-            .entry(account.to_string())
-            .or_default()
-            .insert(
-                key.to_string(),
-                Entry {
-                    value,
-                    expires: now + self.ttl,
-                },
-            );
+        let mut inner = self.lock();
+        let slot = inner.values.entry(account.to_string()).or_default();
+        if slot.generation > generation {
+            return;
+        }
+        if slot.generation < generation {
+            *slot = Slot {
+                generation,
+                entries: HashMap::new(),
+            };
+        }
+        slot.entries.insert(
+            key.to_string(),
+            Entry {
+                value,
+                expires: now + self.ttl,
+            },
+        );
     }
 
-    /// Lead or follow the resolution of `key`.
-    pub fn claim(&self, account: &str, key: &str) -> Claim {
+    /// Lead or follow the resolution of `key` under session generation `generation`.
+    pub fn claim(&self, account: &str, generation: u64, key: &str) -> Claim<'_> {
         let mut inner = self.lock();
-        let k = (account.to_string(), key.to_string());
+        let k = (account.to_string(), generation, key.to_string());
         if let Some(rx) = inner.inflight.get(&k) {
             return Claim::Follow(rx.clone());
         }
         let (tx, rx) = watch::channel(None);
-        inner.inflight.insert(k, rx);
-        Claim::Lead(tx)
-    }
-
-    /// Publish a lead's result, cache it on success, and end the in-flight entry.
-    pub fn publish(
-        &self,
-        account: &str,
-        key: &str,
-        tx: &watch::Sender<Shared>,
-        result: Result<Arc<SecretString>, ErrorBody>,
-        now: Duration,
-    ) {
-        if let Ok(v) = &result {
-            self.put(account, key, v.clone(), now);
-        }
-        self.lock()
-            .inflight
-            .remove(&(account.to_string(), key.to_string()));
-        let _ = tx.send(Some(result));
-    }
-
-    /// Forget a lead that ended without publishing (its request was cancelled).
-    pub fn abandon(&self, account: &str, key: &str) {
-        self.lock()
-            .inflight
-            .remove(&(account.to_string(), key.to_string()));
+        inner.inflight.insert(k.clone(), rx);
+        Claim::Lead(Lead {
+            cache: self,
+            key: Some(k),
+            tx,
+        })
     }
 
     /// Drop (and wipe) one account's values.
@@ -132,7 +184,7 @@ impl Cache {
         self.lock()
             .values
             .remove(account)
-            .map(|m| m.len())
+            .map(|m| m.entries.len())
             .unwrap_or(0)
     }
 
@@ -146,7 +198,7 @@ impl Cache {
         self.lock()
             .values
             .get(account)
-            .map(|m| m.values().filter(|e| now < e.expires).count())
+            .map(|m| m.entries.values().filter(|e| now < e.expires).count())
             .unwrap_or(0)
     }
 
@@ -155,7 +207,7 @@ impl Cache {
         self.lock()
             .values
             .get(account)
-            .map(|m| m.values().map(|e| e.value.clone()).collect())
+            .map(|m| m.entries.values().map(|e| e.value.clone()).collect())
             .unwrap_or_default()
     }
 }
@@ -184,55 +236,84 @@ mod tests {
     use super::*;
     use secrecy::ExposeSecret;
 
+    fn v(s: &str) -> Arc<SecretString> {
+        Arc::new(SecretString::from(s))
+    }
+
     #[tokio::test]
     async fn ttl_coalescing_and_drop() {
         let c = Cache::new(Duration::from_secs(10));
         let t0 = Duration::from_secs(1);
-        let Claim::Lead(tx) = c.claim("my", "op://v/i/f") else {
+        let Claim::Lead(lead) = c.claim("my", 1, "op://v/i/f") else {
             panic!("first is lead")
         };
-        let Claim::Follow(rx) = c.claim("my", "op://v/i/f") else {
+        let Claim::Follow(rx) = c.claim("my", 1, "op://v/i/f") else {
             panic!("second follows")
         };
         let waiter = tokio::spawn(follow(rx));
-        c.publish(
-            "my",
-            "op://v/i/f",
-            &tx,
-            Ok(Arc::new(SecretString::from("v1"))),
-            t0,
-        );
+        lead.publish(Ok(v("v1")), true, t0);
         assert_eq!(
             waiter.await.expect("joins").expect("ok").expose_secret(),
             "v1"
         );
         assert!(
-            c.get("my", "op://v/i/f", t0 + Duration::from_secs(9))
+            c.get("my", 1, "op://v/i/f", t0 + Duration::from_secs(9))
                 .is_some()
         );
         assert!(
-            c.get("my", "op://v/i/f", t0 + Duration::from_secs(10))
+            c.get("my", 1, "op://v/i/f", t0 + Duration::from_secs(10))
                 .is_none(),
             "ttl"
         );
-        c.put("my", "k", Arc::new(SecretString::from("x")), t0);
+        c.put("my", 1, "k", v("x"), t0);
         assert_eq!(c.drop_account("my"), 1);
-        assert!(c.get("my", "k", t0).is_none());
+        assert!(c.get("my", 1, "k", t0).is_none());
         assert!(
-            matches!(c.claim("my", "op://v/i/f"), Claim::Lead(_)),
+            matches!(c.claim("my", 1, "op://v/i/f"), Claim::Lead(_)),
             "inflight cleared"
+        );
+    }
+
+    #[test]
+    fn values_never_cross_session_generations() {
+        let c = Cache::new(Duration::from_secs(10));
+        let t0 = Duration::from_secs(1);
+        c.put("my", 1, "k", v("old"), t0);
+        assert!(
+            c.get("my", 2, "k", t0).is_none(),
+            "a new session sees nothing of the old"
+        );
+        c.put("my", 2, "k", v("new"), t0);
+        // A late store from the ended session is ignored.
+        c.put("my", 1, "k", v("stale"), t0);
+        assert_eq!(c.get("my", 2, "k", t0).expect("new").expose_secret(), "new");
+        assert!(c.get("my", 1, "k", t0).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_lead_releases_its_followers_and_later_requests_retry() {
+        let c = Cache::new(Duration::from_secs(10));
+        let Claim::Lead(lead) = c.claim("my", 1, "k") else {
+            panic!("lead")
+        };
+        let Claim::Follow(rx) = c.claim("my", 1, "k") else {
+            panic!("follow")
+        };
+        drop(lead); // the leading request was cancelled
+        assert!(
+            follow(rx).await.is_err(),
+            "the follower is released with an error"
+        );
+        assert!(
+            matches!(c.claim("my", 1, "k"), Claim::Lead(_)),
+            "the next request leads instead of waiting on a dead entry"
         );
     }
 
     #[test]
     fn zero_ttl_keeps_nothing() {
         let c = Cache::new(Duration::ZERO);
-        c.put(
-            "a",
-            "k",
-            Arc::new(SecretString::from("x")),
-            Duration::from_secs(1),
-        );
-        assert!(c.get("a", "k", Duration::from_secs(1)).is_none());
+        c.put("a", 1, "k", v("x"), Duration::from_secs(1));
+        assert!(c.get("a", 1, "k", Duration::from_secs(1)).is_none());
     }
 }

@@ -78,6 +78,8 @@ struct RawConfig {
     max_connections: Option<usize>,
     read_timeout: Option<String>,
     pass_env: Option<Vec<String>>,
+    op_env: Option<std::collections::BTreeMap<String, String>>,
+    app_check_interval: Option<String>,
     audit: Option<bool>,
     policy: Option<PolicyConfig>,
 }
@@ -103,8 +105,14 @@ pub struct Config {
     pub max_connections: usize,
     /// How long a client may take to send its request.
     pub read_timeout: Duration,
-    /// Extra environment variable names passed to `op` children (e.g. a proxy).
+    /// Extra environment variable names passed to `op` children from the daemon's own
+    /// environment (never a caller's).
     pub pass_env: Vec<String>,
+    /// Variables `op` children get with these fixed values (a proxy, a CA bundle).
+    pub op_env: Vec<(String, String)>,
+    /// How long an app-mode authorization counts as confirmed; after that a cached value is
+    /// served only after one cheap check that the app is still unlocked.
+    pub app_check_interval: Duration,
     /// Write the audit log.
     pub audit: bool,
     /// Policy.
@@ -124,6 +132,8 @@ impl Default for Config {
             max_connections: 256,
             read_timeout: Duration::from_secs(5),
             pass_env: Vec::new(),
+            op_env: Vec::new(),
+            app_check_interval: Duration::from_secs(10),
             audit: true,
             policy: PolicyConfig::default(),
         }
@@ -200,6 +210,11 @@ impl Config {
         dur("op_timeout", &raw.op_timeout, &mut c.op_timeout)?;
         dur("cache_ttl", &raw.cache_ttl, &mut c.cache_ttl)?;
         dur("read_timeout", &raw.read_timeout, &mut c.read_timeout)?;
+        dur(
+            "app_check_interval",
+            &raw.app_check_interval,
+            &mut c.app_check_interval,
+        )?;
         let invalid = |key: &'static str, message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
@@ -235,19 +250,29 @@ impl Config {
             }
             c.max_connections = n;
         }
+        let bad_name = |n: &str| {
+            op_grammar::env::is_credential_var(n) || n.is_empty() || n.contains(['=', '\0'])
+        };
         if let Some(names) = raw.pass_env {
-            for n in &names {
-                if n.starts_with("OP_SESSION_")
-                    || n == "OP_SERVICE_ACCOUNT_TOKEN"
-                    || n.contains('=')
-                {
-                    return Err(invalid(
-                        "pass_env",
-                        format!("may not name {n}: session variables are the daemon's to set"),
-                    ));
-                }
+            if let Some(n) = names.iter().find(|n| bad_name(n)) {
+                return Err(invalid(
+                    "pass_env",
+                    format!("may not name {n:?}: credential variables are the daemon's to set"),
+                ));
             }
             c.pass_env = names;
+        }
+        if let Some(vars) = raw.op_env {
+            if let Some(n) = vars.keys().find(|n| bad_name(n)) {
+                return Err(invalid(
+                    "op_env",
+                    format!("may not name {n:?}: credential variables are the daemon's to set"),
+                ));
+            }
+            if vars.values().any(|v| v.contains('\0')) {
+                return Err(invalid("op_env", "values may not contain NUL".into()));
+            }
+            c.op_env = vars.into_iter().collect();
         }
         c.op_path = raw.op_path;
         c.default_account = raw.default_account.filter(|s| !s.is_empty());

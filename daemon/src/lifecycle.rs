@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use op_grammar::OpCall;
 use op_session_protocol::{ErrorBody, ErrorCode, InitRequest, Mode, SessionStatus};
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
 use crate::config::{APP_IDLE_MAX, TOKEN_IDLE_MAX};
-use crate::oprun::{Auth, OpError, OpOutput};
+use crate::oprun::{Auth, OpOutput};
 use crate::scrub::{Failure, classify, scrub, to_error};
 use crate::securemem::{SecretToken, secret_token};
 use crate::session::{EndReason, Identity, Lease, Session};
@@ -26,30 +27,6 @@ use crate::state::Daemon;
 
 /// The systemd credential name for a service-account token.
 pub const SA_CREDENTIAL: &str = "op-service-account-token";
-
-/// Map an `OpError` (could not run op at all) to the client's error.
-pub fn op_error(e: OpError) -> ErrorBody {
-    match e {
-        OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
-        OpError::Timeout(d) => ErrorBody::new(
-            ErrorCode::OpTimeout,
-            format!(
-                "op did not finish within {}s and was stopped",
-                d.as_secs_f32()
-            ),
-        ),
-        e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
-        e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
-    }
-}
-
-fn with_account(mut args: Vec<String>, account: Option<&str>) -> Vec<String> {
-    if let Some(a) = account {
-        args.push("--account".into());
-        args.push(a.to_string());
-    }
-    args
-}
 
 /// Per-account locks that coalesce app-mode authorizations.
 #[derive(Debug, Default)]
@@ -73,15 +50,15 @@ impl AuthGate {
 pub async fn call_op(
     daemon: &Arc<Daemon>,
     lease: &Lease,
-    args: Vec<String>,
+    call: OpCall,
     stdin: Option<&[u8]>,
 ) -> Result<OpOutput, ErrorBody> {
-    let args = with_account(args, lease.account_arg.as_deref());
+    let args = call.account(lease.account_arg.as_deref()).args();
     let out = daemon
         .op
         .run(&args, lease.auth(), stdin)
         .await
-        .map_err(op_error)?;
+        .map_err(ErrorBody::from)?;
     if out.success() {
         daemon
             .sessions
@@ -89,6 +66,31 @@ pub async fn call_op(
         return Ok(out);
     }
     Err(failure(daemon, lease, &out))
+}
+
+/// Confirm that an app session's authorization is still live before a cached value is served:
+/// free within `app_check_interval` of the last successful call, else one cheap `op vault
+/// list` that concurrent requests share. A locked app fails it, which ends the session and
+/// wipes its cache (see [`failure`]).
+pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), ErrorBody> {
+    let interval = daemon.config.app_check_interval;
+    let fresh = || {
+        daemon
+            .sessions
+            .app_confirmed(&lease.name, lease.generation)
+            .is_some_and(|at| daemon.clock.now().saturating_sub(at) < interval)
+    };
+    if fresh() {
+        return Ok(());
+    }
+    let gate = daemon.auth_gate.gate(&format!("confirm:{}", lease.name));
+    let _held = gate.lock().await;
+    if fresh() {
+        return Ok(()); // another request just confirmed it
+    }
+    call_op(daemon, lease, OpCall::vault_list().json(), None)
+        .await
+        .map(|_| ())
 }
 
 /// Turn a failed call into the client's error, ending the session if op says it is gone.
@@ -109,39 +111,55 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody
     to_error(kind, &lease.name, &text, out.code)
 }
 
-/// Wipe a session's cache and, for token sessions, revoke it with `op signout` (in the
-/// background; the token is wiped when that call ends).
+/// Whether ending a session for `why` must sign it out with `op`: a token session is revoked
+/// (not just forgotten) unless 1Password already revoked it; an app session signs the
+/// daemon's authorization out, so the next `init` asks the person again, unless it was
+/// replaced by a new sign-in of the same app authorization.
+fn needs_signout(s: &Session, why: EndReason) -> bool {
+    match s.mode {
+        Mode::Token => s.credential.is_some() && why != EndReason::Revoked,
+        Mode::App => !matches!(why, EndReason::Revoked | EndReason::Replaced),
+        Mode::ServiceAccount => false,
+    }
+}
+
+/// Wipe a session's cache and sign it out (in the background; a token is wiped when that
+/// call ends).
 pub fn end_session(daemon: &Arc<Daemon>, s: Session, why: EndReason) {
     let dropped = daemon.cache.drop_account(&s.name);
     info!(account = %s.name, mode = %s.mode, reason = why.as_str(), cached_dropped = dropped, "session ended");
-    if s.mode == Mode::Token && s.credential.is_some() && why != EndReason::Revoked {
+    if needs_signout(&s, why) {
         let d = daemon.clone();
         tokio::spawn(async move { revoke(&d, s).await });
     }
 }
 
-/// `op signout` with the session's token, bounded by the op timeout.
+/// `op signout` for the session (with its token in token mode; as the daemon's own process
+/// in app mode), bounded by the op timeout.
 pub async fn revoke(daemon: &Daemon, s: Session) {
-    let (Some(cred), Some(var)) = (&s.credential, &s.session_var) else {
-        return;
-    };
-    let args = with_account(vec!["signout".into()], s.account_arg().as_deref());
-    let auth = Auth::Token {
-        var,
-        token: cred.expose_secret().as_str(),
+    let args = OpCall::signout().account(s.account_arg().as_deref()).args();
+    let auth = match (s.mode, &s.credential, &s.session_var) {
+        (Mode::Token, Some(cred), Some(var)) => Auth::Token {
+            var,
+            token: cred.expose_secret().as_str(),
+        },
+        (Mode::App, _, _) => Auth::None,
+        _ => return,
     };
     match daemon.op.run(&args, auth, None).await {
-        Ok(out) if out.success() => info!(account = %s.name, "session revoked with op signout"),
+        Ok(out) if out.success() => {
+            info!(account = %s.name, mode = %s.mode, "signed out with op signout")
+        }
         Ok(out) => {
-            warn!(account = %s.name, code = out.code, "op signout failed; the token is wiped anyway")
+            warn!(account = %s.name, code = out.code, "op signout failed; the session is wiped anyway")
         }
         Err(e) => {
-            warn!(account = %s.name, error = %e, "could not run op signout; the token is wiped anyway")
+            warn!(account = %s.name, error = %e, "could not run op signout; the session is wiped anyway")
         }
     }
 }
 
-/// End and revoke every session (lock --all, stop, shutdown). Waits for the revocations.
+/// End and sign out every session (lock --all, stop, shutdown). Waits for the sign-outs.
 pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
     let all = daemon.sessions.remove_all();
     let n = all.len();
@@ -149,7 +167,7 @@ pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
     let mut revokes = Vec::new();
     for s in all {
         info!(account = %s.name, mode = %s.mode, reason = why.as_str(), "session ended");
-        if s.mode == Mode::Token {
+        if needs_signout(&s, why) {
             revokes.push(revoke(daemon, s));
         }
     }
@@ -159,13 +177,13 @@ pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
     n
 }
 
-/// Lock one account (or the default), revoking it. Waits for the revocation.
+/// Lock one account (or the default), signing it out. Waits for the sign-out.
 pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, ErrorBody> {
     let s = daemon.sessions.remove(account)?;
     let name = s.name.clone();
     daemon.cache.drop_account(&name);
     info!(account = %name, mode = %s.mode, "session locked");
-    if s.mode == Mode::Token {
+    if needs_signout(&s, EndReason::Locked) {
         revoke(daemon, s).await;
     }
     Ok(name)
@@ -185,14 +203,9 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
     tokio::spawn(async move {
         // The cheapest call that the server counts as use. `whoami` can fail in app mode
         // (op-cli.md §1.3), so app sessions list vaults instead.
-        let args: Vec<String> = match lease.mode {
-            Mode::App => vec![
-                "vault".into(),
-                "list".into(),
-                "--format".into(),
-                "json".into(),
-            ],
-            _ => vec!["whoami".into(), "--format".into(), "json".into()],
+        let args = match lease.mode {
+            Mode::App => OpCall::vault_list().json(),
+            _ => OpCall::whoami().json(),
         };
         match call_op(&d, &lease, args, None).await {
             Ok(_) => tracing::debug!(account = %lease.name, "keepalive refreshed the session"),
@@ -373,10 +386,10 @@ async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionSta
     let token = secret_token(token.expose_secret().trim().as_bytes())
         .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
     let label = req.account.clone().unwrap_or_else(|| "(default)".into());
-    let args = with_account(
-        vec!["whoami".into(), "--format".into(), "json".into()],
-        req.account.as_deref(),
-    );
+    let args = OpCall::whoami()
+        .json()
+        .account(req.account.as_deref())
+        .args();
     let out = daemon
         .op
         .run(
@@ -388,7 +401,7 @@ async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionSta
             None,
         )
         .await
-        .map_err(op_error)?;
+        .map_err(ErrorBody::from)?;
     if !out.success() {
         return Err(bad_init(&out, &label, &[token.expose_secret().as_str()]));
     }
@@ -425,13 +438,12 @@ async fn init_service_account(
     };
     // op >= 2.20 answers whoami with "not authenticated yet" until another command ran
     // (op-cli.md §1.7), so authenticate with a vault listing first.
-    let list = vec![
-        "vault".into(),
-        "list".into(),
-        "--format".into(),
-        "json".into(),
-    ];
-    let out = daemon.op.run(&list, auth, None).await.map_err(op_error)?;
+    let list = OpCall::vault_list().json().args();
+    let out = daemon
+        .op
+        .run(&list, auth, None)
+        .await
+        .map_err(ErrorBody::from)?;
     if !out.success() {
         return Err(bad_init(
             &out,
@@ -439,8 +451,12 @@ async fn init_service_account(
             &[token.expose_secret().as_str()],
         ));
     }
-    let who = vec!["whoami".into(), "--format".into(), "json".into()];
-    let out = daemon.op.run(&who, auth, None).await.map_err(op_error)?;
+    let who = OpCall::whoami().json().args();
+    let out = daemon
+        .op
+        .run(&who, auth, None)
+        .await
+        .map_err(ErrorBody::from)?;
     let identity = if out.success() {
         Identity::from_whoami(&out.stdout).unwrap_or_default()
     } else {
@@ -479,12 +495,12 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
             .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "session vanished"));
     }
     let label = req.account.clone().unwrap_or_else(|| "(default)".into());
-    let signin = with_account(vec!["signin".into()], req.account.as_deref());
+    let signin = OpCall::signin().account(req.account.as_deref()).args();
     let out = daemon
         .op
         .run(&signin, Auth::None, None)
         .await
-        .map_err(op_error)?;
+        .map_err(ErrorBody::from)?;
     if !out.success() {
         let mut e = bad_init(&out, &label, &[]);
         if e.code == ErrorCode::OpFailed || e.code == ErrorCode::NotSignedIn {
@@ -506,27 +522,22 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         .with_fix("run `op-session init --mode token` in a terminal"));
     }
     // Confirm with a call that triggers authorization (whoami may not, op-cli.md §1.3).
-    let confirm = with_account(
-        vec![
-            "vault".into(),
-            "list".into(),
-            "--format".into(),
-            "json".into(),
-        ],
-        req.account.as_deref(),
-    );
+    let confirm = OpCall::vault_list()
+        .json()
+        .account(req.account.as_deref())
+        .args();
     let out = daemon
         .op
         .run(&confirm, Auth::None, None)
         .await
-        .map_err(op_error)?;
+        .map_err(ErrorBody::from)?;
     if !out.success() {
         return Err(bad_init(&out, &label, &[]));
     }
-    let who = with_account(
-        vec!["whoami".into(), "--format".into(), "json".into()],
-        req.account.as_deref(),
-    );
+    let who = OpCall::whoami()
+        .json()
+        .account(req.account.as_deref())
+        .args();
     let identity = match daemon.op.run(&who, Auth::None, None).await {
         Ok(o) if o.success() => Identity::from_whoami(&o.stdout).unwrap_or_default(),
         _ => Identity::default(),
@@ -612,7 +623,7 @@ mod tests {
         );
         d.sessions.insert(s);
         d.cache
-            .put("team", "op://v/i/f", Arc::new("x".into()), clock.now());
+            .put("team", 1, "op://v/i/f", Arc::new("x".into()), clock.now());
         let task = tokio::spawn(expiry_task(d.clone()));
         tokio::task::yield_now().await;
 

@@ -1,8 +1,8 @@
 //! Running `op` children: which binary, with what environment, for how long.
 //!
-//! Owns: finding `op` lazily (config `op_path`, else PATH, skipping our own shim), building the
-//! child's environment from an allowlist plus the one session variable (never `--session` on
-//! argv), putting each child in its own process group, killing the group at the deadline
+//! Owns: finding `op` lazily (config `op_path`, else the fixed system PATH, never a caller's,
+//! skipping our own shim), building the child's environment from the daemon's own allowlist
+//! plus the one session variable (never `--session` on argv), putting each child in its own process group, killing the group at the deadline
 //! (SIGTERM, then SIGKILL) or when the caller goes away, and capping what it may print.
 //!
 //! Never logs a token, an environment value, or `op`'s stdout. stderr is returned raw; callers
@@ -12,21 +12,27 @@ use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use op_session_protocol::{ErrorBody, ErrorCode};
+use secrecy::ExposeSecret;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use zeroize::Zeroizing;
 
+use crate::securemem::SecretToken;
+
 /// Most `op` stdout the daemon keeps for one call.
 pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
 
-/// Environment variables an `op` child inherits from the daemon (internal calls).
+/// Variables an `op` child inherits from the daemon's own environment (set at login by the
+/// service manager, or by the client's clean auto-start; never a caller's). What `op` needs to
+/// find its config and reach the desktop app; nothing that loads code or redirects traffic:
+/// a proxy or CA bundle is set with `op_env` (or named in `pass_env`) in the config.
 const ALLOWED_ENV: &[&str] = &[
-    "PATH",
     "HOME",
     "USER",
     "LOGNAME",
@@ -36,19 +42,7 @@ const ALLOWED_ENV: &[&str] = &[
     "DISPLAY",
     "WAYLAND_DISPLAY",
     "DBUS_SESSION_BUS_ADDRESS",
-    "OP_CONFIG_DIR",
-    "OP_CACHE",
     "OP_BIOMETRIC_UNLOCK_ENABLED",
-    "OP_ISO_TIMESTAMPS",
-    "OP_INCLUDE_ARCHIVE",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "NO_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
 ];
 
 /// Prefixes of inherited variables that are allowed.
@@ -105,13 +99,32 @@ pub enum OpError {
     },
 }
 
+impl From<OpError> for ErrorBody {
+    /// The client's error for an `op` that could not be run to completion.
+    fn from(e: OpError) -> ErrorBody {
+        match e {
+            OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
+            OpError::Timeout(d) => ErrorBody::new(
+                ErrorCode::OpTimeout,
+                format!(
+                    "op did not finish within {}s and was stopped",
+                    d.as_secs_f32()
+                ),
+            ),
+            e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
+            e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
+        }
+    }
+}
+
 /// What a finished `op` call left.
 pub struct OpOutput {
     /// Exit code (128+N when killed by signal N).
     pub code: i32,
     /// stdout, wiped on drop (it may hold secret values).
     pub stdout: Zeroizing<Vec<u8>>,
-    /// stderr as printed (NOT yet scrubbed).
+    /// stderr as printed (NOT yet scrubbed), except for a passthrough, whose stderr was
+    /// scrubbed as it was relayed.
     pub stderr: String,
 }
 
@@ -137,10 +150,15 @@ pub enum ChildIo {
     /// Capture stdout and stderr; feed `stdin` (or /dev/null).
     #[default]
     Capture,
-    /// Use the caller's passed descriptors (passthrough).
+    /// Use the caller's passed descriptors (passthrough). stdin and stdout go to `op`
+    /// directly; stderr goes through a pipe and is relayed line by line with `secrets`
+    /// scrubbed, so a token `op` might print never reaches the caller, and the daemon can read
+    /// an auth failure on this path too.
     Passed {
         /// stdin, stdout, stderr.
         fds: [OwnedFd; 3],
+        /// What to scrub from stderr (the session's token).
+        secrets: Vec<Arc<SecretToken>>,
     },
 }
 
@@ -154,6 +172,7 @@ pub struct OpRunner {
     /// How long one call may take.
     pub timeout: Duration,
     pass_env: Vec<String>,
+    op_env: Vec<(String, String)>,
 }
 
 /// A running child whose process group is killed if this is dropped before it is reaped
@@ -171,14 +190,25 @@ impl Drop for GroupGuard {
 }
 
 impl OpRunner {
-    /// A runner; `configured` is config `op_path`.
-    pub fn new(configured: Option<PathBuf>, timeout: Duration, pass_env: Vec<String>) -> Self {
+    /// A runner; `configured` is config `op_path`, `pass_env` and `op_env` the config's.
+    pub fn new(
+        configured: Option<PathBuf>,
+        timeout: Duration,
+        pass_env: Vec<String>,
+        op_env: Vec<(String, String)>,
+    ) -> Self {
         OpRunner {
             configured,
             resolved: Mutex::new(None),
             timeout,
             pass_env,
+            op_env,
         }
+    }
+
+    /// Whether `op` is the configured `op_path` (a person named it) rather than found.
+    pub fn is_configured(&self) -> bool {
+        self.configured.is_some()
     }
 
     /// The `op` binary, found on first success and remembered.
@@ -192,16 +222,27 @@ impl OpRunner {
         Ok(p)
     }
 
-    /// The daemon-side environment for an internal call.
-    fn internal_env(&self) -> Vec<(OsString, OsString)> {
-        std::env::vars_os()
+    /// The environment of every `op` child: the allowlist from the daemon's own environment,
+    /// the config's `pass_env` and `op_env`, and the fixed system `PATH`. Callers add only
+    /// presentation variables (see [`op_grammar::env::CALLER_PRESENTATION_VARS`]).
+    pub fn base_env(&self) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
             .filter(|(k, _)| {
                 let Some(k) = k.to_str() else { return false };
-                ALLOWED_ENV.contains(&k)
-                    || ALLOWED_PREFIXES.iter().any(|p| k.starts_with(p))
-                    || self.pass_env.iter().any(|p| p == k)
+                !op_grammar::env::is_credential_var(k)
+                    && (ALLOWED_ENV.contains(&k)
+                        || ALLOWED_PREFIXES.iter().any(|p| k.starts_with(p))
+                        || self.pass_env.iter().any(|p| p == k))
             })
-            .collect()
+            .collect();
+        env.retain(|(k, _)| !self.op_env.iter().any(|(n, _)| k == n.as_str()));
+        env.extend(
+            self.op_env
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        env.push(("PATH".into(), op_session_paths::SYSTEM_PATH.into()));
+        env
     }
 
     /// Run `op args` for the daemon itself, capturing output.
@@ -211,7 +252,7 @@ impl OpRunner {
         auth: Auth<'_>,
         stdin: Option<&[u8]>,
     ) -> Result<OpOutput, OpError> {
-        let env = self.internal_env();
+        let env = self.base_env();
         self.run_with(args, auth, env, None, stdin, ChildIo::Capture, None)
             .await
     }
@@ -247,6 +288,7 @@ impl OpRunner {
             cmd.current_dir(cwd);
         }
         cmd.process_group(0);
+        let mut relay: Option<(OwnedFd, Vec<Arc<SecretToken>>)> = None;
         match io {
             ChildIo::Capture => {
                 cmd.stdin(if stdin.is_some() {
@@ -257,11 +299,12 @@ impl OpRunner {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped());
             }
-            ChildIo::Passed { fds } => {
+            ChildIo::Passed { fds, secrets } => {
                 let [i, o, e] = fds;
                 cmd.stdin(Stdio::from(i))
                     .stdout(Stdio::from(o))
-                    .stderr(Stdio::from(e));
+                    .stderr(Stdio::piped());
+                relay = Some((e, secrets));
             }
         }
         let mut child = cmd.spawn().map_err(|source| OpError::Spawn {
@@ -285,7 +328,10 @@ impl OpRunner {
             _ => None,
         };
         let out_task = child.stdout.take().map(|r| tokio::spawn(read_capped(r)));
-        let err_task = child.stderr.take().map(|r| tokio::spawn(read_capped(r)));
+        let err_task = child.stderr.take().map(|r| match relay {
+            Some((sink, secrets)) => tokio::spawn(relay_scrubbed(r, sink, secrets)),
+            None => tokio::spawn(read_capped(r)),
+        });
 
         let status = wait_child(&mut child, guard.pgid, self.timeout, events).await;
         // Reaped (or we are about to report failure): the group may still hold grandchildren
@@ -310,6 +356,61 @@ impl OpRunner {
             stdout,
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         })
+    }
+}
+
+/// Copy a passthrough's stderr to the caller's descriptor a line at a time, scrubbing the
+/// session's token from each line (a partial line waits for its newline, up to 4 KiB). Returns
+/// what was relayed (capped), already scrubbed, for classifying an auth failure.
+async fn relay_scrubbed<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+    sink: OwnedFd,
+    secrets: Vec<Arc<SecretToken>>,
+) -> Result<Zeroizing<Vec<u8>>, OpError> {
+    const HOLD: usize = 4096;
+    let mut sink = tokio::fs::File::from_std(std::fs::File::from(sink));
+    let mut kept = Zeroizing::new(Vec::new());
+    let mut pending = Zeroizing::new(Vec::new());
+    let mut chunk = Zeroizing::new([0u8; 4096]);
+    let strs: Vec<&str> = secrets.iter().map(|s| s.expose_secret().as_str()).collect();
+    let emit = |line: &[u8], kept: &mut Vec<u8>| -> Vec<u8> {
+        let text = crate::scrub::scrub(&String::from_utf8_lossy(line), &strs).into_bytes();
+        if kept.len() < 64 * 1024 {
+            kept.extend_from_slice(&text);
+        }
+        text
+    };
+    let mut sink_ok = true;
+    loop {
+        let n = match r.read(&mut chunk[..]).await {
+            Ok(0) | Err(_) => 0,
+            Ok(n) => n,
+        };
+        if n == 0 {
+            if !pending.is_empty() {
+                let out = emit(&pending, &mut kept);
+                if sink_ok {
+                    let _ = sink.write_all(&out).await;
+                }
+            }
+            let _ = sink.flush().await;
+            return Ok(kept);
+        }
+        pending.extend_from_slice(&chunk[..n]);
+        let cut = match pending.iter().rposition(|b| *b == b'\n') {
+            Some(i) => i + 1,
+            None if pending.len() >= HOLD => pending.len(),
+            None => continue,
+        };
+        let line: Zeroizing<Vec<u8>> = Zeroizing::new(pending.drain(..cut).collect());
+        let out = emit(&line, &mut kept);
+        // A caller whose stderr is gone still gets op run to completion.
+        if sink_ok && sink.write_all(&out).await.is_err() {
+            sink_ok = false;
+        }
+        if sink_ok {
+            let _ = sink.flush().await;
+        }
     }
 }
 
@@ -451,8 +552,7 @@ fn find_op(configured: Option<&Path>) -> Result<PathBuf, String> {
         };
     }
     let ours = own_client_paths();
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
+    for dir in std::env::split_paths(op_session_paths::SYSTEM_PATH) {
         let cand = dir.join("op");
         if cand.is_file() && !is_shim(&cand, &ours) {
             use std::os::unix::fs::PermissionsExt;
@@ -463,10 +563,11 @@ fn find_op(configured: Option<&Path>) -> Result<PathBuf, String> {
             }
         }
     }
-    Err(
-        "the 1Password CLI (op) was not found on PATH (op-session's own `op` shim is skipped)"
-            .into(),
-    )
+    Err(format!(
+        "the 1Password CLI (op) was not found in {} (op-session's own `op` shim is skipped; \
+         a caller's PATH is never searched)",
+        op_session_paths::SYSTEM_PATH
+    ))
 }
 
 #[cfg(test)]
@@ -474,7 +575,7 @@ mod tests {
     use super::*;
 
     fn runner(path: &str, timeout: Duration) -> OpRunner {
-        OpRunner::new(Some(PathBuf::from(path)), timeout, vec![])
+        OpRunner::new(Some(PathBuf::from(path)), timeout, vec![], vec![])
     }
 
     #[tokio::test]

@@ -1,25 +1,37 @@
 //! `op ARGS` on the caller's behalf, with the caller's own stdin, stdout and stderr.
 //!
-//! Owns: the caller's environment minus credentials plus the session's one variable, the
-//! caller's working directory, forwarding the caller's signals to `op`'s process group, and
-//! killing that group when the caller vanishes. Output never passes through the daemon: `op`
-//! writes straight to the descriptors the client passed. Writes (create, edit, delete, move)
-//! drop the account's cache so later reads cannot return stale values.
+//! The command line is parsed once, here where it enters the daemon, with the one grammar of
+//! `op` (crates/op-grammar); the policy, the account choice, the write check, the audit verb
+//! and the spawned argv all read that typed command, and the argv that runs is its canonical
+//! rendering, so what was checked is what runs. What the grammar cannot read is refused,
+//! never forwarded. Commands that start programs or print credentials never run here.
+//!
+//! Owns: the child's environment (the daemon's own plus the caller's presentation variables,
+//! never the caller's PATH, loader, proxy or credentials), the caller's working directory,
+//! forwarding the caller's signals to `op`'s process group, killing that group when the caller
+//! vanishes, and ending the session when `op` reports it gone. stdout goes straight to the
+//! caller's descriptor; stderr is relayed scrubbed. Writes drop the account's cache so later
+//! reads cannot return stale values.
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
+use op_grammar::{Effect, OpCommand};
 use op_session_protocol::{ClientEvent, ErrorBody, ErrorCode, PassthroughRequest};
 use tokio::net::UnixStream;
 
+use crate::config::PolicyConfig;
 use crate::connection::read_event;
-use crate::lifecycle::op_error;
-use crate::oprun::{ChildIo, EventSource};
+use crate::oprun::{Auth, ChildIo, EventSource};
 use crate::policy;
 use crate::session::Lease;
 use crate::state::Daemon;
+
+/// Global flags a caller may not pass: a token on argv, another config directory, debug
+/// output that may print session internals.
+const REFUSED_FLAGS: &[&str] = &["session", "config", "debug"];
 
 /// Reads [`ClientEvent`]s from the connection while `op` runs.
 struct ConnEvents<'a> {
@@ -39,24 +51,105 @@ impl EventSource for ConnEvents<'_> {
     }
 }
 
-/// Whether a verb changes items or vaults (so cached values may be stale).
-pub fn is_write(args: &[String]) -> bool {
-    let (words, _) = policy::verb_of(args);
-    let first = words.first().map(String::as_str).unwrap_or("");
-    let last = words.last().map(String::as_str).unwrap_or("");
-    matches!(first, "item" | "document" | "vault")
-        && matches!(
-            last,
-            "create" | "edit" | "delete" | "move" | "archive" | "restore"
-        )
+fn refused(what: String, fix: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, what).with_fix(fix)
 }
 
-pub use op_session_protocol::opargs::account_flag as account_in_args;
+/// Read a passthrough's arguments and decide whether it may run at all (before any session is
+/// touched). The error names the word that could not be read, or the rule that refused it.
+pub fn check(policy: &PolicyConfig, args: &[String]) -> Result<OpCommand, ErrorBody> {
+    let cmd = op_grammar::parse(args).map_err(|e| {
+        refused(
+            format!(
+                "op-session does not know `{}` in this op command line ({e}); it is refused, not forwarded",
+                e.word()
+            ),
+            "check the spelling against `op --help`; op-session passes only commands and flags it can read",
+        )
+    })?;
+    if let Some((f, _)) = cmd
+        .flags
+        .iter()
+        .find(|(f, _)| REFUSED_FLAGS.contains(&f.long))
+    {
+        return Err(refused(
+            format!("`--{}` is not passed through op-session", f.long),
+            "drop the flag: op-session supplies the session and op's configuration itself",
+        ));
+    }
+    let verb = cmd.verb().to_string();
+    match cmd.effect() {
+        Effect::Executes if verb == "run" => {
+            return Err(refused(
+                "`op run` is not run with the daemon's session".into(),
+                "use `op-session run -- COMMAND` (the `op` shim does this for you)",
+            ));
+        }
+        Effect::Executes => {
+            return Err(refused(
+                format!("`op {verb}` starts programs and is never run with the daemon's session"),
+                "run it with your own `op` in a terminal",
+            ));
+        }
+        Effect::RevealsCredential if verb == "signin" => {
+            return Err(refused(
+                "`op signin` is not run through the daemon's session".into(),
+                "use `op-session init` to sign in",
+            ));
+        }
+        Effect::RevealsCredential => {
+            return Err(refused(
+                format!(
+                    "`op {verb}` prints a credential and is never run with the daemon's session"
+                ),
+                "run it with your own `op` in a terminal",
+            ));
+        }
+        Effect::SessionControl => {
+            return Err(refused(
+                format!("`op {verb}` would end the daemon's session behind its back"),
+                "use `op-session lock` (it signs out and wipes the token)",
+            ));
+        }
+        Effect::Read | Effect::Write | Effect::Destructive | Effect::Local => {}
+    }
+    policy::check_command(policy, &cmd)?;
+    policy::check_passthrough_vaults(policy, &cmd)?;
+    Ok(cmd)
+}
 
-/// Run the passthrough. Returns `op`'s exit code.
+/// The `op://` references a command names (for the audit record).
+pub fn references(cmd: &OpCommand) -> Vec<String> {
+    match cmd.spec.map(|s| s.vault) {
+        Some(op_grammar::VaultArg::Reference) => cmd.positionals.iter().take(1).cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether the command changes items or vaults (so cached values may be stale).
+pub fn is_write(cmd: &OpCommand) -> bool {
+    matches!(cmd.effect(), Effect::Write | Effect::Destructive)
+}
+
+/// The child's environment: the daemon's base environment plus the caller's presentation
+/// variables. Nothing else of the caller's reaches a child that holds a token.
+fn child_env(daemon: &Daemon, caller: &[(String, String)]) -> Vec<(OsString, OsString)> {
+    let mut env = daemon.op.base_env();
+    for (k, v) in caller {
+        if op_grammar::env::CALLER_PRESENTATION_VARS.contains(&k.as_str()) && !v.contains('\0') {
+            env.retain(|(n, _)| n != k.as_str());
+            env.push((k.into(), v.into()));
+        }
+    }
+    env
+}
+
+/// Run a checked passthrough. `lease` is `None` for commands that need no account (help,
+/// `--version`, completion), which run without any credential. Returns `op`'s exit code.
 pub async fn run(
     daemon: &Arc<Daemon>,
-    lease: &Lease,
+    lease: Option<&Lease>,
+    mut cmd: OpCommand,
     req: &PassthroughRequest,
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
@@ -67,45 +160,45 @@ pub async fn run(
             "a passthrough must pass exactly stdin, stdout and stderr",
         )
     })?;
-    let mut env: Vec<(OsString, OsString)> = req
-        .env
-        .iter()
-        .filter(|(k, _)| {
-            !k.starts_with("OP_SESSION_")
-                && k != "OP_SERVICE_ACCOUNT_TOKEN"
-                && !k.starts_with("LISTEN_")
-                && !k.is_empty()
-                && !k.contains('=')
-        })
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-        .collect();
-    let has_account =
-        account_in_args(&req.args).is_some() || env.iter().any(|(k, _)| k == "OP_ACCOUNT");
-    if !has_account && let Some(a) = &lease.account_arg {
-        env.push(("OP_ACCOUNT".into(), a.into()));
+    // The account op uses is the one the session was chosen by: one `--account`, the session's.
+    if let Some(l) = lease {
+        cmd.set_account(l.account_arg.as_deref());
     }
+    let args = cmd.to_args();
+    let env = child_env(daemon, &req.env);
     let cwd = Path::new(&req.cwd);
     let cwd = cwd.is_dir().then_some(cwd);
     let mut events = ConnEvents { stream };
+    let secrets = lease
+        .and_then(|l| l.credential.clone())
+        .into_iter()
+        .collect();
     let out = daemon
         .op
         .run_with(
-            &req.args,
-            lease.auth(),
+            &args,
+            lease.map(Lease::auth).unwrap_or(Auth::None),
             env,
             cwd,
             None,
-            ChildIo::Passed { fds },
+            ChildIo::Passed { fds, secrets },
             Some(&mut events),
         )
         .await
-        .map_err(op_error)?;
+        .map_err(ErrorBody::from)?;
+    let Some(lease) = lease else {
+        return Ok(out.code);
+    };
     if out.success() {
         daemon
             .sessions
             .touch(&lease.name, lease.generation, daemon.clock.now());
+    } else {
+        // The caller already saw op's (scrubbed) message; this ends the session if op said
+        // it is gone, so no cached value outlives it.
+        let _ = crate::lifecycle::failure(daemon, lease, &out);
     }
-    if is_write(&req.args) {
+    if is_write(&cmd) {
         let n = daemon.cache.drop_account(&lease.name);
         tracing::debug!(account = %lease.name, dropped = n, "write through passthrough dropped the cache");
     }
@@ -121,17 +214,44 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_a_forbidden_command_is_refused() {
+        let p = PolicyConfig::default();
+        for line in [
+            "--cache run -- env",
+            "--cache=false run -- env",
+            "run -- env",
+            "--cache signin --raw",
+            "signin",
+            "plugin run -- aws",
+            "update",
+            "account add --signin --raw",
+            "service-account create ci --raw",
+            "connect token create t --server s",
+            "signout --all",
+            "--session abc whoami",
+            "--config /tmp/x whoami",
+            "frobnicate",
+            "item get x --nope",
+            "item --frob get x",
+        ] {
+            let e = check(&p, &a(line)).expect_err(line);
+            assert_eq!(e.code, ErrorCode::BadRequest, "{line}: {}", e.message);
+        }
+    }
+
+    #[test]
     fn writes_and_accounts_are_recognized() {
-        assert!(is_write(&a("item edit foo password=x")));
-        assert!(is_write(&a("--account my item create --category login")));
-        assert!(!is_write(&a("item get foo")));
-        assert_eq!(
-            account_in_args(&a("item get x --account=work")).as_deref(),
-            Some("work")
-        );
-        assert_eq!(
-            account_in_args(&a("--account home read op://a/b/c")).as_deref(),
-            Some("home")
-        );
+        let p = PolicyConfig {
+            allow_destructive: true,
+            ..PolicyConfig::default()
+        };
+        let c = check(&p, &a("item edit foo password=x")).expect("ok");
+        assert!(is_write(&c));
+        let c = check(&p, &a("--account my item create --category login")).expect("ok");
+        assert!(is_write(&c));
+        let c = check(&p, &a("item get foo")).expect("ok");
+        assert!(!is_write(&c));
+        let c = check(&p, &a("--account A --account B whoami")).expect("ok");
+        assert_eq!(c.account(), Some("B"));
     }
 }

@@ -111,6 +111,66 @@ impl AncestryCache {
     }
 }
 
+/// The peer's executable and ancestors, read when the connection is accepted: the client is
+/// still waiting for its answer then, so it cannot have exited (a quick client that got its
+/// answer first used to leave an empty record). Where the kernel has `SO_PEERPIDFD` (Linux
+/// 6.5+), the pidfd is checked after `/proc` was read, so a pid recycled in between is never
+/// recorded as the peer: such a record names no executable.
+pub fn identify(stream: &UnixStream, pid: i32, cache: &AncestryCache) -> Vec<ProcessInfo> {
+    let pidfd = peer_pidfd(stream);
+    let chain = cache.of(pid, 6);
+    match pidfd {
+        Some(fd) if !pidfd_alive(&fd) => Vec::new(),
+        _ => chain,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn peer_pidfd(stream: &UnixStream) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const SO_PEERPIDFD: libc::c_int = 77;
+    let mut fd: libc::c_int = -1;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: fd and len are valid out-pointers of the sizes getsockopt expects.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PEERPIDFD,
+            (&mut fd as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    // SAFETY: on success the kernel installed a new pidfd that only we own.
+    (rc == 0 && fd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn peer_pidfd(_stream: &UnixStream) -> Option<std::os::fd::OwnedFd> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn pidfd_alive(fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: pidfd_send_signal with signal 0 only checks the target; the pointer may be null.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            0,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    rc == 0
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd_alive(_fd: &std::os::fd::OwnedFd) -> bool {
+    true
+}
+
 fn exe_of(pid: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.display().to_string())

@@ -1,47 +1,32 @@
 //! Which `op` verbs and vaults a request may use.
 //!
-//! A guard rail against an agent's accidents, not a security boundary: code running as the
-//! same user can run `op` itself. Default: everything except destructive verbs (delete,
-//! archive, permission and account changes, `signout --forget`), which need
-//! `allow_destructive = true` or an explicit `allow` entry. `deny` always wins. `vaults`
-//! limits which vaults references and `--vault` may name. Every refusal names its rule.
+//! A guard rail against an agent's accidents, not a security boundary against code running as
+//! the same user (that code can run `op` itself). Default: everything except destructive verbs
+//! (delete, archive, move, permission, user, group and account changes), which need
+//! `allow_destructive = true` or an explicit `allow` entry. `deny` always wins. `vaults` limits
+//! which vaults references and `--vault` may name; a request whose vault cannot be determined
+//! is refused while `vaults` is set (fail closed). Every refusal names its rule.
+//!
+//! Verbs are canonical command paths from the grammar (crates/op-grammar): `item rm`,
+//! `items delete` and `item delete` are one verb, and rules are read the same way.
 
+use op_grammar::{Effect, OpCommand, Vaults};
 use op_session_protocol::{ErrorBody, ErrorCode};
 
 use crate::config::PolicyConfig;
 
-pub use op_session_protocol::opargs::verb_of;
-
-/// Whether a verb (with its flags) is destructive.
-pub fn is_destructive(words: &[String], flags: &[String]) -> bool {
-    let last = words.last().map(String::as_str).unwrap_or("");
-    let first = words.first().map(String::as_str).unwrap_or("");
-    if flags.iter().any(|f| f == "--archive") {
-        return true;
+/// A rule's words in canonical form (`item rm` → `item delete`); a rule the grammar cannot
+/// read is compared as written.
+fn canonical_rule(rule: &str) -> String {
+    let words: Vec<&str> = rule.split_whitespace().collect();
+    match op_grammar::parse(&words) {
+        Ok(c) if !c.path.is_empty() && c.positionals.is_empty() => c.path,
+        _ => words.join(" ").to_ascii_lowercase(),
     }
-    if first == "signout" {
-        return flags.iter().any(|f| f == "--forget");
-    }
-    if matches!(first, "user" | "group") && !matches!(last, "get" | "list") {
-        return true;
-    }
-    matches!(
-        last,
-        "delete"
-            | "archive"
-            | "forget"
-            | "remove"
-            | "revoke"
-            | "grant"
-            | "suspend"
-            | "reactivate"
-            | "confirm"
-            | "provision"
-    ) || (first == "account" && last == "add")
 }
 
 fn matches_rule(verb: &str, rule: &str) -> bool {
-    let rule = rule.trim().to_ascii_lowercase();
+    let rule = canonical_rule(rule);
     verb == rule || verb.starts_with(&format!("{rule} "))
 }
 
@@ -49,29 +34,26 @@ fn denied(msg: String) -> ErrorBody {
     ErrorBody::new(ErrorCode::PolicyDenied, msg)
 }
 
-/// Check a verb against the policy.
-pub fn check_verb(policy: &PolicyConfig, args: &[String]) -> Result<(), ErrorBody> {
-    let (words, flags) = verb_of(args);
-    if words.is_empty() {
+/// Check a verb (a canonical command path) against the policy.
+pub fn check_verb(policy: &PolicyConfig, verb: &str, destructive: bool) -> Result<(), ErrorBody> {
+    if verb.is_empty() {
         return Ok(()); // `op --version`, `op --help`
     }
-    let verb = words.join(" ");
-    if let Some(rule) = policy.deny.iter().find(|r| matches_rule(&verb, r)) {
+    if let Some(rule) = policy.deny.iter().find(|r| matches_rule(verb, r)) {
         return Err(denied(format!(
             "policy denies `op {verb}` (rule: deny = [\"{rule}\"])"
         )));
     }
-    let allowed_explicitly = policy.allow.iter().any(|r| matches_rule(&verb, r));
-    if !policy.allow.is_empty() && !allowed_explicitly && !always_allowed(&verb) {
+    let allowed_explicitly = policy.allow.iter().any(|r| matches_rule(verb, r));
+    if !policy.allow.is_empty() && !allowed_explicitly && !always_allowed(verb) {
         return Err(denied(format!(
             "policy allows only {:?}; `op {verb}` is not among them (rule: allow)",
             policy.allow
         )));
     }
-    if is_destructive(&words, &flags) && !policy.allow_destructive && !allowed_explicitly {
+    if destructive && !policy.allow_destructive && !allowed_explicitly {
         return Err(denied(format!(
-            "`op {verb}{}` is destructive and policy does not allow it (rule: allow_destructive = false)",
-            if flags.iter().any(|f| f == "--forget") { " --forget" } else { "" }
+            "`op {verb}` is destructive and policy does not allow it (rule: allow_destructive = false)"
         ))
         .with_fix(format!(
             "if an agent really should, add allow = [\"{verb}\"] or allow_destructive = true under [policy] in the op-session config"
@@ -80,9 +62,14 @@ pub fn check_verb(policy: &PolicyConfig, args: &[String]) -> Result<(), ErrorBod
     Ok(())
 }
 
+/// Check a parsed command's verb against the policy.
+pub fn check_command(policy: &PolicyConfig, cmd: &OpCommand) -> Result<(), ErrorBody> {
+    check_verb(policy, cmd.verb(), cmd.effect() == Effect::Destructive)
+}
+
 /// Verbs needed to use sessions at all.
 fn always_allowed(verb: &str) -> bool {
-    matches!(verb, "whoami" | "signin" | "account list")
+    matches!(verb, "whoami" | "account list")
 }
 
 /// Check the vaults a request names against `vaults` (names or IDs, case-insensitive).
@@ -104,112 +91,143 @@ pub fn check_vaults<'a>(
     Ok(())
 }
 
-/// The vault of each reference (unparseable references are left to `op` to reject).
-pub fn vaults_of_refs(refs: &[String]) -> Vec<String> {
-    refs.iter()
-        .filter_map(|r| secret_ref::reference::parse(r).ok().map(|p| p.vault))
-        .collect()
+/// Parse every reference of a request and check its vault. A reference the parser cannot read
+/// is refused, never left to `op`: with a vault rule that is a policy refusal (exit 78), else
+/// the parser's own (op-worded) error.
+pub fn check_references(policy: &PolicyConfig, refs: &[String]) -> Result<(), ErrorBody> {
+    let mut vaults = Vec::with_capacity(refs.len());
+    for r in refs {
+        match secret_ref::reference::parse(r) {
+            Ok(p) => vaults.push(p.vault),
+            Err(e) if !policy.vaults.is_empty() => {
+                return Err(denied(format!(
+                    "cannot tell which vault '{r}' names ({e}), and policy limits vaults to {:?} (rule: vaults)",
+                    policy.vaults
+                ))
+                .with_fix("write the reference as op://vault/item[/section]/field[?attribute=…]"));
+            }
+            Err(e) => {
+                return Err(ErrorBody::new(
+                    ErrorCode::OpFailed,
+                    format!("invalid secret reference '{r}': {e}"),
+                )
+                .with_fix("write the reference as op://vault/item[/section]/field[?attribute=…]"));
+            }
+        }
+    }
+    check_vaults(policy, vaults.iter().map(String::as_str))
 }
 
-/// The vaults a passthrough names: `--vault` values and references in its arguments. When
-/// vaults are restricted and an item or document command names none, it is refused, since the
+/// The vaults a passthrough names. When vaults are restricted and the command works inside a
+/// vault it does not name (or names one the daemon cannot read), it is refused, since the
 /// daemon cannot tell which vault `op` would pick.
-pub fn check_passthrough_vaults(policy: &PolicyConfig, args: &[String]) -> Result<(), ErrorBody> {
+pub fn check_passthrough_vaults(policy: &PolicyConfig, cmd: &OpCommand) -> Result<(), ErrorBody> {
     if policy.vaults.is_empty() {
         return Ok(());
     }
-    let mut vaults = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        let a = &args[i];
-        if a == "--vault" {
-            if let Some(v) = args.get(i + 1) {
-                vaults.push(v.clone());
-            }
-            i += 1;
-        } else if let Some(v) = a.strip_prefix("--vault=") {
-            vaults.push(v.to_string());
-        } else if a.starts_with("op://") {
-            vaults.extend(vaults_of_refs(std::slice::from_ref(a)));
+    if cmd.spec.map(|s| s.vault) == Some(op_grammar::VaultArg::Reference) {
+        if cmd.positionals.is_empty() {
+            return Err(unknown_vault(policy, cmd, "it names no reference"));
         }
-        i += 1;
+        return check_references(policy, &cmd.positionals[..1]);
     }
-    let (words, _) = verb_of(args);
-    let first = words.first().map(String::as_str).unwrap_or("");
-    if vaults.is_empty() && matches!(first, "item" | "document" | "inject" | "run") {
-        return Err(denied(format!(
-            "policy limits vaults to {:?} and `op {}` names none (rule: vaults)",
-            policy.vaults,
-            words.join(" ")
-        ))
-        .with_fix("name the vault with --vault, or use op-session read/run/inject, which check each reference"));
+    match cmd.vaults() {
+        Vaults::NoVault => Ok(()),
+        Vaults::Named(v) => check_vaults(policy, v.iter().map(String::as_str)),
+        Vaults::Unknown(why) => Err(unknown_vault(policy, cmd, why)),
     }
-    check_vaults(policy, vaults.iter().map(String::as_str))
+}
+
+fn unknown_vault(policy: &PolicyConfig, cmd: &OpCommand, why: &str) -> ErrorBody {
+    denied(format!(
+        "policy limits vaults to {:?} and `op {}` cannot be checked: {why} (rule: vaults)",
+        policy.vaults,
+        cmd.verb()
+    ))
+    .with_fix("name the vault with --vault, or use op-session read/run/inject, which check each reference")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Vec<String> {
-        s.split_whitespace().map(str::to_string).collect()
-    }
-
-    #[test]
-    fn verbs_skip_flags_and_their_values() {
-        assert_eq!(
-            verb_of(&args("--account my item delete foo")).0,
-            vec!["item", "delete"]
-        );
-        assert_eq!(verb_of(&args("read op://a/b/c")).0, vec!["read"]);
-        assert_eq!(
-            verb_of(&args("item get x --vault Dev")).0,
-            vec!["item", "get"]
-        );
+    fn cmd(s: &str) -> OpCommand {
+        op_grammar::parse(&s.split_whitespace().collect::<Vec<_>>()).expect("parses")
     }
 
     #[test]
     fn destructive_verbs_are_denied_by_default_and_named() {
         let p = PolicyConfig::default();
-        let e = check_verb(&p, &args("item delete foo")).expect_err("denied");
+        let e = check_command(&p, &cmd("item delete foo")).expect_err("denied");
         assert_eq!(e.code, ErrorCode::PolicyDenied);
         assert!(e.message.contains("allow_destructive"), "{}", e.message);
-        assert!(check_verb(&p, &args("item delete foo --archive")).is_err());
-        assert!(check_verb(&p, &args("signout --forget")).is_err());
-        assert!(check_verb(&p, &args("signout")).is_ok());
-        assert!(check_verb(&p, &args("vault user grant --vault x")).is_err());
-        assert!(check_verb(&p, &args("item get foo")).is_ok());
+        assert!(check_command(&p, &cmd("item rm foo")).is_err());
+        assert!(check_command(&p, &cmd("item delete foo --archive")).is_err());
+        assert!(check_command(&p, &cmd("vault user grant --vault x")).is_err());
+        assert!(check_command(&p, &cmd("item get foo")).is_ok());
         let p = PolicyConfig {
             allow_destructive: true,
             ..PolicyConfig::default()
         };
-        assert!(check_verb(&p, &args("item delete foo")).is_ok());
+        assert!(check_command(&p, &cmd("item delete foo")).is_ok());
         let p = PolicyConfig {
             allow: vec!["item delete".into()],
             ..PolicyConfig::default()
         };
-        assert!(check_verb(&p, &args("item delete foo")).is_ok());
+        assert!(check_command(&p, &cmd("items remove foo")).is_ok());
         assert!(
-            check_verb(&p, &args("item get foo")).is_err(),
+            check_command(&p, &cmd("item get foo")).is_err(),
             "allow is a whitelist"
         );
     }
 
     #[test]
-    fn deny_wins_and_vaults_are_limited() {
+    fn deny_wins_in_every_spelling_and_vaults_are_limited() {
         let p = PolicyConfig {
-            deny: vec!["item".into()],
+            deny: vec!["item".into(), "vault rm".into()],
             allow_destructive: true,
             vaults: vec!["Dev".into()],
             ..PolicyConfig::default()
         };
-        let e = check_verb(&p, &args("item get foo")).expect_err("deny");
-        assert!(e.message.contains("deny"), "{}", e.message);
+        for line in [
+            "item get foo",
+            "--cache item --cache delete --cache Deploy",
+            "items rm X",
+            "vault delete Dev",
+        ] {
+            let e = check_command(&p, &cmd(line)).expect_err(line);
+            assert!(e.message.contains("deny"), "{line}: {}", e.message);
+        }
         assert!(check_vaults(&p, ["dev"]).is_ok());
         let e = check_vaults(&p, ["Prod"]).expect_err("vault");
         assert!(e.message.contains("Prod"));
-        assert!(check_passthrough_vaults(&p, &args("item get foo")).is_err());
-        assert!(check_passthrough_vaults(&p, &args("item get foo --vault Dev")).is_ok());
-        assert!(check_passthrough_vaults(&p, &args("read op://Prod/x/y")).is_err());
+        let vp = PolicyConfig {
+            vaults: vec!["Dev".into()],
+            ..PolicyConfig::default()
+        };
+        assert!(check_passthrough_vaults(&vp, &cmd("item get foo")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("item get foo --vault Dev")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("item get foo --vault=Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("read op://Prod/x/y")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("read op://Dev/x/y")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("read op://Prod/x/y?x=1")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("inject -i t.tpl")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("vault list")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("vault get Prod")).is_err());
+    }
+
+    #[test]
+    fn unreadable_references_are_refused() {
+        let vp = PolicyConfig {
+            vaults: vec!["Prod".into()],
+            ..PolicyConfig::default()
+        };
+        let refs = vec!["op://Prod/Deploy/credential?x=1".to_string()];
+        assert_eq!(
+            check_references(&vp, &refs).expect_err("refused").code,
+            ErrorCode::PolicyDenied
+        );
+        let e = check_references(&PolicyConfig::default(), &refs).expect_err("refused");
+        assert_eq!(e.code, ErrorCode::OpFailed);
     }
 }

@@ -15,6 +15,8 @@ use op_session_protocol::{
 use secrecy::{ExposeSecret, SecretString};
 use tokio::net::UnixStream;
 
+use op_grammar::Effect;
+
 use crate::audit::{Record, now_rfc3339};
 use crate::lifecycle;
 use crate::peer::Peer;
@@ -48,6 +50,20 @@ pub async fn handle(
         verb: req.name().to_string(),
         ..Outcome::default()
     };
+    // Descriptors come only with a passthrough (which checks for exactly three); any sent
+    // with another request are closed here.
+    if !fds.is_empty() && !matches!(req, Request::Passthrough(_)) {
+        let got = fds.len();
+        drop(fds);
+        o.started = Some(started);
+        return (
+            Response::Error(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("a {} request takes no descriptors, not {got}", req.name()),
+            )),
+            o,
+        );
+    }
     let resp = match req {
         Request::Status => Response::Status(status(daemon)),
         Request::Stop => Response::Done {
@@ -56,8 +72,9 @@ pub async fn handle(
         Request::OpPath => match daemon.op.op_path() {
             Ok(p) => Response::OpPath {
                 path: p.display().to_string(),
+                configured: daemon.op.is_configured(),
             },
-            Err(e) => Response::Error(lifecycle::op_error(e)),
+            Err(e) => Response::Error(ErrorBody::from(e)),
         },
         Request::Init(init) => {
             o.account = init.account.clone();
@@ -79,14 +96,19 @@ pub async fn handle(
 }
 
 /// Write the audit line of a handled request.
-pub fn audit(daemon: &Daemon, peer: &Peer, resp: &Response, mut o: Outcome) {
+///
+/// `chain` is the peer's executable and ancestors, read at accept (see
+/// [`crate::peer::identify`]).
+pub fn audit(
+    daemon: &Daemon,
+    peer: &Peer,
+    chain: Vec<crate::peer::ProcessInfo>,
+    resp: &Response,
+    mut o: Outcome,
+) {
     let Some(audit) = &daemon.audit else {
         return;
     };
-    let chain = peer
-        .pid
-        .map(|p| daemon.ancestry.of(p, 6))
-        .unwrap_or_default();
     let outcome = match resp {
         Response::Error(e) => e.code.as_str().to_string(),
         Response::Exit { code } if *code != 0 => format!("exit {code}"),
@@ -164,7 +186,7 @@ async fn resolve_request(daemon: &Arc<Daemon>, r: ResolveRequest, o: &mut Outcom
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
     o.account = r.account.clone();
-    if let Err(e) = policy::check_verb(&daemon.config.policy, &[r.purpose.as_str().to_string()]) {
+    if let Err(e) = policy::check_verb(&daemon.config.policy, r.purpose.as_str(), false) {
         o.denied = true;
         return Response::Error(e);
     }
@@ -174,11 +196,8 @@ async fn resolve_request(daemon: &Arc<Daemon>, r: ResolveRequest, o: &mut Outcom
             "no references to resolve",
         ));
     }
-    if let Err(e) = policy::check_vaults(
-        &daemon.config.policy,
-        policy::vaults_of_refs(&r.refs).iter().map(String::as_str),
-    ) {
-        o.denied = true;
+    if let Err(e) = policy::check_references(&daemon.config.policy, &r.refs) {
+        o.denied = e.code == ErrorCode::PolicyDenied;
         return Response::Error(e);
     }
     let lease = match lifecycle::lease(daemon, r.account.as_deref()).await {
@@ -213,46 +232,36 @@ async fn passthrough(
     stream: &mut UnixStream,
     o: &mut Outcome,
 ) -> Response {
-    let (words, _) = policy::verb_of(&p.args);
-    o.verb = format!("op {}", words.join(" "));
-    // Never start a caller-chosen command, or print a sign-in, with the session in the
-    // environment: `op run -- env` or `op signin` would hand the token out. The client does
-    // `op run` itself (op-session run) and `op-session init` signs in.
-    if words
-        .first()
-        .is_some_and(|w| op_session_protocol::opargs::NOT_PASSED_THROUGH.contains(&w.as_str()))
-    {
-        return Response::Error(
-            ErrorBody::new(
-                ErrorCode::BadRequest,
-                format!(
-                    "`op {}` is not run through the daemon's session",
-                    words.join(" ")
-                ),
-            )
-            .with_fix("use `op-session run` or `op-session init`"),
-        );
+    // Parsed once, here; everything below reads this typed command.
+    let cmd = match crate::passthrough::check(&daemon.config.policy, &p.args) {
+        Ok(c) => c,
+        Err(e) => {
+            o.verb = "op (refused)".into();
+            o.denied = true;
+            return Response::Error(e);
+        }
+    };
+    o.verb = format!("op {}", cmd.verb()).trim_end().to_string();
+    o.references = crate::passthrough::references(&cmd);
+    if cmd.effect() == Effect::Local {
+        // Help, `--version`, completion: no account, no credential.
+        return match crate::passthrough::run(daemon, None, cmd, &p, fds, stream).await {
+            Ok(code) => {
+                o.op_exit_code = Some(code);
+                Response::Exit { code }
+            }
+            Err(e) => Response::Error(e),
+        };
     }
-    o.references = p
-        .args
-        .iter()
-        .filter(|a| a.starts_with("op://"))
-        .cloned()
-        .collect();
-    if let Err(e) = policy::check_verb(&daemon.config.policy, &p.args)
-        .and_then(|_| policy::check_passthrough_vaults(&daemon.config.policy, &p.args))
-    {
-        o.denied = true;
-        return Response::Error(e);
-    }
-    let account = crate::passthrough::account_in_args(&p.args).or(p.account.clone());
+    // op's own rule: the last --account on the line, else OP_ACCOUNT (sent by the client).
+    let account = cmd.account().map(str::to_string).or(p.account.clone());
     o.account = account.clone();
     let lease = match lifecycle::lease(daemon, account.as_deref()).await {
         Ok(l) => l,
         Err(e) => return Response::Error(e),
     };
     o.account = Some(lease.name.clone());
-    match crate::passthrough::run(daemon, &lease, &p, fds, stream).await {
+    match crate::passthrough::run(daemon, Some(&lease), cmd, &p, fds, stream).await {
         Ok(code) => {
             o.op_exit_code = Some(code);
             Response::Exit { code }

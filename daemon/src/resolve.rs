@@ -10,12 +10,15 @@
 
 use std::sync::Arc;
 
+use op_grammar::OpCall;
 use op_session_protocol::{ErrorBody, ErrorCode};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use crate::cache::{Claim, follow};
-use crate::lifecycle::call_op;
+use op_session_protocol::Mode;
+
+use crate::cache::{Claim, Lead, follow};
+use crate::lifecycle::{self, call_op};
 use crate::session::Lease;
 use crate::state::Daemon;
 
@@ -38,7 +41,38 @@ pub fn cache_key(reference: &str) -> String {
         .unwrap_or_else(|_| reference.to_string())
 }
 
-/// Resolve `refs` for `lease`. Fails with the first failing reference's error.
+/// Where one distinct reference's value comes from.
+enum Source<'a> {
+    /// The cache, for this session generation.
+    Hit(Arc<SecretString>),
+    /// This request resolves it.
+    Lead(Lead<'a>),
+    /// Another request is resolving it.
+    Follow(tokio::sync::watch::Receiver<crate::cache::Shared>),
+}
+
+/// A distinct reference's value and whether it came from the cache, or why it failed.
+type Found = Result<(Arc<SecretString>, bool), ErrorBody>;
+
+/// The error for a value whose session ended while it was being resolved.
+fn ended(lease: &Lease) -> ErrorBody {
+    ErrorBody::new(
+        ErrorCode::SessionExpired,
+        format!(
+            "the session for account {} ended while this request was resolving it",
+            lease.name
+        ),
+    )
+    .with_fix(format!(
+        "run `op-session init --account {}` in a terminal",
+        lease.name
+    ))
+}
+
+/// Resolve `refs` for `lease`. Fails with the first failing reference's error (in request
+/// order). Nothing outlives the session: cached values belong to the lease's generation, an
+/// app session's cached values are served only while its authorization is confirmed, and a
+/// value resolved after the session ended is neither published nor returned.
 pub async fn resolve(
     daemon: &Arc<Daemon>,
     lease: &Lease,
@@ -46,73 +80,81 @@ pub async fn resolve(
     no_cache: bool,
 ) -> Result<Vec<Resolved>, ErrorBody> {
     let now = daemon.clock.now();
-    let account = lease.name.as_str();
+    let (account, generation) = (lease.name.as_str(), lease.generation);
     let keys: Vec<String> = refs.iter().map(|r| cache_key(r)).collect();
 
-    let mut found: Vec<Option<(Arc<SecretString>, bool)>> = vec![None; refs.len()];
-    let mut leads: Vec<(usize, tokio::sync::watch::Sender<crate::cache::Shared>)> = Vec::new();
-    let mut follows = Vec::new();
-    let mut seen = std::collections::HashMap::new();
-    for (i, key) in keys.iter().enumerate() {
-        if let Some(&j) = seen.get(key) {
-            // Duplicate within this request: filled from the first occurrence below.
-            let _ = j;
+    // One plan entry per distinct key, in first-seen order.
+    let mut plan: Vec<(&str, &str, Source<'_>)> = Vec::new();
+    for (reference, key) in refs.iter().zip(&keys) {
+        if plan.iter().any(|(k, _, _)| *k == key.as_str()) {
             continue;
         }
-        seen.insert(key.clone(), i);
-        if !no_cache && let Some(v) = daemon.cache.get(account, key, now) {
-            found[i] = Some((v, true));
-            continue;
-        }
-        match daemon.cache.claim(account, key) {
-            Claim::Lead(tx) => leads.push((i, tx)),
-            Claim::Follow(rx) => follows.push((i, rx)),
-        }
+        let hit = (!no_cache)
+            .then(|| daemon.cache.get(account, generation, key, now))
+            .flatten();
+        let source = match hit {
+            Some(v) => Source::Hit(v),
+            None => match daemon.cache.claim(account, generation, key) {
+                Claim::Lead(l) => Source::Lead(l),
+                Claim::Follow(rx) => Source::Follow(rx),
+            },
+        };
+        plan.push((key, reference, source));
+    }
+    if lease.mode == Mode::App && plan.iter().any(|(_, _, s)| matches!(s, Source::Hit(_))) {
+        // A locked app revokes every authorization at once: confirm before serving a value
+        // from memory. On failure the leads are dropped, which releases their followers.
+        lifecycle::confirm_app(daemon, lease).await?;
     }
 
-    // Resolve what we lead; publish every result (success or error) so followers wake.
-    let mut first_err: Option<(usize, ErrorBody)> = None;
-    if !leads.is_empty() {
-        let lead_refs: Vec<&str> = leads.iter().map(|(i, _)| refs[*i].as_str()).collect();
-        let results = fetch(daemon, lease, &lead_refs).await;
-        let now = daemon.clock.now();
-        for ((i, tx), r) in leads.iter().zip(results) {
-            let r = r.map(Arc::new);
-            daemon.cache.publish(account, &keys[*i], tx, r.clone(), now);
-            match r {
-                Ok(v) => found[*i] = Some((v, false)),
-                Err(e) => {
-                    if first_err.as_ref().is_none_or(|(j, _)| i < j) {
-                        first_err = Some((*i, e));
-                    }
-                }
-            }
-        }
+    let lead_refs: Vec<&str> = plan
+        .iter()
+        .filter(|(_, _, s)| matches!(s, Source::Lead(_)))
+        .map(|(_, r, _)| *r)
+        .collect();
+    let mut fetched = if lead_refs.is_empty() {
+        Vec::new()
+    } else {
+        fetch(daemon, lease, &lead_refs).await
     }
-    for (i, rx) in follows {
-        match follow(rx).await {
-            Ok(v) => found[i] = Some((v, false)),
-            Err(e) => {
-                if first_err.as_ref().is_none_or(|(j, _)| i < *j) {
-                    first_err = Some((i, e));
-                }
+    .into_iter();
+    let now = daemon.clock.now();
+    let current = daemon.sessions.is_current(account, generation, now);
+
+    let mut results: Vec<(&str, Found)> = Vec::with_capacity(plan.len());
+    for (key, _, source) in plan {
+        let r = match source {
+            Source::Hit(v) => Ok((v, true)),
+            Source::Lead(lead) => {
+                let r = match fetched.next() {
+                    Some(Ok(_)) if !current => Err(ended(lease)),
+                    Some(r) => r.map(Arc::new),
+                    None => Err(ErrorBody::new(ErrorCode::Internal, "a value went missing")),
+                };
+                lead.publish(r.clone(), current, now);
+                r.map(|v| (v, false))
             }
-        }
-    }
-    if let Some((_, e)) = first_err {
-        return Err(e);
+            Source::Follow(rx) => follow(rx).await.map(|v| (v, false)),
+        };
+        results.push((key, r));
     }
     let mut out = Vec::with_capacity(refs.len());
-    for (i, r) in refs.iter().enumerate() {
-        let first = seen.get(&keys[i]).copied().unwrap_or(i);
-        let (value, cached) = found[first].clone().ok_or_else(|| {
-            ErrorBody::new(ErrorCode::Internal, format!("no value resolved for {r}"))
-        })?;
-        out.push(Resolved {
-            reference: r.clone(),
-            value,
-            cached,
-        });
+    for (reference, key) in refs.iter().zip(&keys) {
+        let found = results.iter().find(|(k, _)| *k == key.as_str());
+        match found.map(|(_, r)| r) {
+            Some(Ok((value, cached))) => out.push(Resolved {
+                reference: reference.clone(),
+                value: value.clone(),
+                cached: *cached,
+            }),
+            Some(Err(e)) => return Err(e.clone()),
+            None => {
+                return Err(ErrorBody::new(
+                    ErrorCode::Internal,
+                    format!("no value resolved for {reference}"),
+                ));
+            }
+        }
     }
     Ok(out)
 }
@@ -151,8 +193,7 @@ async fn read_one(
     lease: &Lease,
     reference: &str,
 ) -> Result<SecretString, ErrorBody> {
-    let args = vec!["read".into(), "--no-newline".into(), reference.to_string()];
-    let out = call_op(daemon, lease, args, None).await?;
+    let out = call_op(daemon, lease, OpCall::read(reference), None).await?;
     let text = std::str::from_utf8(&out.stdout).map_err(|_| {
         ErrorBody::new(
             ErrorCode::OpFailed,
@@ -188,13 +229,7 @@ async fn inject_batch(
         template.push_str(&format!("<<{b}:{i}>>{{{{ {r} }}}}"));
     }
     template.push_str(&format!("<<{b}:end>>"));
-    let out = call_op(
-        daemon,
-        lease,
-        vec!["inject".into()],
-        Some(template.as_bytes()),
-    )
-    .await?;
+    let out = call_op(daemon, lease, OpCall::inject(), Some(template.as_bytes())).await?;
     let text = std::str::from_utf8(&out.stdout)
         .map_err(|_| ErrorBody::new(ErrorCode::OpFailed, "op inject printed non-UTF-8 output"))?;
     let mut values = Vec::with_capacity(refs.len());

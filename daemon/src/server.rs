@@ -112,6 +112,11 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
         .await;
         return;
     }
+    // Who the peer is, read now, while it waits for its answer (audit identity).
+    let chain = match (&daemon.audit, peer.pid) {
+        (Some(_), Some(pid)) => crate::peer::identify(&stream, pid, &daemon.ancestry),
+        _ => Vec::new(),
+    };
     let read = async {
         let (pre, fds) = read_preamble(&stream).await.map_err(FrameError::Io)?;
         let payload = read_frame(&mut stream).await?;
@@ -184,7 +189,7 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
     }
     drop(stream);
-    crate::requests::audit(&daemon, &peer, &resp, outcome);
+    crate::requests::audit(&daemon, &peer, chain, &resp, outcome);
     if is_stop {
         info!(peer_pid = peer.pid, "stop requested");
         daemon.shutdown.cancel();

@@ -93,6 +93,10 @@ pub struct Session {
     pub started: Duration,
     /// Last successful `op` call on the deadline clock (what the server's idle timer counts).
     pub last_op_use: Duration,
+    /// App mode: when an `op` call last proved the desktop app's authorization live. Cached
+    /// values are served only within `app_check_interval` of this (a locked app revokes
+    /// every authorization at once, and the cache must not outlive that).
+    pub app_confirmed: Duration,
     /// Idle limit (`None`: no idle limit, e.g. service accounts).
     pub idle_limit: Option<Duration>,
     /// Absolute hard deadline on the deadline clock.
@@ -339,8 +343,27 @@ impl Sessions {
             .find(|s| s.name == name && s.generation == generation)
         {
             s.last_op_use = s.last_op_use.max(now);
+            s.app_confirmed = s.app_confirmed.max(now);
             self.changed.notify_one();
         }
+    }
+
+    /// Whether `name` is still the session of `generation` and has not run out: a value
+    /// resolved under an older lease (before a lock, expiry or re-init) must not be published.
+    pub fn is_current(&self, name: &str, generation: u64, now: Duration) -> bool {
+        self.lock()
+            .sessions
+            .iter()
+            .any(|s| s.name == name && s.generation == generation && s.expired(now).is_none())
+    }
+
+    /// When the app authorization of `name` (generation `generation`) was last confirmed.
+    pub fn app_confirmed(&self, name: &str, generation: u64) -> Option<Duration> {
+        self.lock()
+            .sessions
+            .iter()
+            .find(|s| s.name == name && s.generation == generation)
+            .map(|s| s.app_confirmed)
     }
 
     /// Decide whether a keepalive call is due for `name`: keepalive on, idle limit set, at
@@ -501,6 +524,7 @@ impl Sessions {
             signed_in_unix: unix_now(),
             started: now,
             last_op_use: now,
+            app_confirmed: now,
             idle_limit,
             hard_deadline: now + hard_limit,
             keepalive,

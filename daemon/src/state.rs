@@ -67,6 +67,7 @@ impl Daemon {
             config.op_path.clone(),
             config.op_timeout,
             config.pass_env.clone(),
+            config.op_env.clone(),
         );
         let audit = if config.audit {
             op_session_paths::audit_path().ok().map(Audit::new)

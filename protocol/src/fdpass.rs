@@ -6,10 +6,10 @@
 //! returned as [`std::io::ErrorKind::WouldBlock`]. Received descriptors are close-on-exec
 //! (`MSG_CMSG_CLOEXEC` on Linux; `fcntl` elsewhere) and owned, so they close when dropped.
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 
 use crate::{PREAMBLE_FDS, PREAMBLE_PLAIN};
 
@@ -41,44 +41,82 @@ pub fn send_preamble(sock: BorrowedFd<'_>, fds: Option<[RawFd; PASSED_FDS]>) -> 
     Ok(())
 }
 
+/// Room for the most descriptors one message can carry on Linux (`SCM_MAX_FD`), so a client
+/// that sends more than a request takes cannot make the kernel truncate the control data.
+const MAX_FDS_PER_MESSAGE: usize = 253;
+
 /// Receive the preamble: the byte and any descriptors that came with it.
 ///
-/// Returns `UnexpectedEof` if the peer closed before sending anything.
+/// Every descriptor the kernel installed is owned (and closed on drop) before anything else is
+/// checked, on every path: a client that sends more descriptors than a request takes, or
+/// control data that came truncated (`MSG_CTRUNC`), cannot leak descriptors into the daemon.
+/// The control messages are walked with the C macros directly because nix refuses to iterate
+/// them at all when `MSG_CTRUNC` is set, which left the descriptors that did arrive unowned.
+///
+/// Returns `UnexpectedEof` if the peer closed before sending anything, and `InvalidData` (with
+/// the descriptors already closed) when the control data was truncated.
 pub fn recv_preamble(sock: BorrowedFd<'_>) -> io::Result<(u8, Vec<OwnedFd>)> {
     let mut byte = [0u8; 1];
-    let mut cmsg_buf = nix::cmsg_space!([RawFd; PASSED_FDS]);
+    // u64 words keep the control buffer aligned for cmsghdr.
+    let space =
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        unsafe { libc::CMSG_SPACE((MAX_FDS_PER_MESSAGE * std::mem::size_of::<RawFd>()) as u32) }
+            as usize;
+    let mut cbuf = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: byte.as_mut_ptr().cast(),
+        iov_len: 1,
+    };
+    // SAFETY: an all-zero msghdr is a valid empty header; the fields are filled below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = (cbuf.len() * 8) as _;
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+    let flags = libc::MSG_CMSG_CLOEXEC;
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let flags = MsgFlags::empty();
-    let mut iov = [IoSliceMut::new(&mut byte)];
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg_buf), flags)
-        .map_err(io::Error::from)?;
+    let flags = 0;
+    // SAFETY: msg points at live buffers of the stated sizes for the duration of the call.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
     let mut fds = Vec::new();
-    let truncated = msg.flags.contains(MsgFlags::MSG_CTRUNC);
-    for cmsg in msg.cmsgs().map_err(io::Error::from)? {
-        if let ControlMessageOwned::ScmRights(raw) = cmsg {
-            for fd in raw {
-                // SAFETY: the kernel just installed this descriptor in our table for us; nothing
-                // else owns it.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                #[cfg(not(any(target_os = "linux", target_os = "android")))]
-                {
-                    use nix::fcntl::{FcntlArg, FdFlag, fcntl};
-                    let _ = fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+    // SAFETY: the kernel filled msg_control with well-formed cmsghdrs up to msg_controllen;
+    // the CMSG macros stay within that length.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c);
+                let header = libc::CMSG_LEN(0) as usize;
+                let count =
+                    ((*c).cmsg_len as usize).saturating_sub(header) / std::mem::size_of::<RawFd>();
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.cast::<RawFd>().add(i));
+                    // The kernel just installed this descriptor in our table for us; nothing
+                    // else owns it.
+                    let owned = OwnedFd::from_raw_fd(fd);
+                    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+                    {
+                        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+                        let _ = fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC));
+                    }
+                    fds.push(owned);
                 }
-                fds.push(owned);
             }
+            c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    let bytes = msg.bytes;
-    if bytes == 0 {
+    if n == 0 {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "closed before preamble",
         ));
     }
-    if truncated {
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        drop(fds);
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             "too many descriptors in preamble",
@@ -116,5 +154,34 @@ mod tests {
         drop(a);
         let err = recv_preamble(b.as_fd()).expect_err("eof");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    fn open_fds() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn extra_descriptors_are_owned_and_closed() {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let (keep, _other) = UnixStream::pair().expect("pair");
+        let before = open_fds();
+        let fds = [keep.as_raw_fd(); 16];
+        let byte = [PREAMBLE_FDS];
+        let iov = [IoSlice::new(&byte)];
+        sendmsg::<()>(
+            a.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .expect("send 16");
+        let (_, got) = recv_preamble(b.as_fd()).expect("recv");
+        assert_eq!(got.len(), 16, "every descriptor is owned");
+        drop(got);
+        assert_eq!(open_fds(), before, "and closed when dropped");
     }
 }

@@ -39,7 +39,6 @@ pub mod exit;
 pub mod fdpass;
 pub mod frame;
 pub mod message;
-pub mod opargs;
 
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};

@@ -186,7 +186,8 @@ pub struct PassthroughRequest {
     pub args: Vec<String>,
     /// The caller's working directory.
     pub cwd: String,
-    /// The caller's environment, without `OP_SESSION_*` and `OP_SERVICE_ACCOUNT_TOKEN`.
+    /// The caller's presentation variables (`OP_FORMAT` …). The daemon takes nothing else
+    /// from a caller's environment, whatever is sent here.
     pub env: Vec<(String, String)>,
 }
 
@@ -218,6 +219,10 @@ pub enum Response {
     OpPath {
         /// Absolute path.
         path: String,
+        /// Whether a person named it (`op_path` in the config) rather than the daemon finding
+        /// it on the fixed system path.
+        #[serde(default)]
+        configured: bool,
     },
     /// Resolved values, in the order requested.
     Values(Values),

@@ -115,8 +115,9 @@ impl World {
         std::fs::write(
             &config,
             format!(
-                "op_path = \"{}\"\npass_env = [\"FAKE_OP_HOME\"]\n{extra_config}\n",
-                b.fake_op.display()
+                "op_path = \"{}\"\nop_env = {{ FAKE_OP_HOME = \"{}\" }}\n{extra_config}\n",
+                b.fake_op.display(),
+                fake_home.display()
             ),
         )
         .unwrap();

@@ -159,8 +159,6 @@ fn differential_the_shim_matches_op_itself() {
         (vec!["vault", "get", "Dev", "--format", "json"], None),
         (vec!["account", "list", "--format", "json"], None),
         (vec!["whoami", "--format", "json"], None),
-        (vec!["item", "get", "--bogus-flag"], None),
-        (vec!["no-such-command"], None),
         (vec!["--version"], None),
     ];
     let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
@@ -502,8 +500,10 @@ fn policy_denials_exit_78_and_name_the_rule() {
     let out = w.run(&["read", "op://Prod/Stripe/key"]);
     assert_eq!(out.code, 78);
     assert!(out.stderr.contains("vault \"Prod\""), "{}", out.stderr);
+    // Signing out behind the daemon's back is not a passthrough at all.
     let out = w.run(&["op", "signout", "--forget"]);
-    assert_eq!(out.code, 78);
+    assert_eq!(out.code, 64, "{}", out.stderr);
+    assert!(out.stderr.contains("op-session lock"), "{}", out.stderr);
     assert_eq!(w.run(&["read", "op://Dev/Stripe/key"]).code, 0);
     assert_eq!(count(&w, "delete"), 0);
     let audit = std::fs::read_to_string(w.state.join("op-session/audit.jsonl")).unwrap();
@@ -714,21 +714,24 @@ fn passthrough_forwards_sigint_to_op_and_relays_the_exit_code() {
 }
 
 #[test]
-fn the_daemon_never_runs_the_shim_as_op() {
-    // No op_path: the daemon searches PATH, where the shim comes first and the real op later.
+fn a_callers_path_never_chooses_the_op_that_gets_the_password() {
+    // No op_path: an agent puts its own `op` first on PATH and auto-starts the daemon, hoping
+    // the person's next `init` hands the password to it. The daemon searches only the fixed
+    // system path, so that `op` is never run.
     let w = World::new("");
     w.load_basic();
-    let shim = shim_dir(&w);
-    let real = w.dir.path().join("real-bin");
-    std::fs::create_dir_all(&real).unwrap();
-    std::os::unix::fs::symlink(&bins().fake_op, real.join("op")).unwrap();
-    std::fs::write(&w.config, "pass_env = [\"FAKE_OP_HOME\"]\n").unwrap();
-    let path = format!(
-        "{}:{}:{}",
-        shim.display(),
-        real.display(),
-        std::env::var("PATH").unwrap()
-    );
+    let evil = w.dir.path().join("evil-bin");
+    std::fs::create_dir_all(&evil).unwrap();
+    std::os::unix::fs::symlink(&bins().fake_op, evil.join("op")).unwrap();
+    std::fs::write(
+        &w.config,
+        format!(
+            "op_env = {{ FAKE_OP_HOME = \"{}\" }}\n",
+            w.fake_home.display()
+        ),
+    )
+    .unwrap();
+    let path = format!("{}:{}", evil.display(), std::env::var("PATH").unwrap());
     let out: Out = w
         .client(&["status", "--json"])
         .env("PATH", &path)
@@ -737,7 +740,7 @@ fn the_daemon_never_runs_the_shim_as_op() {
         .into();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(v["op_path"], real.join("op").display().to_string());
+    assert_ne!(v["op_path"], evil.join("op").display().to_string());
     let out: Out = w
         .client(&["init", "--account", "my", "--password-stdin"])
         .env("PATH", &path)
@@ -752,15 +755,11 @@ fn the_daemon_never_runs_the_shim_as_op() {
         })
         .unwrap()
         .into();
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let out = Command::new("op")
-        .env_clear()
-        .envs(w.env())
-        .env("PATH", &path)
-        .args(["read", "op://Dev/Stripe/key"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{STRIPE}\n"));
+    if v["op_path"].is_null() {
+        assert_eq!(out.code, 78, "no op on the system path: {}", out.stderr);
+        assert!(out.stderr.contains("not found"), "{}", out.stderr);
+    }
+    assert!(w.calls().is_empty(), "the caller's op ran: {:?}", w.calls());
     w.run(&["stop"]);
 }
 

@@ -255,8 +255,9 @@ impl World {
         std::fs::write(
             w.config_home.join("op-session/config.toml"),
             format!(
-                "op_path = \"{}\"\npass_env = [\"FAKE_OP_HOME\"]\n",
-                bins.fake_op.display()
+                "op_path = \"{}\"\nop_env = {{ FAKE_OP_HOME = \"{}\" }}\n",
+                bins.fake_op.display(),
+                w.fake_home.display()
             ),
         )?;
         if let Ok(mut live) = LIVE_WORLDS.lock() {

@@ -14,6 +14,7 @@
 
 pub mod build;
 pub mod command;
+pub mod env;
 pub mod parse;
 pub mod table;
 

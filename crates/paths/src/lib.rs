@@ -19,6 +19,16 @@ pub const ENV_CONFIG: &str = "OPSESSION_CONFIG";
 /// Socket file name inside the runtime directory.
 pub const SOCKET_NAME: &str = "agent.sock";
 
+/// The fixed search path for `op` and for the environment of everything the daemon starts.
+/// Never a caller's `PATH`: an agent that runs `PATH=/evil:$PATH op-session status` must not
+/// choose the `op` that the person's next `op-session init` hands the password to. An `op`
+/// elsewhere is named with `op_path` in the config.
+#[cfg(target_os = "macos")]
+pub const SYSTEM_PATH: &str = "/usr/local/bin:/opt/homebrew/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+/// See the macOS variant.
+#[cfg(not(target_os = "macos"))]
+pub const SYSTEM_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+
 /// Longest socket path the platform accepts, without the terminating NUL.
 #[cfg(target_os = "linux")]
 pub const MAX_SOCKET_PATH: usize = 107;
