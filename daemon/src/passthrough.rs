@@ -55,10 +55,10 @@ fn refused(what: String, fix: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, what).with_fix(fix)
 }
 
-/// Read a passthrough's arguments and decide whether it may run at all (before any session is
-/// touched). The error names the word that could not be read, or the rule that refused it.
-pub fn check(policy: &PolicyConfig, args: &[String]) -> Result<OpCommand, ErrorBody> {
-    let cmd = op_grammar::parse(args).map_err(|e| {
+/// Read a passthrough's arguments with the grammar; the error names the word it could not
+/// read. Nothing unreadable is forwarded.
+pub fn parse(args: &[String]) -> Result<OpCommand, ErrorBody> {
+    op_grammar::parse(args).map_err(|e| {
         refused(
             format!(
                 "op-session does not know `{}` in this op command line ({e}); it is refused, not forwarded",
@@ -66,7 +66,12 @@ pub fn check(policy: &PolicyConfig, args: &[String]) -> Result<OpCommand, ErrorB
             ),
             "check the spelling against `op --help`; op-session passes only commands and flags it can read",
         )
-    })?;
+    })
+}
+
+/// Decide whether a parsed passthrough may run at all (before any session is touched). The
+/// error names the rule that refused it.
+pub fn check(policy: &PolicyConfig, cmd: &OpCommand) -> Result<(), ErrorBody> {
     if let Some((f, _)) = cmd
         .flags
         .iter()
@@ -113,9 +118,8 @@ pub fn check(policy: &PolicyConfig, args: &[String]) -> Result<OpCommand, ErrorB
         }
         Effect::Read | Effect::Write | Effect::Destructive | Effect::Local => {}
     }
-    policy::check_command(policy, &cmd)?;
-    policy::check_passthrough_vaults(policy, &cmd)?;
-    Ok(cmd)
+    policy::check_command(policy, cmd)?;
+    policy::check_passthrough_vaults(policy, cmd)
 }
 
 /// The `op://` references a command names (for the audit record).
@@ -234,7 +238,7 @@ mod tests {
             "item get x --nope",
             "item --frob get x",
         ] {
-            let e = check(&p, &a(line)).expect_err(line);
+            let e = parse(&a(line)).and_then(|c| check(&p, &c)).expect_err(line);
             assert_eq!(e.code, ErrorCode::BadRequest, "{line}: {}", e.message);
         }
     }
@@ -245,13 +249,14 @@ mod tests {
             allow_destructive: true,
             ..PolicyConfig::default()
         };
-        let c = check(&p, &a("item edit foo password=x")).expect("ok");
-        assert!(is_write(&c));
-        let c = check(&p, &a("--account my item create --category login")).expect("ok");
-        assert!(is_write(&c));
-        let c = check(&p, &a("item get foo")).expect("ok");
-        assert!(!is_write(&c));
-        let c = check(&p, &a("--account A --account B whoami")).expect("ok");
-        assert_eq!(c.account(), Some("B"));
+        let ok = |line: &str| {
+            let c = parse(&a(line)).expect("parses");
+            check(&p, &c).expect("allowed");
+            c
+        };
+        assert!(is_write(&ok("item edit foo password=x")));
+        assert!(is_write(&ok("--account my item create --category login")));
+        assert!(!is_write(&ok("item get foo")));
+        assert_eq!(ok("--account A --account B whoami").account(), Some("B"));
     }
 }

@@ -233,16 +233,20 @@ async fn passthrough(
     o: &mut Outcome,
 ) -> Response {
     // Parsed once, here; everything below reads this typed command.
-    let cmd = match crate::passthrough::check(&daemon.config.policy, &p.args) {
+    let cmd = match crate::passthrough::parse(&p.args) {
         Ok(c) => c,
         Err(e) => {
-            o.verb = "op (refused)".into();
+            o.verb = "op (unreadable)".into();
             o.denied = true;
             return Response::Error(e);
         }
     };
     o.verb = format!("op {}", cmd.verb()).trim_end().to_string();
     o.references = crate::passthrough::references(&cmd);
+    if let Err(e) = crate::passthrough::check(&daemon.config.policy, &cmd) {
+        o.denied = true;
+        return Response::Error(e);
+    }
     if cmd.effect() == Effect::Local {
         // Help, `--version`, completion: no account, no credential.
         return match crate::passthrough::run(daemon, None, cmd, &p, fds, stream).await {
