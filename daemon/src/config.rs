@@ -80,6 +80,7 @@ struct RawConfig {
     pass_env: Option<Vec<String>>,
     audit: Option<bool>,
     policy: Option<PolicyConfig>,
+    presence: Option<crate::presence::rules::RawPresence>,
 }
 
 /// The validated configuration.
@@ -109,6 +110,8 @@ pub struct Config {
     pub audit: bool,
     /// Policy.
     pub policy: PolicyConfig,
+    /// What sleep and a screen lock do to each mode's sessions (`[presence]`).
+    pub presence: crate::presence::rules::PresenceConfig,
 }
 
 impl Default for Config {
@@ -126,6 +129,7 @@ impl Default for Config {
             pass_env: Vec::new(),
             audit: true,
             policy: PolicyConfig::default(),
+            presence: Default::default(),
         }
     }
 }
@@ -260,6 +264,9 @@ impl Config {
         if let Some(p) = raw.policy {
             c.policy = p;
         }
+        if let Some(p) = raw.presence {
+            c.presence = p.validate().map_err(|b| invalid(b.key, b.message))?;
+        }
         Ok(c)
     }
 }
@@ -300,6 +307,14 @@ mod tests {
             .expect_err("typo")
             .to_string();
         assert!(e.contains("allow_destructiv"), "{e}");
+        let e = parse("[presence.service_account]\non_slep = \"lock\"")
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("on_slep"), "{e}");
+        let e = parse("[presence]\non_sleep = \"wipe\"")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("presence.on_sleep") && e.contains("wipe"), "{e}");
     }
 
     #[test]

@@ -228,7 +228,9 @@ pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease,
                     .lease(account, daemon.clock.now())
                     .map_err(|(e, _)| e);
             }
-            Err(err)
+            Err(daemon
+                .presence
+                .explain(err, account, daemon.sessions.default_name().as_deref()))
         }
     }
 }
@@ -299,6 +301,7 @@ fn store(
     if let Some(old) = daemon.sessions.insert(s) {
         end_session(daemon, old, EndReason::Replaced);
     }
+    daemon.presence.session_started(&name);
     info!(account = %name, %mode, "session started");
     daemon
         .sessions

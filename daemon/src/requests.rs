@@ -114,6 +114,7 @@ pub fn audit(daemon: &Daemon, peer: &Peer, resp: &Response, mut o: Outcome) {
             .started
             .map(|s| s.elapsed().as_millis() as u64)
             .unwrap_or(0),
+        reason: None,
     });
 }
 
@@ -133,6 +134,7 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         op_path: daemon.op.op_path().ok().map(|p| p.display().to_string()),
         default_account: daemon.sessions.default_name(),
         sessions: daemon.sessions.status(now, |a| daemon.cache.count(a, now)),
+        presence: Some(daemon.presence.report(&daemon.config.presence)),
     }
 }
 
