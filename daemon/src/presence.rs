@@ -282,6 +282,62 @@ mod tests {
         );
     }
 
+    fn daemon(config: crate::config::Config) -> Arc<Daemon> {
+        let info = crate::state::DaemonInfo {
+            socket: "/nonexistent/agent.sock".into(),
+            started_by: "test".into(),
+            protections: Default::default(),
+            started: Instant::now(),
+            uid: 0,
+            exit_when_idle: None,
+        };
+        Arc::new(Daemon::new(
+            config,
+            info,
+            Arc::new(crate::clock::ManualClock::new()),
+        ))
+    }
+
+    fn hold(d: &Daemon, name: &str, mode: Mode) {
+        let now = d.clock.now();
+        let s = d.sessions.build(
+            name.into(),
+            mode,
+            crate::session::Identity::default(),
+            None,
+            None,
+            now,
+            None,
+            Duration::from_secs(3600),
+            false,
+        );
+        d.sessions.insert(s);
+        d.cache.put(name, "op://v/i/f", Arc::new("x".into()), now);
+    }
+
+    #[tokio::test]
+    async fn an_event_ends_the_modes_the_rules_name_and_remembers_why() {
+        let d = daemon(crate::config::Config {
+            audit: false,
+            ..Default::default()
+        });
+        hold(&d, "team", Mode::App);
+        hold(&d, "ci", Mode::ServiceAccount);
+        assert_eq!(end_sessions(&d, PresenceEvent::ScreenLock).await, 1);
+        assert_eq!(d.sessions.len(), 1, "the service account keeps by default");
+        assert_eq!(d.cache.count("team", d.clock.now()), 0, "cache dropped");
+        assert_eq!(d.cache.count("ci", d.clock.now()), 1);
+        assert_eq!(
+            d.presence.why_gone(Some("TEAM"), None),
+            Some(PresenceEvent::ScreenLock)
+        );
+        assert_eq!(
+            end_sessions(&d, PresenceEvent::Sleep).await,
+            0,
+            "idempotent"
+        );
+    }
+
     #[test]
     fn status_says_what_is_watched_and_why_not() {
         let p = Presence::from_env();

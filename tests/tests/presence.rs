@@ -255,9 +255,20 @@ fn sleep_ends_token_and_app_sessions_within_a_second_revokes_then_lets_the_machi
 fn a_logind_lock_of_our_session_ends_sessions_and_a_read_says_why() {
     let d = Desk::new("");
     d.init_token();
-    // Another user's session locking is not our person walking away. (A later lock of ours
-    // is the barrier that shows this one was handled and ignored.)
+    // Another user's session locking is not our person walking away.
     d.logind().lock(OTHER_SESSION_PATH);
+    assert!(
+        wait_until(SETTLE, || d
+            .log()
+            .contains("a session that is not ours was locked; ignored")),
+        "log:\n{}",
+        d.log()
+    );
+    assert_eq!(
+        d.modes(),
+        vec!["token"],
+        "another session's lock ended ours"
+    );
     d.logind().lock(SESSION_PATH);
     assert!(
         wait_until(SETTLE, || d.modes().is_empty()),

@@ -41,8 +41,10 @@ const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 const DBUS: &str = "org.freedesktop.DBus";
 
 /// While the inhibitor is held, how often to check whether sessions are still held (none
-/// left: let it go). Session starts wake the watcher at once instead.
-const RECHECK: Duration = Duration::from_secs(2);
+/// left: let it go). Session starts wake the watcher at once instead. An inhibitor held a
+/// little after the last session ended costs nothing: on `PrepareForSleep(true)` it is
+/// closed at once.
+const RECHECK: Duration = Duration::from_secs(15);
 
 /// Why a connection was given up.
 #[derive(Debug, thiserror::Error)]
@@ -239,9 +241,14 @@ async fn run(
             },
             m = lock.next() => {
                 let m = next(m)?;
-                if let Some(m) = m && is_ours(&conn, &m, &mut ours, uid, xdg.as_deref()).await {
-                    info!("logind asked our session to lock; locking sessions");
-                    end_sessions(daemon, PresenceEvent::ScreenLock).await;
+                if let Some(m) = m {
+                    if is_ours(&conn, &m, &mut ours, uid, xdg.as_deref()).await {
+                        info!("logind asked our session to lock; locking sessions");
+                        end_sessions(daemon, PresenceEvent::ScreenLock).await;
+                    } else {
+                        let path = m.header().path().map(|p| p.to_string());
+                        debug!(path = ?path, "a session that is not ours was locked; ignored");
+                    }
                 }
             }
             m = hints.next() => {
