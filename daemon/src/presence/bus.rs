@@ -61,6 +61,14 @@ pub fn without_guid(address: &str) -> String {
         .join(";")
 }
 
+/// A connection failure in a few words: the address is already in the sentence around it.
+pub fn reason(e: &zbus::Error) -> String {
+    match e {
+        zbus::Error::Connection(io, _) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Connect to the bus at `address` as an ordinary bus client.
 pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
     zbus::connection::Builder::address(address).build().await

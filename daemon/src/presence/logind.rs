@@ -49,7 +49,7 @@ const RECHECK: Duration = Duration::from_secs(15);
 /// Why a connection was given up.
 #[derive(Debug, thiserror::Error)]
 enum Lost {
-    #[error("{0}")]
+    #[error("{}", super::bus::reason(.0))]
     Bus(#[from] zbus::Error),
     #[error("logind (org.freedesktop.login1) is not on it")]
     NoLogind,

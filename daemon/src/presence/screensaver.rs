@@ -26,7 +26,7 @@ const INTERFACES: [&str; 2] = ["org.freedesktop.ScreenSaver", "org.gnome.ScreenS
 
 #[derive(Debug, thiserror::Error)]
 enum Lost {
-    #[error("{0}")]
+    #[error("{}", super::bus::reason(.0))]
     Bus(#[from] zbus::Error),
     #[error("the bus closed the connection")]
     Closed,
