@@ -120,6 +120,8 @@ impl Inhibitor {
 struct Shared {
     inhibitors: Vec<Inhibitor>,
     locked_hint: bool,
+    /// How long `GetUser` takes to answer.
+    get_user_delay: std::time::Duration,
 }
 
 struct Manager {
@@ -151,7 +153,9 @@ impl Manager {
         Ok(w.into())
     }
 
-    fn get_user(&self, uid: u32) -> zbus::fdo::Result<OwnedObjectPath> {
+    async fn get_user(&self, uid: u32) -> zbus::fdo::Result<OwnedObjectPath> {
+        let delay = self.shared.lock().unwrap().get_user_delay;
+        tokio::time::sleep(delay).await;
         if uid != self.uid {
             return Err(zbus::fdo::Error::Failed(format!("no user {uid}")));
         }
@@ -242,6 +246,11 @@ impl FakeLogind {
                 .expect("the stand-in logind connects to the system bus")
         });
         FakeLogind { rt, conn, shared }
+    }
+
+    /// Make `GetUser` answer only after `delay`.
+    pub fn set_get_user_delay(&self, delay: std::time::Duration) {
+        self.shared.lock().unwrap().get_user_delay = delay;
     }
 
     /// How many inhibitors the daemon took so far.

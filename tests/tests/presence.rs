@@ -519,3 +519,31 @@ fn garbage_a_signal_storm_and_a_bus_that_goes_away_never_take_the_daemon_down() 
         "the daemon is alive"
     );
 }
+
+#[test]
+fn a_reply_stuck_behind_a_signal_storm_does_not_wedge_the_watcher() {
+    let d = Desk::new("");
+    d.init_token();
+    assert!(wait_until(SETTLE, || d.logind().inhibitors_held() == 1));
+    // A lock from a session we do not know makes the watcher ask logind for our sessions;
+    // logind is slow to answer, and meanwhile a storm fills the sleep signal queue. zbus stops
+    // reading the socket while a queue is full, so without a deadline on calls the answer
+    // would never be read and the watcher would wait forever.
+    d.logind().set_get_user_delay(Duration::from_millis(300));
+    d.logind().lock(OTHER_SESSION_PATH);
+    for _ in 0..200 {
+        d.logind().prepare_for_sleep(false);
+    }
+    d.logind().set_get_user_delay(Duration::ZERO);
+    let t0 = Instant::now();
+    d.logind().prepare_for_sleep(true);
+    assert!(
+        wait_until(Duration::from_secs(20), || d.modes().is_empty()),
+        "the watcher is wedged; log:\n{}",
+        d.log()
+    );
+    eprintln!(
+        "presence: recovered from a stuck reply in {:?}",
+        t0.elapsed()
+    );
+}

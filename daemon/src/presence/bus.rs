@@ -69,9 +69,24 @@ pub fn reason(e: &zbus::Error) -> String {
     }
 }
 
+/// How long a connect or a method call may take. zbus's socket reader waits when a signal
+/// stream's queue is full, so a reply could otherwise wait forever behind a storm of signals
+/// that the watcher, busy awaiting that reply, is not draining. With a deadline the call
+/// fails, the watcher goes back to its streams, and the queue drains.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Connect to the bus at `address` as an ordinary bus client.
 pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
-    zbus::connection::Builder::address(address).build().await
+    let build = zbus::connection::Builder::address(address)
+        .method_timeout(CALL_TIMEOUT)
+        .build();
+    tokio::time::timeout(CALL_TIMEOUT, build)
+        .await
+        .unwrap_or_else(|_| {
+            Err(zbus::Error::InputOutput(std::sync::Arc::new(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the bus did not answer"),
+            )))
+        })
 }
 
 /// Exponential backoff between reconnects: 1 s doubling to 60 s, back to 1 s after a

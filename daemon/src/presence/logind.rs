@@ -361,6 +361,8 @@ async fn our_sessions(
             Ok(p) => {
                 ours.insert(p.to_string());
             }
+            // No answer at all: asking more would only wait again (see `CALL_TIMEOUT`).
+            Err(e @ zbus::Error::InputOutput(_)) => return Err(e),
             Err(e) => debug!(session = id, error = %e, "XDG_SESSION_ID is not a logind session"),
         }
     }
