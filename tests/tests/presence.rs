@@ -415,7 +415,7 @@ fn with_no_bus_the_daemon_serves_and_status_says_why() {
     );
     let log = std::fs::read_to_string(w.dir.path().join("daemon.log")).unwrap();
     assert_eq!(
-        log.matches("no system bus: sleep and session locks are not watched")
+        log.matches("sleep and session locks are not watched")
             .count(),
         1,
         "logged once: {log}"

@@ -78,23 +78,26 @@ pub async fn watch(daemon: Arc<Daemon>) {
             backoff.reset();
         }
         let wait = backoff.next();
-        let note = if connected {
-            format!(
+        let note = match (&lost, connected) {
+            (Lost::NoLogind, _) => format!(
+                "no logind on the system bus at {address}; retrying in {}s",
+                wait.as_secs()
+            ),
+            (_, true) => format!(
                 "lost the system bus at {address} ({lost}); reconnecting in {}s",
                 wait.as_secs()
-            )
-        } else {
-            format!(
+            ),
+            (_, false) => format!(
                 "no system bus at {address} ({lost}); retrying in {}s",
                 wait.as_secs()
-            )
+            ),
         };
         if connected {
-            warn!(address = %address, reason = %lost, retry_s = wait.as_secs(), "lost the system bus; sleep and session locks are not watched until it is back");
+            warn!(%note, "sleep and session locks are not watched until the system bus is back");
         } else if !logged_down {
-            info!(address = %address, reason = %lost, "no system bus: sleep and session locks are not watched");
+            info!(%note, "sleep and session locks are not watched");
         } else {
-            debug!(address = %address, reason = %lost, retry_s = wait.as_secs(), "system bus still unavailable");
+            debug!(%note, "system bus still unavailable");
         }
         logged_down = !connected || logged_down;
         daemon.presence.set_system(Source::Down(note));

@@ -68,11 +68,11 @@ pub async fn watch(daemon: Arc<Daemon>) {
             )
         };
         if connected {
-            warn!(address = %address, reason = %lost, retry_s = wait.as_secs(), "lost the session bus; screensavers are not watched until it is back");
+            warn!(%note, "screensavers are not watched until the session bus is back");
         } else if !logged_down {
-            info!(address = %address, reason = %lost, "no session bus: screensavers are not watched");
+            info!(%note, "screensavers are not watched");
         } else {
-            debug!(address = %address, reason = %lost, "session bus still unavailable");
+            debug!(%note, "session bus still unavailable");
         }
         logged_down = !connected || logged_down;
         daemon.presence.set_session(Source::Down(note));
