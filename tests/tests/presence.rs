@@ -547,3 +547,38 @@ fn a_reply_stuck_behind_a_signal_storm_does_not_wedge_the_watcher() {
         t0.elapsed()
     );
 }
+
+#[test]
+fn a_daemon_the_client_auto_starts_watches_the_callers_buses() {
+    // The client starts the daemon on first use; the daemon must still find the buses, which
+    // it learns only from the environment it was started with.
+    let mut w = World::new("");
+    w.load_basic();
+    let system_bus = Bus::start(w.dir.path(), "system");
+    let session_bus = Bus::start(w.dir.path(), "session");
+    let logind = FakeLogind::start(&system_bus.address, nix::unistd::getuid().as_raw());
+    w.extra_env.extend([
+        ("DBUS_SYSTEM_BUS_ADDRESS".into(), system_bus.address.clone()),
+        (
+            "DBUS_SESSION_BUS_ADDRESS".into(),
+            session_bus.address.clone(),
+        ),
+    ]);
+    let out = w.run_with_stdin(
+        &["init", "--account", "my", "--password-stdin"],
+        MY_PASSWORD,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        wait_until(SETTLE, || logind.inhibitors_held() == 1),
+        "the auto-started daemon did not reach logind: {}\nlog:\n{}",
+        w.status()["presence"],
+        w.daemon_log()
+    );
+    logind.prepare_for_sleep(true);
+    assert!(wait_until(SETTLE, || w.status()["sessions"]
+        .as_array()
+        .unwrap()
+        .is_empty()));
+    w.run(&["stop"]);
+}
