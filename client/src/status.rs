@@ -71,6 +71,9 @@ fn print_status(s: &StatusReport) {
         mark(p.socket_dir_verified),
         mark(p.peer_uid_checked)
     );
+    if let Some(p) = &s.presence {
+        print_presence(p);
+    }
     if s.sessions.is_empty() {
         println!("sessions: none (run `op-session init` in a terminal to start one)");
         return;
@@ -78,6 +81,38 @@ fn print_status(s: &StatusReport) {
     println!("sessions:");
     for sess in &s.sessions {
         print_session(sess);
+    }
+}
+
+/// What ends sessions when the person walks away, and what is watched.
+fn print_presence(p: &op_session_protocol::PresenceStatus) {
+    let names = |v: &[op_session_protocol::PresenceEvent]| {
+        v.iter()
+            .map(|e| e.as_str().replace('_', " "))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let modes = |v: &[op_session_protocol::Mode]| match v {
+        [] => "nothing".to_string(),
+        v => v.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+    };
+    if p.watching.is_empty() {
+        println!("presence: nothing watched");
+    } else {
+        println!(
+            "presence: watching {}{}; sleep ends {}; screen lock ends {}",
+            names(&p.watching),
+            if p.sleep_inhibitor {
+                " (holding a sleep-delay inhibitor)"
+            } else {
+                ""
+            },
+            modes(&p.ends_on_sleep),
+            modes(&p.ends_on_screen_lock)
+        );
+    }
+    for note in &p.notes {
+        println!("  {note}");
     }
 }
 

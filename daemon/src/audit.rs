@@ -46,6 +46,9 @@ pub struct Record<'a> {
     pub cache_hits: usize,
     /// Wall time of the request.
     pub duration_ms: u64,
+    /// Why the daemon acted on its own, with no request: `sleep`, `screen_lock`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 /// The audit writer.
@@ -152,6 +155,7 @@ mod tests {
             op_exit_code: Some(0),
             cache_hits: 0,
             duration_ms: 3,
+            reason: None,
         };
         a.write(&rec);
         a.write(&rec);

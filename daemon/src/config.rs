@@ -82,6 +82,7 @@ struct RawConfig {
     app_check_interval: Option<String>,
     audit: Option<bool>,
     policy: Option<PolicyConfig>,
+    presence: Option<crate::presence::rules::RawPresence>,
 }
 
 /// The validated configuration.
@@ -117,6 +118,8 @@ pub struct Config {
     pub audit: bool,
     /// Policy.
     pub policy: PolicyConfig,
+    /// What sleep and a screen lock do to each mode's sessions (`[presence]`).
+    pub presence: crate::presence::rules::PresenceConfig,
 }
 
 impl Default for Config {
@@ -136,6 +139,7 @@ impl Default for Config {
             app_check_interval: Duration::from_secs(10),
             audit: true,
             policy: PolicyConfig::default(),
+            presence: Default::default(),
         }
     }
 }
@@ -285,6 +289,9 @@ impl Config {
         if let Some(p) = raw.policy {
             c.policy = p;
         }
+        if let Some(p) = raw.presence {
+            c.presence = p.validate().map_err(|b| invalid(b.key, b.message))?;
+        }
         Ok(c)
     }
 }
@@ -325,6 +332,14 @@ mod tests {
             .expect_err("typo")
             .to_string();
         assert!(e.contains("allow_destructiv"), "{e}");
+        let e = parse("[presence.service_account]\non_slep = \"lock\"")
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("on_slep"), "{e}");
+        let e = parse("[presence]\non_sleep = \"wipe\"")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("presence.on_sleep") && e.contains("wipe"), "{e}");
     }
 
     #[test]

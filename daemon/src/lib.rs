@@ -12,7 +12,7 @@
 //! deadlines), [`lifecycle`] (init, keepalive, expiry, revocation), [`oprun`] (spawning `op`),
 //! [`resolve`] and [`cache`] (values), [`passthrough`], [`policy`], [`audit`], [`scrub`],
 //! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
-//! socket activation).
+//! socket activation), [`presence`] (sleep and screen lock end sessions).
 
 pub mod audit;
 pub mod cache;
@@ -27,6 +27,7 @@ pub mod oprun;
 pub mod passthrough;
 pub mod peer;
 pub mod policy;
+pub mod presence;
 pub mod requests;
 pub mod resolve;
 pub mod scrub;
@@ -53,6 +54,7 @@ pub async fn run(
     let expiry = tokio::spawn(lifecycle::expiry_task(daemon.clone()));
     let signals = tokio::spawn(watch_signals(daemon.clone()));
     let server = tokio::spawn(server::serve(listener, daemon.clone()));
+    let presence = presence::spawn(&daemon);
     on_ready();
     {
         let d = daemon.clone();
@@ -71,6 +73,9 @@ pub async fn run(
     info!(sessions_ended = n, "stopped");
     expiry.abort();
     signals.abort();
+    for p in presence {
+        p.abort();
+    }
     Ok(())
 }
 

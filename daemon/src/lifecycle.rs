@@ -115,7 +115,7 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody
 /// (not just forgotten) unless 1Password already revoked it; an app session signs the
 /// daemon's authorization out, so the next `init` asks the person again, unless it was
 /// replaced by a new sign-in of the same app authorization.
-fn needs_signout(s: &Session, why: EndReason) -> bool {
+pub fn needs_signout(s: &Session, why: EndReason) -> bool {
     match s.mode {
         Mode::Token => s.credential.is_some() && why != EndReason::Revoked,
         Mode::App => !matches!(why, EndReason::Revoked | EndReason::Replaced),
@@ -241,7 +241,9 @@ pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease,
                     .lease(account, daemon.clock.now())
                     .map_err(|(e, _)| e);
             }
-            Err(err)
+            Err(daemon
+                .presence
+                .explain(err, account, daemon.sessions.default_name().as_deref()))
         }
     }
 }
@@ -312,6 +314,7 @@ fn store(
     if let Some(old) = daemon.sessions.insert(s) {
         end_session(daemon, old, EndReason::Replaced);
     }
+    daemon.presence.session_started(&name);
     info!(account = %name, %mode, "session started");
     daemon
         .sessions

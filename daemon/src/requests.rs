@@ -136,6 +136,7 @@ pub fn audit(
             .started
             .map(|s| s.elapsed().as_millis() as u64)
             .unwrap_or(0),
+        reason: None,
     });
 }
 
@@ -155,6 +156,7 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         op_path: daemon.op.op_path().ok().map(|p| p.display().to_string()),
         default_account: daemon.sessions.default_name(),
         sessions: daemon.sessions.status(now, |a| daemon.cache.count(a, now)),
+        presence: Some(daemon.presence.report(&daemon.config.presence)),
     }
 }
 

@@ -454,6 +454,22 @@ impl Sessions {
         std::mem::take(&mut t.sessions)
     }
 
+    /// Remove every session whose mode `ends` picks (presence: sleep and screen lock).
+    pub fn remove_modes(&self, ends: impl Fn(Mode) -> bool) -> Vec<Session> {
+        let mut t = self.lock();
+        let (gone, kept) = std::mem::take(&mut t.sessions)
+            .into_iter()
+            .partition(|s| ends(s.mode));
+        t.sessions = kept;
+        self.changed.notify_one();
+        gone
+    }
+
+    /// Whether a session of a mode `pick` picks is held.
+    pub fn any_mode(&self, pick: impl Fn(Mode) -> bool) -> bool {
+        self.lock().sessions.iter().any(|s| pick(s.mode))
+    }
+
     /// Remove sessions that ran out by `now`.
     pub fn sweep(&self, now: Duration) -> Vec<(Session, EndReason)> {
         let mut t = self.lock();

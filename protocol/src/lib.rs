@@ -39,10 +39,12 @@ pub mod exit;
 pub mod fdpass;
 pub mod frame;
 pub mod message;
+pub mod presence;
 
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 pub use message::*;
+pub use presence::{PresenceEvent, PresenceStatus};
 
 /// The protocol version. Bump it whenever a request or response changes shape.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -282,6 +282,9 @@ pub struct StatusReport {
     pub default_account: Option<String>,
     /// Held sessions.
     pub sessions: Vec<SessionStatus>,
+    /// What the presence watcher sees (absent from daemons that predate it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<crate::presence::PresenceStatus>,
 }
 
 /// Process protections and whether each took hold.

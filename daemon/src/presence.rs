@@ -1,0 +1,368 @@
+//! Sessions follow the person: sleep and a screen lock end the sessions the config says they
+//! end, exactly as `op-session lock` would (wipe token and cache, `op signout`, an audit
+//! record), and a later request is told why its session is gone.
+//!
+//! Owns: what the watcher sees (for `status`), the per-account memory of why a session was
+//! locked, and [`end_sessions`], the one place an event ends sessions. The watching itself is
+//! Linux-only D-Bus code in [`logind`] (system bus: sleep, session locks, the sleep-delay
+//! inhibitor) and [`screensaver`] (session bus: `ActiveChanged`); the bus facts they rely on
+//! are in `docs/presence.md`. On other systems nothing is watched and status says so.
+//!
+//! Never fails the daemon: no bus, a bus that goes away, or garbage on the bus only changes
+//! what status reports. Never holds a lock across an `.await`.
+
+pub mod rules;
+
+#[cfg(target_os = "linux")]
+mod bus;
+#[cfg(target_os = "linux")]
+mod logind;
+#[cfg(target_os = "linux")]
+mod screensaver;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use op_session_protocol::{ErrorBody, ErrorCode, PresenceEvent, PresenceStatus};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use crate::audit::{Record, now_rfc3339};
+use crate::state::Daemon;
+
+/// How long the revocations after an event may take. logind waits at most
+/// `InhibitDelayMaxSec` (5 s by default) for a delay inhibitor; we let go well before that.
+/// Tokens are wiped at once either way; only `op signout` is cut short.
+pub const REVOKE_BUDGET: Duration = Duration::from_secs(3);
+
+/// One bus connection's state, for status.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Source {
+    /// Not connected yet.
+    #[default]
+    Starting,
+    /// Connected and subscribed.
+    Watching,
+    /// Connected, but something is missing (e.g. no delay inhibitor was granted): a note.
+    Degraded(String),
+    /// Not watching: why, in one sentence (and when the next try is).
+    Down(String),
+}
+
+#[derive(Debug, Default)]
+struct Watch {
+    /// System bus (logind): sleep and session locks.
+    system: Source,
+    /// Session bus (screensavers): screen locks.
+    session: Source,
+    /// A sleep-delay inhibitor is held.
+    inhibitor: bool,
+}
+
+/// Shared presence state: one per daemon.
+#[derive(Debug)]
+pub struct Presence {
+    watch: Mutex<Watch>,
+    /// Account name (lower-cased) → the event that ended its last session.
+    ended: Mutex<HashMap<String, PresenceEvent>>,
+    /// Woken when a session starts, so the sleep watcher takes its inhibitor at once.
+    pub(crate) session_started: Notify,
+    /// Bus addresses, read from the environment once at start.
+    #[cfg(target_os = "linux")]
+    pub(crate) buses: bus::Addresses,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Only plain assignments happen under these locks; a poisoned one is still consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Presence {
+    /// Read the bus addresses from this process's environment (`DBUS_SYSTEM_BUS_ADDRESS`,
+    /// `DBUS_SESSION_BUS_ADDRESS`, `XDG_SESSION_ID`).
+    pub fn from_env() -> Presence {
+        Presence {
+            watch: Mutex::new(Watch::default()),
+            ended: Mutex::new(HashMap::new()),
+            session_started: Notify::new(),
+            #[cfg(target_os = "linux")]
+            buses: bus::Addresses::from_env(),
+        }
+    }
+
+    /// Record the system bus watcher's state.
+    pub fn set_system(&self, s: Source) {
+        locked(&self.watch).system = s;
+    }
+
+    /// Record the session bus watcher's state.
+    pub fn set_session(&self, s: Source) {
+        locked(&self.watch).session = s;
+    }
+
+    /// Record whether a sleep-delay inhibitor is held.
+    pub fn set_inhibitor(&self, held: bool) {
+        locked(&self.watch).inhibitor = held;
+    }
+
+    /// What status reports.
+    pub fn report(&self, rules: &rules::PresenceConfig) -> PresenceStatus {
+        let w = locked(&self.watch);
+        let mut watching = Vec::new();
+        let mut notes = Vec::new();
+        let up = |s: &Source| matches!(s, Source::Watching | Source::Degraded(_));
+        if up(&w.system) {
+            watching.push(PresenceEvent::Sleep);
+        }
+        if up(&w.system) || up(&w.session) {
+            watching.push(PresenceEvent::ScreenLock);
+        }
+        for s in [&w.system, &w.session] {
+            if let Source::Down(why) | Source::Degraded(why) = s {
+                notes.push(why.clone());
+            }
+        }
+        if cfg!(not(target_os = "linux")) {
+            notes.push("sleep and screen lock are not watched on this system yet".into());
+        }
+        PresenceStatus {
+            watching,
+            notes,
+            sleep_inhibitor: w.inhibitor,
+            ends_on_sleep: rules.modes_ended_by(PresenceEvent::Sleep),
+            ends_on_screen_lock: rules.modes_ended_by(PresenceEvent::ScreenLock),
+        }
+    }
+
+    /// A session for `name` started: forget why its last one ended, and wake the sleep
+    /// watcher (it may need an inhibitor now).
+    pub fn session_started(&self, name: &str) {
+        locked(&self.ended).remove(&name.to_ascii_lowercase());
+        self.session_started.notify_one();
+    }
+
+    fn remember(&self, name: &str, why: PresenceEvent) {
+        locked(&self.ended).insert(name.to_ascii_lowercase(), why);
+    }
+
+    /// Why the session for `account` (or the default) was locked by an event, if it was.
+    pub fn why_gone(&self, account: Option<&str>, default: Option<&str>) -> Option<PresenceEvent> {
+        let ended = locked(&self.ended);
+        match account.or(default) {
+            Some(a) => ended.get(&a.trim().to_ascii_lowercase()).copied(),
+            // No name to go by: only unambiguous when one account was locked.
+            None if ended.len() == 1 => ended.values().next().copied(),
+            None => None,
+        }
+    }
+
+    /// Add why to a "no session" error when an event ended that session.
+    pub fn explain(
+        &self,
+        mut err: ErrorBody,
+        account: Option<&str>,
+        default: Option<&str>,
+    ) -> ErrorBody {
+        if err.code == ErrorCode::NotSignedIn
+            && let Some(why) = self.why_gone(account, default)
+        {
+            err.message = format!("{}: it was {}", err.message, why.ended_because());
+        }
+        err
+    }
+}
+
+/// End every session that `event` ends under the config, the same way `op-session lock`
+/// does: remove it, drop its cached values, write an audit record with the reason, and
+/// sign token and app sessions out with `op signout`. Waits for the revocations, at most
+/// [`REVOKE_BUDGET`]. Returns how many sessions ended.
+pub async fn end_sessions(daemon: &Arc<Daemon>, event: PresenceEvent) -> usize {
+    let rules = daemon.config.presence;
+    let gone = daemon.sessions.remove_modes(|m| rules.ends(event, m));
+    if gone.is_empty() {
+        tracing::debug!(event = %event, "nothing to lock");
+        return 0;
+    }
+    let n = gone.len();
+    let started = Instant::now();
+    let mut revokes = JoinSet::new();
+    for s in gone {
+        let dropped = daemon.cache.drop_account(&s.name);
+        daemon.presence.remember(&s.name, event);
+        info!(account = %s.name, mode = %s.mode, reason = event.as_str(), cached_dropped = dropped, "session locked");
+        audit(daemon, &s.name, event, started);
+        if crate::lifecycle::needs_signout(&s, crate::session::EndReason::Locked) {
+            let d = daemon.clone();
+            revokes.spawn(async move { crate::lifecycle::revoke(&d, s).await });
+        }
+    }
+    if tokio::time::timeout(REVOKE_BUDGET, revokes.join_all())
+        .await
+        .is_err()
+    {
+        // Dropping the set aborts the calls; their tokens are wiped as they drop.
+        warn!(event = %event, "op signout did not finish in time; the tokens are wiped anyway");
+    }
+    info!(event = %event, sessions_ended = n, elapsed_ms = started.elapsed().as_millis() as u64, "sessions locked");
+    n
+}
+
+fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant) {
+    let Some(audit) = &daemon.audit else {
+        return;
+    };
+    audit.write(&Record {
+        time: now_rfc3339(),
+        peer_pid: None,
+        peer_uid: daemon.info.uid,
+        peer_exe: None,
+        parents: Vec::new(),
+        account: Some(account),
+        verb: "lock".into(),
+        references: Vec::new(),
+        decision: "allow",
+        outcome: "ok".into(),
+        op_exit_code: None,
+        cache_hits: 0,
+        duration_ms: started.elapsed().as_millis() as u64,
+        reason: Some(event.as_str()),
+    });
+}
+
+/// Start watching (Linux); the tasks end when the daemon shuts down.
+pub fn spawn(daemon: &Arc<Daemon>) -> Vec<tokio::task::JoinHandle<()>> {
+    #[cfg(target_os = "linux")]
+    {
+        vec![
+            tokio::spawn(logind::watch(daemon.clone())),
+            tokio::spawn(screensaver::watch(daemon.clone())),
+        ]
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = daemon;
+        info!("sleep and screen lock are not watched on this system yet");
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_session_protocol::Mode;
+
+    #[test]
+    fn a_no_session_error_says_the_screen_lock_ended_it_until_a_new_sign_in() {
+        let p = Presence::from_env();
+        let err = || crate::session::not_signed_in(Some("my"), None);
+        assert!(
+            !p.explain(err(), Some("my"), None)
+                .message
+                .contains("locked")
+        );
+        p.remember("My", PresenceEvent::ScreenLock);
+        let e = p.explain(err(), Some("my"), None);
+        assert!(
+            e.message.ends_with("locked when the screen locked"),
+            "{}",
+            e.message
+        );
+        assert!(
+            p.explain(err(), None, Some("MY"))
+                .message
+                .contains("locked when the screen locked"),
+            "the default account"
+        );
+        p.session_started("my");
+        assert!(
+            !p.explain(err(), Some("my"), None)
+                .message
+                .contains("locked")
+        );
+    }
+
+    fn daemon(config: crate::config::Config) -> Arc<Daemon> {
+        let info = crate::state::DaemonInfo {
+            socket: "/nonexistent/agent.sock".into(),
+            started_by: "test".into(),
+            protections: Default::default(),
+            started: Instant::now(),
+            uid: 0,
+            exit_when_idle: None,
+        };
+        Arc::new(Daemon::new(
+            config,
+            info,
+            Arc::new(crate::clock::ManualClock::new()),
+        ))
+    }
+
+    fn hold(d: &Daemon, name: &str, mode: Mode) {
+        let now = d.clock.now();
+        let s = d.sessions.build(
+            name.into(),
+            mode,
+            crate::session::Identity::default(),
+            None,
+            None,
+            now,
+            None,
+            Duration::from_secs(3600),
+            false,
+        );
+        d.sessions.insert(s);
+        let generation = d
+            .sessions
+            .lease(Some(name), now)
+            .map(|l| l.generation)
+            .unwrap_or_default();
+        d.cache
+            .put(name, generation, "op://v/i/f", Arc::new("x".into()), now);
+    }
+
+    #[tokio::test]
+    async fn an_event_ends_the_modes_the_rules_name_and_remembers_why() {
+        let d = daemon(crate::config::Config {
+            audit: false,
+            ..Default::default()
+        });
+        hold(&d, "team", Mode::App);
+        hold(&d, "ci", Mode::ServiceAccount);
+        assert_eq!(end_sessions(&d, PresenceEvent::ScreenLock).await, 1);
+        assert_eq!(d.sessions.len(), 1, "the service account keeps by default");
+        assert_eq!(d.cache.count("team", d.clock.now()), 0, "cache dropped");
+        assert_eq!(d.cache.count("ci", d.clock.now()), 1);
+        assert_eq!(
+            d.presence.why_gone(Some("TEAM"), None),
+            Some(PresenceEvent::ScreenLock)
+        );
+        assert_eq!(
+            end_sessions(&d, PresenceEvent::Sleep).await,
+            0,
+            "idempotent"
+        );
+    }
+
+    #[test]
+    fn status_says_what_is_watched_and_why_not() {
+        let p = Presence::from_env();
+        let rules = rules::PresenceConfig::default();
+        p.set_system(Source::Down("no system bus at unix:path=/nope".into()));
+        p.set_session(Source::Watching);
+        let r = p.report(&rules);
+        assert_eq!(r.watching, vec![PresenceEvent::ScreenLock]);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("no system bus at unix:path=/nope"))
+        );
+        p.set_system(Source::Watching);
+        assert_eq!(
+            p.report(&rules).watching,
+            vec![PresenceEvent::Sleep, PresenceEvent::ScreenLock]
+        );
+        assert_eq!(r.ends_on_sleep, vec![Mode::Token, Mode::App]);
+    }
+}

@@ -1,0 +1,150 @@
+//! Where the buses are, connecting to them, and the wait between tries.
+//!
+//! The addresses come from this process's environment, read once at start:
+//! `DBUS_SYSTEM_BUS_ADDRESS` (else the well-known system socket) and
+//! `DBUS_SESSION_BUS_ADDRESS` (else `$XDG_RUNTIME_DIR/bus` when it exists). We resolve them
+//! ourselves rather than let zbus do it so status can name the address it tried.
+
+use std::time::Duration;
+
+/// The system bus's address when `DBUS_SYSTEM_BUS_ADDRESS` is unset (D-Bus specification).
+pub const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
+
+/// The buses to watch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    /// The system bus.
+    pub system: String,
+    /// The session bus, when there is one.
+    pub session: Option<String>,
+    /// `XDG_SESSION_ID`: our own logind session, when we were started inside one.
+    pub xdg_session_id: Option<String>,
+}
+
+impl Addresses {
+    /// From this process's environment.
+    pub fn from_env() -> Addresses {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let session = var("DBUS_SESSION_BUS_ADDRESS").or_else(|| {
+            let runtime = var("XDG_RUNTIME_DIR")?;
+            let path = std::path::Path::new(&runtime).join("bus");
+            path.exists()
+                .then(|| format!("unix:path={}", path.display()))
+        });
+        Addresses {
+            system: without_guid(
+                &var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_else(|| DEFAULT_SYSTEM_BUS.into()),
+            ),
+            session: session.map(|s| without_guid(&s)),
+            xdg_session_id: var("XDG_SESSION_ID"),
+        }
+    }
+}
+
+/// The address without its `guid=` keys. A guid pins one run of the bus: after the bus
+/// restarts, a connection that insists on the old guid fails its handshake forever, and we
+/// want the restarted bus.
+pub fn without_guid(address: &str) -> String {
+    address
+        .split(';')
+        .map(|one| match one.split_once(':') {
+            Some((transport, keys)) => {
+                let keys: Vec<&str> = keys
+                    .split(',')
+                    .filter(|kv| !kv.trim_start().starts_with("guid="))
+                    .collect();
+                format!("{transport}:{}", keys.join(","))
+            }
+            None => one.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// A connection failure in a few words: the address is already in the sentence around it.
+pub fn reason(e: &zbus::Error) -> String {
+    match e {
+        zbus::Error::Connection(io, _) => io.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// How long a connect or a method call may take. zbus's socket reader waits when a signal
+/// stream's queue is full, so a reply could otherwise wait forever behind a storm of signals
+/// that the watcher, busy awaiting that reply, is not draining. With a deadline the call
+/// fails, the watcher goes back to its streams, and the queue drains.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connect to the bus at `address` as an ordinary bus client.
+pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
+    let build = zbus::connection::Builder::address(address)
+        .method_timeout(CALL_TIMEOUT)
+        .build();
+    tokio::time::timeout(CALL_TIMEOUT, build)
+        .await
+        .unwrap_or_else(|_| {
+            Err(zbus::Error::InputOutput(std::sync::Arc::new(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the bus did not answer"),
+            )))
+        })
+}
+
+/// Exponential backoff between reconnects: 1 s doubling to 60 s, back to 1 s after a
+/// connection that stayed up for a while (so a bus that restarts once costs a second, and a
+/// bus that keeps dropping us costs at most one try a minute).
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+/// A connection that lasted this long resets the backoff.
+pub const STABLE: Duration = Duration::from_secs(10);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before the next try; doubles the one after.
+    pub fn next(&mut self) -> Duration {
+        let w = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(60));
+        w
+    }
+
+    /// Start over from the shortest wait.
+    pub fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_are_dropped_so_a_restarted_bus_is_reachable() {
+        assert_eq!(
+            without_guid("unix:path=/run/bus,guid=0123abcd"),
+            "unix:path=/run/bus"
+        );
+        assert_eq!(
+            without_guid("unix:guid=ab,path=/a;tcp:host=h,port=1"),
+            "unix:path=/a;tcp:host=h,port=1"
+        );
+        assert_eq!(without_guid(DEFAULT_SYSTEM_BUS), DEFAULT_SYSTEM_BUS);
+    }
+
+    #[test]
+    fn backoff_doubles_to_a_minute_and_resets() {
+        let mut b = Backoff::default();
+        let waits: Vec<u64> = (0..8).map(|_| b.next().as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60]);
+        b.reset();
+        assert_eq!(b.next().as_secs(), 1);
+    }
+}

@@ -1,0 +1,125 @@
+//! The session bus watcher: a screensaver saying the screen locked.
+//!
+//! Listens for `ActiveChanged(true)` from `org.freedesktop.ScreenSaver` and
+//! `org.gnome.ScreenSaver` (any path; desktops differ, see `docs/presence.md`) and ends the
+//! sessions a screen lock ends. Any process of the user can emit such a signal; the worst it
+//! can do is lock, which that user could do anyway with `op-session lock`.
+//!
+//! Reconnects with backoff when the bus goes away; never takes the daemon down.
+
+use std::convert::Infallible;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_util::StreamExt;
+use op_session_protocol::PresenceEvent;
+use tracing::{debug, info, warn};
+use zbus::message::Type as MessageType;
+use zbus::{MatchRule, MessageStream};
+
+use super::bus::{Backoff, STABLE, connect};
+use super::{Source, end_sessions};
+use crate::state::Daemon;
+
+const INTERFACES: [&str; 2] = ["org.freedesktop.ScreenSaver", "org.gnome.ScreenSaver"];
+
+#[derive(Debug, thiserror::Error)]
+enum Lost {
+    #[error("{}", super::bus::reason(.0))]
+    Bus(#[from] zbus::Error),
+    #[error("the bus closed the connection")]
+    Closed,
+}
+
+/// Watch the session bus until the daemon shuts down, reconnecting with backoff.
+pub async fn watch(daemon: Arc<Daemon>) {
+    let Some(address) = daemon.presence.buses.session.clone() else {
+        info!("no session bus (DBUS_SESSION_BUS_ADDRESS is not set): screensavers are not watched");
+        daemon.presence.set_session(Source::Down(
+            "no session bus (DBUS_SESSION_BUS_ADDRESS is not set): screensavers are not watched"
+                .into(),
+        ));
+        return;
+    };
+    let mut backoff = Backoff::default();
+    let mut logged_down = false;
+    loop {
+        let started = Instant::now();
+        let mut connected = false;
+        let result = tokio::select! {
+            _ = daemon.shutdown.cancelled() => return,
+            r = run(&daemon, &address, &mut connected) => r,
+        };
+        let Err(lost) = result;
+        if started.elapsed() >= STABLE {
+            backoff.reset();
+        }
+        let wait = backoff.next();
+        let note = if connected {
+            format!(
+                "lost the session bus at {address} ({lost}); reconnecting in {}s",
+                wait.as_secs()
+            )
+        } else {
+            format!(
+                "no session bus at {address} ({lost}); retrying in {}s",
+                wait.as_secs()
+            )
+        };
+        if connected {
+            warn!(%note, "screensavers are not watched until the session bus is back");
+        } else if !logged_down {
+            info!(%note, "screensavers are not watched");
+        } else {
+            debug!(%note, "session bus still unavailable");
+        }
+        logged_down = !connected || logged_down;
+        daemon.presence.set_session(Source::Down(note));
+        tokio::select! {
+            _ = daemon.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn run(
+    daemon: &Arc<Daemon>,
+    address: &str,
+    connected: &mut bool,
+) -> Result<Infallible, Lost> {
+    let conn = connect(address).await?;
+    let mut streams = Vec::new();
+    for interface in INTERFACES {
+        let rule = MatchRule::builder()
+            .msg_type(MessageType::Signal)
+            .interface(interface)
+            .member("ActiveChanged")
+            .build()?;
+        streams.push(MessageStream::for_match_rule(rule, &conn, NonZeroUsize::new(64)).await?);
+    }
+    let mut signals = futures_util::stream::select_all(streams);
+    *connected = true;
+    daemon.presence.set_session(Source::Watching);
+    info!(address = %address, "watching screensavers on the session bus");
+    loop {
+        let m = match signals.next().await {
+            None => return Err(Lost::Closed),
+            Some(Err(e)) => {
+                debug!(error = %e, "unreadable message on the session bus; ignored");
+                continue;
+            }
+            Some(Ok(m)) => m,
+        };
+        match m.body().deserialize::<bool>() {
+            Ok(true) => {
+                let from = m.header().interface().map(|i| i.to_string());
+                info!(interface = ?from, "the screensaver locked the screen; locking sessions");
+                end_sessions(daemon, PresenceEvent::ScreenLock).await;
+            }
+            Ok(false) => debug!("the screensaver went away"),
+            Err(e) => debug!(error = %e, "ActiveChanged with an unexpected body; ignored"),
+        }
+        tokio::task::yield_now().await;
+    }
+}
