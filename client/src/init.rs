@@ -300,6 +300,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_op_binary_others_can_replace_is_named() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let op = dir.path().join("op");
+        std::fs::write(&op, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&op, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let root = nix::unistd::geteuid().is_root();
+        assert_eq!(
+            writable_by_others(&op).is_none(),
+            root,
+            "root-owned 0755 is fine"
+        );
+        std::fs::set_permissions(&op, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let why = writable_by_others(&op).expect("flagged");
+        assert!(
+            why.contains("the binary is group- or world-writable"),
+            "{why}"
+        );
+        std::fs::set_permissions(&op, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+        let why = writable_by_others(&op).expect("flagged");
+        assert!(
+            why.contains("its directory is group- or world-writable"),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn parses_the_export_line() {
         let out = "export OP_SESSION_QAXFAARFSVGTTOAHF37M76FDT4=\"gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s\"\n# This command is meant to be used with your shell's eval function.\n";
         let (var, tok) = parse_export(out).expect("parses");

@@ -357,6 +357,26 @@ fn an_auto_started_daemon_gets_a_clean_environment() {
 }
 
 #[test]
+fn init_names_the_op_that_gets_the_password() {
+    let w = World::new("");
+    w.load_basic();
+    let out = w.run_with_stdin(
+        &["init", "--account", "my", "--password-stdin"],
+        MY_PASSWORD,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let op = bins().fake_op.display().to_string();
+    assert!(
+        out.stderr
+            .contains(&format!("signing in with {op} (owner ")),
+        "{}",
+        out.stderr
+    );
+    still_serves(&w);
+    w.run(&["stop"]);
+}
+
+#[test]
 fn references_the_daemon_cannot_read_are_refused_under_a_vault_rule() {
     let w = world("[policy]\nvaults = [\"Dev\"]");
     let bad = "op://Prod/Stripe/key?x=1";
