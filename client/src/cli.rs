@@ -78,6 +78,20 @@ pub enum Command {
         #[command(subcommand)]
         action: ServiceAction,
     },
+    /// Open a scoped grant: a second socket limited to some vaults, references and verbs,
+    /// for a sub-agent, a container or a remote machine. Prints its OPSESSION_SOCKET line.
+    Grant(GrantArgs),
+    /// List live grants with their scope, time left and reads used.
+    Grants {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a grant and remove its socket.
+    Revoke {
+        /// The grant's name.
+        name: String,
+    },
     /// Stop the daemon (wipes and revokes every session).
     Stop,
     /// Print shell completions.
@@ -204,6 +218,38 @@ pub struct RunArgs {
     /// The command and its arguments (after --).
     #[arg(required = true, last = true)]
     pub command: Vec<String>,
+}
+
+/// `grant` flags.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// The grant's name (letters, digits, '-', '_', '.').
+    pub name: String,
+    /// A vault it may read from (repeatable) [default: any the policy allows].
+    #[arg(long = "vault")]
+    pub vaults: Vec<String>,
+    /// A reference it may resolve (repeatable) [default: any in its vaults].
+    #[arg(long = "ref")]
+    pub refs: Vec<String>,
+    /// A verb it may use, e.g. "read" or "item get" (repeatable) [default: read, run, inject].
+    /// A passthrough verb must be named here.
+    #[arg(long)]
+    pub allow: Vec<String>,
+    /// How long it lives, e.g. 15m, 1h [default: 1h].
+    #[arg(long)]
+    pub ttl: Option<String>,
+    /// End it after this many values are handed out.
+    #[arg(long)]
+    pub max_reads: Option<u64>,
+    /// Refuse every `op` passthrough, whatever --allow says.
+    #[arg(long)]
+    pub no_passthrough: bool,
+    /// Where to put its socket [default: <socket dir>/grants/NAME/agent.sock].
+    #[arg(long = "grant-socket", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// The account whose session it draws on [env: OP_ACCOUNT].
+    #[arg(long)]
+    pub account: Option<String>,
 }
 
 /// `inject` flags.

@@ -35,9 +35,17 @@ impl Target {
         let env_off = std::env::var("OPSESSION_NO_AUTOSTART")
             .map(|v| !v.is_empty() && v != "0")
             .unwrap_or(false);
+        let socket = op_session_paths::socket_path(socket);
+        // A grant's socket (…/grants/NAME/agent.sock) is never served by a daemon of its own:
+        // once the grant ends, its callers get "unavailable", not a fresh, empty daemon.
+        let is_grant = socket
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name)
+            .is_some_and(|n| n == "grants");
         Target {
-            socket: op_session_paths::socket_path(socket),
-            autostart: !no_autostart && !env_off,
+            socket,
+            autostart: !no_autostart && !env_off && !is_grant,
         }
     }
 }

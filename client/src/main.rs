@@ -11,6 +11,7 @@ mod audit;
 mod cli;
 mod conn;
 mod error;
+mod grant;
 mod init;
 mod passthrough;
 mod run;
@@ -68,6 +69,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Status { json } => status::status(&t, json),
         Command::Stop => status::stop(&t),
+        Command::Grant(a) => grant::grant(&t, a),
+        Command::Grants { json } => grant::list(&t, json),
+        Command::Revoke { name } => grant::revoke(&t, name),
         Command::Lock { account, all } => status::lock(&t, account, all),
         Command::Init(a) => init::init(&t, a),
         Command::Read(a) => values::read(&t, a),

@@ -5,6 +5,11 @@ use op_session_protocol::{Request, Response, SessionStatus, StatusReport, exit};
 use crate::conn::{Target, request};
 use crate::error::{Failure, Result};
 
+/// Seconds as people read them: `45s`, `12m 05s`, `3h 07m`.
+pub fn human_secs(secs: u64) -> String {
+    dur(secs)
+}
+
 fn dur(secs: u64) -> String {
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
     match (h, m) {

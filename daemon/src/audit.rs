@@ -49,6 +49,9 @@ pub struct Record<'a> {
     /// Why the daemon acted on its own, with no request: `sleep`, `screen_lock`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'static str>,
+    /// The grant whose socket the request came through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
 }
 
 /// The audit writer.
@@ -156,6 +159,7 @@ mod tests {
             cache_hits: 0,
             duration_ms: 3,
             reason: None,
+            grant: None,
         };
         a.write(&rec);
         a.write(&rec);

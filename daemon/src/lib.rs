@@ -19,6 +19,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod grants;
 pub mod hardening;
 pub mod launchd;
 pub mod lifecycle;
@@ -64,6 +65,7 @@ pub async fn run(
     daemon.shutdown.cancelled().await;
     notify::stopping();
     let _ = server.await;
+    daemon.grants.revoke_all();
     let n = tokio::time::timeout(
         daemon.config.op_timeout + Duration::from_secs(1),
         lifecycle::end_all(&daemon, session::EndReason::Shutdown),

@@ -567,8 +567,17 @@ pub async fn expiry_task(daemon: Arc<Daemon>) {
         for (s, why) in daemon.sessions.sweep(now) {
             end_session(&daemon, s, why);
         }
+        // Grants end with their TTL and with the session they draw on.
+        daemon.grants.sweep(&daemon, now);
         // No session, no timer: an idle daemon without sessions never wakes.
-        let wait = daemon.sessions.next_deadline().map(|d| {
+        let next = match (
+            daemon.sessions.next_deadline(),
+            daemon.grants.next_deadline(),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let wait = next.map(|d| {
             (d.saturating_sub(now) + Duration::from_millis(5)).min(Duration::from_secs(60))
         });
         let sleep = async {

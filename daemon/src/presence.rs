@@ -228,6 +228,7 @@ fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant)
         cache_hits: 0,
         duration_ms: started.elapsed().as_millis() as u64,
         reason: Some(event.as_str()),
+        grant: None,
     });
 }
 

@@ -18,6 +18,7 @@ use tokio::net::UnixStream;
 use op_grammar::Effect;
 
 use crate::audit::{Record, now_rfc3339};
+use crate::grants::Grant;
 use crate::lifecycle;
 use crate::peer::Peer;
 use crate::policy;
@@ -34,6 +35,7 @@ pub struct Outcome {
     op_exit_code: Option<i32>,
     cache_hits: usize,
     started: Option<Instant>,
+    grant: Option<String>,
 }
 
 /// Handle one decoded request. Returns the response and what the audit line needs; the
@@ -44,12 +46,21 @@ pub async fn handle(
     req: Request,
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
+    scope: Option<&Grant>,
 ) -> (Response, Outcome) {
     let started = Instant::now();
     let mut o = Outcome {
         verb: req.name().to_string(),
+        grant: scope.map(|g| g.name.clone()),
         ..Outcome::default()
     };
+    if let Some(g) = scope
+        && let Some(e) = grants_refuse(g, &req)
+    {
+        o.denied = true;
+        o.started = Some(started);
+        return (Response::Error(e), o);
+    }
     // Descriptors come only with a passthrough (which checks for exactly three); any sent
     // with another request are closed here.
     if !fds.is_empty() && !matches!(req, Request::Passthrough(_)) {
@@ -87,9 +98,42 @@ pub async fn handle(
                 Err(e) => Response::Error(e),
             }
         }
+        Request::Lock(_) if let Some(g) = scope => {
+            // Through a grant, `lock` gives the grant up (and nothing else).
+            daemon.grants.revoke(&g.name, "its holder locked it");
+            Response::Done {
+                message: format!("grant {} ended; its socket is removed", g.name),
+            }
+        }
         Request::Lock(l) => lock(daemon, l, &mut o).await,
-        Request::Resolve(r) => resolve_request(daemon, r, &mut o).await,
-        Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o).await,
+        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope).await,
+        Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o, scope).await,
+        Request::Grant(g) => {
+            o.verb = format!("grant {}", g.name);
+            o.account = g.account.clone();
+            match crate::grants::open(daemon, g).await {
+                Ok(info) => {
+                    o.account = Some(info.account.clone());
+                    Response::Grant(info)
+                }
+                Err(e) => Response::Error(e),
+            }
+        }
+        Request::Grants => Response::GrantList {
+            grants: daemon.grants.list(daemon.clock.now()),
+        },
+        Request::Revoke(r) => {
+            o.verb = format!("revoke {}", r.name);
+            match daemon.grants.revoke(&r.name, "revoked") {
+                Some(_) => Response::Done {
+                    message: format!("grant {} ended; its socket is removed", r.name),
+                },
+                None => Response::Error(
+                    ErrorBody::new(ErrorCode::BadRequest, format!("no grant named {}", r.name))
+                        .with_fix("op-session grants lists them"),
+                ),
+            }
+        }
     };
     o.started = Some(started);
     (resp, o)
@@ -137,6 +181,7 @@ pub fn audit(
             .map(|s| s.elapsed().as_millis() as u64)
             .unwrap_or(0),
         reason: None,
+        grant: o.grant,
     });
 }
 
@@ -184,7 +229,52 @@ async fn lock(daemon: &Arc<Daemon>, l: LockRequest, o: &mut Outcome) -> Response
     }
 }
 
-async fn resolve_request(daemon: &Arc<Daemon>, r: ResolveRequest, o: &mut Outcome) -> Response {
+/// What a grant socket never does: start, stop or lock sessions, open, list or end other
+/// grants, or tell which `op` binary runs. `lock` and `revoke` of the grant itself end it.
+fn grants_refuse(g: &Grant, req: &Request) -> Option<ErrorBody> {
+    let allowed = match req {
+        Request::Status | Request::Resolve(_) | Request::Passthrough(_) | Request::Lock(_) => true,
+        Request::Revoke(r) => r.name == g.name,
+        Request::Stop
+        | Request::OpPath
+        | Request::Init(_)
+        | Request::Grant(_)
+        | Request::Grants => false,
+    };
+    (!allowed).then(|| {
+        ErrorBody::new(
+            ErrorCode::PolicyDenied,
+            format!("`{}` is not allowed through grant {}", req.name(), g.name),
+        )
+        .with_fix("use the main op-session socket")
+    })
+}
+
+/// Borrow the session a grant draws on; a re-initialized session ended the grant.
+async fn grant_lease(daemon: &Arc<Daemon>, g: &Grant) -> Result<crate::session::Lease, ErrorBody> {
+    let lease = lifecycle::lease(daemon, Some(g.account())).await?;
+    if !daemon
+        .sessions
+        .is_current(&lease.name, g.generation(), daemon.clock.now())
+    {
+        daemon
+            .grants
+            .revoke(&g.name, "the session it draws on ended");
+        return Err(ErrorBody::new(
+            ErrorCode::SessionExpired,
+            format!("grant {} ended with the session it drew on", g.name),
+        )
+        .with_fix("ask for a new grant once the session is started again"));
+    }
+    Ok(lease)
+}
+
+async fn resolve_request(
+    daemon: &Arc<Daemon>,
+    r: ResolveRequest,
+    o: &mut Outcome,
+    scope: Option<&Grant>,
+) -> Response {
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
     o.account = r.account.clone();
@@ -202,13 +292,35 @@ async fn resolve_request(daemon: &Arc<Daemon>, r: ResolveRequest, o: &mut Outcom
         o.denied = e.code == ErrorCode::PolicyDenied;
         return Response::Error(e);
     }
-    let lease = match lifecycle::lease(daemon, r.account.as_deref()).await {
+    // Through a grant: its verbs, vaults and references, its budget, its session.
+    let reads = r.refs.len() as u64;
+    if let Some(g) = scope
+        && let Err(e) = g
+            .check_verb(r.purpose.as_str())
+            .and_then(|_| g.check_refs(&r.refs))
+            .and_then(|_| g.reserve(reads))
+    {
+        o.denied = true;
+        return Response::Error(e);
+    }
+    let lease = match scope {
+        Some(g) => grant_lease(daemon, g).await,
+        None => lifecycle::lease(daemon, r.account.as_deref()).await,
+    };
+    let lease = match lease {
         Ok(l) => l,
-        Err(e) => return Response::Error(e),
+        Err(e) => {
+            scope.inspect(|g| g.refund(reads));
+            return Response::Error(e);
+        }
     };
     o.account = Some(lease.name.clone());
     lifecycle::maybe_keepalive(daemon, &lease);
-    match resolve(daemon, &lease, &r.refs, r.no_cache).await {
+    let resolved = resolve(daemon, &lease, &r.refs, r.no_cache).await;
+    if resolved.is_err() {
+        scope.inspect(|g| g.refund(reads));
+    }
+    match resolved {
         Ok(values) => {
             o.cache_hits = values.iter().filter(|v| v.cached).count();
             Response::Values(Values {
@@ -233,6 +345,7 @@ async fn passthrough(
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
     o: &mut Outcome,
+    scope: Option<&Grant>,
 ) -> Response {
     // Parsed once, here; everything below reads this typed command.
     let cmd = match crate::passthrough::parse(&p.args) {
@@ -245,7 +358,9 @@ async fn passthrough(
     };
     o.verb = format!("op {}", cmd.verb()).trim_end().to_string();
     o.references = crate::passthrough::references(&cmd);
-    if let Err(e) = crate::passthrough::check(&daemon.config.policy, &cmd) {
+    if let Err(e) = crate::passthrough::check(&daemon.config.policy, &cmd)
+        .and_then(|_| scope.map_or(Ok(()), |g| g.check_passthrough(&cmd)))
+    {
         o.denied = true;
         return Response::Error(e);
     }
@@ -260,9 +375,14 @@ async fn passthrough(
         };
     }
     // op's own rule: the last --account on the line, else OP_ACCOUNT (sent by the client).
+    // Through a grant, always the grant's session.
     let account = cmd.account().map(str::to_string).or(p.account.clone());
     o.account = account.clone();
-    let lease = match lifecycle::lease(daemon, account.as_deref()).await {
+    let lease = match scope {
+        Some(g) => grant_lease(daemon, g).await,
+        None => lifecycle::lease(daemon, account.as_deref()).await,
+    };
+    let lease = match lease {
         Ok(l) => l,
         Err(e) => return Response::Error(e),
     };

@@ -18,6 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::connection::{read_frame, read_preamble, write_response};
+use crate::grants::Grant;
 use crate::peer::{allowed, peer_of};
 use crate::requests::handle;
 use crate::state::Daemon;
@@ -53,7 +54,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
                     let permit = slots.clone().try_acquire_owned().ok();
                     tracker.spawn(async move {
                         let _permit = permit.as_ref();
-                        connection(d, stream, permit.is_some()).await;
+                        connection(d, stream, permit.is_some(), None).await;
                     });
                 }
                 Err(e) => {
@@ -68,6 +69,52 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     tracker.wait().await;
 }
 
+/// Serve a grant's socket until the grant ends or the daemon stops. Connections get the same
+/// handling as the main socket (uid check, limits, deadline) with the grant as their scope,
+/// and are dropped when the grant ends.
+///
+/// Boxed, because a grant is opened by a request that this same connection code handles.
+pub fn serve_grant(
+    listener: UnixListener,
+    daemon: Arc<Daemon>,
+    grant: Arc<Grant>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(serve_grant_inner(listener, daemon, grant))
+}
+
+async fn serve_grant_inner(listener: UnixListener, daemon: Arc<Daemon>, grant: Arc<Grant>) {
+    let tracker = TaskTracker::new();
+    let slots = Arc::new(Semaphore::new(daemon.config.max_connections));
+    loop {
+        tokio::select! {
+            _ = grant.ended.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let d = daemon.clone();
+                    let g = grant.clone();
+                    let permit = slots.clone().try_acquire_owned().ok();
+                    tracker.spawn(async move {
+                        let _permit = permit.as_ref();
+                        let ended = g.ended.clone();
+                        tokio::select! {
+                            _ = connection(d, stream, permit.is_some(), Some(g)) => {}
+                            // Nothing outlives the grant: its connections end with it.
+                            _ = ended.cancelled() => {}
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!(grant = %grant.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    tracker.close();
+    tracker.wait().await;
+}
+
 async fn send_error(stream: &mut UnixStream, body: ErrorBody) {
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
@@ -76,7 +123,12 @@ async fn send_error(stream: &mut UnixStream, body: ErrorBody) {
     .await;
 }
 
-async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool) {
+async fn connection(
+    daemon: Arc<Daemon>,
+    mut stream: UnixStream,
+    have_slot: bool,
+    scope: Option<Arc<Grant>>,
+) {
     let peer = match peer_of(&stream) {
         Ok(p) => p,
         Err(e) => {
@@ -182,15 +234,22 @@ async fn connection(daemon: Arc<Daemon>, mut stream: UnixStream, have_slot: bool
         }
     };
     drop(payload);
-    let is_stop = matches!(req, Request::Stop);
+    let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
-    let (resp, outcome) = handle(&daemon, req, fds, &mut stream).await;
+    let (resp, outcome) = handle(&daemon, req, fds, &mut stream, scope.as_deref()).await;
     if let Err(e) = write_response(&mut stream, &resp).await {
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
     }
     drop(stream);
     crate::requests::audit(&daemon, &peer, chain, &resp, outcome);
-    if is_stop {
+    // A grant whose budget this request spent ends now that its answer is out.
+    if let Some(g) = &scope
+        && g.spent()
+    {
+        daemon.grants.revoke(&g.name, "its read budget is spent");
+    }
+    // Only a stop that was granted stops the daemon (a grant socket refuses it).
+    if stop_asked && matches!(resp, Response::Done { .. }) {
         info!(peer_pid = peer.pid, "stop requested");
         daemon.shutdown.cancel();
     }

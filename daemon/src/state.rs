@@ -58,6 +58,8 @@ pub struct Daemon {
     pub auth_gate: AuthGate,
     /// Remembered parent chains for audit records.
     pub ancestry: crate::peer::AncestryCache,
+    /// Live scoped grants.
+    pub grants: crate::grants::Grants,
     /// What the presence watcher sees, and why sessions were locked.
     pub presence: crate::presence::Presence,
 }
@@ -87,6 +89,7 @@ impl Daemon {
             shutdown: CancellationToken::new(),
             auth_gate: AuthGate::default(),
             ancestry: crate::peer::AncestryCache::default(),
+            grants: crate::grants::Grants::default(),
             presence: crate::presence::Presence::from_env(),
         }
     }

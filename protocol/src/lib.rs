@@ -38,11 +38,13 @@ pub mod error;
 pub mod exit;
 pub mod fdpass;
 pub mod frame;
+pub mod grant;
 pub mod message;
 pub mod presence;
 
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
+pub use grant::{GrantInfo, GrantRequest, RevokeRequest};
 pub use message::*;
 pub use presence::{PresenceEvent, PresenceStatus};
 

@@ -86,6 +86,12 @@ pub enum Request {
     Resolve(ResolveRequest),
     /// Run `op ARGS` with the caller's stdio (passed as fds), cwd and environment.
     Passthrough(PassthroughRequest),
+    /// Open a scoped grant socket.
+    Grant(crate::grant::GrantRequest),
+    /// List live grants.
+    Grants,
+    /// End a grant and remove its socket.
+    Revoke(crate::grant::RevokeRequest),
 }
 
 impl Request {
@@ -99,6 +105,9 @@ impl Request {
             Request::Lock(_) => "lock",
             Request::Resolve(_) => "resolve",
             Request::Passthrough(_) => "passthrough",
+            Request::Grant(_) => "grant",
+            Request::Grants => "grants",
+            Request::Revoke(_) => "revoke",
         }
     }
 }
@@ -226,6 +235,13 @@ pub enum Response {
     },
     /// Resolved values, in the order requested.
     Values(Values),
+    /// A grant was opened.
+    Grant(crate::grant::GrantInfo),
+    /// The live grants.
+    GrantList {
+        /// One per grant.
+        grants: Vec<crate::grant::GrantInfo>,
+    },
     /// A passthrough finished with this exit code.
     Exit {
         /// `op`'s exit code (128+N if killed by signal N).

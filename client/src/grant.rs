@@ -1,0 +1,106 @@
+//! `op-session grant`, `grants` and `revoke`: scoped second sockets for sub-agents, containers
+//! and remote machines.
+//!
+//! The daemon opens, scopes and ends grants; this module only asks and prints. A grant's
+//! socket is handed to whoever should use it as an `OPSESSION_SOCKET=…` line.
+
+use op_session_protocol::{GrantInfo, GrantRequest, Request, Response, RevokeRequest, exit};
+
+use crate::cli::GrantArgs;
+use crate::conn::{Target, request};
+use crate::error::Result;
+use crate::status::unexpected_response;
+
+fn describe(g: &GrantInfo) -> String {
+    let list = |v: &[String], all: &str| {
+        if v.is_empty() {
+            all.to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let reads = match g.max_reads {
+        Some(m) => format!("{}/{m} reads", g.reads_used),
+        None => format!("{} reads", g.reads_used),
+    };
+    format!(
+        "{}  account {}  vaults {}  refs {}  verbs {}{}  {} left  {}\n  socket {}",
+        g.name,
+        g.account,
+        list(&g.vaults, "any"),
+        list(&g.refs, "any"),
+        list(&g.allow, "read, run, inject"),
+        if g.passthrough {
+            ""
+        } else {
+            " (no passthrough)"
+        },
+        crate::status::human_secs(g.expires_in_s),
+        reads,
+        g.socket
+    )
+}
+
+/// `op-session grant NAME …`.
+pub fn grant(t: &Target, a: GrantArgs) -> Result<i32> {
+    let req = Request::Grant(GrantRequest {
+        name: a.name,
+        account: a
+            .account
+            .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|s| !s.is_empty())),
+        vaults: a.vaults,
+        refs: a.refs,
+        allow: a.allow,
+        ttl: a.ttl,
+        max_reads: a.max_reads,
+        no_passthrough: a.no_passthrough,
+        socket: a
+            .socket
+            .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string()),
+    });
+    match request(t, &req)? {
+        Response::Grant(g) => {
+            eprintln!("op-session: opened grant {}", describe(&g));
+            println!("{}", g.socket);
+            println!("OPSESSION_SOCKET={}", g.socket);
+            Ok(exit::OK)
+        }
+        Response::Error(e) => Err(e.into()),
+        other => Err(unexpected_response(&other)),
+    }
+}
+
+/// `op-session grants [--json]`.
+pub fn list(t: &Target, json: bool) -> Result<i32> {
+    match request(t, &Request::Grants)? {
+        Response::GrantList { grants } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&grants).unwrap_or_else(|_| "[]".into())
+                );
+            } else if grants.is_empty() {
+                println!("no grants");
+            } else {
+                for g in &grants {
+                    println!("{}", describe(g));
+                }
+            }
+            Ok(exit::OK)
+        }
+        Response::Error(e) => Err(e.into()),
+        other => Err(unexpected_response(&other)),
+    }
+}
+
+/// `op-session revoke NAME`.
+pub fn revoke(t: &Target, name: String) -> Result<i32> {
+    match request(t, &Request::Revoke(RevokeRequest { name }))? {
+        Response::Done { message } => {
+            println!("op-session: {message}");
+            Ok(exit::OK)
+        }
+        Response::Error(e) => Err(e.into()),
+        other => Err(unexpected_response(&other)),
+    }
+}

@@ -1,0 +1,504 @@
+//! Scoped grants: second sockets with a narrower scope and a shorter life.
+//!
+//! Owns the table of live grants, binding each grant's socket (in a 0700 directory of ours,
+//! the socket 0600), its accept loop (the same connection handling as the main socket, uid
+//! check included, with the grant as the request's scope), the scope rules a request through a
+//! grant must pass on top of the daemon's policy (the narrower wins), its read budget, and
+//! ending it: `revoke`, its TTL, its budget, or the end of the session it draws on. An ended
+//! grant's socket is closed and removed, so a caller holding its path gets "unavailable".
+//!
+//! Never holds a credential: a grant names the session it draws on by account and generation.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use op_grammar::{OpCommand, Vaults};
+use op_session_protocol::{ErrorBody, ErrorCode, GrantInfo, GrantRequest};
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::state::Daemon;
+
+/// A grant's life when the request names none.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+
+/// Verbs a grant allows when `--allow` names none: secret access, no passthrough.
+const DEFAULT_VERBS: &[&str] = &["read", "run", "inject"];
+
+/// One live grant.
+#[derive(Debug)]
+pub struct Grant {
+    /// Its name.
+    pub name: String,
+    /// Its socket.
+    pub socket: PathBuf,
+    /// The directory made for it (removed with it), when the socket is in the default place.
+    own_dir: Option<PathBuf>,
+    /// The socket file we created (device, inode), removed only if still ours.
+    inode: Option<(u64, u64)>,
+    /// The session it draws on: its account name and generation.
+    pub account: String,
+    generation: u64,
+    /// Vaults it may read from; empty: any the policy allows.
+    pub vaults: Vec<String>,
+    /// Cache keys (normalized references) it may resolve; empty: any in its vaults.
+    refs: Vec<String>,
+    /// The references as given, for display.
+    refs_given: Vec<String>,
+    /// Canonical verbs it may use.
+    pub allow: Vec<String>,
+    /// Whether a passthrough may be allowed at all.
+    pub passthrough: bool,
+    /// When it ends, on the deadline clock.
+    deadline: Duration,
+    /// Its read budget.
+    pub max_reads: Option<u64>,
+    /// Values handed out (or reserved for a request in flight).
+    reads: AtomicU64,
+    /// Cancelled when it ends: stops its accept loop and its connections.
+    pub ended: CancellationToken,
+}
+
+impl Grant {
+    fn info(&self, now: Duration) -> GrantInfo {
+        GrantInfo {
+            name: self.name.clone(),
+            socket: self.socket.display().to_string(),
+            account: self.account.clone(),
+            vaults: self.vaults.clone(),
+            refs: self.refs_given.clone(),
+            allow: self.allow.clone(),
+            passthrough: self.passthrough,
+            expires_in_s: self.deadline.saturating_sub(now).as_secs(),
+            max_reads: self.max_reads,
+            reads_used: self
+                .reads
+                .load(Ordering::SeqCst)
+                .min(self.max_reads.unwrap_or(u64::MAX)),
+        }
+    }
+
+    fn denied(&self, what: String) -> ErrorBody {
+        ErrorBody::new(
+            ErrorCode::PolicyDenied,
+            format!("{what} (grant {})", self.name),
+        )
+        .with_fix(format!(
+            "ask for a grant that covers it: op-session grant {} … on the main socket",
+            self.name
+        ))
+    }
+
+    /// The account every request through this grant uses.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The generation of the session it draws on.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether `verb` (canonical) is within the grant.
+    pub fn check_verb(&self, verb: &str) -> Result<(), ErrorBody> {
+        let allowed = if self.allow.is_empty() {
+            DEFAULT_VERBS.contains(&verb)
+        } else {
+            self.allow.iter().any(|a| a == verb)
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(self.denied(format!("`{verb}` is not allowed")))
+        }
+    }
+
+    /// Whether every reference is within the grant's vaults and references.
+    pub fn check_refs(&self, refs: &[String]) -> Result<(), ErrorBody> {
+        for r in refs {
+            let parsed = secret_ref::reference::parse(r)
+                .map_err(|e| self.denied(format!("cannot read the reference '{r}' ({e})")))?;
+            self.check_vaults([parsed.vault.as_str()])?;
+            if !self.refs.is_empty() && !self.refs.contains(&parsed.normalized()) {
+                return Err(self.denied(format!("'{r}' is not among its references")));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_vaults<'a>(&self, vaults: impl IntoIterator<Item = &'a str>) -> Result<(), ErrorBody> {
+        if self.vaults.is_empty() {
+            return Ok(());
+        }
+        for v in vaults {
+            if !self.vaults.iter().any(|a| a.eq_ignore_ascii_case(v)) {
+                return Err(self.denied(format!("vault \"{v}\" is outside it")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a passthrough is within the grant: passthrough on, its verb allowed by name,
+    /// and its vaults (which must be known) within the grant's.
+    pub fn check_passthrough(&self, cmd: &OpCommand) -> Result<(), ErrorBody> {
+        let verb = cmd.verb();
+        if !self.passthrough || !self.allow.iter().any(|a| a == verb) {
+            return Err(self.denied(format!("`op {verb}` is not allowed")));
+        }
+        if cmd.spec.map(|s| s.vault) == Some(op_grammar::VaultArg::Reference) {
+            return self.check_refs(&cmd.positionals[..cmd.positionals.len().min(1)]);
+        }
+        if !self.refs.is_empty() {
+            return Err(self.denied(format!("`op {verb}` cannot be limited to its references")));
+        }
+        match cmd.vaults() {
+            Vaults::NoVault if self.vaults.is_empty() => Ok(()),
+            Vaults::NoVault => Err(self.denied(format!("`op {verb}` works outside its vaults"))),
+            Vaults::Named(v) => self.check_vaults(v.iter().map(String::as_str)),
+            Vaults::Unknown(_) if self.vaults.is_empty() => Ok(()),
+            Vaults::Unknown(why) => {
+                Err(self.denied(format!("`op {verb}` cannot be checked: {why}")))
+            }
+        }
+    }
+
+    /// Reserve `n` reads of the budget; the error names the grant when it is spent.
+    pub fn reserve(&self, n: u64) -> Result<(), ErrorBody> {
+        let before = self.reads.fetch_add(n, Ordering::SeqCst);
+        let Some(max) = self.max_reads else {
+            return Ok(());
+        };
+        if before + n > max {
+            self.reads.fetch_sub(n, Ordering::SeqCst);
+            return Err(self.denied(format!("its read budget ({max}) is spent ({before} used)")));
+        }
+        Ok(())
+    }
+
+    /// Give back reads reserved for a request that failed.
+    pub fn refund(&self, n: u64) {
+        self.reads.fetch_sub(n, Ordering::SeqCst);
+    }
+
+    /// Whether the budget is used up.
+    pub fn spent(&self) -> bool {
+        self.max_reads
+            .is_some_and(|max| self.reads.load(Ordering::SeqCst) >= max)
+    }
+}
+
+/// The table of live grants.
+#[derive(Debug, Default)]
+pub struct Grants {
+    live: Mutex<HashMap<String, Arc<Grant>>>,
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn bad(msg: String) -> ErrorBody {
+    ErrorBody::new(ErrorCode::BadRequest, msg)
+}
+
+/// Bind a grant socket: its directory must be ours and private (created 0700 if missing);
+/// a stale socket of ours is replaced, anything that answers is refused.
+fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), ErrorBody> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    op_session_paths::check_socket_len(path).map_err(|e| bad(e.to_string()))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    op_session_paths::ensure_private_dir(dir).map_err(|e| bad(e.to_string()))?;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(bad(format!("{} is in use", path.display())));
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(_) => {
+            return Err(bad(format!(
+                "{} exists and is not a socket",
+                path.display()
+            )));
+        }
+        Err(_) => {}
+    }
+    // The directory is 0700 and ours, so nobody else can reach the socket even before chmod.
+    let std_listener = std::os::unix::net::UnixListener::bind(path)
+        .map_err(|e| bad(format!("cannot bind {}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| bad(format!("cannot chmod {}: {e}", path.display())))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| bad(e.to_string()))?;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| bad(e.to_string()))?;
+    let listener = UnixListener::from_std(std_listener).map_err(|e| bad(e.to_string()))?;
+    Ok((listener, (meta.dev(), meta.ino())))
+}
+
+impl Grants {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Grant>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every live grant, for `op-session grants`.
+    pub fn list(&self, now: Duration) -> Vec<GrantInfo> {
+        let mut v: Vec<GrantInfo> = self.lock().values().map(|g| g.info(now)).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// The earliest time a grant ends by its TTL.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.lock().values().map(|g| g.deadline).min()
+    }
+
+    /// End a grant: close its socket (and connections), remove the file. `None` if there is
+    /// no such grant.
+    pub fn revoke(&self, name: &str, why: &str) -> Option<Arc<Grant>> {
+        let g = self.lock().remove(name)?;
+        g.ended.cancel();
+        crate::socket::remove_if_ours(&g.socket, g.inode);
+        if let Some(dir) = &g.own_dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+        info!(grant = %g.name, reason = why, "grant ended");
+        Some(g)
+    }
+
+    /// End every grant whose TTL passed or whose session ended.
+    pub fn sweep(&self, daemon: &Daemon, now: Duration) {
+        let gone: Vec<(String, &'static str)> = self
+            .lock()
+            .values()
+            .filter_map(|g| {
+                if now >= g.deadline {
+                    Some((g.name.clone(), "its time ran out"))
+                } else if !daemon.sessions.is_current(&g.account, g.generation, now) {
+                    Some((g.name.clone(), "the session it draws on ended"))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        for (name, why) in gone {
+            self.revoke(&name, why);
+        }
+    }
+
+    /// End every grant (daemon shutdown).
+    pub fn revoke_all(&self) {
+        let names: Vec<String> = self.lock().keys().cloned().collect();
+        for n in names {
+            self.revoke(&n, "the daemon stopped");
+        }
+    }
+}
+
+/// Open a grant: check the request, bind its socket, start serving it.
+pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, ErrorBody> {
+    if !valid_name(&req.name) {
+        return Err(bad(format!(
+            "\"{}\" is not a grant name (letters, digits, '-', '_', '.'; at most 64)",
+            req.name
+        )));
+    }
+    if daemon.grants.lock().contains_key(&req.name) {
+        return Err(bad(format!("a grant named {} exists", req.name))
+            .with_fix(format!("op-session revoke {} first", req.name)));
+    }
+    let ttl = match &req.ttl {
+        Some(t) => crate::config::parse_duration(t).map_err(bad)?,
+        None => DEFAULT_TTL,
+    };
+    if ttl.is_zero() {
+        return Err(bad("a grant's --ttl must be more than zero".into()));
+    }
+    let mut keys = Vec::new();
+    for r in &req.refs {
+        let p = secret_ref::reference::parse(r)
+            .map_err(|e| bad(format!("cannot read the reference '{r}': {e}")))?;
+        keys.push(p.normalized());
+    }
+    let mut allow = Vec::new();
+    for a in &req.allow {
+        let words: Vec<&str> = a.split_whitespace().collect();
+        let verb = match words.as_slice() {
+            [one] if DEFAULT_VERBS.contains(one) => one.to_string(),
+            _ => op_grammar::parse(&words)
+                .ok()
+                .filter(|c| c.spec.is_some() && c.positionals.is_empty())
+                .map(|c| c.path)
+                .ok_or_else(|| bad(format!("\"{a}\" is not an op verb")))?,
+        };
+        allow.push(verb);
+    }
+    // The grant draws on a live session, named now.
+    let lease = crate::lifecycle::lease(daemon, req.account.as_deref()).await?;
+    let (socket, own_dir) = match &req.socket {
+        Some(s) => (PathBuf::from(s), None),
+        None => {
+            let base = daemon
+                .info
+                .socket
+                .parent()
+                .unwrap_or(Path::new("/"))
+                .join("grants");
+            op_session_paths::ensure_private_dir(&base).map_err(|e| bad(e.to_string()))?;
+            let dir = base.join(&req.name);
+            (dir.join(op_session_paths::SOCKET_NAME), Some(dir))
+        }
+    };
+    if !socket.is_absolute() {
+        return Err(bad(format!(
+            "--socket {} must be absolute",
+            socket.display()
+        )));
+    }
+    let (listener, inode) = bind(&socket)?;
+    let now = daemon.clock.now();
+    let grant = Arc::new(Grant {
+        name: req.name.clone(),
+        socket,
+        own_dir,
+        inode: Some(inode),
+        account: lease.name.clone(),
+        generation: lease.generation,
+        vaults: req.vaults.clone(),
+        refs: keys,
+        refs_given: req.refs.clone(),
+        allow,
+        passthrough: !req.no_passthrough,
+        deadline: now + ttl,
+        max_reads: req.max_reads,
+        reads: AtomicU64::new(0),
+        ended: daemon.shutdown.child_token(),
+    });
+    {
+        let mut live = daemon.grants.lock();
+        if live.contains_key(&grant.name) {
+            crate::socket::remove_if_ours(&grant.socket, grant.inode);
+            return Err(bad(format!("a grant named {} exists", grant.name)));
+        }
+        live.insert(grant.name.clone(), grant.clone());
+    }
+    daemon.sessions.changed.notify_one(); // the expiry timer now also watches this grant
+    info!(grant = %grant.name, account = %grant.account, socket = %grant.socket.display(), "grant opened");
+    let d = daemon.clone();
+    let g = grant.clone();
+    tokio::spawn(async move {
+        crate::server::serve_grant(listener, d.clone(), g.clone()).await;
+        if !g.ended.is_cancelled() {
+            warn!(grant = %g.name, "grant socket stopped serving; ending it");
+            d.grants.revoke(&g.name, "its socket failed");
+        }
+    });
+    Ok(grant.info(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(vaults: &[&str], refs: &[&str], allow: &[&str], passthrough: bool) -> Grant {
+        Grant {
+            name: "g".into(),
+            socket: "/nonexistent".into(),
+            own_dir: None,
+            inode: None,
+            account: "my".into(),
+            generation: 1,
+            vaults: vaults.iter().map(|s| s.to_string()).collect(),
+            refs: refs
+                .iter()
+                .map(|r| secret_ref::reference::parse(r).expect("ref").normalized())
+                .collect(),
+            refs_given: Vec::new(),
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            passthrough,
+            deadline: Duration::from_secs(10),
+            max_reads: Some(2),
+            reads: AtomicU64::new(0),
+            ended: CancellationToken::new(),
+        }
+    }
+
+    fn cmd(s: &str) -> OpCommand {
+        op_grammar::parse(&s.split_whitespace().collect::<Vec<_>>()).expect("parses")
+    }
+
+    #[test]
+    fn the_narrower_scope_wins() {
+        let g = grant(&["Dev"], &[], &[], true);
+        assert!(g.check_verb("read").is_ok());
+        assert!(
+            g.check_verb("item get").is_err(),
+            "passthrough verbs need --allow"
+        );
+        assert!(g.check_refs(&["op://dev/Stripe/key".into()]).is_ok());
+        let e = g
+            .check_refs(&["op://Prod/Stripe/key".into()])
+            .expect_err("outside");
+        assert_eq!(e.code, ErrorCode::PolicyDenied);
+        assert!(e.message.contains("grant g"), "{}", e.message);
+        assert!(
+            g.check_passthrough(&cmd("item get Stripe --vault Dev"))
+                .is_err()
+        );
+        let g = grant(&["Dev"], &["op://Dev/Stripe/key"], &["item get"], true);
+        assert!(
+            g.check_refs(&["op://Dev/Database/password".into()])
+                .is_err()
+        );
+        assert!(
+            g.check_passthrough(&cmd("item get Stripe --vault Dev"))
+                .is_err(),
+            "refs limit"
+        );
+        let g = grant(&["Dev"], &[], &["item get"], true);
+        assert!(
+            g.check_passthrough(&cmd("item get Stripe --vault Dev"))
+                .is_ok()
+        );
+        assert!(
+            g.check_passthrough(&cmd("item get Stripe")).is_err(),
+            "vault unknown"
+        );
+        assert!(
+            g.check_passthrough(&cmd("item get Stripe --vault Prod"))
+                .is_err()
+        );
+        let g = grant(&[], &[], &["item get"], false);
+        assert!(
+            g.check_passthrough(&cmd("item get Stripe")).is_err(),
+            "--no-passthrough"
+        );
+    }
+
+    #[test]
+    fn the_read_budget_is_counted_and_refunded() {
+        let g = grant(&[], &[], &[], false);
+        assert!(g.reserve(1).is_ok());
+        assert!(g.reserve(2).is_err(), "over budget");
+        g.refund(1);
+        assert!(g.reserve(2).is_ok());
+        assert!(g.spent());
+    }
+
+    #[test]
+    fn names_are_plain() {
+        assert!(valid_name("sub-agent_1.ci"));
+        for bad in ["", "../x", "a/b", ".hidden", "x y"] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+}
