@@ -173,9 +173,48 @@ fn done_request(t: &Target, req: &Request, when_not_running: &str) -> Result<i32
     }
 }
 
-/// `stop`.
+/// How long `stop` waits for the daemon to exit: its shutdown signs sessions out within the
+/// op timeout (60 s by default) plus a second; `systemctl stop` waits 90 s.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Whether `pid` is still running (a zombie has exited).
+fn alive(pid: i32) -> bool {
+    let running = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .map(|i| s[i + 1..].trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false);
+    running && !zombie
+}
+
+/// `stop`: ask the daemon to stop, then wait (bounded) until it has exited and released its
+/// lock, so an `op-sessiond` started right after does not find it "already running".
 pub fn stop(t: &Target) -> Result<i32> {
-    done_request(t, &Request::Stop, "op-sessiond is not running")
+    let pid: Option<i32> = std::fs::read_to_string(op_session_paths::lock_path(&t.socket))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|p| *p > 1);
+    let code = done_request(t, &Request::Stop, "op-sessiond is not running")?;
+    if let Some(pid) = pid {
+        let end = std::time::Instant::now() + STOP_WAIT;
+        while alive(pid) {
+            if std::time::Instant::now() >= end {
+                return Err(Failure::new(
+                    exit::UNAVAILABLE,
+                    format!(
+                        "op-sessiond (pid {pid}) did not exit within {}s",
+                        STOP_WAIT.as_secs()
+                    ),
+                    format!("check what it is waiting for, or kill {pid}"),
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+    Ok(code)
 }
 
 /// `lock`.

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use op_session_e2e::{World, hex, raw_request, wait_until};
+use op_session_e2e::{Out, World, hex, raw_request, wait_until};
 
 fn raw_frame_bin() -> &'static str {
     env!("CARGO_BIN_EXE_raw-frame")
@@ -473,4 +473,25 @@ fn completions_and_a_man_page_are_generated() {
         &man.stdout[..200.min(man.stdout.len())]
     );
     assert!(w.daemon_pid().is_none(), "generating help started a daemon");
+}
+
+#[test]
+fn stop_returns_once_the_daemon_has_exited_so_a_new_one_can_start_at_once() {
+    let w = World::new("");
+    for _ in 0..3 {
+        assert_eq!(w.run(&["status"]).code, 0);
+        let pid = w.daemon_pid().expect("a daemon runs");
+        let out = w.run(&["stop"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        // Gone, or a zombie nobody reaped yet (it has exited either way).
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let running = state
+            .rfind(')')
+            .is_some_and(|i| !state[i + 1..].trim_start().starts_with('Z'));
+        assert!(!running, "stop returned while the daemon still ran");
+        // An immediate manual start is not told "already running".
+        let out: Out = w.daemon(&[]).output().unwrap().into();
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        assert_eq!(w.run(&["stop"]).code, 0);
+    }
 }
