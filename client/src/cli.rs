@@ -198,12 +198,28 @@ pub struct RunArgs {
     /// Do not conceal secret values in the command's output [env: OP_RUN_NO_MASKING].
     #[arg(long)]
     pub no_masking: bool,
+    /// Which forms of each value to conceal in the command's output.
+    #[arg(long, value_enum, default_value_t = MaskArg::Encoded, conflicts_with = "no_masking")]
+    pub mask: MaskArg,
+    /// Values shorter than this many bytes are concealed as they are but not in encoded forms
+    /// [env: OPSESSION_MASK_MIN_ENCODED] [default: 8].
+    #[arg(long, value_name = "BYTES")]
+    pub mask_min_encoded: Option<usize>,
     /// Ask 1Password even for cached values.
     #[arg(long)]
     pub no_cache: bool,
     /// The command and its arguments (after --).
     #[arg(required = true, last = true)]
     pub command: Vec<String>,
+}
+
+/// What `run --mask` conceals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaskArg {
+    /// Each value, and its base64, hex, percent-encoded and JSON-escaped forms.
+    Encoded,
+    /// Each value exactly as it is, as `op run` does.
+    Exact,
 }
 
 /// `inject` flags.
