@@ -80,6 +80,13 @@ pub enum Command {
     },
     /// Stop the daemon (wipes and revokes every session).
     Stop,
+    /// Set an AI agent up to use op-session (instructions, a command, the MCP server), or
+    /// take that out again.
+    Agent {
+        /// Agent action.
+        #[command(subcommand)]
+        action: AgentAction,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -98,6 +105,40 @@ pub enum CompletionShell {
     Zsh,
     /// fish
     Fish,
+}
+
+/// `agent` actions.
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// Write the agent's instructions and MCP server entry (again: no change).
+    Install(AgentArgs),
+    /// Remove exactly what `install` wrote, and nothing else.
+    Uninstall(AgentArgs),
+}
+
+/// The agents `agent` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AgentKind {
+    /// Claude Code: a skill, the /op-session command and the MCP server.
+    ClaudeCode,
+    /// Codex: an AGENTS.md section and the MCP server in config.toml.
+    Codex,
+    /// Cursor: a rule (with --project) and the MCP server in mcp.json.
+    Cursor,
+}
+
+/// `agent install|uninstall` flags.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent.
+    #[arg(value_enum)]
+    pub agent: AgentKind,
+    /// Set up this project directory instead of your user-wide configuration.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `shim` actions.

@@ -7,6 +7,7 @@
 //! Invoked as `op` (a symlink made by `op-session shim install`), it passes every argument to
 //! `op` through the daemon.
 
+mod agent;
 mod audit;
 mod cli;
 mod conn;
@@ -83,6 +84,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             follow,
         } => audit::audit(lines, json, follow),
         Command::Service { action } => service::run(&action),
+        Command::Agent { action } => agent::run(&action),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let shell = match shell {
