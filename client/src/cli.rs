@@ -196,6 +196,10 @@ pub struct InitArgs {
     /// Read a service-account token from this file.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Move the session the "op-session" Claude Code skill left in ~/.op-claude-session into
+    /// the daemon, then overwrite and remove that file.
+    #[arg(long, conflicts_with_all = ["mode", "password_stdin", "token_file"])]
+    pub import_skill_session: bool,
 }
 
 /// `read` flags.

@@ -38,7 +38,8 @@ pub fn parse_export(out: &str) -> Option<(String, Zeroizing<String>)> {
     None
 }
 
-fn op_path(t: &Target) -> Result<String> {
+/// The `op` binary the daemon runs (so both sides use the same one).
+pub fn op_path(t: &Target) -> Result<String> {
     match request(t, &Request::OpPath)? {
         Response::OpPath { path } => Ok(path),
         Response::Error(e) => Err(e.into()),
@@ -46,7 +47,8 @@ fn op_path(t: &Target) -> Result<String> {
     }
 }
 
-fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
+/// Hand a session to the daemon and print what it holds.
+pub fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
     match request(t, &Request::Init(req))? {
         Response::Session(s) => {
             println!(
@@ -85,6 +87,9 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
         .account
         .clone()
         .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
+    if args.import_skill_session {
+        return crate::migrate::import_skill_session(t, account);
+    }
     if args.mode == Some(ModeArg::ServiceAccount) || args.token_file.is_some() {
         let token = match &args.token_file {
             Some(f) => {

@@ -13,6 +13,7 @@ mod cli;
 mod conn;
 mod error;
 mod init;
+mod migrate;
 mod passthrough;
 mod run;
 mod service;
