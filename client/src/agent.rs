@@ -201,3 +201,18 @@ pub fn run(action: &AgentAction) -> Result<i32> {
     }
     Ok(exit::OK)
 }
+/// Whether `agent`'s integration is present for the person (used by `doctor`): every file the
+/// user-wide plan writes holds our part.
+pub fn installed(agent: AgentKind, scope: &Scope) -> bool {
+    let Ok(binary) = this_binary() else {
+        return false;
+    };
+    plan(agent, scope, &binary)
+        .iter()
+        .all(|e| e.uninstall().is_ok_and(|change| !change.is_noop()))
+}
+
+/// The user-wide scope, for `doctor`.
+pub fn user_scope() -> Option<Scope> {
+    Scope::from_args(None).ok()
+}

@@ -80,6 +80,13 @@ pub enum Command {
     },
     /// Stop the daemon (wipes and revokes every session).
     Stop,
+    /// Check the op binary, daemon, service, socket directory, config, shim, agent
+    /// integrations and leftover token files; say how to fix each problem (exit 1 if any).
+    Doctor {
+        /// Print a JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Set an AI agent up to use op-session (instructions, a command, the MCP server), or
     /// take that out again.
     Agent {

@@ -11,6 +11,7 @@ mod agent;
 mod audit;
 mod cli;
 mod conn;
+mod doctor;
 mod error;
 mod init;
 mod migrate;
@@ -86,6 +87,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         } => audit::audit(lines, json, follow),
         Command::Service { action } => service::run(&action),
         Command::Agent { action } => agent::run(&action),
+        Command::Doctor { json } => doctor::doctor(&t, json),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let shell = match shell {

@@ -47,6 +47,9 @@ struct Args {
     /// With socket activation: exit after this long with no session and no client.
     #[arg(long, value_parser = parse_duration)]
     exit_when_idle: Option<std::time::Duration>,
+    /// Check the config file and exit: 0 and its path when valid, 1 and what is wrong.
+    #[arg(long)]
+    check_config: bool,
     /// Who started us (set by `op-session` when it auto-starts the daemon).
     #[arg(long, hide = true, default_value = "manual")]
     started_by: String,
@@ -82,6 +85,10 @@ fn real_main(
     let explicit_config =
         args.config.is_some() || std::env::var_os(op_session_paths::ENV_CONFIG).is_some();
     let config = Config::load(&config_path, explicit_config)?;
+    if args.check_config {
+        println!("op-sessiond: {} is valid", config_path.display());
+        return Ok(());
+    }
 
     let mut started_by = args.started_by.clone();
     let bound = match activation.first() {
