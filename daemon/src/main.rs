@@ -50,6 +50,9 @@ struct Args {
     /// Check the config file and exit: 0 and its path when valid, 1 and what is wrong.
     #[arg(long)]
     check_config: bool,
+    /// Print the man page op-sessiond(8) (roff) and exit; packaging uses it.
+    #[arg(long, hide = true)]
+    man: bool,
     /// Who started us (set by `op-session` when it auto-starts the daemon).
     #[arg(long, hide = true, default_value = "manual")]
     started_by: String,
@@ -67,6 +70,17 @@ fn main() {
         activation
     };
     let args = Args::parse();
+    if args.man {
+        let page = clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).section("8");
+        let code = match page.render(&mut std::io::stdout()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("op-sessiond: cannot write the man page: {e}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
     match real_main(args, activation, protections) {
         Ok(()) => std::process::exit(0),
         Err(e) => {

@@ -21,5 +21,5 @@ pub mod reference;
 pub mod template;
 pub mod vars;
 
-pub use mask::{CONCEALED, Masker};
+pub use mask::{CONCEALED, Forms, Masker};
 pub use reference::{RefError, SecretRef, looks_like_reference};

@@ -12,7 +12,7 @@
 //! than the longest pattern minus one byte, and chunking never changes the output.
 //!
 //! The scan looks up the first four bytes at each position in a hashed table of pattern
-//! prefixes, so its cost hardly grows with the number of patterns (20 values make about 400
+//! prefixes, so its cost hardly grows with the number of patterns (20 values make 150 to 400
 //! patterns). A general multi-pattern automaton (aho-corasick) would copy every pattern into
 //! tables that are never wiped; this table holds pattern indices only.
 //!
