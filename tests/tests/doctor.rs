@@ -271,3 +271,58 @@ fn a_leftover_skill_token_file_or_token_variable_fails_and_points_at_the_fix() {
     assert!(Path::new(&w.home).exists());
     w.run(&["stop"]);
 }
+
+#[test]
+fn a_daemon_of_another_version_fails_the_daemon_check() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    let w = world();
+    // A real status report, with another version: what an older op-sessiond would answer.
+    let mut report = w.status();
+    let op = report["op_path"].as_str().unwrap_or_default().to_string();
+    assert_eq!(w.run(&["stop"]).code, 0);
+    assert!(op_session_e2e::wait_until(Duration::from_secs(5), || !w
+        .socket
+        .exists()));
+    report["version"] = "0.0.1".into();
+    report["type"] = "status".into();
+    let answers = [
+        report.to_string(),
+        serde_json::json!({"type": "op_path", "path": op}).to_string(),
+    ];
+    let listener = std::os::unix::net::UnixListener::bind(&w.socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let stand_in = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut served = 0;
+        while served < answers.len() && Instant::now() < end {
+            let Ok((mut s, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
+            s.set_nonblocking(false).unwrap();
+            let mut head = [0u8; 5];
+            s.read_exact(&mut head).unwrap();
+            let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+            let mut body = vec![0u8; len];
+            s.read_exact(&mut body).unwrap();
+            let answer = &answers[served];
+            let mut frame = (answer.len() as u32).to_be_bytes().to_vec();
+            frame.extend_from_slice(answer.as_bytes());
+            s.write_all(&frame).unwrap();
+            served += 1;
+        }
+    });
+    let f = fails(&w, &[("OPSESSION_NO_AUTOSTART", "1")], "daemon");
+    stand_in.join().unwrap();
+    let detail = f["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("0.0.1") && detail.contains(env!("CARGO_PKG_VERSION")),
+        "{f}"
+    );
+    assert!(
+        f["fix"].as_str().unwrap().contains("op-session stop"),
+        "{f}"
+    );
+}
