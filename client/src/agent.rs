@@ -132,6 +132,16 @@ fn agent_name(agent: AgentKind) -> &'static str {
     }
 }
 
+/// Whether an executable called `name` is on PATH.
+fn on_path(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(name))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
+}
+
 /// The absolute path of this `op-session`, which the MCP entries run.
 fn this_binary() -> Result<PathBuf> {
     std::env::current_exe().map_err(|e| {
@@ -187,6 +197,15 @@ pub fn run(action: &AgentAction) -> Result<i32> {
             "op-session: {name} is set up; `op-session agent uninstall {name}` takes it out again"
         ),
         (_, false, false) => println!("op-session: removed what op-session had set up for {name}"),
+    }
+    if installing && !args.dry_run && !on_path(NAME) {
+        println!(
+            "note: the instructions call `op-session` by name, and it is not on PATH; add {} \
+             to the PATH your agent runs with",
+            this_binary()?
+                .parent()
+                .map_or_else(String::new, |d| d.display().to_string())
+        );
     }
     if installing
         && matches!(
