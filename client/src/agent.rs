@@ -220,15 +220,36 @@ pub fn run(action: &AgentAction) -> Result<i32> {
     }
     Ok(exit::OK)
 }
-/// Whether `agent`'s integration is present for the person (used by `doctor`): every file the
-/// user-wide plan writes holds our part.
-pub fn installed(agent: AgentKind, scope: &Scope) -> bool {
+/// How far an agent's integration is set up (for `doctor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// Everything install writes is in place and current.
+    Current,
+    /// Nothing of ours is there.
+    Absent,
+    /// Some of it is there, or it is out of date (the binary moved, the text changed).
+    Stale,
+}
+
+/// How far `agent`'s integration is set up in `scope`.
+pub fn presence(agent: AgentKind, scope: &Scope) -> Presence {
     let Ok(binary) = this_binary() else {
-        return false;
+        return Presence::Absent;
     };
-    plan(agent, scope, &binary)
+    let edits = plan(agent, scope, &binary);
+    if edits
         .iter()
-        .all(|e| e.uninstall().is_ok_and(|change| !change.is_noop()))
+        .all(|e| e.install().is_ok_and(|change| change.is_noop()))
+    {
+        Presence::Current
+    } else if edits
+        .iter()
+        .all(|e| e.uninstall().is_ok_and(|change| change.is_noop()))
+    {
+        Presence::Absent
+    } else {
+        Presence::Stale
+    }
 }
 
 /// The user-wide scope, for `doctor`.

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use op_session_protocol::{Request, Response, exit};
 use serde::Serialize;
 
-use crate::agent;
+use crate::agent::{self, Presence};
 use crate::cli::AgentKind;
 use crate::conn::{Target, daemon_binary, request};
 use crate::error::{Failure, Result};
@@ -504,13 +504,15 @@ fn check_agent(kind: AgentKind) -> Finding {
         AgentKind::Cursor => "cursor",
     };
     let check = format!("agent:{name}");
-    match agent::user_scope() {
-        Some(scope) if agent::installed(kind, &scope) => Finding::ok(&check, "set up"),
-        _ => Finding::warn(
+    let fix = format!("op-session agent install {name}");
+    match agent::user_scope().map(|scope| agent::presence(kind, &scope)) {
+        Some(Presence::Current) => Finding::ok(&check, "set up"),
+        Some(Presence::Stale) => Finding::fail(
             &check,
-            "not set up for your user",
-            format!("op-session agent install {name}"),
+            "partly set up, or out of date (op-session moved, or its instructions changed)",
+            fix,
         ),
+        Some(Presence::Absent) | None => Finding::warn(&check, "not set up for your user", fix),
     }
 }
 

@@ -242,6 +242,10 @@ fn agent_integrations_are_reported_per_agent() {
     assert_eq!(checks["agent:codex"], "ok");
     assert_eq!(checks["agent:claude-code"], "warn");
     assert_eq!(checks["agent:cursor"], "warn");
+    // Half of it removed by hand: named as broken, with the fix.
+    std::fs::remove_file(w.home.join(".codex/AGENTS.md")).unwrap();
+    let f = fails(&w, &[], "agent:codex");
+    assert_eq!(f["fix"], "op-session agent install codex");
     w.run(&["stop"]);
 }
 
