@@ -94,6 +94,20 @@ pub enum Command {
     },
     /// Stop the daemon (wipes and revokes every session).
     Stop,
+    /// Check the op binary, daemon, service, socket directory, config, shim, agent
+    /// integrations and leftover token files; say how to fix each problem (exit 1 if any).
+    Doctor {
+        /// Print a JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set an AI agent up to use op-session (instructions, a command, the MCP server), or
+    /// take that out again.
+    Agent {
+        /// Agent action.
+        #[command(subcommand)]
+        action: AgentAction,
+    },
     /// Print shell completions.
     Completions {
         /// The shell.
@@ -112,6 +126,40 @@ pub enum CompletionShell {
     Zsh,
     /// fish
     Fish,
+}
+
+/// `agent` actions.
+#[derive(Debug, Subcommand)]
+pub enum AgentAction {
+    /// Write the agent's instructions and MCP server entry (again: no change).
+    Install(AgentArgs),
+    /// Remove exactly what `install` wrote, and nothing else.
+    Uninstall(AgentArgs),
+}
+
+/// The agents `agent` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AgentKind {
+    /// Claude Code: a skill, the /op-session command and the MCP server.
+    ClaudeCode,
+    /// Codex: an AGENTS.md section and the MCP server in config.toml.
+    Codex,
+    /// Cursor: a rule (with --project) and the MCP server in mcp.json.
+    Cursor,
+}
+
+/// `agent install|uninstall` flags.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent.
+    #[arg(value_enum)]
+    pub agent: AgentKind,
+    /// Set up this project directory instead of your user-wide configuration.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print what would change; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `shim` actions.
@@ -169,6 +217,10 @@ pub struct InitArgs {
     /// Read a service-account token from this file.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Move the session the "op-session" Claude Code skill left in ~/.op-claude-session into
+    /// the daemon, then overwrite and remove that file.
+    #[arg(long, conflicts_with_all = ["mode", "password_stdin", "token_file"])]
+    pub import_skill_session: bool,
 }
 
 /// `read` flags.
@@ -212,6 +264,13 @@ pub struct RunArgs {
     /// Do not conceal secret values in the command's output [env: OP_RUN_NO_MASKING].
     #[arg(long)]
     pub no_masking: bool,
+    /// Which forms of each value to conceal in the command's output.
+    #[arg(long, value_enum, default_value_t = MaskArg::Encoded, conflicts_with = "no_masking")]
+    pub mask: MaskArg,
+    /// Values shorter than this many bytes are concealed as they are but not in encoded forms
+    /// [env: OPSESSION_MASK_MIN_ENCODED] [default: 8].
+    #[arg(long, value_name = "BYTES")]
+    pub mask_min_encoded: Option<usize>,
     /// Ask 1Password even for cached values.
     #[arg(long)]
     pub no_cache: bool,
@@ -250,6 +309,15 @@ pub struct GrantArgs {
     /// The account whose session it draws on [env: OP_ACCOUNT].
     #[arg(long)]
     pub account: Option<String>,
+}
+
+/// What `run --mask` conceals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaskArg {
+    /// Each value, and its base64, hex, percent-encoded and JSON-escaped forms.
+    Encoded,
+    /// Each value exactly as it is, as `op run` does.
+    Exact,
 }
 
 /// `inject` flags.

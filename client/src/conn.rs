@@ -69,7 +69,8 @@ fn try_connect(socket: &Path) -> std::io::Result<UnixStream> {
     UnixStream::connect(socket)
 }
 
-fn daemon_binary() -> PathBuf {
+/// The `op-sessiond` to start: `OPSESSION_DAEMON`, else beside this binary, else on PATH.
+pub fn daemon_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("OPSESSION_DAEMON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }

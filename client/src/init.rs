@@ -38,7 +38,9 @@ pub fn parse_export(out: &str) -> Option<(String, Zeroizing<String>)> {
     None
 }
 
-fn op_path(t: &Target) -> Result<(String, bool)> {
+/// The `op` binary the daemon runs (so both sides use the same one), and whether a person
+/// named it with `op_path`.
+pub fn op_path(t: &Target) -> Result<(String, bool)> {
     match request(t, &Request::OpPath)? {
         Response::OpPath { path, configured } => Ok((path, configured)),
         Response::Error(e) => Err(e.into()),
@@ -107,7 +109,8 @@ fn vet_op_binary(op: &str, configured: bool, interactive: bool) -> Result<()> {
     }
 }
 
-fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
+/// Hand a session to the daemon and print what it holds.
+pub fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
     match request(t, &Request::Init(req))? {
         Response::Session(s) => {
             println!(
@@ -146,6 +149,9 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
         .account
         .clone()
         .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
+    if args.import_skill_session {
+        return crate::migrate::import_skill_session(t, account);
+    }
     if args.mode == Some(ModeArg::ServiceAccount) || args.token_file.is_some() {
         let token = match &args.token_file {
             Some(f) => {

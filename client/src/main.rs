@@ -7,12 +7,15 @@
 //! Invoked as `op` (a symlink made by `op-session shim install`), it passes every argument to
 //! `op` through the daemon.
 
+mod agent;
 mod audit;
 mod cli;
 mod conn;
+mod doctor;
 mod error;
 mod grant;
 mod init;
+mod migrate;
 mod passthrough;
 mod run;
 mod service;
@@ -87,6 +90,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             follow,
         } => audit::audit(lines, json, follow),
         Command::Service { action } => service::run(&action),
+        Command::Agent { action } => agent::run(&action),
+        Command::Doctor { json } => doctor::doctor(&t, json),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             let shell = match shell {

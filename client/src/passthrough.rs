@@ -24,32 +24,24 @@ use crate::status::unexpected_response;
 /// env` would print the token). The line was read by the one grammar of `op`, so every
 /// spelling (`op --cache run`, `--cache=false`, flags after `run`) lands here.
 fn op_run(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
-    #[derive(clap::Parser)]
-    #[command(name = "op run", no_binary_name = true)]
-    struct OpRun {
-        #[command(flatten)]
-        run: crate::cli::RunArgs,
+    if cmd.rest.is_empty() {
+        return Err(Failure::usage(
+            "`op run` needs a command to run",
+            "op run [--env-file FILE] -- COMMAND [ARGS…]",
+        ));
     }
-    use clap::Parser;
-    let mut argv: Vec<String> = Vec::new();
-    if let Some(a) = cmd.account() {
-        argv.extend(["--account".to_string(), a.to_string()]);
-    }
-    for f in cmd.values("env-file") {
-        argv.extend(["--env-file".to_string(), f.to_string()]);
-    }
-    if cmd.bool("no-masking") {
-        argv.push("--no-masking".into());
-    }
-    argv.push("--".into());
-    argv.extend(cmd.rest.iter().cloned());
-    match OpRun::try_parse_from(&argv) {
-        Ok(r) => crate::run::run(t, r.run),
-        Err(e) => {
-            let _ = e.print();
-            Ok(exit::USAGE)
-        }
-    }
+    crate::run::run(
+        t,
+        crate::cli::RunArgs {
+            account: cmd.account().map(str::to_string),
+            env_files: cmd.values("env-file").into_iter().map(Into::into).collect(),
+            no_masking: cmd.bool("no-masking"),
+            mask: crate::cli::MaskArg::Encoded,
+            mask_min_encoded: None,
+            no_cache: false,
+            command: cmd.rest.clone(),
+        },
+    )
 }
 
 /// Run `op args` through the daemon. The daemon reads the line again and decides (it is the

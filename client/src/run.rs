@@ -6,18 +6,26 @@
 //! and stderr as `<concealed by 1Password>` (streaming: a value split across writes is still
 //! masked) unless `--no-masking`/`OP_RUN_NO_MASKING`, forwarding SIGINT, SIGTERM and SIGHUP, and
 //! exiting with CMD's status (128+N for signal N). If any reference fails, CMD never starts.
+//!
+//! Masking covers each value's encoded forms too (`--mask=encoded`, the default: base64, hex,
+//! percent-encoding, JSON escaping, for values of at least `--mask-min-encoded` bytes), or only
+//! the exact bytes as `op run` does (`--mask=exact`). When our stdout and stderr are the same
+//! file or pipe (`2>&1`, one terminal), CMD gets one pipe for both and one masker reads it, so a
+//! value written half to stdout and half to stderr is masked where the two halves meet; when
+//! they go to different places, neither place ever holds the whole value.
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
 use nix::unistd::Pid;
 use op_session_protocol::{ResolvePurpose, exit};
-use secret_ref::mask::Masker;
+use secret_ref::mask::{DEFAULT_MIN_ENCODED, Forms, Masker};
 use zeroize::Zeroizing;
 
-use crate::cli::RunArgs;
+use crate::cli::{MaskArg, RunArgs};
 use crate::conn::Target;
 use crate::error::{Failure, Result};
 use crate::values::{account_or_env, resolve};
@@ -126,10 +134,8 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
         .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "check the reference"))?;
         env[*i].1 = rendered;
     }
-    let no_masking = a.no_masking
-        || std::env::var("OP_RUN_NO_MASKING")
-            .is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-    let mask = !no_masking && !values.is_empty();
+    let forms = mask_forms(&a)?;
+    let mask = forms.is_some() && !values.is_empty();
     let secrets: Vec<Zeroizing<Vec<u8>>> = values
         .iter()
         .map(|(_, v)| Zeroizing::new(v.as_bytes().to_vec()))
@@ -141,7 +147,17 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
     cmd.args(&a.command[1..])
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)));
-    if mask {
+    // One pipe for both streams when they end up in the same place (see the module docs).
+    let mut merged = None;
+    if mask && stdout_is_stderr() {
+        let (reader, writer) = std::io::pipe()
+            .map_err(|e| Failure::new(exit::FAILED, format!("cannot make a pipe: {e}"), "retry"))?;
+        let second = writer
+            .try_clone()
+            .map_err(|e| Failure::new(exit::FAILED, format!("cannot make a pipe: {e}"), "retry"))?;
+        cmd.stdout(writer).stderr(second);
+        merged = Some(reader);
+    } else if mask {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     }
     let unblock = set;
@@ -159,19 +175,26 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
             "check the command name and PATH",
         )
     })?;
+    // The command holds our copies of the pipe's write ends: drop them, or no EOF.
+    drop(cmd);
     drop(env);
     let pid = Pid::from_raw(child.id() as i32);
     forward_signals(set, move |sig| {
         let _ = kill(pid, sig);
     });
     let mut pumps = Vec::new();
-    if mask {
+    if let Some(forms) = forms.filter(|_| mask) {
+        let masker = || Masker::with_forms(secrets.iter().map(|s| s.as_slice()), forms);
+        if let Some(both) = merged {
+            let m = masker();
+            pumps.push(std::thread::spawn(move || pump(both, std::io::stdout(), m)));
+        }
         if let Some(out) = child.stdout.take() {
-            let m = Masker::new(secrets.iter().map(|s| s.as_slice()));
+            let m = masker();
             pumps.push(std::thread::spawn(move || pump(out, std::io::stdout(), m)));
         }
         if let Some(err) = child.stderr.take() {
-            let m = Masker::new(secrets.iter().map(|s| s.as_slice()));
+            let m = masker();
             pumps.push(std::thread::spawn(move || pump(err, std::io::stderr(), m)));
         }
     }
@@ -187,6 +210,46 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
         (None, Some(s)) => 128 + s,
         (None, None) => exit::FAILED,
     })
+}
+
+/// Which forms of the values to mask, or `None` for no masking (`--no-masking` or
+/// `OP_RUN_NO_MASKING`, as `op run` reads it).
+fn mask_forms(a: &RunArgs) -> Result<Option<Forms>> {
+    let no_masking = a.no_masking
+        || std::env::var("OP_RUN_NO_MASKING")
+            .is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    if no_masking {
+        return Ok(None);
+    }
+    if a.mask == MaskArg::Exact {
+        return Ok(Some(Forms::Exact));
+    }
+    let min_len = match a.mask_min_encoded {
+        Some(n) => n,
+        None => match std::env::var("OPSESSION_MASK_MIN_ENCODED") {
+            Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
+                Failure::usage(
+                    format!("OPSESSION_MASK_MIN_ENCODED={v:?} is not a number of bytes"),
+                    "set it to a whole number such as 8, or unset it",
+                )
+            })?,
+            _ => DEFAULT_MIN_ENCODED,
+        },
+    };
+    Ok(Some(Forms::Encoded { min_len }))
+}
+
+/// Whether our stdout and stderr are the same file, pipe or terminal (so a person reading one
+/// reads both, interleaved).
+fn stdout_is_stderr() -> bool {
+    let stat = |fd: std::os::fd::BorrowedFd<'_>| nix::sys::stat::fstat(fd).ok();
+    match (
+        stat(std::io::stdout().as_fd()),
+        stat(std::io::stderr().as_fd()),
+    ) {
+        (Some(out), Some(err)) => out.st_dev == err.st_dev && out.st_ino == err.st_ino,
+        _ => false,
+    }
 }
 
 /// Copy `from` to `to`, masking secrets, flushing as soon as text is known to be safe.

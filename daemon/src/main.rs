@@ -47,6 +47,12 @@ struct Args {
     /// With socket activation: exit after this long with no session and no client.
     #[arg(long, value_parser = parse_duration)]
     exit_when_idle: Option<std::time::Duration>,
+    /// Check the config file and exit: 0 and its path when valid, 1 and what is wrong.
+    #[arg(long)]
+    check_config: bool,
+    /// Print the man page op-sessiond(8) (roff) and exit; packaging uses it.
+    #[arg(long, hide = true)]
+    man: bool,
     /// Who started us (set by `op-session` when it auto-starts the daemon).
     #[arg(long, hide = true, default_value = "manual")]
     started_by: String,
@@ -64,6 +70,17 @@ fn main() {
         activation
     };
     let args = Args::parse();
+    if args.man {
+        let page = clap_mangen::Man::new(<Args as clap::CommandFactory>::command()).section("8");
+        let code = match page.render(&mut std::io::stdout()) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("op-sessiond: cannot write the man page: {e}");
+                1
+            }
+        };
+        std::process::exit(code);
+    }
     match real_main(args, activation, protections) {
         Ok(()) => std::process::exit(0),
         Err(e) => {
@@ -82,6 +99,10 @@ fn real_main(
     let explicit_config =
         args.config.is_some() || std::env::var_os(op_session_paths::ENV_CONFIG).is_some();
     let config = Config::load(&config_path, explicit_config)?;
+    if args.check_config {
+        println!("op-sessiond: {} is valid", config_path.display());
+        return Ok(());
+    }
 
     let mut started_by = args.started_by.clone();
     let bound = match activation.first() {

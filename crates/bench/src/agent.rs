@@ -98,9 +98,9 @@ fn shell(w: &World, script: &str, reference: &str, extra: &[(String, String)]) -
 
 /// `op signin --account my [--raw]` with the password on stdin; returns stdout.
 fn signin(w: &World, raw: bool) -> Result<String> {
-    let mut args = vec!["signin", "--account", "my"];
+    let mut args = op_grammar::OpCall::signin().account(Some("my")).args();
     if raw {
-        args.push("--raw");
+        args.push("--raw".into());
     }
     let mut cmd = w.command(&w.bins.fake_op);
     cmd.args(&args);

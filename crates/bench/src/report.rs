@@ -184,6 +184,55 @@ impl Report {
     }
 }
 
+impl Report {
+    /// A self-contained Markdown block for a scenario run on its own: its sections, its
+    /// targets, the command and the machine, so it can sit inside a report from another run.
+    pub fn to_block(&self) -> String {
+        let mut out = String::new();
+        for s in &self.sections {
+            let _ = write!(out, "## {}\n\n", s.title);
+            let _ = write!(
+                out,
+                "Measured in a separate run: `{}`, on the machine above{}.\n\n",
+                self.command,
+                self.machine
+                    .iter()
+                    .find(|(k, _)| k == "commit")
+                    .map(|(_, v)| format!(" at commit {v}"))
+                    .unwrap_or_default()
+            );
+            if !s.intro.is_empty() {
+                let _ = write!(out, "{}\n\n", s.intro);
+            }
+            out += &s.table.to_markdown();
+            for n in &s.notes {
+                let _ = write!(out, "\n{n}\n");
+            }
+        }
+        out += "\n";
+        out += &self.targets_table().to_markdown();
+        out
+    }
+}
+
+/// `existing` with the text between `<!-- MARKER -->` and `<!-- /MARKER -->` replaced by
+/// `block` (appended at the end, with the markers, when they are missing).
+pub fn splice(existing: &str, marker: &str, block: &str) -> String {
+    let (open, close) = (format!("<!-- {marker} -->"), format!("<!-- /{marker} -->"));
+    let fenced = format!("{open}\n{block}{close}\n");
+    match (existing.find(&open), existing.find(&close)) {
+        (Some(start), Some(end)) if start < end => {
+            let after = existing[end + close.len()..].trim_start_matches('\n');
+            format!("{}{fenced}{after}", &existing[..start])
+        }
+        _ if existing.is_empty() => fenced,
+        _ => format!(
+            "{}\n{fenced}",
+            existing.trim_end_matches('\n').to_string() + "\n"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,6 +267,17 @@ mod tests {
         assert_eq!(lines[0], "| what | median |");
         assert_eq!(lines[1], "|---|---|");
         assert_eq!(lines[4], "| a\\|b |  |");
+    }
+
+    #[test]
+    fn a_spliced_block_replaces_only_its_own_text() {
+        let once = splice("# Benchmarks\n\nold figures\n", "masking", "first\n");
+        assert_eq!(
+            once,
+            "# Benchmarks\n\nold figures\n\n<!-- masking -->\nfirst\n<!-- /masking -->\n"
+        );
+        let twice = splice(&once, "masking", "second\n");
+        assert_eq!(twice, once.replace("first", "second"));
     }
 
     #[test]

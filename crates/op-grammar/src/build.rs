@@ -55,6 +55,11 @@ impl OpCall {
         OpCall::new("vault list")
     }
 
+    /// `op account list` (needs no session).
+    pub fn account_list() -> OpCall {
+        OpCall::new("account list")
+    }
+
     /// `op read --no-newline REFERENCE`.
     pub fn read(reference: &str) -> OpCall {
         let mut c = OpCall::new("read").flag("no-newline", "true");

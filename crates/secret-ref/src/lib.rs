@@ -8,7 +8,8 @@
 //! - [`vars`]: `$VAR`, `${VAR}` and `${VAR:-default}` expansion;
 //! - [`template`]: the `op inject` template syntax (enclosed, unenclosed, escaped);
 //! - [`envfile`]: the dotenv dialect of `op run --env-file` and how files merge with the shell;
-//! - [`mask`]: the streaming replacement of secret values on `op run`'s output.
+//! - [`mask`]: the streaming replacement of secret values, and of their encoded forms, on
+//!   `op run`'s output.
 //!
 //! Pure std apart from `thiserror` and `zeroize`: the client that links this crate must start in
 //! about a millisecond. Nothing here performs I/O, and no error or `Debug` output ever contains a
@@ -20,5 +21,5 @@ pub mod reference;
 pub mod template;
 pub mod vars;
 
-pub use mask::{CONCEALED, Masker};
+pub use mask::{CONCEALED, Forms, Masker};
 pub use reference::{RefError, SecretRef, looks_like_reference};

@@ -1,14 +1,25 @@
-//! Streaming masking of secret values on a child's output, as `op run` does (op-cli.md §4.2).
+//! Streaming masking of secret values on a child's output, as `op run` does (op-cli.md §4.2),
+//! and of the forms a program is likely to print a value in (base64, hex, percent-encoding,
+//! JSON escaping: [`forms`]).
 //!
-//! Owns the replacement of every occurrence of a resolved secret with [`CONCEALED`] in a byte
-//! stream that arrives in arbitrary chunks. Matching is plain substring replacement, scanning
-//! left to right and taking the longest secret that matches at each position (so short secrets
-//! also mangle ordinary text, as in real `op`). A secret split across any number of chunks is
-//! still masked: [`Masker::push`] holds back a tail that could still become a secret, never
-//! more than the longest secret minus one byte.
+//! Owns the replacement of every occurrence of a masked pattern with [`CONCEALED`] in a byte
+//! stream that arrives in arbitrary chunks. The patterns are the values themselves and, with
+//! [`Forms::Encoded`], the encoded forms of every value at least `min_len` bytes long (shorter
+//! values would make their encodings match ordinary text). Matching scans left to right and
+//! replaces the longest pattern that matches at each position (so short secrets also mangle
+//! ordinary text, as in real `op`). A pattern split across any number of chunks is still
+//! masked: [`Masker::push`] holds back a tail that could still become a pattern, never more
+//! than the longest pattern minus one byte, and chunking never changes the output.
 //!
-//! Never emits a byte of a complete secret, never prints a secret in `Debug`, and keeps its
-//! copies of the secrets and of the held-back tail in zeroizing buffers that are wiped on drop.
+//! The scan looks up the first four bytes at each position in a hashed table of pattern
+//! prefixes, so its cost hardly grows with the number of patterns (20 values make 150 to 400
+//! patterns). A general multi-pattern automaton (aho-corasick) would copy every pattern into
+//! tables that are never wiped; this table holds pattern indices only.
+//!
+//! Never emits a byte of a complete pattern, never prints one in `Debug`, and keeps its copies
+//! of the secrets, their encodings and the held-back tail in zeroizing buffers wiped on drop.
+
+pub mod forms;
 
 use std::fmt;
 
@@ -17,59 +28,170 @@ use zeroize::{Zeroize, Zeroizing};
 /// What `op run` prints in place of a secret value.
 pub const CONCEALED: &str = "<concealed by 1Password>";
 
-/// A stateful masker for one output stream (use one per stream: stdout and stderr each need
-/// their own held-back tail).
+/// Values shorter than this are masked exactly but not in encoded forms, by default.
+pub const DEFAULT_MIN_ENCODED: usize = 8;
+
+/// Patterns at least this long are found through the prefix table; shorter ones (short exact
+/// values) through a first-byte table.
+const PREFIX: usize = 4;
+
+/// Which forms of each value are masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forms {
+    /// Only the value's own bytes, as `op run` does.
+    Exact,
+    /// The value's bytes, and for values of at least `min_len` bytes also every form in
+    /// [`forms::encoded_forms`].
+    Encoded {
+        /// Values shorter than this are masked exactly only.
+        min_len: usize,
+    },
+}
+
+impl Default for Forms {
+    fn default() -> Self {
+        Forms::Encoded {
+            min_len: DEFAULT_MIN_ENCODED,
+        }
+    }
+}
+
+/// A stateful masker for one output stream (use one per stream: each needs its own held-back
+/// tail).
 pub struct Masker {
-    /// The secrets, distinct and non-empty, longest first so the first full match is the
+    /// How many distinct values were given (for `Debug`).
+    values: usize,
+    /// The patterns, distinct and non-empty, longest first so the first full match is the
     /// longest.
-    secrets: Vec<Zeroizing<Vec<u8>>>,
-    /// Which bytes start some secret: a fast path for the bytes that cannot.
-    starts_secret: [bool; 256],
-    /// Bytes received but not yet emitted because they may be the start of a secret. Its
+    patterns: Vec<Zeroizing<Vec<u8>>>,
+    /// For patterns of at least [`PREFIX`] bytes: `bucket_items[bucket_start[h]..bucket_start[h
+    /// + 1]]` are the indices (ascending, so longest first) of the patterns whose first four
+    /// bytes hash to `h`.
+    bucket_start: Vec<u32>,
+    /// See `bucket_start`.
+    bucket_items: Vec<u32>,
+    /// How far to shift the 32-bit prefix hash to get a bucket number.
+    bucket_shift: u32,
+    /// Which bytes start a pattern shorter than [`PREFIX`].
+    starts_short: [bool; 256],
+    /// Indices of the patterns shorter than [`PREFIX`], longest first.
+    short: Vec<u32>,
+    /// Bytes received but not yet emitted because they may be the start of a pattern. Its
     /// capacity is reserved up front so it never reallocates (which would leave an unwiped
     /// copy behind).
     held: Zeroizing<Vec<u8>>,
 }
 
+/// The bucket of a 4-byte prefix (Fibonacci hashing: the top bits of a multiplicative hash).
+fn prefix_hash(prefix: [u8; PREFIX], shift: u32) -> usize {
+    (u32::from_le_bytes(prefix).wrapping_mul(0x9E37_79B1) >> shift) as usize
+}
+
 impl Masker {
-    /// A masker for these secret values. Empty values are ignored (they would match
-    /// everywhere); duplicates are merged.
+    /// A masker for the exact bytes of these secret values, as `op run` masks. Empty values
+    /// are ignored (they would match everywhere); duplicates are merged.
     #[must_use]
     pub fn new<I, S>(secrets: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
-        let mut list: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        Self::with_forms(secrets, Forms::Exact)
+    }
+
+    /// A masker for these secret values in the given `forms`. Empty values are ignored;
+    /// duplicates are merged.
+    #[must_use]
+    pub fn with_forms<I, S>(secrets: I, forms: Forms) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
+        let mut values: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         for secret in secrets {
             let secret = secret.as_ref();
-            if !secret.is_empty() && !list.iter().any(|known| known.as_slice() == secret) {
-                list.push(Zeroizing::new(secret.to_vec()));
+            if !secret.is_empty() && !values.iter().any(|known| known.as_slice() == secret) {
+                values.push(Zeroizing::new(secret.to_vec()));
             }
         }
-        list.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-        let mut starts_secret = [false; 256];
-        for secret in &list {
-            if let Some(&first) = secret.first() {
-                starts_secret[usize::from(first)] = true;
+        let mut patterns: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        for value in &values {
+            if let Forms::Encoded { min_len } = forms
+                && value.len() >= min_len
+            {
+                patterns.extend(forms::encoded_forms(value));
             }
         }
-        let longest = list.first().map_or(0, |secret| secret.len());
+        let count = values.len();
+        patterns.extend(values);
+        patterns.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.as_slice().cmp(b)));
+        patterns.dedup_by(|a, b| a.as_slice() == b.as_slice());
+
+        // About 32 buckets per long pattern keeps most positions of ordinary text on the fast
+        // path; between 2^4 and 2^16 buckets.
+        let long = patterns.iter().filter(|p| p.len() >= PREFIX).count();
+        let bits = (long * 32)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(4, 16);
+        let bucket_shift = 32 - bits;
+        let mut counts = vec![0u32; (1 << bits) + 1];
+        let mut starts_short = [false; 256];
+        let mut short = Vec::new();
+        let mut keyed = Vec::with_capacity(long);
+        for (index, pattern) in patterns.iter().enumerate() {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            match pattern.first_chunk::<PREFIX>() {
+                Some(prefix) => {
+                    let bucket = prefix_hash(*prefix, bucket_shift);
+                    counts[bucket + 1] += 1;
+                    keyed.push((bucket, index));
+                }
+                None => {
+                    starts_short[usize::from(pattern[0])] = true;
+                    short.push(index);
+                }
+            }
+        }
+        for bucket in 1..counts.len() {
+            counts[bucket] += counts[bucket - 1];
+        }
+        let bucket_start = counts;
+        let mut fill = bucket_start.clone();
+        let mut bucket_items = vec![0u32; keyed.len()];
+        // `keyed` is in ascending index order, so each bucket lists the longest first.
+        for (bucket, index) in keyed {
+            bucket_items[fill[bucket] as usize] = index;
+            fill[bucket] += 1;
+        }
+        let longest = patterns.first().map_or(0, |pattern| pattern.len());
         Masker {
-            secrets: list,
-            starts_secret,
+            values: count,
+            patterns,
+            bucket_start,
+            bucket_items,
+            bucket_shift,
+            starts_short,
+            short,
             held: Zeroizing::new(Vec::with_capacity(longest)),
         }
+    }
+
+    /// How many distinct patterns (values and their encoded forms) are masked.
+    #[must_use]
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
     }
 
     /// Whether there is nothing to mask (no non-empty secret), so output can pass through.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.patterns.is_empty()
     }
 
     /// Feeds the next chunk of the stream; returns what can be emitted now. The rest (a tail
-    /// that is a proper prefix of some secret) is kept for the next call or [`Masker::finish`].
+    /// that is a proper prefix of some pattern) is kept for the next call or
+    /// [`Masker::finish`].
     pub fn push(&mut self, input: &[u8]) -> Vec<u8> {
         if self.held.is_empty() {
             return self.emit(input, false);
@@ -84,7 +206,7 @@ impl Masker {
     /// then empty and may start a new stream.
     pub fn finish(&mut self) -> Vec<u8> {
         let tail = Zeroizing::new(std::mem::take(&mut *self.held));
-        let longest = self.secrets.first().map_or(0, |secret| secret.len());
+        let longest = self.patterns.first().map_or(0, |pattern| pattern.len());
         self.held = Zeroizing::new(Vec::with_capacity(longest));
         self.emit(&tail, true)
     }
@@ -99,34 +221,68 @@ impl Masker {
         out
     }
 
+    /// The patterns that may start at the beginning of `rest`, longest first: those whose
+    /// prefix hashes to the same bucket, then the short ones starting with its first byte.
+    /// With fewer than [`PREFIX`] bytes left, every pattern is a candidate.
+    fn candidates<'a>(&'a self, rest: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let (bucket, all): (&[u32], bool) = match rest.first_chunk::<PREFIX>() {
+            Some(prefix) => {
+                let h = prefix_hash(*prefix, self.bucket_shift);
+                let range = self.bucket_start[h] as usize..self.bucket_start[h + 1] as usize;
+                (&self.bucket_items[range], false)
+            }
+            None => (&[], true),
+        };
+        let first = rest.first().copied();
+        let listed = bucket
+            .iter()
+            .chain(self.short.iter().filter(move |_| !all))
+            .map(|&index| self.patterns[index as usize].as_slice())
+            .filter(move |pattern| pattern.first().copied() == first);
+        let everything = self
+            .patterns
+            .iter()
+            .filter(move |_| all)
+            .map(|pattern| pattern.as_slice());
+        listed.chain(everything)
+    }
+
     /// Appends the masked form of `data` to `out`, stopping at the first position where a
-    /// secret could still complete with more input (unless `at_end`). Returns that position
+    /// pattern could still complete with more input (unless `at_end`). Returns that position
     /// (`data.len()` when nothing is held back).
     ///
-    /// At each position: if the remaining bytes are a proper prefix of some secret, more input
-    /// could make a (longer) match here, so stop; otherwise replace the longest secret that
-    /// matches fully, or emit one byte. This makes the decision the same as with the whole
-    /// stream at hand, so chunking never changes the output.
+    /// At each position: if the remaining bytes are a proper prefix of some pattern, more
+    /// input could make a (longer) match here, so stop; otherwise replace the longest pattern
+    /// that matches fully, or emit one byte. This makes the decision the same as with the
+    /// whole stream at hand, so chunking never changes the output.
     fn scan(&self, data: &[u8], at_end: bool, out: &mut Vec<u8>) -> usize {
         let mut plain_from = 0;
         let mut i = 0;
         while i < data.len() {
-            if !self.starts_secret[usize::from(data[i])] {
-                i += 1;
-                continue;
-            }
             let rest = &data[i..];
-            let may_grow =
-                |secret: &Zeroizing<Vec<u8>>| secret.len() > rest.len() && secret.starts_with(rest);
-            if !at_end && self.secrets.iter().any(may_grow) {
+            // The fast path: no pattern can start here.
+            if let Some(prefix) = rest.first_chunk::<PREFIX>() {
+                let h = prefix_hash(*prefix, self.bucket_shift);
+                if self.bucket_start[h] == self.bucket_start[h + 1]
+                    && !self.starts_short[usize::from(prefix[0])]
+                {
+                    i += 1;
+                    continue;
+                }
+            }
+            let may_grow = |pattern: &[u8]| pattern.len() > rest.len() && pattern.starts_with(rest);
+            if !at_end && self.candidates(rest).any(may_grow) {
                 out.extend_from_slice(&data[plain_from..i]);
                 return i;
             }
-            match self.secrets.iter().find(|secret| rest.starts_with(secret)) {
-                Some(secret) => {
+            match self
+                .candidates(rest)
+                .find(|pattern| rest.starts_with(pattern))
+            {
+                Some(pattern) => {
                     out.extend_from_slice(&data[plain_from..i]);
                     out.extend_from_slice(CONCEALED.as_bytes());
-                    i += secret.len();
+                    i += pattern.len();
                     plain_from = i;
                 }
                 None => i += 1,
@@ -140,7 +296,8 @@ impl Masker {
 impl fmt::Debug for Masker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Masker")
-            .field("secrets", &self.secrets.len())
+            .field("secrets", &self.values)
+            .field("patterns", &self.patterns.len())
             .field("held_back_bytes", &self.held.len())
             .finish_non_exhaustive()
     }
@@ -151,7 +308,8 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The specification: greedy, leftmost, longest-first replacement over the whole input.
+    /// The specification: greedy, leftmost, longest-first replacement of `secrets` (the
+    /// patterns) over the whole input.
     fn one_shot(secrets: &[Vec<u8>], input: &[u8]) -> Vec<u8> {
         let mut sorted: Vec<&Vec<u8>> = secrets.iter().filter(|s| !s.is_empty()).collect();
         sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -187,6 +345,65 @@ mod tests {
         out.extend(masker.push(&input[from..]));
         out.extend(masker.finish());
         out
+    }
+
+    /// Bytes that no value in the encoded-form tests contains, so no encoding of a value
+    /// contains them either: the text between encodings.
+    const NOISE: &[u8] = b" \n,;|";
+
+    /// A value and its encoded forms (when it is long enough), as the masker sees them.
+    fn forms_of(value: &[u8], min_len: usize) -> Vec<Vec<u8>> {
+        let mut all = vec![value.to_vec()];
+        if value.len() >= min_len {
+            all.extend(forms::encoded_forms(value).iter().map(|f| f.to_vec()));
+        }
+        all
+    }
+
+    fn all_patterns(values: &[Vec<u8>], min_len: usize) -> Vec<Vec<u8>> {
+        values.iter().flat_map(|v| forms_of(v, min_len)).collect()
+    }
+
+    /// Like `streamed`, with a chosen set of forms.
+    fn streamed_with(secrets: &[Vec<u8>], which: Forms, input: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut masker = Masker::with_forms(secrets, which);
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut out = Vec::new();
+        let mut from = 0;
+        for cut in cuts {
+            out.extend(masker.push(&input[from..cut]));
+            from = cut;
+        }
+        out.extend(masker.push(&input[from..]));
+        out.extend(masker.finish());
+        out
+    }
+
+    #[test]
+    fn a_base64_hex_or_json_printed_value_is_concealed() {
+        let value = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
+        let mut masker = Masker::with_forms([value], Forms::default());
+        let hexed: String = value.bytes().map(|b| format!("{b:02X}")).collect();
+        let text = format!(
+            "b64=c2tfdGVzdF80ZUMzOUhxTHlqV0Rhcmp0VDF6ZHA3ZGM= hex={hexed} \
+             url=sk_test_4eC39HqLyjWDarjtT1zdp7dc json={{\"k\":\"{value}\"}}"
+        );
+        let mut out = Vec::new();
+        for chunk in text.as_bytes().chunks(5) {
+            out.extend(masker.push(chunk));
+        }
+        out.extend(masker.finish());
+        let out = String::from_utf8(out).expect("utf-8");
+        assert_eq!(
+            out,
+            "b64=<concealed by 1Password> hex=<concealed by 1Password> \
+             url=<concealed by 1Password> json={\"k\":\"<concealed by 1Password>\"}"
+        );
+        let mut exact = Masker::with_forms([value], Forms::Exact);
+        let plain = exact.push(b"c2tfdGVzdF80ZUMzOUhxTHlqV0Rhcmp0VDF6ZHA3ZGM=");
+        assert_eq!(plain, b"c2tfdGVzdF80ZUMzOUhxTHlqV0Rhcmp0VDF6ZHA3ZGM=");
     }
 
     fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -240,7 +457,7 @@ mod tests {
         let mut masker = Masker::new(["", "x", "x"]);
         assert_eq!(
             format!("{masker:?}"),
-            "Masker { secrets: 1, held_back_bytes: 0, .. }"
+            "Masker { secrets: 1, patterns: 1, held_back_bytes: 0, .. }"
         );
         assert_eq!(masker.push(b"axb"), b"a<concealed by 1Password>b");
         let mut none = Masker::new(Vec::<Vec<u8>>::new());
@@ -310,6 +527,87 @@ mod tests {
                 let _ = masker.push(&[*byte]);
                 prop_assert!(masker.held.len() < longest);
             }
+        }
+
+        #[test]
+        fn encoded_chunking_never_changes_the_output(
+            values in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..24), 1..4),
+            pieces in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), proptest::collection::vec(any::<u8>(), 0..6)), 0..8),
+            cuts in proptest::collection::vec(any::<usize>(), 0..10),
+        ) {
+            let patterns = all_patterns(&values, 8);
+            let mut input = Vec::new();
+            for (which, form, noise) in &pieces {
+                let forms = forms_of(&values[which.index(values.len())], 8);
+                input.extend_from_slice(&forms[form.index(forms.len())]);
+                input.extend_from_slice(noise);
+            }
+            let got = streamed_with(&values, Forms::Encoded { min_len: 8 }, &input, &cuts);
+            prop_assert_eq!(got, one_shot(&patterns, &input));
+        }
+
+        #[test]
+        fn no_encoding_of_a_value_survives_and_every_other_byte_does(
+            values in proptest::collection::vec(
+                proptest::collection::vec(any::<u8>().prop_filter("noise byte", |b| !NOISE.contains(b)), 8..40),
+                1..4,
+            ),
+            pieces in proptest::collection::vec((any::<prop::sample::Index>(), any::<prop::sample::Index>(), proptest::collection::vec(proptest::sample::select(NOISE.to_vec()), 1..6)), 1..8),
+            lead in proptest::collection::vec(proptest::sample::select(NOISE.to_vec()), 0..4),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let mut input = lead.clone();
+            let mut expected = lead.clone();
+            for (which, form, noise) in &pieces {
+                let forms = forms_of(&values[which.index(values.len())], 8);
+                input.extend_from_slice(&forms[form.index(forms.len())]);
+                input.extend_from_slice(noise);
+                expected.extend_from_slice(CONCEALED.as_bytes());
+                expected.extend_from_slice(noise);
+            }
+            let got = streamed_with(&values, Forms::Encoded { min_len: 8 }, &input, &cuts);
+            for value in &values {
+                for form in forms_of(value, 8) {
+                    prop_assert!(!contains(&got, &form), "a form leaked");
+                }
+            }
+            prop_assert_eq!(got, expected);
+        }
+
+        #[test]
+        fn a_value_inside_a_longer_base64_stream_is_masked_at_every_alignment(
+            value in proptest::collection::vec(any::<u8>(), 8..40),
+            before in proptest::collection::vec(any::<u8>(), 0..7),
+            after in proptest::collection::vec(any::<u8>(), 0..7),
+            url_safe in any::<bool>(),
+            cuts in proptest::collection::vec(any::<usize>(), 0..8),
+        ) {
+            let alphabet = if url_safe { forms::BASE64_URL } else { forms::BASE64_STANDARD };
+            let mut plain = before.clone();
+            plain.extend_from_slice(&value);
+            plain.extend_from_slice(&after);
+            let stream = forms::base64(&plain, alphabet);
+            let inner = forms::base64_embedded(&value, before.len() % 3, alphabet);
+            prop_assert!(contains(&stream, &inner));
+            let got = streamed_with(&[value], Forms::Encoded { min_len: 8 }, &stream, &cuts);
+            prop_assert!(!contains(&got, &inner), "the value's characters survived");
+            prop_assert!(contains(&got, CONCEALED.as_bytes()));
+        }
+
+        #[test]
+        fn short_values_are_masked_exactly_but_not_encoded(
+            value in proptest::collection::vec(proptest::sample::select(b"abcdefgh".to_vec()), 1..8),
+            cuts in proptest::collection::vec(any::<usize>(), 0..6),
+        ) {
+            let hexed: Vec<u8> = value.iter().flat_map(|b| format!("{b:02x}").into_bytes()).collect();
+            let mut input = value.clone();
+            input.push(b' ');
+            input.extend_from_slice(&hexed);
+            let got = streamed_with(&[value], Forms::Encoded { min_len: 8 }, &input, &cuts);
+            let mut expected = CONCEALED.as_bytes().to_vec();
+            expected.push(b' ');
+            expected.extend_from_slice(&hexed);
+            prop_assert_eq!(got, expected);
         }
 
         #[test]
