@@ -202,7 +202,7 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
     let lease = lease.clone();
     tokio::spawn(async move {
         // The cheapest call that the server counts as use. `whoami` can fail in app mode
-        // (op-cli.md §1.3), so app sessions list vaults instead.
+        // (docs/op-behaviour.md §1.3), so app sessions list vaults instead.
         let args = match lease.mode {
             Mode::App => OpCall::vault_list().json(),
             _ => OpCall::whoami().json(),
@@ -440,7 +440,7 @@ async fn init_service_account(
         token: token.expose_secret().as_str(),
     };
     // op >= 2.20 answers whoami with "not authenticated yet" until another command ran
-    // (op-cli.md §1.7), so authenticate with a vault listing first.
+    // (docs/op-behaviour.md §1.7), so authenticate with a vault listing first.
     let list = OpCall::vault_list().json().args();
     let out = daemon
         .op
@@ -524,7 +524,7 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         )
         .with_fix("run `op-session init --mode token` in a terminal"));
     }
-    // Confirm with a call that triggers authorization (whoami may not, op-cli.md §1.3).
+    // Confirm with a call that triggers authorization (whoami may not, docs/op-behaviour.md §1.3).
     let confirm = OpCall::vault_list()
         .json()
         .account(req.account.as_deref())

@@ -1,6 +1,6 @@
 //! Resolving batches of `op://` references: cache first, then one `op` call for the misses.
 //!
-//! Owns the resolution strategy of DESIGN.md: cache hits first; misses that another request
+//! Owns the resolution strategy of docs/architecture.md ("Resolving references"): cache hits first; misses that another request
 //! is already resolving are awaited, not re-run; the remaining misses of one request go to a
 //! single `op inject` call whose template separates references with random boundaries (a
 //! value cannot forge a boundary it never saw); if that call fails, one `op read` per

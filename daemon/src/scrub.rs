@@ -2,7 +2,7 @@
 //!
 //! Owns two jobs on `op`'s error text: removing anything secret (the held tokens, cached
 //! values, any `ops_…` service-account token shape) and classifying the failure into an
-//! [`ErrorCode`] so auth failures end the session at once (DESIGN.md: expiry is enforced, an
+//! [`ErrorCode`] so auth failures end the session at once (docs/architecture.md, "Expiry is enforced by the daemon": expiry is enforced, an
 //! auth error marks the session expired) and the client gets one clear message.
 
 use op_session_protocol::{ErrorBody, ErrorCode};
@@ -83,7 +83,7 @@ pub enum Failure {
     Other,
 }
 
-/// Classify `op`'s stderr (see op-cli.md §2 and §6).
+/// Classify `op`'s stderr (see docs/op-behaviour.md §2 and §6).
 pub fn classify(stderr: &str) -> Failure {
     let s = stderr.to_ascii_lowercase();
     if s.contains("(429)") || s.contains("too many requests") {

@@ -1,7 +1,7 @@
 //! Memory for tokens: a page of its own, locked so it is never swapped, wiped on drop.
 //!
 //! `mlockall` would starve tokio of thread stacks under the usual 8 MiB memlock limit (see
-//! DESIGN.md), so only the pages that hold tokens are locked. Each token gets its own anonymous
+//! docs/architecture.md, "Facts we verified"), so only the pages that hold tokens are locked. Each token gets its own anonymous
 //! mapping: unlocking one token can then never unlock another's page. If the memlock limit
 //! refuses, the page is still used and still wiped, and `status` reports that locking did not
 //! take hold. Wrapped in `secrecy::SecretBox`, so the only way in is `expose_secret()`.

@@ -37,7 +37,7 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Parse `op whoami --format json` (either key style of op-cli.md §1.7).
+    /// Parse `op whoami --format json` (either key style of docs/op-behaviour.md §1.7).
     pub fn from_whoami(json: &[u8]) -> Option<Identity> {
         let v: serde_json::Value = serde_json::from_slice(json).ok()?;
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);

@@ -1,5 +1,5 @@
 //! Who is calling, and may they: account selection, token-mode sessions, app-integration
-//! authorizations, service-account tokens and their rate limits (op-cli.md §1, §2, §6).
+//! authorizations, service-account tokens and their rate limits (docs/op-behaviour.md §1, §2, §6).
 //!
 //! Every function here works on the locked state and the simulated clock in `Ctx`. Mode
 //! choice, in op's order: Connect variables (rejected: not simulated), then
@@ -55,7 +55,7 @@ impl Principal {
 }
 
 /// True when `filter` names `account` the way `--account` accepts: shorthand, sign-in
-/// address with or without `https://`, account UUID or user UUID (op-cli.md §1.4).
+/// address with or without `https://`, account UUID or user UUID (docs/op-behaviour.md §1.4).
 pub fn account_matches(account: &Account, filter: &str) -> bool {
     let f = filter.trim();
     account
@@ -76,7 +76,7 @@ pub fn account_filter(ctx: &Ctx) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The account a command acts on (op-cli.md §1.4): the filter; else the account of a live
+/// The account a command acts on (docs/op-behaviour.md §1.4): the filter; else the account of a live
 /// `--session` token; else the latest sign-in; else the first account with an
 /// `OP_SESSION_<uuid>` variable set; else the first account.
 pub fn select_account(ctx: &Ctx, state: &State) -> Result<usize, AuthError> {
@@ -282,7 +282,7 @@ pub fn authorize_app(ctx: &Ctx, state: &mut State, account: usize) -> Result<(),
     }
 }
 
-/// Decode an `ops_` token and find its service account (op-cli.md §6 errors).
+/// Decode an `ops_` token and find its service account (docs/op-behaviour.md §6 errors).
 pub fn find_service_account(state: &State, token: &str) -> Result<usize, AuthError> {
     let Some(body) = token.strip_prefix("ops_") else {
         return Err(AuthError::Client(error::SA_UNRECOGNIZED.to_string()));
@@ -431,7 +431,7 @@ pub fn visible_vaults(state: &State, principal: Principal) -> Vec<usize> {
         .collect()
 }
 
-/// How `op whoami` decides (op-cli.md §1.7): never prompts; a person needs a live session or
+/// How `op whoami` decides (docs/op-behaviour.md §1.7): never prompts; a person needs a live session or
 /// authorization; a service account must have run another command first.
 pub fn whoami_principal(ctx: &Ctx, state: &mut State) -> Result<Principal, AuthError> {
     reject_connect(ctx)?;

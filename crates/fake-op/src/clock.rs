@@ -25,7 +25,7 @@ pub fn now_ms(offset_ms: i64) -> i64 {
     real_now_ms() + offset_ms
 }
 
-/// `YYYY/MM/DD HH:MM:SS` in local time, as in op's `[ERROR]` lines (op-cli.md §8).
+/// `YYYY/MM/DD HH:MM:SS` in local time, as in op's `[ERROR]` lines (docs/op-behaviour.md §8).
 pub fn error_timestamp(ms: i64) -> String {
     let secs = ms.div_euclid(1000) as libc::time_t;
     // SAFETY: localtime_r only writes into the zeroed `tm` we own and reads `secs`.
@@ -165,7 +165,7 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     Some(if negative { -total } else { total })
 }
 
-/// `58 minutes` / `23 hours and 59 minutes`: the retry wording of the 429 texts (op-cli.md §6).
+/// `58 minutes` / `23 hours and 59 minutes`: the retry wording of the 429 texts (docs/op-behaviour.md §6).
 pub fn retry_in(ms: i64) -> String {
     let minutes = ms.max(0) / MINUTE_MS;
     let (h, m) = (minutes / 60, minutes % 60);

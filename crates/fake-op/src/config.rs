@@ -1,4 +1,4 @@
-//! op's configuration directory (op-cli.md §5.3): where it is, the 700 rule, and the `config`
+//! op's configuration directory (docs/op-behaviour.md §5.3): where it is, the 700 rule, and the `config`
 //! file fake-op mirrors there.
 //!
 //! The real state lives in `$FAKE_OP_HOME`; the config directory is checked (op refuses one

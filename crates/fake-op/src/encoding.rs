@@ -185,7 +185,7 @@ pub fn random_bytes(n: usize) -> Vec<u8> {
     buf
 }
 
-/// A session token: 32 random bytes, unpadded base64url, 43 characters (op-cli.md §1.2).
+/// A session token: 32 random bytes, unpadded base64url, 43 characters (docs/op-behaviour.md §1.2).
 pub fn session_token() -> String {
     base64url_encode(&random_bytes(32))
 }
@@ -217,7 +217,7 @@ pub fn derived_id(seed: &str) -> String {
     id_from(&seeded(seed), LOWER_ALNUM)
 }
 
-/// A stable user/account UUID: 26 upper-case letters and digits (op-cli.md §1.2).
+/// A stable user/account UUID: 26 upper-case letters and digits (docs/op-behaviour.md §1.2).
 pub fn derived_uuid(seed: &str) -> String {
     id_from(&seeded(seed), UPPER_ALNUM)
 }

@@ -1,36 +1,36 @@
 //! Errors as `op` prints them.
 //!
-//! Owns the one error type every command returns and the exact texts of op-cli.md §1–§8 that
+//! Owns the one error type every command returns and the exact texts of docs/op-behaviour.md §1–§8 that
 //! more than one module needs. Rendering (`[ERROR] YYYY/MM/DD HH:MM:SS <msg>`) happens once, in
 //! `crate::invocation`, so no command ever writes to stderr itself.
 
 use std::fmt;
 
-/// ``You are not currently signed in. …`` (op-cli.md §2).
+/// ``You are not currently signed in. …`` (docs/op-behaviour.md §2).
 pub const NOT_SIGNED_IN: &str =
     "You are not currently signed in. Please run `op signin --help` for instructions";
-/// `op whoami` without a usable session (op-cli.md §1.7).
+/// `op whoami` without a usable session (docs/op-behaviour.md §1.7).
 pub const ACCOUNT_NOT_SIGNED_IN: &str = "account is not signed in";
-/// Wrong password at `op signin` (op-cli.md §1.2).
+/// Wrong password at `op signin` (docs/op-behaviour.md §1.2).
 pub const WRONG_PASSWORD: &str = "Authentication: DB: 401: Unauthorized";
-/// No terminal to prompt on (op-cli.md §1.2).
+/// No terminal to prompt on (docs/op-behaviour.md §1.2).
 pub const NO_TERMINAL: &str = "inappropriate ioctl for device";
-/// The user dismissed the app's authorization prompt (op-cli.md §2).
+/// The user dismissed the app's authorization prompt (docs/op-behaviour.md §2).
 pub const PROMPT_DISMISSED: &str = "authorization prompt dismissed, please try again";
-/// Nobody answered the app's authorization prompt (op-cli.md §2).
+/// Nobody answered the app's authorization prompt (docs/op-behaviour.md §2).
 pub const PROMPT_TIMEOUT: &str = "authorization timeout";
-/// The desktop app is not running or its CLI integration is off (op-cli.md §2).
+/// The desktop app is not running or its CLI integration is off (docs/op-behaviour.md §2).
 pub const APP_UNREACHABLE: &str = "connecting to desktop app: read: connection reset, make sure 1Password CLI is installed correctly, then open the 1Password app, select 1Password > Settings > Developer and make sure the 'Integrate with 1Password CLI' setting is turned on. If you're still having trouble connecting, visit https://developer.1password.com/docs/cli/app-integration#troubleshooting for more help.";
-/// whoami with a service-account token before any other command (op-cli.md §1.7).
+/// whoami with a service-account token before any other command (docs/op-behaviour.md §1.7).
 pub const SA_NOT_AUTHENTICATED: &str = "service account token set, but not authenticated yet";
-/// A revoked or deleted service account (op-cli.md §6), without the client prefix.
+/// A revoked or deleted service account (docs/op-behaviour.md §6), without the client prefix.
 pub const SA_DELETED: &str = "Authentication: (failed to auth.LookupAuth), Network: (failed to request.DoUnencrypted), Server: (403) (Forbidden (Service Account Deleted)), The Service Account used in this integration has been deleted.";
-/// A token that does not even start with `ops_` (op-cli.md §6).
+/// A token that does not even start with `ops_` (docs/op-behaviour.md §6).
 pub const SA_UNRECOGNIZED: &str =
     "failed to DeserializeServiceAccountAuthToken, unrecognized auth type";
-/// No access to a resource (op-cli.md §3.3).
+/// No access to a resource (docs/op-behaviour.md §3.3).
 pub const FORBIDDEN: &str = "(403) Forbidden: You aren't authorized to access this resource.";
-/// The prefix of every client-setup failure (op-cli.md §8).
+/// The prefix of every client-setup failure (docs/op-behaviour.md §8).
 pub const CLIENT_PREFIX: &str = "error initializing client: ";
 
 /// A failed `op` invocation: the message after the timestamp, and the exit code.
@@ -38,7 +38,7 @@ pub const CLIENT_PREFIX: &str = "error initializing client: ";
 pub struct OpError {
     /// Everything after `[ERROR] <ts> `; may span lines (ambiguity lists, usage text).
     pub message: String,
-    /// 1 for nearly everything (op-cli.md §8).
+    /// 1 for nearly everything (docs/op-behaviour.md §8).
     pub code: i32,
 }
 
@@ -95,7 +95,7 @@ impl AuthError {
         }
     }
 
-    /// The error `op read <reference>` prints (op-cli.md §2, §3.3).
+    /// The error `op read <reference>` prints (docs/op-behaviour.md §2, §3.3).
     pub fn for_read(&self, reference: &str) -> OpError {
         match self {
             AuthError::Token(m) | AuthError::Client(m) => OpError::new(format!(

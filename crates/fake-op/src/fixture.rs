@@ -202,7 +202,7 @@ fn normalize_service_account(sa: &mut ServiceAccount, address: &str) {
     }
 }
 
-/// An `ops_` token with the key set op-cli.md §6 decoded from a real (revoked) one, derived
+/// An `ops_` token with the key set docs/op-behaviour.md §6 decoded from a real (revoked) one, derived
 /// deterministically from the sign-in address and email.
 pub fn build_token(address: &str, email: &str) -> String {
     let seed = |tag: &str| sha1(format!("{tag}:{email}").as_bytes());

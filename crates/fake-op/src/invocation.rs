@@ -60,7 +60,7 @@ impl Outcome {
     }
 }
 
-/// `[ERROR] YYYY/MM/DD HH:MM:SS <message>` (op-cli.md §8).
+/// `[ERROR] YYYY/MM/DD HH:MM:SS <message>` (docs/op-behaviour.md §8).
 pub fn error_line(now_ms: i64, message: &str) -> String {
     format!("[ERROR] {} {message}\n", clock::error_timestamp(now_ms))
 }
@@ -191,7 +191,7 @@ pub fn main(argv: Vec<String>) -> i32 {
     code
 }
 
-/// Resolve the global flags and their environment fallbacks (op-cli.md §5.1).
+/// Resolve the global flags and their environment fallbacks (docs/op-behaviour.md §5.1).
 fn globals(ctx: &mut Ctx) -> Result<(), OpError> {
     let format = ctx
         .args

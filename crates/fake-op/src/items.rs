@@ -1,4 +1,4 @@
-//! Finding vaults and items the way op does, with op's lookup errors (op-cli.md §7.4).
+//! Finding vaults and items the way op does, with op's lookup errors (docs/op-behaviour.md §7.4).
 //!
 //! Vaults match by ID or case-insensitive name. Items match by ID (archived ones included),
 //! else by case-insensitive title, else by website domain; archived items only with

@@ -1,6 +1,6 @@
 //! fake-op: a strict simulator of the 1Password CLI (`op` v2), for tests and benchmarks.
 //!
-//! The contract is `shared/op-cli.md`; the README documents the state directory, the fixture
+//! The contract is `docs/op-behaviour.md`; the README documents the state directory, the fixture
 //! format, `fake-op-ctl`, and every wording fake-op had to invent. It is never installed as
 //! `op`.
 //!

@@ -1,6 +1,6 @@
 //! Secret references (`op://vault/item[/section]/field[?attribute=…]`): parsing (delegated to
 //! the shared `secret-ref` crate, so fake-op and the daemon agree on the grammar) and
-//! resolution to a value against the state (op-cli.md §3.3).
+//! resolution to a value against the state (docs/op-behaviour.md §3.3).
 //!
 //! Resolution never prints; it returns the value or an error text without the
 //! `could not read secret '<ref>': ` prefix, which `op read` adds and `inject`/`run` also use.

@@ -1,4 +1,4 @@
-//! Output shapes: op's snake_case JSON (op-cli.md §1.6, §1.7, §7) and its human-readable
+//! Output shapes: op's snake_case JSON (docs/op-behaviour.md §1.6, §1.7, §7) and its human-readable
 //! layouts (tabwriter columns padded by four spaces, `Label:` blocks).
 //!
 //! JSON goes through `#[derive(Serialize)]` structs so keys keep op's order without turning on
@@ -295,7 +295,7 @@ pub fn pairs(indent: &str, rows: &[(String, String)]) -> String {
         .collect()
 }
 
-/// Human-readable `item get` (op-cli.md §7.2).
+/// Human-readable `item get` (docs/op-behaviour.md §7.2).
 pub fn item_human(vault: &Vault, item: &Item, reveal: bool, now_ms: i64, iso: bool) -> String {
     let mut out = pairs(
         "",

@@ -40,7 +40,7 @@ pub struct State {
     pub authorizations: Vec<Authorization>,
     /// What happened so far, for tests and benchmarks.
     pub counters: Counters,
-    /// Behaviour op-cli.md lists as unknown, kept configurable.
+    /// Behaviour docs/op-behaviour.md lists as unknown (item 15), kept configurable.
     pub quirks: Quirks,
 }
 
@@ -85,7 +85,7 @@ pub struct Account {
     pub app_integration: bool,
     /// Removed from this device by `op signout --forget`.
     pub forgotten: bool,
-    /// Requests per day across all of this account's service accounts (op-cli.md §6).
+    /// Requests per day across all of this account's service accounts (docs/op-behaviour.md §6).
     pub daily_limit: Option<u64>,
     /// Today's service-account requests against `daily_limit`.
     pub daily_usage: Window,
@@ -154,7 +154,7 @@ impl Vault {
     }
 }
 
-/// An item (op-cli.md §7.1).
+/// An item (docs/op-behaviour.md §7.1).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Item {
@@ -245,7 +245,7 @@ pub struct ItemFile {
     pub section: Option<String>,
 }
 
-/// A service account (op-cli.md §6).
+/// A service account (docs/op-behaviour.md §6).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceAccount {
@@ -267,7 +267,7 @@ pub struct ServiceAccount {
     pub read_limit: Option<u64>,
     /// Writes per hour (default 100).
     pub write_limit: Option<u64>,
-    /// Set once a command other than whoami has succeeded (op-cli.md §1.7).
+    /// Set once a command other than whoami has succeeded (docs/op-behaviour.md §1.7).
     pub authenticated: bool,
     /// This hour's reads.
     pub reads: Window,
@@ -403,7 +403,7 @@ pub struct SaCount {
     pub writes: u64,
 }
 
-/// Knobs for behaviour op-cli.md could not pin down.
+/// Knobs for behaviour docs/op-behaviour.md could not pin down (item 15).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quirks {

@@ -1,5 +1,5 @@
 //! Sign-in, sessions, the app-integration prompt model and service accounts
-//! (op-cli.md "must reproduce" items 2, 3, 4 and 13).
+//! (docs/op-behaviour.md "What the simulator must reproduce" items 2, 3, 4 and 13).
 
 mod common;
 

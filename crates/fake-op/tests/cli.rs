@@ -1,5 +1,5 @@
 //! Output discipline, flags, global options, the config directory, the call log and
-//! concurrency (op-cli.md "must reproduce" items 1, 11 and 12, plus the harness promises).
+//! concurrency (docs/op-behaviour.md "What the simulator must reproduce" items 1, 11 and 12, plus the harness promises).
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! References, `op read`, item lookups, `op inject` and `op run` (op-cli.md "must reproduce"
+//! References, `op read`, item lookups, `op inject` and `op run` (docs/op-behaviour.md "What the simulator must reproduce"
 //! items 5–10).
 
 mod common;

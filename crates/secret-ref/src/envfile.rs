@@ -1,5 +1,5 @@
 //! The dotenv dialect of `op run --env-file`, and how env files merge with the shell
-//! environment (op-cli.md §4.2).
+//! environment (docs/op-behaviour.md §4.2).
 //!
 //! Owns: `KEY=VALUE` lines with an optional `export `; blank lines and `#` comments; inline
 //! ` #` comments after unquoted values; single quotes (verbatim, no expansion), double quotes

@@ -1,4 +1,4 @@
-//! Streaming masking of secret values on a child's output, as `op run` does (op-cli.md §4.2),
+//! Streaming masking of secret values on a child's output, as `op run` does (docs/op-behaviour.md §4.2),
 //! and of the forms a program is likely to print a value in (base64, hex, percent-encoding,
 //! JSON escaping: [`forms`]).
 //!

@@ -1,6 +1,6 @@
 //! One secret reference: `op://<vault>/<item>[/<section>]/<field>[?<query>]`.
 //!
-//! Owns the syntax of op-cli.md §3.1: the `op://` scheme, three or four non-empty segments, the
+//! Owns the syntax of docs/op-behaviour.md §3.1: the `op://` scheme, three or four non-empty segments, the
 //! characters a name may use, the `attribute`/`attr` and `ssh-format` query parameters, and the
 //! lower-cased form used as a cache key (references are case-insensitive).
 //!
@@ -29,7 +29,7 @@ const SHAPE: &str = "secret references should match op://<vault>/<item>[/<sectio
 /// Why a string is not a secret reference.
 ///
 /// The `Display` text is the message alone. Real `op` wraps it, for example
-/// `invalid secret reference 'op://…': invalid character in secret reference: '''` (op-cli.md
+/// `invalid secret reference 'op://…': invalid character in secret reference: '''` (docs/op-behaviour.md
 /// §3.1); adding that wrapper, if wanted, is the printer's job.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefError {

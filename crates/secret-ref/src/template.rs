@@ -1,4 +1,4 @@
-//! The `op inject` template syntax (op-cli.md §4.1).
+//! The `op inject` template syntax (docs/op-behaviour.md §4.1).
 //!
 //! Owns splitting a template into literal text and secret references, and putting resolved
 //! values back. Three constructs are recognised:

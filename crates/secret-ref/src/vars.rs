@@ -1,7 +1,7 @@
 //! Variable expansion: `$VAR`, `${VAR}` and `${VAR:-default}`.
 //!
 //! Owns the variable grammar shared by `op inject` templates and `op run` env files
-//! (op-cli.md §3.1, §4.1): a name is letters, digits and `_`, not starting with a digit;
+//! (docs/op-behaviour.md §3.1, §4.1): a name is letters, digits and `_`, not starting with a digit;
 //! `${ NAME }` may pad the name with spaces; `${NAME:-default}` uses `default` when the variable
 //! is unset or empty. An unset variable without a default expands to nothing. Anything that is
 //! not a well-formed variable (a lone `$`, `$1`, `${bad name}`, an unclosed `${`) stays literal.

@@ -1,7 +1,7 @@
 //! `fake-op`: behaves as `op` v2 against the state in `$FAKE_OP_HOME`.
 
 fn main() {
-    // Go's runtime exits 2 on a panic (op-cli.md §8); so do we, with Go's first line.
+    // Go's runtime exits 2 on a panic (docs/op-behaviour.md §8); so do we, with Go's first line.
     std::panic::set_hook(Box::new(|info| {
         eprintln!("panic: {info}");
         std::process::exit(2);

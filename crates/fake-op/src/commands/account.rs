@@ -1,4 +1,4 @@
-//! `op whoami`, `op account list`, `op account forget` (op-cli.md §1.5–§1.7).
+//! `op whoami`, `op account list`, `op account forget` (docs/op-behaviour.md §1.5–§1.7).
 
 use serde::Serialize;
 

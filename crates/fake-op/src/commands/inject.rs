@@ -1,4 +1,4 @@
-//! `op inject [-i in] [-o out] [--file-mode m] [-f]` (op-cli.md §4.1).
+//! `op inject [-i in] [-o out] [--file-mode m] [-f]` (docs/op-behaviour.md §4.1).
 //!
 //! Template syntax and variable expansion come from `secret-ref`. Every reference is resolved
 //! before anything is written, so a failure leaves no partial output (stdout or file).

@@ -1,4 +1,4 @@
-//! `op item get/list/create/edit/delete` (op-cli.md §7).
+//! `op item get/list/create/edit/delete` (docs/op-behaviour.md §7).
 
 use crate::auth::{self, Principal, Quota};
 use crate::clock;

@@ -1,4 +1,4 @@
-//! `op read <reference> [-n] [-o path] [--file-mode m] [-f]` (op-cli.md §3.2, §3.3).
+//! `op read <reference> [-n] [-o path] [--file-mode m] [-f]` (docs/op-behaviour.md §3.2, §3.3).
 //!
 //! Every failure after parsing is worded `could not read secret '<ref as given>': …`.
 

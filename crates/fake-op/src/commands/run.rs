@@ -1,4 +1,4 @@
-//! `op run [--env-file F]... [--no-masking] -- <command>...` (op-cli.md §4.2).
+//! `op run [--env-file F]... [--no-masking] -- <command>...` (docs/op-behaviour.md §4.2).
 //!
 //! `prepare` runs under the state lock: it merges env files over the environment (file beats
 //! shell, later file beats earlier; dotenv rules from `secret-ref`), resolves every value that

@@ -1,4 +1,4 @@
-//! `op service-account ratelimit [name|id]` (op-cli.md §6): the hourly token windows and the
+//! `op service-account ratelimit [name|id]` (docs/op-behaviour.md §6): the hourly token windows and the
 //! daily account window. Uses no quota.
 
 use serde::Serialize;

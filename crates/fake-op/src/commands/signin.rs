@@ -1,4 +1,4 @@
-//! `op signin` and `op signout` (op-cli.md §1.2, §1.3, §1.5).
+//! `op signin` and `op signout` (docs/op-behaviour.md §1.2, §1.3, §1.5).
 //!
 //! Token mode: the password comes from stdin when it is not a terminal (from `/dev/tty`
 //! otherwise), a new 43-character token is stored as a server-side session, and the export
@@ -18,7 +18,7 @@ use crate::state::{Session, State};
 pub fn signin(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
     super::exact_args(ctx, 0)?;
     if auth::sa_token(ctx).is_some() {
-        // With a service-account token op never prompts and ignores sign-in (op-cli.md §6).
+        // With a service-account token op never prompts and ignores sign-in (docs/op-behaviour.md §6).
         return Ok(Outcome::default());
     }
     let account = auth::select_account(ctx, state).map_err(|e| e.for_command())?;

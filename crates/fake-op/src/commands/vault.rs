@@ -1,4 +1,4 @@
-//! `op vault list` and `op vault get` (op-cli.md §7.3).
+//! `op vault list` and `op vault get` (docs/op-behaviour.md §7.3).
 
 use serde::Serialize;
 
