@@ -65,6 +65,20 @@ pub struct PolicyConfig {
     pub allow_destructive: bool,
 }
 
+/// The `[mcp]` table: what `op-session mcp` may do. The daemon enforces it; the MCP process
+/// only reads it to decide which tools to offer. See docs/MCP.md.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// `read_secret` may return values (the call must also acknowledge it).
+    #[serde(default)]
+    pub reveal: bool,
+    /// Programs the `run` tool may start: absolute paths or globs (`/usr/bin/*`); `["*"]` is
+    /// the person's explicit opt-in to any command. Empty (the default) refuses every `run`.
+    #[serde(default)]
+    pub run_allow: Vec<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -80,6 +94,7 @@ struct RawConfig {
     pass_env: Option<Vec<String>>,
     audit: Option<bool>,
     policy: Option<PolicyConfig>,
+    mcp: Option<McpConfig>,
 }
 
 /// The validated configuration.
@@ -109,6 +124,8 @@ pub struct Config {
     pub audit: bool,
     /// Policy.
     pub policy: PolicyConfig,
+    /// What `op-session mcp` may do.
+    pub mcp: McpConfig,
 }
 
 impl Default for Config {
@@ -126,6 +143,7 @@ impl Default for Config {
             pass_env: Vec::new(),
             audit: true,
             policy: PolicyConfig::default(),
+            mcp: McpConfig::default(),
         }
     }
 }
@@ -260,6 +278,14 @@ impl Config {
         if let Some(p) = raw.policy {
             c.policy = p;
         }
+        if let Some(m) = raw.mcp {
+            for rule in &m.run_allow {
+                if let Err(message) = crate::mcp::check_run_rule(rule) {
+                    return Err(invalid("mcp.run_allow", message));
+                }
+            }
+            c.mcp = m;
+        }
         Ok(c)
     }
 }
@@ -300,6 +326,17 @@ mod tests {
             .expect_err("typo")
             .to_string();
         assert!(e.contains("allow_destructiv"), "{e}");
+        let e = parse("[mcp]\nreveal = true\nrun_alow = []")
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("run_alow"), "{e}");
+        let e = parse("[mcp]\nrun_allow = [\"npm\"]")
+            .expect_err("relative")
+            .to_string();
+        assert!(e.contains("run_allow") && e.contains("absolute"), "{e}");
+        let c = parse("[mcp]\nreveal = true\nrun_allow = [\"/usr/bin/*\", \"*\"]").expect("ok");
+        assert!(c.mcp.reveal);
+        assert_eq!(c.mcp.run_allow.len(), 2);
     }
 
     #[test]

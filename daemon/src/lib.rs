@@ -11,7 +11,7 @@
 //! [`connection`] (frames), [`requests`] (what each request does), [`session`] (state and
 //! deadlines), [`lifecycle`] (init, keepalive, expiry, revocation), [`oprun`] (spawning `op`),
 //! [`resolve`] and [`cache`] (values), [`passthrough`], [`policy`], [`audit`], [`scrub`],
-//! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
+//! [`mcp`] (what `op-session mcp` may do), [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
 //! socket activation).
 
 pub mod audit;
@@ -22,6 +22,7 @@ pub mod connection;
 pub mod hardening;
 pub mod launchd;
 pub mod lifecycle;
+pub mod mcp;
 pub mod notify;
 pub mod oprun;
 pub mod passthrough;

@@ -32,6 +32,10 @@ pub struct Outcome {
     op_exit_code: Option<i32>,
     cache_hits: usize,
     started: Option<Instant>,
+    /// Who relayed the request (`op-session mcp`), for the audit line.
+    via: Option<op_session_protocol::Via>,
+    /// A value was returned to a relaying client (MCP `read_secret`).
+    reveal: bool,
 }
 
 /// Handle one decoded request. Returns the response and what the audit line needs; the
@@ -73,6 +77,40 @@ pub async fn handle(
         Request::Lock(l) => lock(daemon, l, &mut o).await,
         Request::Resolve(r) => resolve_request(daemon, r, &mut o).await,
         Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o).await,
+        // Requests relayed by `op-session mcp`: see mcp.rs.
+        Request::McpInfo => Response::McpInfo(crate::mcp::info(daemon)),
+        Request::Check(c) => {
+            o.verb = "check".into();
+            o.references = vec![c.reference.clone()];
+            o.account = c.account.clone();
+            o.via = c.via.clone();
+            match crate::mcp::check(daemon, &c).await {
+                Ok(report) => {
+                    o.account = Some(report.account.clone());
+                    o.cache_hits = usize::from(report.cached);
+                    Response::Checked(report)
+                }
+                Err(e) => {
+                    o.denied = e.code == ErrorCode::PolicyDenied;
+                    Response::Error(e)
+                }
+            }
+        }
+        Request::Item(r) => {
+            o.verb = crate::mcp::item_verb(&r.op).into();
+            o.account = r.account.clone();
+            o.via = r.via.clone();
+            match crate::mcp::item(daemon, &r).await {
+                Ok((account, json)) => {
+                    o.account = Some(account);
+                    Response::Item { json }
+                }
+                Err(e) => {
+                    o.denied = e.code == ErrorCode::PolicyDenied;
+                    Response::Error(e)
+                }
+            }
+        }
     };
     o.started = Some(started);
     (resp, o)
@@ -110,6 +148,9 @@ pub fn audit(daemon: &Daemon, peer: &Peer, resp: &Response, mut o: Outcome) {
         outcome,
         op_exit_code: o.op_exit_code,
         cache_hits: o.cache_hits,
+        via: o.via.as_ref().map(|v| v.channel.as_str()),
+        client_name: o.via.as_ref().and_then(|v| v.client_name.as_deref()),
+        reveal: o.reveal,
         duration_ms: o
             .started
             .map(|s| s.elapsed().as_millis() as u64)
@@ -164,10 +205,17 @@ async fn resolve_request(daemon: &Arc<Daemon>, r: ResolveRequest, o: &mut Outcom
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
     o.account = r.account.clone();
+    o.via = r.via.clone();
     if let Err(e) = policy::check_verb(&daemon.config.policy, &[r.purpose.as_str().to_string()]) {
         o.denied = true;
         return Response::Error(e);
     }
+    // `[mcp] reveal` and `[mcp] run_allow`, for requests relayed by `op-session mcp`.
+    if let Some(resp) = crate::mcp::gate_resolve(daemon, &r) {
+        o.denied = matches!(&resp, Response::Error(e) if e.code == ErrorCode::PolicyDenied);
+        return resp;
+    }
+    o.reveal = r.reveal && r.via.as_ref().is_some_and(|v| v.is_mcp());
     if r.refs.is_empty() {
         return Response::Error(ErrorBody::new(
             ErrorCode::BadRequest,

@@ -38,11 +38,13 @@ pub mod error;
 pub mod exit;
 pub mod fdpass;
 pub mod frame;
+pub mod mcp;
 pub mod message;
 pub mod opargs;
 
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
+pub use mcp::{CheckReport, CheckRequest, ItemOp, ItemRequest, McpInfo, Via};
 pub use message::*;
 
 /// The protocol version. Bump it whenever a request or response changes shape.

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::PROTOCOL_VERSION;
 use crate::error::{ErrorBody, ErrorCode};
 use crate::frame::FrameError;
+use crate::mcp::{CheckReport, CheckRequest, ItemRequest, McpInfo, Via};
 
 /// How a session authenticates `op`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -86,6 +87,12 @@ pub enum Request {
     Resolve(ResolveRequest),
     /// Run `op ARGS` with the caller's stdio (passed as fds), cwd and environment.
     Passthrough(PassthroughRequest),
+    /// Check that a reference resolves and say where it points; never the value.
+    Check(CheckRequest),
+    /// Run a fixed, typed `op` item or vault command built by the daemon (`op-session mcp`).
+    Item(ItemRequest),
+    /// What `op-session mcp` may offer under the daemon's config and policy.
+    McpInfo,
 }
 
 impl Request {
@@ -99,6 +106,9 @@ impl Request {
             Request::Lock(_) => "lock",
             Request::Resolve(_) => "resolve",
             Request::Passthrough(_) => "passthrough",
+            Request::Check(_) => "check",
+            Request::Item(_) => "item",
+            Request::McpInfo => "mcp_info",
         }
     }
 }
@@ -174,6 +184,17 @@ pub struct ResolveRequest {
     /// What the values are for.
     #[serde(default)]
     pub purpose: ResolvePurpose,
+    /// Who relayed the request (`op-session mcp`); `None` for the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// The values will be shown to the relaying client (MCP `read_secret`). The daemon
+    /// refuses this unless its config allows it, and audits it as a reveal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reveal: bool,
+    /// For `run` via MCP: the absolute path of the program that will receive the values,
+    /// checked against `[mcp] run_allow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// Run `op` on the caller's behalf.
@@ -226,6 +247,15 @@ pub enum Response {
         /// `op`'s exit code (128+N if killed by signal N).
         code: i32,
     },
+    /// Answer to [`Request::Check`].
+    Checked(CheckReport),
+    /// Answer to [`Request::Item`]: JSON built by the daemon, concealed values masked.
+    Item {
+        /// The result.
+        json: serde_json::Value,
+    },
+    /// Answer to [`Request::McpInfo`].
+    McpInfo(McpInfo),
     /// The request failed.
     Error(ErrorBody),
 }
@@ -499,6 +529,7 @@ mod tests {
                         refs,
                         no_cache,
                         purpose: ResolvePurpose::Run,
+                        ..ResolveRequest::default()
                     }
                 )),
             (
