@@ -12,6 +12,7 @@ mod cli;
 mod conn;
 mod error;
 mod init;
+mod mcp;
 mod passthrough;
 mod run;
 mod service;
@@ -68,6 +69,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Status { json } => status::status(&t, json),
         Command::Stop => status::stop(&t),
+        Command::Mcp(a) => mcp::mcp(&t, a),
         Command::Lock { account, all } => status::lock(&t, account, all),
         Command::Init(a) => init::init(&t, a),
         Command::Read(a) => values::read(&t, a),
