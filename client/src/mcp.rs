@@ -100,8 +100,14 @@ mod tests {
         ] {
             let s = config_entry(kind, "/opt/bin/op-session");
             let v: serde_json::Value = serde_json::from_str(&s).expect("json");
-            assert_eq!(v["mcpServers"]["op-session"]["command"], "/opt/bin/op-session");
-            assert_eq!(v["mcpServers"]["op-session"]["args"], serde_json::json!(["mcp"]));
+            assert_eq!(
+                v["mcpServers"]["op-session"]["command"],
+                "/opt/bin/op-session"
+            );
+            assert_eq!(
+                v["mcpServers"]["op-session"]["args"],
+                serde_json::json!(["mcp"])
+            );
         }
         let s = config_entry(McpClientKind::Codex, "/opt/bin/op-session");
         assert!(s.contains("[mcp_servers.op-session]"), "{s}");

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use op_session_protocol::{
-    CheckReport, CheckRequest, ErrorBody, ErrorCode, ItemOp, ItemRequest, McpInfo,
-    ResolvePurpose, ResolveRequest, Response, Values,
+    CheckReport, CheckRequest, ErrorBody, ErrorCode, ItemOp, ItemRequest, McpInfo, ResolvePurpose,
+    ResolveRequest, Response, Values,
 };
 use serde_json::{Map, Value, json};
 
@@ -194,7 +194,9 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
             let t = match lifecycle::call_op(daemon, &lease, args, None).await {
                 Ok(out) => serde_json::from_slice::<Value>(&out.stdout)
                     .ok()
-                    .and_then(|item| field_type_of(&item, parsed.section.as_deref(), &parsed.field)),
+                    .and_then(|item| {
+                        field_type_of(&item, parsed.section.as_deref(), &parsed.field)
+                    }),
                 Err(_) => None,
             };
             field_types()
@@ -378,9 +380,9 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
                 .filter(|v| {
                     vaults.is_empty()
                         || ["id", "name"].iter().any(|k| {
-                            v.get(k).and_then(Value::as_str).is_some_and(|s| {
-                                vaults.iter().any(|a| a.eq_ignore_ascii_case(s))
-                            })
+                            v.get(k)
+                                .and_then(Value::as_str)
+                                .is_some_and(|s| vaults.iter().any(|a| a.eq_ignore_ascii_case(s)))
                         })
                 })
                 .map(|v| pick(v, &["id", "name", "type"]))
@@ -535,7 +537,11 @@ mod tests {
         };
         assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
         assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));
-        assert_eq!(run_rule_for(&cfg, "/usr/bin/x/y"), None, "* stays in one dir");
+        assert_eq!(
+            run_rule_for(&cfg, "/usr/bin/x/y"),
+            None,
+            "* stays in one dir"
+        );
         assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
     }
 
@@ -557,7 +563,10 @@ mod tests {
         for secret in ["gh-Pa55word-7Hq2", "old-secret", "JBSWY3DP", "123456"] {
             assert!(!m.contains(secret), "{m}");
         }
-        assert!(m.contains("wendy") && m.contains("op://Dev/GitHub/password"), "{m}");
+        assert!(
+            m.contains("wendy") && m.contains("op://Dev/GitHub/password"),
+            "{m}"
+        );
         assert!(m.contains(CONCEALED_MARKER));
     }
 
@@ -584,7 +593,15 @@ mod tests {
         .expect("ok");
         assert_eq!(
             a,
-            ["item", "list", "--vault", "Dev", "--categories=Login", "--format", "json"]
+            [
+                "item",
+                "list",
+                "--vault",
+                "Dev",
+                "--categories=Login",
+                "--format",
+                "json"
+            ]
         );
     }
 }

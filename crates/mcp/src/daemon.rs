@@ -99,7 +99,9 @@ impl DaemonClient {
                 ErrorCode::VersionMismatch,
                 "op-sessiond speaks another protocol than this op-session mcp",
             )
-            .with_fix("restart the daemon with the matching version: `op-session stop`, then retry"));
+            .with_fix(
+                "restart the daemon with the matching version: `op-session stop`, then retry",
+            ));
         }
         Ok(resp)
     }

@@ -91,7 +91,7 @@ pub fn default_token_path() -> Option<PathBuf> {
 /// Returns the token and whether it was generated.
 pub fn load_or_create_token(path: &Path) -> Result<(Token, bool), HttpError> {
     use std::io::{Read, Write};
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
     let err = |message: String| HttpError::Token {
         path: path.to_path_buf(),
         message,
@@ -113,7 +113,8 @@ pub fn load_or_create_token(path: &Path) -> Result<(Token, bool), HttpError> {
                 )));
             }
             let mut text = Zeroizing::new(String::new());
-            f.read_to_string(&mut text).map_err(|e| err(e.to_string()))?;
+            f.read_to_string(&mut text)
+                .map_err(|e| err(e.to_string()))?;
             let t = text.trim();
             if t.len() < 16 {
                 return Err(err("holds no token of at least 16 characters".into()));
@@ -121,8 +122,13 @@ pub fn load_or_create_token(path: &Path) -> Result<(Token, bool), HttpError> {
             Ok((Token(Zeroizing::new(t.to_string())), false))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // The file is what must be private (0600); a missing directory is made 0700.
             if let Some(dir) = path.parent() {
-                op_session_paths::ensure_private_dir(dir).map_err(|e| err(e.to_string()))?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| err(e.to_string()))?;
             }
             let mut raw = Zeroizing::new([0u8; 32]);
             getrandom::fill(&mut raw[..]).map_err(|e| err(e.to_string()))?;

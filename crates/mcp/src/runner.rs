@@ -91,7 +91,10 @@ pub fn find_program(program: &str, cwd: &Path) -> Result<PathBuf, ErrorBody> {
             .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if program.is_empty() {
-        return Err(bad("command is empty", "pass the program and its arguments as an array"));
+        return Err(bad(
+            "command is empty",
+            "pass the program and its arguments as an array",
+        ));
     }
     if program.contains('/') {
         let p = cwd.join(program);
@@ -171,7 +174,10 @@ fn refs_in(value: &str) -> Option<Vec<secret_ref::template::Segment>> {
 /// Run a command with references resolved into its environment only.
 pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunResult, ErrorBody> {
     let Some(program) = spec.command.first() else {
-        return Err(bad("command is empty", "pass the program and its arguments as an array"));
+        return Err(bad(
+            "command is empty",
+            "pass the program and its arguments as an array",
+        ));
     };
     let cwd = match &spec.cwd {
         Some(c) if c.is_absolute() && c.is_dir() => c.clone(),
@@ -189,9 +195,16 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
     // Environment: ours, then env files in order, then the tool's map.
     let mut parsed: Vec<Vec<(String, String)>> = Vec::new();
     for f in &spec.env_files {
-        let f = if f.is_absolute() { f.clone() } else { cwd.join(f) };
+        let f = if f.is_absolute() {
+            f.clone()
+        } else {
+            cwd.join(f)
+        };
         let text = Zeroizing::new(std::fs::read_to_string(&f).map_err(|e| {
-            bad(format!("cannot read env file {}: {e}", f.display()), "check the path")
+            bad(
+                format!("cannot read env file {}: {e}", f.display()),
+                "check the path",
+            )
         })?);
         let lookup = |k: &str| {
             parsed
@@ -206,7 +219,12 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
             .map_err(|e| bad(format!("env file {}: {e}", f.display()), "fix the file"))?;
         parsed.push(vars);
     }
-    parsed.push(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+    parsed.push(
+        spec.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
     for (k, _) in parsed.last().into_iter().flatten() {
         if !secret_ref::vars::is_valid_name(k) {
             return Err(bad(
@@ -401,18 +419,24 @@ pub async fn inject(
             ));
         }
     }
-    let meta = std::fs::metadata(template)
-        .map_err(|e| bad(format!("cannot read {}: {e}", template.display()), "check the path"))?;
+    let meta = std::fs::metadata(template).map_err(|e| {
+        bad(
+            format!("cannot read {}: {e}", template.display()),
+            "check the path",
+        )
+    })?;
     if meta.len() > MAX_TEMPLATE {
         return Err(bad(
             format!("{} is larger than 1 MiB", template.display()),
             "inject smaller templates",
         ));
     }
-    let text = Zeroizing::new(
-        std::fs::read_to_string(template)
-            .map_err(|e| bad(format!("cannot read {}: {e}", template.display()), "check the path"))?,
-    );
+    let text = Zeroizing::new(std::fs::read_to_string(template).map_err(|e| {
+        bad(
+            format!("cannot read {}: {e}", template.display()),
+            "check the path",
+        )
+    })?);
     if !overwrite && output.exists() {
         return Err(bad(
             format!("{} already exists", output.display()),
@@ -421,8 +445,12 @@ pub async fn inject(
     }
     let lookup = secret_ref::vars::case_insensitive_lookup(std::env::vars());
     let expanded = Zeroizing::new(secret_ref::template::expand_vars(&text, lookup));
-    let segments = secret_ref::template::parse(&expanded)
-        .map_err(|e| bad(format!("template {}: {e}", template.display()), "fix the template"))?;
+    let segments = secret_ref::template::parse(&expanded).map_err(|e| {
+        bad(
+            format!("template {}: {e}", template.display()),
+            "fix the template",
+        )
+    })?;
     let refs: Vec<String> = secret_ref::template::references(&segments)
         .into_iter()
         .map(str::to_string)
@@ -433,7 +461,16 @@ pub async fn inject(
     let values = if refs.is_empty() {
         Vec::new()
     } else {
-        resolve(daemon, via, account, refs, ResolvePurpose::Inject, None, false).await?
+        resolve(
+            daemon,
+            via,
+            account,
+            refs,
+            ResolvePurpose::Inject,
+            None,
+            false,
+        )
+        .await?
     };
     let rendered = Zeroizing::new(
         secret_ref::template::render(&segments, |r| {
@@ -442,8 +479,12 @@ pub async fn inject(
         .map_err(|e| bad(e.to_string(), "check the template"))?,
     );
     drop(values);
-    write_private(output, rendered.as_bytes())
-        .map_err(|e| bad(format!("cannot write {}: {e}", output.display()), "check the directory"))?;
+    write_private(output, rendered.as_bytes()).map_err(|e| {
+        bad(
+            format!("cannot write {}: {e}", output.display()),
+            "check the directory",
+        )
+    })?;
     Ok(InjectResult {
         path: output.display().to_string(),
         references: distinct.len(),
@@ -500,7 +541,11 @@ mod tests {
         assert!(cut);
         assert_eq!(out.len(), MAX_STREAM);
         let text = String::from_utf8_lossy(&out);
-        assert!(text.starts_with("key=<concealed by 1Password>"), "{}", &text[..40]);
+        assert!(
+            text.starts_with("key=<concealed by 1Password>"),
+            "{}",
+            &text[..40]
+        );
     }
 
     #[test]

@@ -386,8 +386,12 @@ impl OpSessionMcp {
         let via = Via::mcp(client_name);
         let r = match name {
             "status" => self.status(args).await,
+            // structuredContent must be an object: lists are wrapped.
             "list_vaults" => match parse::<AccountArgs>(args) {
-                Ok(a) => self.item(&via, a.account, ItemOp::ListVaults).await,
+                Ok(a) => self
+                    .item(&via, a.account, ItemOp::ListVaults)
+                    .await
+                    .map(|v| json!({ "vaults": v })),
                 Err(e) => Err(e),
             },
             "list_items" => match parse::<ListItemsArgs>(args) {
@@ -397,7 +401,9 @@ impl OpSessionMcp {
                         categories: a.categories,
                         tags: a.tags,
                     };
-                    self.item(&via, a.account, op).await
+                    self.item(&via, a.account, op)
+                        .await
+                        .map(|v| json!({ "items": v }))
                 }
                 Err(e) => Err(e),
             },
