@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p op-session-bench -- all
-//! op-session-bench [all|overhead|agent|fanout|footprint] [--latency-ms 800] [--runs 200]
+//! op-session-bench [all|overhead|agent|fanout|footprint|mcp] [--latency-ms 800] [--runs 200]
 //!                  [--out docs/BENCHMARKS.md] [--idle-secs 60]
 //! ```
 //!
@@ -18,6 +18,7 @@ mod fanout;
 mod fixture;
 mod footprint;
 mod machine;
+mod mcp;
 mod overhead;
 mod report;
 mod stats;
@@ -37,7 +38,7 @@ use crate::world::{Bins, World};
 /// Which scenarios to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// All four.
+    /// All five.
     All,
     /// 1: client start-up against /bin/true.
     Overhead,
@@ -47,6 +48,9 @@ enum Scenario {
     Fanout,
     /// 4: throughput, memory, idle wakeups (runs the fan-out first: it reports RSS after it).
     Footprint,
+    /// 5: `op-session mcp` over stdio: per-call latency and idle RSS (issue 12). Alone, it
+    /// writes `docs/BENCHMARKS-MCP.md` unless `--out` says otherwise.
+    Mcp,
 }
 
 /// Benchmarks of op-session against fake-op: client overhead, the agent scenario, fan-out,
@@ -63,9 +67,10 @@ struct Args {
     /// Measured runs of each command in the overhead scenario (issue 7 asks for ≥ 200).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     runs: u64,
-    /// Where to write the Markdown report.
-    #[arg(long, default_value = "docs/BENCHMARKS.md")]
-    out: PathBuf,
+    /// Where to write the Markdown report [default: docs/BENCHMARKS.md; docs/BENCHMARKS-MCP.md
+    /// for the mcp scenario alone].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Length of the idle window in the footprint scenario, in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     idle_secs: u64,
@@ -193,6 +198,14 @@ fn real_main(args: Args) -> Result<()> {
     if args.wants(Scenario::Fanout) || args.wants(Scenario::Footprint) {
         outcomes.extend(daemon_scenarios(&args, &bins, &fx)?);
     }
+    if args.wants(Scenario::Mcp) {
+        eprintln!("5. op-session mcp over stdio ({} calls per tool)", args.runs);
+        let w = World::new(&bins, fx.basic())?;
+        w.set_latency(args.latency_ms)?;
+        let outcome = mcp::run(&w, args.runs as usize);
+        w.stop()?;
+        outcomes.push(outcome?);
+    }
 
     let mut machine = machine::describe();
     machine.push(("load average 1/5/15 min, at start".into(), load_at_start));
@@ -224,12 +237,19 @@ fn real_main(args: Args) -> Result<()> {
         report.targets.extend(o.targets);
     }
     print!("{}", report.to_text());
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.scenario == Scenario::Mcp {
+            "docs/BENCHMARKS-MCP.md"
+        } else {
+            "docs/BENCHMARKS.md"
+        })
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&args.out, report.to_markdown())
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("\nwrote {}", args.out.display());
+    std::fs::write(&out, report.to_markdown())
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("\nwrote {}", out.display());
     Ok(())
 }
 
