@@ -147,16 +147,6 @@ pub fn run(w: &World, runs: usize) -> Result<Outcome> {
             fmt_duration(sum.max),
         ]);
     }
-    table.row(vec![
-        "`op-session mcp` RSS, 1 s after start".into(),
-        String::new(),
-        fmt_kib(rss_started),
-    ]);
-    table.row(vec![
-        format!("`op-session mcp` RSS, idle 5 s after {} calls", 2 * (runs + 10)),
-        String::new(),
-        fmt_kib(rss_idle),
-    ]);
     let section = Section {
         title: "5. MCP over stdio".into(),
         intro: format!(
@@ -170,6 +160,13 @@ pub fn run(w: &World, runs: usize) -> Result<Outcome> {
         ),
         table,
         notes: vec![
+            format!(
+                "RSS (`VmRSS`) of the `op-session mcp` process: {} one second after start, {} \
+                 after idling 5 s following the {} calls.",
+                fmt_kib(rss_started),
+                fmt_kib(rss_idle),
+                2 * (runs + 10)
+            ),
             "`op-session mcp` execs `op-session-mcp`, a separate binary with a single-threaded \
              tokio runtime; the synchronous `op-session` client links none of it, so its \
              start-up (section 1) is unchanged."

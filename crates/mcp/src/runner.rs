@@ -97,7 +97,13 @@ pub fn find_program(program: &str, cwd: &Path) -> Result<PathBuf, ErrorBody> {
         ));
     }
     if program.contains('/') {
-        let p = cwd.join(program);
+        // Resolve `.` and `..` in the directory (run_allow matches the absolute path) but keep
+        // the program's own name, so a rule for a symlink's name still matches it.
+        let joined = cwd.join(program);
+        let p = match (joined.parent().map(Path::canonicalize), joined.file_name()) {
+            (Some(Ok(dir)), Some(name)) => dir.join(name),
+            _ => joined,
+        };
         return if executable(&p) {
             Ok(p)
         } else {
