@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, deprecated)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -810,7 +810,6 @@ fn stdio_malformed_json_rpc_is_answered_and_the_server_keeps_serving() {
         all.contains("\"id\":3") && all.contains("sessions"),
         "{all}"
     );
-    drop(send);
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -831,7 +830,7 @@ impl Drop for HttpServer {
 
 fn http_server(w: &World) -> HttpServer {
     let token_file = w.config_home.join("op-session/mcp-token");
-    let mut child = mcp_command(&w, &["--http", "127.0.0.1:0"])
+    let mut child = mcp_command(w, &["--http", "127.0.0.1:0"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -990,5 +989,4 @@ fn print_config_names_this_binary_and_mcp_and_never_a_token() {
     assert!(!out.stdout.to_lowercase().contains("token"));
     let out = w.run(&["mcp", "--print-config", "vim"]);
     assert_eq!(out.code, 64);
-    let _ = PathBuf::new();
 }

@@ -199,7 +199,10 @@ fn real_main(args: Args) -> Result<()> {
         outcomes.extend(daemon_scenarios(&args, &bins, &fx)?);
     }
     if args.wants(Scenario::Mcp) {
-        eprintln!("5. op-session mcp over stdio ({} calls per tool)", args.runs);
+        eprintln!(
+            "5. op-session mcp over stdio ({} calls per tool)",
+            args.runs
+        );
         let w = World::new(&bins, fx.basic())?;
         w.set_latency(args.latency_ms)?;
         let outcome = mcp::run(&w, args.runs as usize);

@@ -76,7 +76,8 @@ impl Server {
     fn request(&mut self, method: &str, params: serde_json::Value) -> Result<String> {
         let id = self.next_id;
         self.next_id += 1;
-        let req = serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let req =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
         self.send(&req.to_string())?;
         let want = format!("\"id\":{id}");
         loop {
@@ -169,7 +170,8 @@ pub fn run(w: &World, runs: usize) -> Result<Outcome> {
             ),
             "`op-session mcp` execs `op-session-mcp`, a separate binary with a single-threaded \
              tokio runtime; the synchronous `op-session` client links none of it, so its \
-             start-up (section 1) is unchanged."
+             start-up (section 1) moves only by the `mcp` subcommand in its command line (a \
+             few percent; see docs/MCP.md)."
                 .into(),
         ],
     };

@@ -113,7 +113,13 @@ impl Bins {
             ctl: dir.join("fake-op-ctl"),
             mcp: dir.join("op-session-mcp"),
         };
-        for p in [&bins.client, &bins.daemon, &bins.fake_op, &bins.ctl, &bins.mcp] {
+        for p in [
+            &bins.client,
+            &bins.daemon,
+            &bins.fake_op,
+            &bins.ctl,
+            &bins.mcp,
+        ] {
             if !p.is_file() {
                 bail!(
                     "{} is missing: build it with `cargo build --release -p op-session -p op-sessiond -p op-session-mcp -p fake-op`, or drop --no-build",

@@ -190,12 +190,12 @@ fn refuse(status: StatusCode, message: &str) -> Response<Body> {
     r
 }
 
-/// The checks every request passes before it reaches MCP.
-pub fn gate<B>(req: &Request<B>, token: &Token) -> Result<(), Response<Body>> {
+/// The checks every request passes before it reaches MCP: `Some` is the refusal to send.
+pub fn refusal<B>(req: &Request<B>, token: &Token) -> Option<Response<Body>> {
     if let Some(origin) = req.headers().get(hyper::header::ORIGIN) {
         let ok = origin.to_str().is_ok_and(origin_is_loopback);
         if !ok {
-            return Err(refuse(
+            return Some(refuse(
                 StatusCode::FORBIDDEN,
                 "forbidden: Origin is not this machine",
             ));
@@ -206,8 +206,8 @@ pub fn gate<B>(req: &Request<B>, token: &Token) -> Result<(), Response<Body>> {
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "));
     match presented {
-        Some(t) if token.matches(t) => Ok(()),
-        _ => Err(refuse(
+        Some(t) if token.matches(t) => None,
+        _ => Some(refuse(
             StatusCode::UNAUTHORIZED,
             "unauthorized: send Authorization: Bearer <token from the token file>",
         )),
@@ -262,7 +262,7 @@ pub async fn serve(
                 let service = service.clone();
                 let token = token.clone();
                 async move {
-                    if let Err(resp) = gate(&req, &token) {
+                    if let Some(resp) = refusal(&req, &token) {
                         return Ok::<_, std::convert::Infallible>(resp);
                     }
                     Ok(service.handle(req).await.map(|b| b.boxed()))
