@@ -545,6 +545,44 @@ mod tests {
                         env,
                     }
                 )),
+            (proptest::option::of(s), s, proptest::option::of(s)).prop_map(
+                |(account, reference, client_name)| Request::Check(crate::mcp::CheckRequest {
+                    account,
+                    reference,
+                    via: Some(crate::mcp::Via::mcp(client_name)),
+                })
+            ),
+            (
+                proptest::option::of(s),
+                s,
+                proptest::collection::vec(s, 0..4)
+            )
+                .prop_map(|(vault, item, fields)| Request::Item(
+                    crate::mcp::ItemRequest {
+                        account: None,
+                        op: crate::mcp::ItemOp::EditItem {
+                            item,
+                            vault,
+                            title: None,
+                            fields,
+                            generate_password: true,
+                        },
+                        via: Some(crate::mcp::Via::mcp(None)),
+                    }
+                )),
+            Just(Request::McpInfo),
+            (
+                proptest::collection::vec(s, 0..4),
+                any::<bool>(),
+                proptest::option::of(s)
+            )
+                .prop_map(|(refs, reveal, program)| Request::Resolve(ResolveRequest {
+                    refs,
+                    reveal,
+                    program,
+                    via: Some(crate::mcp::Via::mcp(Some("agent".into()))),
+                    ..ResolveRequest::default()
+                })),
             (proptest::option::of(s), proptest::option::of(s)).prop_map(|(account, tok)| {
                 Request::Init(InitRequest {
                     account,
@@ -576,11 +614,30 @@ mod tests {
         #[test]
         fn json_with_wrong_shapes_is_rejected(ty in "[a-z_]{0,12}", field in "[a-z_]{1,8}", n in any::<i64>()) {
             let text = format!(r#"{{"version":1,"type":"{ty}","{field}":{n}}}"#);
-            let known = ["status", "stop", "op_path"];
+            let known = ["status", "stop", "op_path", "mcp_info"];
             if !known.contains(&ty.as_str()) {
                 prop_assert!(decode_request(text.as_bytes()).is_err());
             }
         }
+    }
+
+    #[test]
+    fn mcp_fields_are_additive_a_cli_request_has_none_of_them() {
+        let bytes = encode_request(&Request::Resolve(ResolveRequest {
+            refs: vec!["op://a/b/c".into()],
+            ..ResolveRequest::default()
+        }))
+        .expect("encodes");
+        let text = std::str::from_utf8(&bytes).expect("utf8");
+        for key in ["via", "reveal", "program"] {
+            assert!(!text.contains(key), "{text}");
+        }
+        // A request from before these fields existed still decodes.
+        let old = br#"{"version":1,"type":"resolve","refs":["op://a/b/c"],"no_cache":false,"purpose":"run"}"#;
+        let Ok(Request::Resolve(r)) = decode_request(old) else {
+            panic!("old resolve request no longer decodes")
+        };
+        assert!(r.via.is_none() && !r.reveal && r.program.is_none());
     }
 
     #[test]

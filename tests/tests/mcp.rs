@@ -990,3 +990,43 @@ fn print_config_names_this_binary_and_mcp_and_never_a_token() {
     let out = w.run(&["mcp", "--print-config", "vim"]);
     assert_eq!(out.code, 64);
 }
+
+/// The current spec (2026-07-28) is stateless: no `initialize`, the version and the client's
+/// identity travel in each request's `_meta`. The client's name still reaches the audit.
+#[test]
+fn http_speaks_the_stateless_2026_07_28_spec_and_audits_the_client_name() {
+    let w = world("");
+    let srv = http_server(&w);
+    let bearer = format!("Bearer {}", srv.token);
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "stateless-agent", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let call = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "check_reference", "arguments": {"reference": "op://Dev/Stripe/key"}, "_meta": meta},
+    });
+    let (code, body) = post(
+        &srv.addr,
+        &[
+            ("Authorization", &bearer),
+            ("MCP-Protocol-Version", "2026-07-28"),
+            ("Mcp-Method", "tools/call"),
+            ("Mcp-Name", "check_reference"),
+        ],
+        &call.to_string(),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("\"resolves\"") && body.contains("CONCEALED"),
+        "{body}"
+    );
+    assert_opaque("a stateless response", &body, &fixture_secrets());
+    assert!(
+        audit_lines(&w)
+            .iter()
+            .any(|l| l["verb"] == "check" && l["client_name"] == "stateless-agent"),
+        "the audit names the stateless client"
+    );
+}
