@@ -146,7 +146,10 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
 }
 
 /// Field types learned from `op item get`, keyed by account, session generation and the
-/// reference's cache key. Metadata, not secrets; a new session starts afresh.
+/// reference's cache key. Metadata, not secrets; a new session starts afresh, and the map is
+/// emptied when it reaches [`MAX_FIELD_TYPES`] entries.
+const MAX_FIELD_TYPES: usize = 4096;
+
 fn field_types() -> &'static Mutex<HashMap<String, Option<String>>> {
     static TYPES: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
     TYPES.get_or_init(|| Mutex::new(HashMap::new()))
@@ -199,10 +202,12 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
                     }),
                 Err(_) => None,
             };
-            field_types()
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(key, t.clone());
+            let mut types = field_types().lock().unwrap_or_else(|e| e.into_inner());
+            if types.len() >= MAX_FIELD_TYPES {
+                types.clear();
+            }
+            types.insert(key, t.clone());
+            drop(types);
             t
         }
     };
@@ -388,6 +393,8 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
                 .map(|v| pick(v, &["id", "name", "type"]))
                 .collect(),
         ),
+        // Not `additional_information`: for some categories it is part of a secret (a card
+        // number's last digits).
         ItemOp::ListItems { .. } => Value::Array(
             raw.as_array()
                 .into_iter()
@@ -402,7 +409,6 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
                             "vault",
                             "tags",
                             "urls",
-                            "additional_information",
                             "updated_at",
                         ],
                     )

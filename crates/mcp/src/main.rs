@@ -4,6 +4,8 @@
 //! Parses flags, builds a single-threaded tokio runtime (small and idle-cheap: every tool
 //! waits on the daemon or a child anyway), and serves stdio (default) or Streamable HTTP.
 //! Logs go to stderr only (stdout is the MCP stream) and never hold a value or the token.
+//! Core dumps are off and, on Linux, the process is not dumpable (no ptrace by same-uid
+//! processes), since it briefly holds values for `run` and `inject`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,7 +40,17 @@ fn main() {
     }
 }
 
+/// The process briefly holds values for `run`, `inject` and an allowed `read_secret`: keep
+/// other same-user processes from reading its memory, and write no core dump. Best effort,
+/// like the daemon's own (docs/MCP.md).
+fn harden() {
+    let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_dumpable(false);
+}
+
 fn real_main() -> Result<()> {
+    harden();
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -72,8 +84,14 @@ fn real_main() -> Result<()> {
                 let (token, created) = http::load_or_create_token(&path)?;
                 let shutdown = tokio_util::sync::CancellationToken::new();
                 let stop = shutdown.clone();
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .context("cannot watch SIGTERM")?;
                 tokio::spawn(async move {
-                    let _ = tokio::signal::ctrl_c().await;
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
                     stop.cancel();
                 });
                 let hint = token.hint();
