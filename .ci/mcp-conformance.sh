@@ -32,7 +32,7 @@ export HOME="$world/home" XDG_RUNTIME_DIR="$world/run" XDG_STATE_HOME="$world/st
   OPSESSION_MCP="$bin/op-session-mcp"
 printf 'op_path = "%s"\npass_env = ["FAKE_OP_HOME"]\n' "$bin/fake-op" >"$world/config/op-session/config.toml"
 "$bin/fake-op-ctl" load crates/fake-op/fixtures/basic.json
-echo 'correct horse battery staple' | setsid "$bin/op-session" init --account my --password-stdin </dev/stdin >/dev/null
+echo "correct horse battery staple" | setsid "$bin/op-session" init --account my --password-stdin >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
@@ -43,12 +43,11 @@ for _ in $(seq 100); do grep -q serving "$world/mcp.log" 2>/dev/null && break; s
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -ge 22 ]; then
-  run_node() { node "$@"; }
   conformance() { npx -y @modelcontextprotocol/conformance@0.1.16 "$@"; }
 else
-  run_node() { npx -y -p node@22 -- node "$@"; }
   conformance() { npx -y -p node@22 -p @modelcontextprotocol/conformance@0.1.16 -- conformance "$@"; }
 fi
+# The proxy needs nothing newer than Debian's node.
 node .ci/mcp-bearer-proxy.js "$proxy_port" "$port" "$world/config/op-session/mcp-token" >"$world/proxy.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q ready "$world/proxy.log" 2>/dev/null && break; sleep 0.05; done
