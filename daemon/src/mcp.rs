@@ -362,7 +362,11 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
     let lease = lifecycle::lease(daemon, r.account.as_deref()).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let out = lifecycle::call_op(daemon, &lease, args.clone(), None).await;
-    if crate::passthrough::is_write(&args) {
+    // A write may change cached values: drop the account's cache, as a passthrough write does.
+    if matches!(
+        r.op,
+        ItemOp::CreateItem { .. } | ItemOp::EditItem { .. } | ItemOp::DeleteItem { .. }
+    ) {
         daemon.cache.drop_account(&lease.name);
     }
     let out = out?;

@@ -519,6 +519,15 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
         .await;
     assert!(!r.is_error, "{}", r.text);
     assert!(r.text.contains("ci-bot-2"), "{}", r.text);
+    // A write drops the account's cached values, so nothing stale is served after it.
+    let r = s
+        .call(
+            c,
+            "check_reference",
+            json!({"reference": "op://Dev/Stripe/key"}),
+        )
+        .await;
+    assert_eq!(r.json["cached"], false, "{}", r.text);
 
     let r = s
         .call(c, "delete_item", json!({"item": title, "vault": "Dev"}))
