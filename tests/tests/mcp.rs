@@ -654,6 +654,14 @@ async fn read_secret_needs_reveal_in_config_and_the_acknowledgement() {
     assert_eq!(reveals.len(), 1, "{audit:?}");
     assert_eq!(reveals[0]["via"], "mcp");
     assert_eq!(reveals[0]["references"], json!(["op://Dev/Stripe/key"]));
+    // `op-session audit` shows it to the person too.
+    let out = w.run(&["audit", "-n", "50"]);
+    assert!(
+        out.stdout.contains("[via mcp: e2e-agent] [value revealed]"),
+        "{}",
+        out.stdout
+    );
+    assert_opaque("op-session audit", &out.stdout, &fixture_secrets());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
