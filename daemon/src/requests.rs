@@ -150,7 +150,8 @@ pub fn audit(daemon: &Daemon, peer: &Peer, resp: &Response, mut o: Outcome) {
         cache_hits: o.cache_hits,
         via: o.via.as_ref().map(|v| v.channel.as_str()),
         client_name: o.via.as_ref().and_then(|v| v.client_name.as_deref()),
-        reveal: o.reveal,
+        // A reveal is recorded only when a value actually went back.
+        reveal: o.reveal && !matches!(resp, Response::Error(_)),
         duration_ms: o
             .started
             .map(|s| s.elapsed().as_millis() as u64)

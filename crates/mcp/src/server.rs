@@ -618,7 +618,10 @@ impl ServerHandler for OpSessionMcp {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let client = context.client_info().map(|i| i.name);
+        // Self-reported and only for the audit line: keep it short.
+        let client = context
+            .client_info()
+            .map(|i| i.name.chars().take(64).collect::<String>());
         match self.call(&request.name, request.arguments, client).await {
             Some(r) => Ok(r.into()),
             None => Err(ErrorData::invalid_params(
