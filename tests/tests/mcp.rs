@@ -210,6 +210,17 @@ fn audit_lines(w: &World) -> Vec<Value> {
         .collect()
 }
 
+/// The audit log once `done` holds for it (lines are written just after each response is
+/// sent), or as it is after five seconds.
+fn audit_when(w: &World, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut lines = audit_lines(w);
+    op_session_e2e::wait_until(Duration::from_secs(5), || {
+        lines = audit_lines(w);
+        done(&lines)
+    });
+    lines
+}
+
 fn fake_state(w: &World) -> Value {
     serde_json::from_str(&w.ctl(&["state"])).unwrap()
 }
@@ -574,7 +585,7 @@ async fn stdio_every_tool_works_and_nothing_secret_reaches_the_transcript() {
     assert_opaque("the stdio stream", &wire, &secrets);
 
     // The audit says who relayed each call, and which client.
-    let audit = audit_lines(&w);
+    let audit = audit_when(&w, |a| a.iter().any(|l| l["verb"] == "op item delete"));
     let via: Vec<&Value> = audit.iter().filter(|l| l["via"] == "mcp").collect();
     assert!(via.len() >= 10, "{audit:?}");
     assert!(
@@ -649,7 +660,7 @@ async fn read_secret_needs_reveal_in_config_and_the_acknowledgement() {
     let r = s.call(&c, "run", json!({"command": ["true"]})).await;
     assert!(r.is_error && r.text.contains("run_allow"), "{}", r.text);
     c.cancel().await.unwrap();
-    let audit = audit_lines(&w);
+    let audit = audit_when(&w, |a| a.iter().any(|l| l["verb"] == "run"));
     let reveals: Vec<&Value> = audit.iter().filter(|l| l["reveal"] == true).collect();
     assert_eq!(reveals.len(), 1, "{audit:?}");
     assert_eq!(reveals[0]["via"], "mcp");
@@ -740,7 +751,7 @@ async fn policy_denials_and_run_allow_refusals_name_their_rule_and_the_server_ke
         .collect();
     assert_eq!(vaults, ["Dev"]);
     c.cancel().await.unwrap();
-    let audit = audit_lines(&w);
+    let audit = audit_when(&w, |a| a.iter().any(|l| l["verb"] == "op vault list"));
     assert!(
         audit
             .iter()
@@ -974,9 +985,11 @@ async fn http_every_tool_works_with_the_bearer_token_and_nothing_secret_comes_ba
         assert_opaque(&format!("notification {i}"), n, &secrets);
     }
     assert!(
-        audit_lines(&w)
+        audit_when(&w, |a| a
             .iter()
-            .any(|l| l["via"] == "mcp" && l["client_name"] == "e2e-agent"),
+            .any(|l| l["via"] == "mcp" && l["client_name"] == "e2e-agent"))
+        .iter()
+        .any(|l| l["via"] == "mcp" && l["client_name"] == "e2e-agent"),
         "HTTP calls are audited with the client's name"
     );
 }
@@ -1041,9 +1054,11 @@ fn http_speaks_the_stateless_2026_07_28_spec_and_audits_the_client_name() {
     );
     assert_opaque("a stateless response", &body, &fixture_secrets());
     assert!(
-        audit_lines(&w)
-            .iter()
-            .any(|l| l["verb"] == "check" && l["client_name"] == "stateless-agent"),
+        audit_when(&w, |a| a.iter().any(
+            |l| l["verb"] == "check" && l["client_name"] == "stateless-agent"
+        ))
+        .iter()
+        .any(|l| l["verb"] == "check" && l["client_name"] == "stateless-agent"),
         "the audit names the stateless client"
     );
 }
