@@ -68,6 +68,18 @@ pub fn mcp(t: &Target, a: McpArgs) -> Result<i32> {
         print!("{}", config_entry(kind, &exe.display().to_string()));
         return Ok(exit::OK);
     }
+    // Refuse a non-loopback address here, in the person's terminal, before anything starts.
+    if let Some(h) = &a.http {
+        let ok = h
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| addr.ip().is_loopback());
+        if !ok {
+            return Err(Failure::usage(
+                format!("--http {h} is not a loopback address and port"),
+                "use 127.0.0.1:PORT or [::1]:PORT; op-session mcp serves this machine only",
+            ));
+        }
+    }
     // Reach (or start) the daemon once; the server itself never starts it.
     drop(connect(t)?);
     let bin = server_binary();

@@ -1019,6 +1019,13 @@ fn print_config_names_this_binary_and_mcp_and_never_a_token() {
     assert!(!out.stdout.to_lowercase().contains("token"));
     let out = w.run(&["mcp", "--print-config", "vim"]);
     assert_eq!(out.code, 64);
+    // HTTP on anything but loopback is refused before a daemon or server starts.
+    for addr in ["0.0.0.0:8765", "192.0.2.1:80", "localhost"] {
+        let out = w.run(&["mcp", "--http", addr]);
+        assert_eq!(out.code, 64, "{addr}: {}", out.stderr);
+        assert!(out.stderr.contains("loopback"), "{}", out.stderr);
+    }
+    assert!(w.daemon_pid().is_none(), "nothing started");
 }
 
 /// The current spec (2026-07-28) is stateless: no `initialize`, the version and the client's
