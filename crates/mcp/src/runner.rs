@@ -297,6 +297,8 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
     drop(cmd);
     drop(env);
     let pgid = child.id().map(|p| Pid::from_raw(p as i32));
+    // If this call is cancelled (the MCP client gave up), the whole group dies with it.
+    let group = GroupGuard(pgid);
     let out = child.stdout.take().map(|r| {
         let m = Masker::new(secrets.iter().map(|s| s.as_slice()));
         tokio::spawn(pump(r, m))
@@ -326,9 +328,7 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
         }
     };
     // Grandchildren may still hold the pipes open: end the group before collecting output.
-    if let Some(pg) = pgid {
-        let _ = killpg(pg, Signal::SIGKILL);
-    }
+    drop(group);
     let collect = |t: Option<tokio::task::JoinHandle<(Vec<u8>, bool)>>| async move {
         match t {
             Some(t) => t.await.unwrap_or_default(),
@@ -369,6 +369,17 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
         notes,
         references,
     })
+}
+
+/// Kills a process group when dropped.
+struct GroupGuard(Option<Pid>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pg) = self.0.take() {
+            let _ = killpg(pg, Signal::SIGKILL);
+        }
+    }
 }
 
 /// Read a stream to its end, masking, keeping at most [`MAX_STREAM`] masked bytes (the rest
