@@ -22,8 +22,19 @@ fn line_of(v: &serde_json::Value) -> String {
         .unwrap_or_default();
     let exe = s("peer_exe");
     let exe = exe.rsplit('/').next().unwrap_or("-").to_string();
+    // Requests relayed by `op-session mcp` say so, with the MCP client's name and any reveal.
+    let mut via = match v.get("via").and_then(|x| x.as_str()) {
+        Some(channel) => match v.get("client_name").and_then(|x| x.as_str()) {
+            Some(name) => format!("  [via {channel}: {name}]"),
+            None => format!("  [via {channel}]"),
+        },
+        None => String::new(),
+    };
+    if v.get("reveal").and_then(|x| x.as_bool()) == Some(true) {
+        via.push_str(" [value revealed]");
+    }
     format!(
-        "{}  pid {:<7} {:<12} {:<10} {:<18} {:<5} {:<16} {}ms {}{}",
+        "{}  pid {:<7} {:<12} {:<10} {:<18} {:<5} {:<16} {}ms {}{}{via}",
         s("time"),
         n("peer_pid")
             .map(|p| p.to_string())

@@ -92,6 +92,9 @@ pub enum Command {
         /// The grant's name.
         name: String,
     },
+    /// Serve MCP tools (stdio, or loopback HTTP) that share the daemon's session; no value is
+    /// returned unless [mcp] reveal allows it.
+    Mcp(McpArgs),
     /// Stop the daemon (wipes and revokes every session).
     Stop,
     /// Check the op binary, daemon, service, socket directory, config, shim, agent
@@ -338,4 +341,32 @@ pub struct InjectArgs {
     /// The account [env: OP_ACCOUNT].
     #[arg(long)]
     pub account: Option<String>,
+}
+
+/// MCP clients `--print-config` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum McpClientKind {
+    /// Claude Code (`.mcp.json`).
+    ClaudeCode,
+    /// Claude Desktop (`claude_desktop_config.json`).
+    ClaudeDesktop,
+    /// Cursor (`.cursor/mcp.json`).
+    Cursor,
+    /// Codex (`~/.codex/config.toml`).
+    Codex,
+}
+
+/// `mcp` flags.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Serve Streamable HTTP on this loopback address (e.g. 127.0.0.1:8765) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// Bearer token file for --http (must be 0600; generated if missing)
+    /// [default: $XDG_CONFIG_HOME/op-session/mcp-token].
+    #[arg(long, value_name = "PATH", requires = "http")]
+    pub token_file: Option<PathBuf>,
+    /// Print the MCP server entry for this client's config and exit.
+    #[arg(long, value_enum, value_name = "CLIENT", conflicts_with_all = ["http", "token_file"])]
+    pub print_config: Option<McpClientKind>,
 }

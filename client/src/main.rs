@@ -15,6 +15,7 @@ mod doctor;
 mod error;
 mod grant;
 mod init;
+mod mcp;
 mod migrate;
 mod passthrough;
 mod run;
@@ -75,6 +76,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Grant(a) => grant::grant(&t, a),
         Command::Grants { json } => grant::list(&t, json),
         Command::Revoke { name } => grant::revoke(&t, name),
+        Command::Mcp(a) => mcp::mcp(&t, a),
         Command::Lock { account, all } => status::lock(&t, account, all),
         Command::Init(a) => init::init(&t, a),
         Command::Read(a) => values::read(&t, a),

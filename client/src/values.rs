@@ -37,6 +37,7 @@ pub fn resolve(
         refs,
         no_cache,
         purpose,
+        ..ResolveRequest::default()
     });
     match request(t, &req)? {
         Response::Values(v) => Ok(v

@@ -44,6 +44,15 @@ pub struct Record<'a> {
     pub op_exit_code: Option<i32>,
     /// How many references were served from the cache.
     pub cache_hits: usize,
+    /// Who relayed the request: `mcp` for `op-session mcp`; absent for the CLI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'a str>,
+    /// The MCP client's self-reported name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<&'a str>,
+    /// Values were returned to the relaying client (MCP `read_secret`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reveal: bool,
     /// Wall time of the request.
     pub duration_ms: u64,
     /// Why the daemon acted on its own, with no request: `sleep`, `screen_lock`.
@@ -157,6 +166,9 @@ mod tests {
             outcome: "ok".into(),
             op_exit_code: Some(0),
             cache_hits: 0,
+            via: None,
+            client_name: None,
+            reveal: false,
             duration_ms: 3,
             reason: None,
             grant: None,

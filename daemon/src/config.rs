@@ -65,6 +65,20 @@ pub struct PolicyConfig {
     pub allow_destructive: bool,
 }
 
+/// The `[mcp]` table: what `op-session mcp` may do. The daemon enforces it; the MCP process
+/// only reads it to decide which tools to offer. See docs/MCP.md.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct McpConfig {
+    /// `read_secret` may return values (the call must also acknowledge it).
+    #[serde(default)]
+    pub reveal: bool,
+    /// Programs the `run` tool may start: absolute paths or globs (`/usr/bin/*`); `["*"]` is
+    /// the person's explicit opt-in to any command. Empty (the default) refuses every `run`.
+    #[serde(default)]
+    pub run_allow: Vec<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -83,6 +97,7 @@ struct RawConfig {
     audit: Option<bool>,
     policy: Option<PolicyConfig>,
     presence: Option<crate::presence::rules::RawPresence>,
+    mcp: Option<McpConfig>,
 }
 
 /// The validated configuration.
@@ -120,6 +135,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// What sleep and a screen lock do to each mode's sessions (`[presence]`).
     pub presence: crate::presence::rules::PresenceConfig,
+    /// What `op-session mcp` may do.
+    pub mcp: McpConfig,
 }
 
 impl Default for Config {
@@ -140,6 +157,7 @@ impl Default for Config {
             audit: true,
             policy: PolicyConfig::default(),
             presence: Default::default(),
+            mcp: McpConfig::default(),
         }
     }
 }
@@ -292,6 +310,14 @@ impl Config {
         if let Some(p) = raw.presence {
             c.presence = p.validate().map_err(|b| invalid(b.key, b.message))?;
         }
+        if let Some(m) = raw.mcp {
+            for rule in &m.run_allow {
+                if let Err(message) = crate::mcp::check_run_rule(rule) {
+                    return Err(invalid("mcp.run_allow", message));
+                }
+            }
+            c.mcp = m;
+        }
         Ok(c)
     }
 }
@@ -340,6 +366,17 @@ mod tests {
             .expect_err("bad")
             .to_string();
         assert!(e.contains("presence.on_sleep") && e.contains("wipe"), "{e}");
+        let e = parse("[mcp]\nreveal = true\nrun_alow = []")
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("run_alow"), "{e}");
+        let e = parse("[mcp]\nrun_allow = [\"npm\"]")
+            .expect_err("relative")
+            .to_string();
+        assert!(e.contains("run_allow") && e.contains("absolute"), "{e}");
+        let c = parse("[mcp]\nreveal = true\nrun_allow = [\"/usr/bin/*\", \"*\"]").expect("ok");
+        assert!(c.mcp.reveal);
+        assert_eq!(c.mcp.run_allow.len(), 2);
     }
 
     #[test]

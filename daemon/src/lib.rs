@@ -13,6 +13,8 @@
 //! [`resolve`] and [`cache`] (values), [`passthrough`], [`policy`], [`audit`], [`scrub`],
 //! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
 //! socket activation), [`presence`] (sleep and screen lock end sessions).
+//! [`mcp`] (what `op-session mcp` may do), [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
+//! socket activation).
 
 pub mod audit;
 pub mod cache;
@@ -23,6 +25,7 @@ pub mod grants;
 pub mod hardening;
 pub mod launchd;
 pub mod lifecycle;
+pub mod mcp;
 pub mod notify;
 pub mod oprun;
 pub mod passthrough;

@@ -229,6 +229,9 @@ fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant)
         duration_ms: started.elapsed().as_millis() as u64,
         reason: Some(event.as_str()),
         grant: None,
+        via: None,
+        client_name: None,
+        reveal: false,
     });
 }
 

@@ -36,6 +36,10 @@ pub struct Outcome {
     cache_hits: usize,
     started: Option<Instant>,
     grant: Option<String>,
+    /// Who relayed the request (`op-session mcp`), for the audit line.
+    via: Option<op_session_protocol::Via>,
+    /// A value was returned to a relaying client (MCP `read_secret`).
+    reveal: bool,
 }
 
 /// Handle one decoded request. Returns the response and what the audit line needs; the
@@ -134,6 +138,40 @@ pub async fn handle(
                 ),
             }
         }
+        // Requests relayed by `op-session mcp`: see mcp.rs.
+        Request::McpInfo => Response::McpInfo(crate::mcp::info(daemon)),
+        Request::Check(c) => {
+            o.verb = "check".into();
+            o.references = vec![c.reference.clone()];
+            o.account = c.account.clone();
+            o.via = c.via.clone();
+            match crate::mcp::check(daemon, &c).await {
+                Ok(report) => {
+                    o.account = Some(report.account.clone());
+                    o.cache_hits = usize::from(report.cached);
+                    Response::Checked(report)
+                }
+                Err(e) => {
+                    o.denied = e.code == ErrorCode::PolicyDenied;
+                    Response::Error(e)
+                }
+            }
+        }
+        Request::Item(r) => {
+            o.verb = crate::mcp::item_verb(&r.op).into();
+            o.account = r.account.clone();
+            o.via = r.via.clone();
+            match crate::mcp::item(daemon, &r).await {
+                Ok((account, json)) => {
+                    o.account = Some(account);
+                    Response::Item { json }
+                }
+                Err(e) => {
+                    o.denied = e.code == ErrorCode::PolicyDenied;
+                    Response::Error(e)
+                }
+            }
+        }
     };
     o.started = Some(started);
     (resp, o)
@@ -176,6 +214,10 @@ pub fn audit(
         outcome,
         op_exit_code: o.op_exit_code,
         cache_hits: o.cache_hits,
+        via: o.via.as_ref().map(|v| v.channel.as_str()),
+        client_name: o.via.as_ref().and_then(|v| v.client_name.as_deref()),
+        // A reveal is recorded only when a value actually went back.
+        reveal: o.reveal && !matches!(resp, Response::Error(_)),
         duration_ms: o
             .started
             .map(|s| s.elapsed().as_millis() as u64)
@@ -235,11 +277,15 @@ fn grants_refuse(g: &Grant, req: &Request) -> Option<ErrorBody> {
     let allowed = match req {
         Request::Status | Request::Resolve(_) | Request::Passthrough(_) | Request::Lock(_) => true,
         Request::Revoke(r) => r.name == g.name,
+        // The MCP server talks to the main socket.
         Request::Stop
         | Request::OpPath
         | Request::Init(_)
         | Request::Grant(_)
-        | Request::Grants => false,
+        | Request::Grants
+        | Request::McpInfo
+        | Request::Check(_)
+        | Request::Item(_) => false,
     };
     (!allowed).then(|| {
         ErrorBody::new(
@@ -278,10 +324,17 @@ async fn resolve_request(
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
     o.account = r.account.clone();
+    o.via = r.via.clone();
     if let Err(e) = policy::check_verb(&daemon.config.policy, r.purpose.as_str(), false) {
         o.denied = true;
         return Response::Error(e);
     }
+    // `[mcp] reveal` and `[mcp] run_allow`, for requests relayed by `op-session mcp`.
+    if let Some(resp) = crate::mcp::gate_resolve(daemon, &r) {
+        o.denied = matches!(&resp, Response::Error(e) if e.code == ErrorCode::PolicyDenied);
+        return resp;
+    }
+    o.reveal = r.reveal && r.via.as_ref().is_some_and(|v| v.is_mcp());
     if r.refs.is_empty() {
         return Response::Error(ErrorBody::new(
             ErrorCode::BadRequest,

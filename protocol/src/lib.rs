@@ -39,12 +39,14 @@ pub mod exit;
 pub mod fdpass;
 pub mod frame;
 pub mod grant;
+pub mod mcp;
 pub mod message;
 pub mod presence;
 
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 pub use grant::{GrantInfo, GrantRequest, RevokeRequest};
+pub use mcp::{CheckReport, CheckRequest, ItemOp, ItemRequest, McpInfo, Via};
 pub use message::*;
 pub use presence::{PresenceEvent, PresenceStatus};
 

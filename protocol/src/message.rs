@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 use crate::PROTOCOL_VERSION;
 use crate::error::{ErrorBody, ErrorCode};
 use crate::frame::FrameError;
+use crate::mcp::{CheckReport, CheckRequest, ItemRequest, McpInfo, Via};
 
 /// How a session authenticates `op`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -92,6 +93,12 @@ pub enum Request {
     Grants,
     /// End a grant and remove its socket.
     Revoke(crate::grant::RevokeRequest),
+    /// Check that a reference resolves and say where it points; never the value.
+    Check(CheckRequest),
+    /// Run a fixed, typed `op` item or vault command built by the daemon (`op-session mcp`).
+    Item(ItemRequest),
+    /// What `op-session mcp` may offer under the daemon's config and policy.
+    McpInfo,
 }
 
 impl Request {
@@ -108,6 +115,9 @@ impl Request {
             Request::Grant(_) => "grant",
             Request::Grants => "grants",
             Request::Revoke(_) => "revoke",
+            Request::Check(_) => "check",
+            Request::Item(_) => "item",
+            Request::McpInfo => "mcp_info",
         }
     }
 }
@@ -183,6 +193,17 @@ pub struct ResolveRequest {
     /// What the values are for.
     #[serde(default)]
     pub purpose: ResolvePurpose,
+    /// Who relayed the request (`op-session mcp`); `None` for the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Via>,
+    /// The values will be shown to the relaying client (MCP `read_secret`). The daemon
+    /// refuses this unless its config allows it, and audits it as a reveal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reveal: bool,
+    /// For `run` via MCP: the absolute path of the program that will receive the values,
+    /// checked against `[mcp] run_allow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// Run `op` on the caller's behalf.
@@ -247,6 +268,15 @@ pub enum Response {
         /// `op`'s exit code (128+N if killed by signal N).
         code: i32,
     },
+    /// Answer to [`Request::Check`].
+    Checked(CheckReport),
+    /// Answer to [`Request::Item`]: JSON built by the daemon, concealed values masked.
+    Item {
+        /// The result.
+        json: serde_json::Value,
+    },
+    /// Answer to [`Request::McpInfo`].
+    McpInfo(McpInfo),
     /// The request failed.
     Error(ErrorBody),
 }
@@ -523,6 +553,7 @@ mod tests {
                         refs,
                         no_cache,
                         purpose: ResolvePurpose::Run,
+                        ..ResolveRequest::default()
                     }
                 )),
             (
@@ -538,6 +569,44 @@ mod tests {
                         env,
                     }
                 )),
+            (proptest::option::of(s), s, proptest::option::of(s)).prop_map(
+                |(account, reference, client_name)| Request::Check(crate::mcp::CheckRequest {
+                    account,
+                    reference,
+                    via: Some(crate::mcp::Via::mcp(client_name)),
+                })
+            ),
+            (
+                proptest::option::of(s),
+                s,
+                proptest::collection::vec(s, 0..4)
+            )
+                .prop_map(|(vault, item, fields)| Request::Item(
+                    crate::mcp::ItemRequest {
+                        account: None,
+                        op: crate::mcp::ItemOp::EditItem {
+                            item,
+                            vault,
+                            title: None,
+                            fields,
+                            generate_password: true,
+                        },
+                        via: Some(crate::mcp::Via::mcp(None)),
+                    }
+                )),
+            Just(Request::McpInfo),
+            (
+                proptest::collection::vec(s, 0..4),
+                any::<bool>(),
+                proptest::option::of(s)
+            )
+                .prop_map(|(refs, reveal, program)| Request::Resolve(ResolveRequest {
+                    refs,
+                    reveal,
+                    program,
+                    via: Some(crate::mcp::Via::mcp(Some("agent".into()))),
+                    ..ResolveRequest::default()
+                })),
             (proptest::option::of(s), proptest::option::of(s)).prop_map(|(account, tok)| {
                 Request::Init(InitRequest {
                     account,
@@ -569,11 +638,30 @@ mod tests {
         #[test]
         fn json_with_wrong_shapes_is_rejected(ty in "[a-z_]{0,12}", field in "[a-z_]{1,8}", n in any::<i64>()) {
             let text = format!(r#"{{"version":1,"type":"{ty}","{field}":{n}}}"#);
-            let known = ["status", "stop", "op_path"];
+            let known = ["status", "stop", "op_path", "mcp_info"];
             if !known.contains(&ty.as_str()) {
                 prop_assert!(decode_request(text.as_bytes()).is_err());
             }
         }
+    }
+
+    #[test]
+    fn mcp_fields_are_additive_a_cli_request_has_none_of_them() {
+        let bytes = encode_request(&Request::Resolve(ResolveRequest {
+            refs: vec!["op://a/b/c".into()],
+            ..ResolveRequest::default()
+        }))
+        .expect("encodes");
+        let text = std::str::from_utf8(&bytes).expect("utf8");
+        for key in ["via", "reveal", "program"] {
+            assert!(!text.contains(key), "{text}");
+        }
+        // A request from before these fields existed still decodes.
+        let old = br#"{"version":1,"type":"resolve","refs":["op://a/b/c"],"no_cache":false,"purpose":"run"}"#;
+        let Ok(Request::Resolve(r)) = decode_request(old) else {
+            panic!("old resolve request no longer decodes")
+        };
+        assert!(r.via.is_none() && !r.reveal && r.program.is_none());
     }
 
     #[test]

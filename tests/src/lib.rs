@@ -24,6 +24,8 @@ pub struct Bins {
     pub fake_op: PathBuf,
     /// fake-op-ctl
     pub ctl: PathBuf,
+    /// op-session-mcp (exec'd by `op-session mcp`)
+    pub mcp: PathBuf,
 }
 
 /// Build the binaries once per test process (cargo's own lock serializes concurrent builds).
@@ -46,6 +48,8 @@ pub fn bins() -> &'static Bins {
                 "op-sessiond",
                 "-p",
                 "fake-op",
+                "-p",
+                "op-session-mcp",
                 "--bins",
             ])
             .status()
@@ -60,6 +64,7 @@ pub fn bins() -> &'static Bins {
             daemon: dir.join("op-sessiond"),
             fake_op: dir.join("fake-op"),
             ctl: dir.join("fake-op-ctl"),
+            mcp: dir.join("op-session-mcp"),
         }
     })
 }

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p op-session-bench -- all
 //! op-session-bench [all|overhead|agent|fanout|footprint|masking] [--latency-ms 800] [--runs 200]
+//! op-session-bench [all|overhead|agent|fanout|footprint|mcp] [--latency-ms 800] [--runs 200]
 //!                  [--out docs/BENCHMARKS.md] [--idle-secs 60]
 //! ```
 //!
@@ -22,6 +23,7 @@ mod fixture;
 mod footprint;
 mod machine;
 mod masking;
+mod mcp;
 mod overhead;
 mod report;
 mod stats;
@@ -53,6 +55,9 @@ enum Scenario {
     Footprint,
     /// 5: masking throughput of `run`'s output with 20 values (in process).
     Masking,
+    /// 6: `op-session mcp` over stdio: per-call latency and idle RSS (issue 12). Alone, it
+    /// writes `docs/BENCHMARKS-MCP.md` unless `--out` says otherwise.
+    Mcp,
 }
 
 /// Benchmarks of op-session against fake-op: client overhead, the agent scenario, fan-out,
@@ -69,9 +74,10 @@ struct Args {
     /// Measured runs of each command in the overhead scenario (issue 7 asks for ≥ 200).
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     runs: u64,
-    /// Where to write the Markdown report.
-    #[arg(long, default_value = "docs/BENCHMARKS.md")]
-    out: PathBuf,
+    /// Where to write the Markdown report [default: docs/BENCHMARKS.md; docs/BENCHMARKS-MCP.md
+    /// for the mcp scenario alone].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Length of the idle window in the footprint scenario, in seconds.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     idle_secs: u64,
@@ -190,11 +196,14 @@ fn masking_only(args: &Args) -> Result<()> {
         ..Report::default()
     };
     print!("{}", report.to_text());
-    let existing = std::fs::read_to_string(&args.out).unwrap_or_default();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("docs/BENCHMARKS.md"));
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
     let updated = report::splice(&existing, masking::MARKER, &report.to_block());
-    std::fs::write(&args.out, updated)
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("\nupdated the masking block of {}", args.out.display());
+    std::fs::write(&out, updated).with_context(|| format!("writing {}", out.display()))?;
+    println!("\nupdated the masking block of {}", out.display());
     Ok(())
 }
 
@@ -225,6 +234,17 @@ fn real_main(args: Args) -> Result<()> {
     if args.wants(Scenario::Masking) {
         eprintln!("5. masking throughput");
         outcomes.push(masking::run());
+    }
+    if args.wants(Scenario::Mcp) {
+        eprintln!(
+            "6. op-session mcp over stdio ({} calls per tool)",
+            args.runs
+        );
+        let w = World::new(&bins, fx.basic())?;
+        w.set_latency(args.latency_ms)?;
+        let outcome = mcp::run(&w, args.runs as usize);
+        w.stop()?;
+        outcomes.push(outcome?);
     }
 
     let mut machine = machine::describe();
@@ -257,12 +277,19 @@ fn real_main(args: Args) -> Result<()> {
         report.targets.extend(o.targets);
     }
     print!("{}", report.to_text());
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let out = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(if args.scenario == Scenario::Mcp {
+            "docs/BENCHMARKS-MCP.md"
+        } else {
+            "docs/BENCHMARKS.md"
+        })
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&args.out, report.to_markdown())
-        .with_context(|| format!("writing {}", args.out.display()))?;
-    println!("\nwrote {}", args.out.display());
+    std::fs::write(&out, report.to_markdown())
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("\nwrote {}", out.display());
     Ok(())
 }
 

@@ -168,7 +168,7 @@ impl Report {
             m.row(vec![k.clone(), v.clone()]);
         }
         out += &m.to_markdown();
-        out += "\n## Targets (issue 7)\n\n";
+        out += "\n## Targets (issues 7 and 12)\n\n";
         out += &self.targets_table().to_markdown();
         for s in &self.sections {
             let _ = write!(out, "\n## {}\n\n", s.title);

@@ -23,6 +23,7 @@ pub fn read_request(reference: &str) -> Request {
         refs: vec![reference.to_string()],
         no_cache: false,
         purpose: ResolvePurpose::Read,
+        ..ResolveRequest::default()
     })
 }
 

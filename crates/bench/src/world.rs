@@ -32,6 +32,8 @@ pub struct Bins {
     pub fake_op: PathBuf,
     /// `fake-op-ctl`.
     pub ctl: PathBuf,
+    /// `op-session-mcp` (exec'd by `op-session mcp`).
+    pub mcp: PathBuf,
 }
 
 /// The workspace root (the bench runs from its source tree, as `cargo run` does).
@@ -50,7 +52,7 @@ impl Bins {
         if build {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             eprintln!(
-                "building the release binaries (cargo build --release -p op-session -p op-sessiond -p fake-op)…"
+                "building the release binaries (cargo build --release -p op-session -p op-sessiond -p op-session-mcp -p fake-op)…"
             );
             let st = Command::new(cargo)
                 .current_dir(&root)
@@ -62,6 +64,8 @@ impl Bins {
                     "op-session",
                     "-p",
                     "op-sessiond",
+                    "-p",
+                    "op-session-mcp",
                     "-p",
                     "fake-op",
                     "--bins",
@@ -107,11 +111,18 @@ impl Bins {
             daemon: dir.join("op-sessiond"),
             fake_op: dir.join("fake-op"),
             ctl: dir.join("fake-op-ctl"),
+            mcp: dir.join("op-session-mcp"),
         };
-        for p in [&bins.client, &bins.daemon, &bins.fake_op, &bins.ctl] {
+        for p in [
+            &bins.client,
+            &bins.daemon,
+            &bins.fake_op,
+            &bins.ctl,
+            &bins.mcp,
+        ] {
             if !p.is_file() {
                 bail!(
-                    "{} is missing: build it with `cargo build --release -p op-session -p op-sessiond -p fake-op`, or drop --no-build",
+                    "{} is missing: build it with `cargo build --release -p op-session -p op-sessiond -p op-session-mcp -p fake-op`, or drop --no-build",
                     p.display()
                 );
             }

@@ -55,6 +55,19 @@ impl OpCall {
         OpCall::new("vault list")
     }
 
+    /// `op item get ITEM --vault VAULT`.
+    pub fn item_get(item: &str, vault: &str) -> OpCall {
+        let mut c = OpCall::new("item get").flag("vault", vault);
+        c.cmd.positionals.push(item.to_string());
+        c
+    }
+
+    /// A command read with the grammar (a call op-session composes from typed parts, such as
+    /// the MCP item tools), to be run as its canonical argv.
+    pub fn from_command(cmd: OpCommand) -> OpCall {
+        OpCall { cmd }
+    }
+
     /// `op account list` (needs no session).
     pub fn account_list() -> OpCall {
         OpCall::new("account list")

@@ -1,0 +1,130 @@
+//! `op-session mcp`: start the MCP server, or print a client's config entry for it.
+//!
+//! The server is a separate binary, `op-session-mcp` (beside this one, else on PATH;
+//! `OPSESSION_MCP` overrides), so this synchronous client never links tokio or rmcp and its
+//! start-up stays what it was (see docs/BENCHMARKS.md). Before exec'ing it, the daemon is
+//! reached once (auto-starting it as any command would), so the first tool call does not pay
+//! for the start and a daemon that cannot start is reported here, in the person's terminal.
+//!
+//! `--print-config` prints the exact entry for an MCP client: the absolute path of this
+//! binary plus `["mcp"]`. It never includes a token.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+use op_session_protocol::exit;
+
+use crate::cli::{McpArgs, McpClientKind};
+use crate::conn::{Target, connect};
+use crate::error::{Failure, Result};
+
+fn server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("OPSESSION_MCP").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Ok(me) = std::env::current_exe()
+        && let Some(dir) = me.parent()
+    {
+        let beside = dir.join("op-session-mcp");
+        if beside.is_file() {
+            return beside;
+        }
+    }
+    PathBuf::from("op-session-mcp")
+}
+
+/// The config entry for `kind`, naming `exe` (an absolute path).
+pub fn config_entry(kind: McpClientKind, exe: &str) -> String {
+    match kind {
+        McpClientKind::Codex => {
+            let quoted = serde_json::Value::String(exe.to_string()).to_string();
+            format!("[mcp_servers.op-session]\ncommand = {quoted}\nargs = [\"mcp\"]\n")
+        }
+        McpClientKind::ClaudeCode | McpClientKind::ClaudeDesktop | McpClientKind::Cursor => {
+            let v = serde_json::json!({
+                "mcpServers": {
+                    "op-session": { "command": exe, "args": ["mcp"] }
+                }
+            });
+            let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string());
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// `mcp`.
+pub fn mcp(t: &Target, a: McpArgs) -> Result<i32> {
+    if let Some(kind) = a.print_config {
+        let exe = std::env::current_exe()
+            .and_then(|p| p.canonicalize())
+            .map_err(|e| {
+                Failure::new(
+                    exit::FAILED,
+                    format!("cannot tell where op-session is installed: {e}"),
+                    "run it by its absolute path",
+                )
+            })?;
+        print!("{}", config_entry(kind, &exe.display().to_string()));
+        return Ok(exit::OK);
+    }
+    // Refuse a non-loopback address here, in the person's terminal, before anything starts.
+    if let Some(h) = &a.http {
+        let ok = h
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|addr| addr.ip().is_loopback());
+        if !ok {
+            return Err(Failure::usage(
+                format!("--http {h} is not a loopback address and port"),
+                "use 127.0.0.1:PORT or [::1]:PORT; op-session mcp serves this machine only",
+            ));
+        }
+    }
+    // Reach (or start) the daemon once; the server itself never starts it.
+    drop(connect(t)?);
+    let bin = server_binary();
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.arg("--socket").arg(&t.socket);
+    if let Some(h) = &a.http {
+        cmd.arg("--http").arg(h);
+    }
+    if let Some(f) = &a.token_file {
+        cmd.arg("--token-file").arg(f);
+    }
+    let err = cmd.exec();
+    Err(Failure::new(
+        exit::UNAVAILABLE,
+        format!("cannot start {}: {err}", bin.display()),
+        "install op-session-mcp next to op-session or on PATH, or set OPSESSION_MCP",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_name_the_binary_and_mcp_and_no_token() {
+        for kind in [
+            McpClientKind::ClaudeCode,
+            McpClientKind::ClaudeDesktop,
+            McpClientKind::Cursor,
+        ] {
+            let s = config_entry(kind, "/opt/bin/op-session");
+            let v: serde_json::Value = serde_json::from_str(&s).expect("json");
+            assert_eq!(
+                v["mcpServers"]["op-session"]["command"],
+                "/opt/bin/op-session"
+            );
+            assert_eq!(
+                v["mcpServers"]["op-session"]["args"],
+                serde_json::json!(["mcp"])
+            );
+        }
+        let s = config_entry(McpClientKind::Codex, "/opt/bin/op-session");
+        assert!(s.contains("[mcp_servers.op-session]"), "{s}");
+        assert!(s.contains("command = \"/opt/bin/op-session\""), "{s}");
+        assert!(s.contains("args = [\"mcp\"]"), "{s}");
+        assert!(!s.to_lowercase().contains("token"));
+    }
+}

@@ -1,0 +1,618 @@
+//! What the daemon does for requests relayed by `op-session mcp`, and the `[mcp]` rules.
+//!
+//! The MCP process is just another client: it holds no credential and decides nothing. This
+//! module owns the decisions: whether a value may be revealed (`[mcp] reveal` plus the
+//! request's acknowledged `reveal` flag), which programs `run` may hand values to
+//! (`[mcp] run_allow`), building the fixed `op` command lines of the item tools (never caller
+//! argv), and masking every concealed value out of what those commands print before it leaves
+//! the daemon. See docs/MCP.md.
+//!
+//! Never returns a concealed value, a length or a prefix from [`item`] or [`check`]; never logs
+//! a value.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use op_session_protocol::{
+    CheckReport, CheckRequest, ErrorBody, ErrorCode, ItemOp, ItemRequest, McpInfo, ResolvePurpose,
+    ResolveRequest, Response, Values,
+};
+use serde_json::{Map, Value, json};
+
+use op_grammar::OpCall;
+
+use crate::config::McpConfig;
+use crate::lifecycle;
+use crate::policy;
+use crate::resolve::{cache_key, resolve};
+use crate::state::Daemon;
+
+/// What replaces a concealed value in item JSON (the same words `op run` masks with).
+pub const CONCEALED_MARKER: &str = secret_ref::mask::CONCEALED;
+
+/// Field types whose values are shown; every other type's value is replaced by the marker.
+const SHOWN_TYPES: &[&str] = &[
+    "STRING",
+    "EMAIL",
+    "URL",
+    "PHONE",
+    "DATE",
+    "MONTH_YEAR",
+    "MENU",
+    "REFERENCE",
+];
+
+/// Validate one `run_allow` rule: `*`, an absolute path, or an absolute glob.
+pub fn check_run_rule(rule: &str) -> Result<(), String> {
+    if rule == "*" {
+        return Ok(());
+    }
+    if !rule.starts_with('/') {
+        return Err(format!(
+            "entry \"{rule}\" must be an absolute path or glob (e.g. \"/usr/bin/npm\", \"/usr/bin/*\"), or \"*\" for any command"
+        ));
+    }
+    glob::Pattern::new(rule)
+        .map(|_| ())
+        .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
+}
+
+/// The rule that lets `program` run, if any.
+pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    cfg.run_allow
+        .iter()
+        .find(|rule| {
+            rule.as_str() == "*"
+                || rule.as_str() == program
+                || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+        })
+        .map(String::as_str)
+}
+
+/// What `op-session mcp` may offer.
+pub fn info(daemon: &Daemon) -> McpInfo {
+    let p = &daemon.config.policy;
+    let allowed = |verb: &str| {
+        let destructive =
+            op_grammar::lookup(verb).is_some_and(|c| c.effect == op_grammar::Effect::Destructive);
+        policy::check_verb(p, verb, destructive).is_ok()
+    };
+    McpInfo {
+        reveal: daemon.config.mcp.reveal,
+        run_allow: daemon.config.mcp.run_allow.clone(),
+        can_create: allowed("item create"),
+        can_edit: allowed("item edit"),
+        can_delete: allowed("item delete"),
+    }
+}
+
+fn denied(message: String, fix: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::PolicyDenied, message).with_fix(fix)
+}
+
+/// The `[mcp]` gate on a resolution relayed by `op-session mcp`. `Some` is the answer to
+/// send instead of resolving (a refusal, or the empty answer that lets a `run` with no
+/// references start).
+pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
+    let via_mcp = r.via.as_ref().is_some_and(|v| v.is_mcp());
+    if !via_mcp {
+        return None;
+    }
+    let cfg = &daemon.config.mcp;
+    match r.purpose {
+        ResolvePurpose::Read => {
+            if !cfg.reveal {
+                return Some(Response::Error(denied(
+                    "op-session mcp may not return secret values (rule: [mcp] reveal = false)"
+                        .into(),
+                    "use `run` or `inject` so values go only to a process or file; a person may set reveal = true under [mcp] in the op-session config",
+                )));
+            }
+            if !r.reveal {
+                return Some(Response::Error(denied(
+                    "read_secret needs the acknowledgement that it returns plaintext".into(),
+                    "pass acknowledge: \"I_UNDERSTAND_THIS_RETURNS_SECRET_PLAINTEXT\"",
+                )));
+            }
+        }
+        ResolvePurpose::Run => {
+            let Some(program) = r.program.as_deref().filter(|p| p.starts_with('/')) else {
+                return Some(Response::Error(ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "a run via op-session mcp must name the absolute program path",
+                )));
+            };
+            if run_rule_for(cfg, program).is_none() {
+                return Some(Response::Error(denied(
+                    format!(
+                        "op-session mcp may not run {program} (rule: [mcp] run_allow = {:?})",
+                        cfg.run_allow
+                    ),
+                    "a person may add the program's absolute path or a glob to run_allow under [mcp] in the op-session config",
+                )));
+            }
+            if r.refs.is_empty() {
+                return Some(Response::Values(Values {
+                    account: r.account.clone().unwrap_or_default(),
+                    values: Vec::new(),
+                }));
+            }
+        }
+        ResolvePurpose::Inject => {}
+    }
+    None
+}
+
+/// Field types learned from `op item get`, keyed by account, session generation and the
+/// reference's cache key. Metadata, not secrets; a new session starts afresh, and the map is
+/// emptied when it reaches [`MAX_FIELD_TYPES`] entries.
+const MAX_FIELD_TYPES: usize = 4096;
+
+fn field_types() -> &'static Mutex<HashMap<String, Option<String>>> {
+    static TYPES: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
+    TYPES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// `check_reference`: resolve (through the cache, single-flight) and say where it points.
+pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport, ErrorBody> {
+    let parsed = secret_ref::reference::parse(&c.reference).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("{} is not a secret reference: {e}", c.reference),
+        )
+        .with_fix("use op://vault/item[/section]/field")
+    })?;
+    policy::check_verb(&daemon.config.policy, "read", false)?;
+    policy::check_vaults(&daemon.config.policy, [parsed.vault.as_str()])?;
+    let lease = lifecycle::lease(daemon, c.account.as_deref()).await?;
+    lifecycle::maybe_keepalive(daemon, &lease);
+    let resolved = resolve(daemon, &lease, std::slice::from_ref(&c.reference), false).await?;
+    let cached = resolved.first().is_some_and(|r| r.cached);
+    drop(resolved);
+    let key = format!(
+        "{}\0{}\0{}",
+        lease.name,
+        lease.generation,
+        cache_key(&c.reference)
+    );
+    let known = field_types()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&key)
+        .cloned();
+    let field_type = match known {
+        Some(t) => t,
+        None => {
+            let call = OpCall::item_get(&parsed.item, &parsed.vault).json();
+            let t = match lifecycle::call_op(daemon, &lease, call, None).await {
+                Ok(out) => serde_json::from_slice::<Value>(&out.stdout)
+                    .ok()
+                    .and_then(|item| {
+                        field_type_of(&item, parsed.section.as_deref(), &parsed.field)
+                    }),
+                Err(_) => None,
+            };
+            let mut types = field_types().lock().unwrap_or_else(|e| e.into_inner());
+            if types.len() >= MAX_FIELD_TYPES {
+                types.clear();
+            }
+            types.insert(key, t.clone());
+            drop(types);
+            t
+        }
+    };
+    Ok(CheckReport {
+        reference: c.reference.clone(),
+        account: lease.name.clone(),
+        vault: parsed.vault,
+        item: parsed.item,
+        section: parsed.section,
+        field: parsed.field,
+        field_type,
+        cached,
+    })
+}
+
+/// The type of the field a reference names, matching by ID or label (case-insensitive) and
+/// by section when the reference names one.
+fn field_type_of(item: &Value, section: Option<&str>, field: &str) -> Option<String> {
+    let fields = item.get("fields")?.as_array()?;
+    let eq = |v: Option<&Value>, want: &str| {
+        v.and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case(want))
+    };
+    fields
+        .iter()
+        .find(|f| {
+            (eq(f.get("id"), field) || eq(f.get("label"), field))
+                && section.is_none_or(|s| {
+                    let sec = f.get("section");
+                    eq(sec.and_then(|x| x.get("id")), s) || eq(sec.and_then(|x| x.get("label")), s)
+                })
+        })
+        .and_then(|f| f.get("type"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// An argument that names an item, vault, tag or field: never something `op` would read as
+/// a flag.
+fn operand(what: &str, v: &str) -> Result<String, ErrorBody> {
+    if v.is_empty() || v.starts_with('-') || v.contains('\0') {
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("{what} {v:?} is empty or starts with '-'"),
+        )
+        .with_fix(format!("name the {what} by its title or ID")));
+    }
+    Ok(v.to_string())
+}
+
+/// The `op` command line for an item operation: fixed verbs and flags, caller values only as
+/// operands or flag values.
+pub fn item_argv(op: &ItemOp) -> Result<Vec<String>, ErrorBody> {
+    let mut a: Vec<String> = Vec::new();
+    let vault_flag = |a: &mut Vec<String>, v: &Option<String>| -> Result<(), ErrorBody> {
+        if let Some(v) = v {
+            a.push("--vault".into());
+            a.push(operand("vault", v)?);
+        }
+        Ok(())
+    };
+    match op {
+        ItemOp::ListVaults => a.extend(["vault".into(), "list".into()]),
+        ItemOp::ListItems {
+            vault,
+            categories,
+            tags,
+        } => {
+            a.extend(["item".into(), "list".into()]);
+            vault_flag(&mut a, vault)?;
+            if !categories.is_empty() {
+                a.push(format!("--categories={}", categories.join(",")));
+            }
+            if !tags.is_empty() {
+                a.push(format!("--tags={}", tags.join(",")));
+            }
+        }
+        ItemOp::GetItem { item, vault } => {
+            a.extend(["item".into(), "get".into(), operand("item", item)?]);
+            vault_flag(&mut a, vault)?;
+        }
+        ItemOp::CreateItem {
+            vault,
+            title,
+            category,
+            fields,
+            password_recipe,
+            tags,
+            url,
+        } => {
+            a.extend(["item".into(), "create".into()]);
+            a.push(format!("--category={}", operand("category", category)?));
+            a.push(format!("--title={title}"));
+            vault_flag(&mut a, &Some(vault.clone()))?;
+            match password_recipe {
+                Some(r) => a.push(format!("--generate-password={r}")),
+                None => a.push("--generate-password".into()),
+            }
+            if !tags.is_empty() {
+                a.push(format!("--tags={}", tags.join(",")));
+            }
+            if let Some(u) = url {
+                a.push(format!("--url={u}"));
+            }
+            for f in fields {
+                a.push(operand("field assignment", f)?);
+            }
+        }
+        ItemOp::EditItem {
+            item,
+            vault,
+            title,
+            fields,
+            generate_password,
+        } => {
+            a.extend(["item".into(), "edit".into(), operand("item", item)?]);
+            vault_flag(&mut a, vault)?;
+            if let Some(t) = title {
+                a.push(format!("--title={t}"));
+            }
+            if *generate_password {
+                a.push("--generate-password".into());
+            }
+            for f in fields {
+                a.push(operand("field assignment", f)?);
+            }
+        }
+        ItemOp::DeleteItem {
+            item,
+            vault,
+            archive,
+        } => {
+            a.extend(["item".into(), "delete".into(), operand("item", item)?]);
+            vault_flag(&mut a, vault)?;
+            if *archive {
+                a.push("--archive".into());
+            }
+        }
+    }
+    if !matches!(op, ItemOp::DeleteItem { .. }) {
+        a.extend(["--format".into(), "json".into()]);
+    }
+    Ok(a)
+}
+
+/// Run an item operation: policy, then `op`, then the masked result. `argv` receives the
+/// command line for the audit (it holds assignments' values, so only the verb is audited).
+pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Value), ErrorBody> {
+    // Read with the one grammar, like a passthrough: what is checked is what runs.
+    let cmd = op_grammar::parse(&item_argv(&r.op)?).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::BadRequest,
+            format!("cannot build this op command line ({e})"),
+        )
+    })?;
+    policy::check_command(&daemon.config.policy, &cmd)?;
+    policy::check_passthrough_vaults(&daemon.config.policy, &cmd)?;
+    let lease = lifecycle::lease(daemon, r.account.as_deref()).await?;
+    lifecycle::maybe_keepalive(daemon, &lease);
+    let out = lifecycle::call_op(daemon, &lease, OpCall::from_command(cmd), None).await;
+    // A write may change cached values: drop the account's cache, as a passthrough write does.
+    if matches!(
+        r.op,
+        ItemOp::CreateItem { .. } | ItemOp::EditItem { .. } | ItemOp::DeleteItem { .. }
+    ) {
+        daemon.cache.drop_account(&lease.name);
+    }
+    let out = out?;
+    let raw: Value = if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&out.stdout).map_err(|e| {
+            ErrorBody::new(
+                ErrorCode::OpFailed,
+                format!("op printed output that is not JSON ({e})"),
+            )
+        })?
+    };
+    let vaults = &daemon.config.policy.vaults;
+    let json = match &r.op {
+        ItemOp::ListVaults => Value::Array(
+            raw.as_array()
+                .into_iter()
+                .flatten()
+                .filter(|v| {
+                    vaults.is_empty()
+                        || ["id", "name"].iter().any(|k| {
+                            v.get(k)
+                                .and_then(Value::as_str)
+                                .is_some_and(|s| vaults.iter().any(|a| a.eq_ignore_ascii_case(s)))
+                        })
+                })
+                .map(|v| pick(v, &["id", "name", "type"]))
+                .collect(),
+        ),
+        // Not `additional_information`: for some categories it is part of a secret (a card
+        // number's last digits).
+        ItemOp::ListItems { .. } => Value::Array(
+            raw.as_array()
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    pick(
+                        v,
+                        &[
+                            "id",
+                            "title",
+                            "category",
+                            "vault",
+                            "tags",
+                            "urls",
+                            "updated_at",
+                        ],
+                    )
+                })
+                .collect(),
+        ),
+        ItemOp::DeleteItem { item, archive, .. } => json!({
+            "deleted": item,
+            "archived": archive,
+        }),
+        ItemOp::GetItem { .. } | ItemOp::CreateItem { .. } | ItemOp::EditItem { .. } => {
+            mask_item(&raw)
+        }
+    };
+    Ok((lease.name.clone(), json))
+}
+
+/// Copy only `keys` of an object.
+fn pick(v: &Value, keys: &[&str]) -> Value {
+    let mut m = Map::new();
+    for k in keys {
+        if let Some(x) = v.get(*k) {
+            m.insert((*k).to_string(), x.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+/// An item as `get_item` shows it: identity, sections, and per field its label, type,
+/// section and `op://` reference. Values are shown only for plain types; every other value
+/// (concealed, OTP, credit card, SSH key, anything unknown) is the marker, with no length
+/// and no prefix. Password history, TOTP codes and file contents are left out entirely.
+pub fn mask_item(item: &Value) -> Value {
+    let mut out = pick(
+        item,
+        &[
+            "id",
+            "title",
+            "category",
+            "vault",
+            "tags",
+            "urls",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    let sections: Vec<Value> = item
+        .get("sections")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|s| pick(s, &["id", "label"]))
+        .collect();
+    let fields: Vec<Value> = item
+        .get("fields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let mut m = Map::new();
+            for k in ["id", "label", "type", "purpose", "reference"] {
+                if let Some(x) = f.get(k) {
+                    m.insert(k.into(), x.clone());
+                }
+            }
+            if let Some(s) = f.get("section") {
+                m.insert("section".into(), pick(s, &["id", "label"]));
+            }
+            let ty = f.get("type").and_then(Value::as_str).unwrap_or("");
+            let has_value = f
+                .get("value")
+                .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+            if has_value {
+                let shown = SHOWN_TYPES.contains(&ty)
+                    && f.get("purpose").and_then(Value::as_str) != Some("PASSWORD");
+                m.insert(
+                    "value".into(),
+                    if shown {
+                        f.get("value").cloned().unwrap_or(Value::Null)
+                    } else {
+                        Value::String(CONCEALED_MARKER.into())
+                    },
+                );
+            }
+            Value::Object(m)
+        })
+        .collect();
+    if let Value::Object(m) = &mut out {
+        if !sections.is_empty() {
+            m.insert("sections".into(), Value::Array(sections));
+        }
+        m.insert("fields".into(), Value::Array(fields));
+        if let Some(files) = item.get("files").and_then(Value::as_array) {
+            m.insert(
+                "files".into(),
+                Value::Array(
+                    files
+                        .iter()
+                        .map(|f| pick(f, &["id", "name", "size"]))
+                        .collect(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// The audit verb of an item operation (never its assignments).
+pub fn item_verb(op: &ItemOp) -> &'static str {
+    match op {
+        ItemOp::ListVaults => "op vault list",
+        ItemOp::ListItems { .. } => "op item list",
+        ItemOp::GetItem { .. } => "op item get",
+        ItemOp::CreateItem { .. } => "op item create",
+        ItemOp::EditItem { .. } => "op item edit",
+        ItemOp::DeleteItem { .. } => "op item delete",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_rules_are_absolute_globs_or_star() {
+        assert!(check_run_rule("*").is_ok());
+        assert!(check_run_rule("/usr/bin/*").is_ok());
+        assert!(check_run_rule("npm").is_err());
+        let cfg = McpConfig {
+            reveal: false,
+            run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
+        };
+        assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
+        assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));
+        assert_eq!(
+            run_rule_for(&cfg, "/usr/bin/x/y"),
+            None,
+            "* stays in one dir"
+        );
+        assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
+    }
+
+    #[test]
+    fn concealed_values_become_the_marker_with_no_length() {
+        let item = json!({
+            "id": "x", "title": "GitHub",
+            "fields": [
+                {"id": "username", "type": "STRING", "label": "username", "value": "wendy"},
+                {"id": "password", "type": "CONCEALED", "purpose": "PASSWORD", "label": "password",
+                 "value": "gh-Pa55word-7Hq2", "reference": "op://Dev/GitHub/password",
+                 "password_details": {"strength": "FANTASTIC", "history": ["old-secret"]}},
+                {"id": "otp", "type": "OTP", "label": "one-time password",
+                 "value": "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", "totp": "123456",
+                 "section": {"id": "s", "label": "Security"}}
+            ]
+        });
+        let m = mask_item(&item).to_string();
+        for secret in ["gh-Pa55word-7Hq2", "old-secret", "JBSWY3DP", "123456"] {
+            assert!(!m.contains(secret), "{m}");
+        }
+        assert!(
+            m.contains("wendy") && m.contains("op://Dev/GitHub/password"),
+            "{m}"
+        );
+        assert!(m.contains(CONCEALED_MARKER));
+    }
+
+    #[test]
+    fn item_argv_never_takes_flags_from_operands() {
+        let e = item_argv(&ItemOp::GetItem {
+            item: "--help".into(),
+            vault: None,
+        });
+        assert!(e.is_err());
+        let a = item_argv(&ItemOp::EditItem {
+            item: "GitHub".into(),
+            vault: Some("Dev".into()),
+            title: None,
+            fields: vec!["-x=1".into()],
+            generate_password: false,
+        });
+        assert!(a.is_err());
+        let a = item_argv(&ItemOp::ListItems {
+            vault: Some("Dev".into()),
+            categories: vec!["Login".into()],
+            tags: vec![],
+        })
+        .expect("ok");
+        assert_eq!(
+            a,
+            [
+                "item",
+                "list",
+                "--vault",
+                "Dev",
+                "--categories=Login",
+                "--format",
+                "json"
+            ]
+        );
+    }
+}
