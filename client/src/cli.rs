@@ -138,6 +138,8 @@ pub enum ModeArg {
     App,
     /// A service-account token.
     ServiceAccount,
+    /// A 1Password Connect server (needs --host; the token comes from stdin or --token-file).
+    Connect,
 }
 
 /// `init` flags.
@@ -152,9 +154,12 @@ pub struct InitArgs {
     /// Read the password from stdin and feed it to `op signin`.
     #[arg(long)]
     pub password_stdin: bool,
-    /// Read a service-account token from this file.
+    /// Read a service-account (or, with --mode connect, a Connect) token from this file.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
+    /// Connect mode: the Connect server's base URL, https://….
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 /// `read` flags.

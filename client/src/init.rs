@@ -107,7 +107,7 @@ fn vet_op_binary(op: &str, configured: bool, interactive: bool) -> Result<()> {
     }
 }
 
-fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
+pub(crate) fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
     match request(t, &Request::Init(req))? {
         Response::Session(s) => {
             println!(
@@ -122,7 +122,7 @@ fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
     }
 }
 
-fn read_secret_stdin(what: &str) -> Result<Zeroizing<String>> {
+pub(crate) fn read_secret_stdin(what: &str) -> Result<Zeroizing<String>> {
     let mut buf = Zeroizing::new(String::new());
     std::io::stdin().read_to_string(&mut buf).map_err(|e| {
         Failure::usage(
@@ -146,6 +146,9 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
         .account
         .clone()
         .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
+    if args.mode == Some(ModeArg::Connect) || args.host.is_some() {
+        return crate::connect::init(t, account, &args);
+    }
     if args.mode == Some(ModeArg::ServiceAccount) || args.token_file.is_some() {
         let token = match &args.token_file {
             Some(f) => {
@@ -172,6 +175,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                 mode: Some(Mode::ServiceAccount),
                 session_var: None,
                 token: Some(SecretString::from(token.as_str())),
+                host: None,
             },
         );
     }
@@ -192,6 +196,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                 mode: Some(Mode::App).filter(|_| args.mode == Some(ModeArg::App)),
                 session_var: None,
                 token: None,
+                host: None,
             },
         );
     }
@@ -267,6 +272,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                     mode: Some(Mode::Token),
                     session_var: Some(var),
                     token: Some(SecretString::from(token.as_str())),
+                    host: None,
                 },
             )
         }
@@ -284,6 +290,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                     mode: Some(Mode::App),
                     session_var: None,
                     token: None,
+                    host: None,
                 },
             )
         }

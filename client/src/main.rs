@@ -10,6 +10,7 @@
 mod audit;
 mod cli;
 mod conn;
+mod connect;
 mod error;
 mod init;
 mod passthrough;

@@ -83,6 +83,7 @@ struct RawConfig {
     audit: Option<bool>,
     policy: Option<PolicyConfig>,
     presence: Option<crate::presence::rules::RawPresence>,
+    connect_ca_file: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -120,6 +121,9 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// What sleep and a screen lock do to each mode's sessions (`[presence]`).
     pub presence: crate::presence::rules::PresenceConfig,
+    /// Connect mode: a PEM file of CA certificates trusted besides the system's (an internal
+    /// CA). There is no setting that turns certificate verification off.
+    pub connect_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -140,6 +144,7 @@ impl Default for Config {
             audit: true,
             policy: PolicyConfig::default(),
             presence: Default::default(),
+            connect_ca_file: None,
         }
     }
 }
@@ -279,6 +284,15 @@ impl Config {
             c.op_env = vars.into_iter().collect();
         }
         c.op_path = raw.op_path;
+        if let Some(ca) = raw.connect_ca_file {
+            if !ca.is_absolute() {
+                return Err(invalid(
+                    "connect_ca_file",
+                    "must be an absolute path to a PEM file".into(),
+                ));
+            }
+            c.connect_ca_file = Some(ca);
+        }
         c.default_account = raw.default_account.filter(|s| !s.is_empty());
         if let Some(k) = raw.keepalive {
             c.keepalive = k;

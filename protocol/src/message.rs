@@ -23,6 +23,9 @@ pub enum Mode {
     App,
     /// A service-account token, handed to `op` in `OP_SERVICE_ACCOUNT_TOKEN`.
     ServiceAccount,
+    /// A 1Password Connect server's token: the daemon resolves over Connect's REST API, and
+    /// hands `op` `OP_CONNECT_HOST` and `OP_CONNECT_TOKEN` for the few commands it forwards.
+    Connect,
 }
 
 impl Mode {
@@ -32,6 +35,7 @@ impl Mode {
             Mode::Token => "token",
             Mode::App => "app",
             Mode::ServiceAccount => "service-account",
+            Mode::Connect => "connect",
         }
     }
 }
@@ -115,7 +119,8 @@ pub struct InitRequest {
     /// Token mode: the variable `op signin` named, `OP_SESSION_<USERUUID>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_var: Option<String>,
-    /// Token mode: the session token; service-account mode: the `ops_…` token.
+    /// Token mode: the session token; service-account mode: the `ops_…` token; connect
+    /// mode: the Connect token.
     #[serde(
         default,
         serialize_with = "expose_opt_secret",
@@ -123,6 +128,9 @@ pub struct InitRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub token: Option<SecretString>,
+    /// Connect mode: the server's base URL, `https://…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Lock one account or all.
@@ -340,6 +348,22 @@ pub struct SessionStatus {
     pub keepalive: bool,
     /// Number of cached values.
     pub cache_entries: usize,
+    /// Connect mode: the server and what its `/health` reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectServer>,
+}
+
+/// A Connect server a session talks to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectServer {
+    /// The base URL given at init.
+    pub host: String,
+    /// The server's name, from `/health`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The server's version, from `/health`.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// Why a request frame could not become a [`Request`].
@@ -474,6 +498,7 @@ mod tests {
             token: Some(SecretString::from(
                 "gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s",
             )),
+            host: None,
         });
         let dbg = format!("{req:?}");
         assert!(!dbg.contains("gXKhaUdT"), "{dbg}");
@@ -528,6 +553,7 @@ mod tests {
                     mode: Some(Mode::ServiceAccount),
                     session_var: None,
                     token: tok.map(|t| SecretString::from(t.as_str())),
+                    host: None,
                 })
             }),
         ]
@@ -579,6 +605,7 @@ mod tests {
             PermissionDenied,
             Busy,
             Internal,
+            Unreachable,
         ] {
             assert!(!code.default_fix().is_empty());
             assert!(code.exit_code() != 0);
@@ -589,5 +616,6 @@ mod tests {
         assert_eq!(RateLimited.exit_code(), 75);
         assert_eq!(PolicyDenied.exit_code(), 78);
         assert_eq!(VersionMismatch.exit_code(), 76);
+        assert_eq!(Unreachable.exit_code(), 69);
     }
 }

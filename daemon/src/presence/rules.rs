@@ -42,7 +42,8 @@ fn index(mode: Mode) -> usize {
     match mode {
         Mode::Token => 0,
         Mode::App => 1,
-        Mode::ServiceAccount => 2,
+        // Connect sessions are unattended like service accounts and follow their table.
+        Mode::ServiceAccount | Mode::Connect => 2,
     }
 }
 
