@@ -335,7 +335,8 @@ mod tests {
             "plugin run -- aws",
             "connect token create t --server s",
             "user list",
-            "item get Stripe --archive",
+            "document delete doc",
+            "signout",
         ] {
             let e = check_passthrough(&cmd(no)).expect_err(no);
             assert_eq!(e.code, ErrorCode::BadRequest);
