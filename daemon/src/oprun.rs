@@ -292,7 +292,8 @@ impl OpRunner {
                 cmd.env("OP_SERVICE_ACCOUNT_TOKEN", token);
             }
             Auth::Connect { host, token } => {
-                cmd.env("OP_CONNECT_HOST", host).env("OP_CONNECT_TOKEN", token);
+                cmd.env("OP_CONNECT_HOST", host)
+                    .env("OP_CONNECT_TOKEN", token);
             }
         }
         if let Some(cwd) = cwd {

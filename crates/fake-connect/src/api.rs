@@ -80,7 +80,10 @@ pub fn parse_filter(f: &str) -> Option<(String, String)> {
     let rest = rest.trim_start();
     let value = rest.strip_prefix("eq")?.trim_start();
     let inner = value.strip_prefix('"')?.strip_suffix('"')?;
-    Some((attr.to_string(), inner.replace("\\\"", "\"").replace("\\\\", "\\")))
+    Some((
+        attr.to_string(),
+        inner.replace("\\\"", "\"").replace("\\\\", "\\"),
+    ))
 }
 
 fn filter_of(query: Option<&str>) -> Result<Option<(String, String)>, Answer> {
@@ -176,7 +179,13 @@ fn item_json(v: &Vault, i: &Item, now_ms: i64) -> Value {
 }
 
 /// Answer `GET path?query` for a caller whose token was (or was not) valid.
-pub fn get(state: &State, path: &str, query: Option<&str>, authorized: bool, now_ms: i64) -> Answer {
+pub fn get(
+    state: &State,
+    path: &str,
+    query: Option<&str>,
+    authorized: bool,
+    now_ms: i64,
+) -> Answer {
     match path {
         "/heartbeat" => {
             return Answer {
@@ -308,7 +317,10 @@ mod tests {
 
     #[test]
     fn filters_decode_and_match_names_either_way() {
-        assert_eq!(percent_decode("name+eq+%22Dev%20Ops%22"), "name eq \"Dev Ops\"");
+        assert_eq!(
+            percent_decode("name+eq+%22Dev%20Ops%22"),
+            "name eq \"Dev Ops\""
+        );
         assert_eq!(
             parse_filter("title eq \"Stripe\""),
             Some(("title".into(), "Stripe".into()))
@@ -320,7 +332,10 @@ mod tests {
             assert_eq!(a.status, 200);
             assert_eq!(body(&a).as_array().unwrap().len(), 1, "{q}");
         }
-        assert_eq!(get(&s, "/v1/vaults", Some("filter=bogus"), true, 0).status, 400);
+        assert_eq!(
+            get(&s, "/v1/vaults", Some("filter=bogus"), true, 0).status,
+            400
+        );
     }
 
     #[test]
@@ -330,14 +345,36 @@ mod tests {
         assert_eq!(get(&s, "/health", None, false, 0).status, 200);
         let dev = &s.accounts[0].vaults[0];
         let q = "filter=title+eq+%22Deploy+Key%22";
-        let a = get(&s, &format!("/v1/vaults/{}/items", dev.id), Some(q), true, 0);
-        assert_eq!(body(&a).as_array().unwrap().len(), 2, "duplicate titles both listed");
+        let a = get(
+            &s,
+            &format!("/v1/vaults/{}/items", dev.id),
+            Some(q),
+            true,
+            0,
+        );
+        assert_eq!(
+            body(&a).as_array().unwrap().len(),
+            2,
+            "duplicate titles both listed"
+        );
         let stripe = &dev.items[0];
-        let a = get(&s, &format!("/v1/vaults/{}/items/{}", dev.id, stripe.id), None, true, 0);
+        let a = get(
+            &s,
+            &format!("/v1/vaults/{}/items/{}", dev.id, stripe.id),
+            None,
+            true,
+            0,
+        );
         let v = body(&a);
         assert_eq!(v["fields"][1]["value"], "sk_test_4eC39HqLyjWDarjtT1zdp7dc");
         assert!(v["createdAt"].is_string(), "camelCase");
-        let a = get(&s, &format!("/v1/vaults/{}/items/nope", dev.id), None, true, 0);
+        let a = get(
+            &s,
+            &format!("/v1/vaults/{}/items/nope", dev.id),
+            None,
+            true,
+            0,
+        );
         assert_eq!(a.status, 404);
         assert_eq!(body(&a)["status"], 404);
     }

@@ -34,7 +34,8 @@ impl Pki {
         let issuer = Issuer::from_params(&ca, &ca_key);
 
         let key = KeyPair::generate()?;
-        let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
+        let mut leaf =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
         leaf.distinguished_name
             .push(DnType::CommonName, "fake-connect");
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];

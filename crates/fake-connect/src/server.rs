@@ -4,7 +4,6 @@
 //! Never binds beyond loopback. The request log holds method, path and query only: the
 //! `Authorization` header is checked, never stored.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,9 +84,10 @@ fn tls_config(pki: &Pki) -> Result<rustls::ServerConfig, StartError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let err = |e: &dyn std::fmt::Display| StartError(format!("TLS setup: {e}"));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| err(&e))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| err(&e))?;
     let key = PrivateKeyDer::from_pem_slice(pki.key_pem.as_bytes()).map_err(|e| err(&e))?;
     rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
@@ -150,11 +150,7 @@ impl FakeConnect {
 
     /// Every request served so far, as `GET /path?query`.
     pub fn requests(&self) -> Vec<String> {
-        self.app
-            .log
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default()
+        self.app.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// How many requests so far started with `prefix` (e.g. `GET /v1/vaults`).
@@ -196,7 +192,13 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
             };
             let svc = hyper::service::service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req).await) }
+                async move {
+                    // Going down also drops connections a client keeps alive in its pool.
+                    if app.knobs.down.load(Ordering::SeqCst) {
+                        return Err(std::io::Error::other("fake-connect is down"));
+                    }
+                    Ok(handle(&app, req).await)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
@@ -232,7 +234,10 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
     if req.method() != hyper::Method::GET {
-        return respond(Answer::error(405, "Method not allowed in this simulator"), None);
+        return respond(
+            Answer::error(405, "Method not allowed in this simulator"),
+            None,
+        );
     }
     let v1 = path.starts_with("/v1/");
     let forced = knobs.status.load(Ordering::SeqCst);

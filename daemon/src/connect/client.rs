@@ -207,7 +207,9 @@ pub fn parse_host(host: &str) -> Result<reqwest::Url, ConnectError> {
         return Err(bad("carries credentials; give the token on stdin instead"));
     }
     if url.query().is_some() || url.fragment().is_some() || url.host_str().is_none() {
-        return Err(bad("must be a plain base URL such as https://connect.example.com"));
+        return Err(bad(
+            "must be a plain base URL such as https://connect.example.com",
+        ));
     }
     Ok(url)
 }
@@ -282,7 +284,9 @@ impl ConnectClient {
         let mut req = self.http.get(url);
         if let Some(t) = token {
             let mut value = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
-                ConnectError::BadHost("the Connect token holds characters no header may carry".into())
+                ConnectError::BadHost(
+                    "the Connect token holds characters no header may carry".into(),
+                )
             })?;
             value.set_sensitive(true);
             req = req.header(AUTHORIZATION, value);

@@ -128,7 +128,8 @@ fn item_key(vault_id: &str, title: &str) -> String {
 /// The Connect token from systemd's `$CREDENTIALS_DIRECTORY/op-connect-token`.
 fn credential_token() -> Option<SecretToken> {
     let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-    let bytes = zeroize::Zeroizing::new(std::fs::read(std::path::Path::new(&dir).join(CREDENTIAL)).ok()?);
+    let bytes =
+        zeroize::Zeroizing::new(std::fs::read(std::path::Path::new(&dir).join(CREDENTIAL)).ok()?);
     let trimmed = std::str::from_utf8(&bytes).ok()?.trim();
     (!trimmed.is_empty())
         .then(|| secret_token(trimmed.as_bytes()).ok())
@@ -213,7 +214,11 @@ pub fn api_error(daemon: &Arc<Daemon>, lease: &Lease, e: &ConnectError) -> Error
             info!(account = %s.name, "the Connect server refused the token; ending the session");
             lifecycle::end_session(daemon, s, EndReason::Revoked);
         }
-        let host = lease.connect.as_ref().map(|l| l.host().to_string()).unwrap_or_default();
+        let host = lease
+            .connect
+            .as_ref()
+            .map(|l| l.host().to_string())
+            .unwrap_or_default();
         body.fix = format!(
             "start a new session with a valid token: op-session init --mode connect --host {host} < token-file"
         );
@@ -224,8 +229,13 @@ pub fn api_error(daemon: &Arc<Daemon>, lease: &Lease, e: &ConnectError) -> Error
 /// Handle `init --mode connect`: check the server, prove the token, hold both.
 pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, ErrorBody> {
     let Some(host) = req.host.as_deref().filter(|h| !h.trim().is_empty()) else {
-        return Err(ErrorBody::new(ErrorCode::BadRequest, "connect mode needs the server's address")
-            .with_fix("op-session init --mode connect --host https://connect.example.com < token-file"));
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "connect mode needs the server's address",
+        )
+        .with_fix(
+            "op-session init --mode connect --host https://connect.example.com < token-file",
+        ));
     };
     let token = match &req.token {
         Some(t) => secret_token(t.expose_secret().trim().as_bytes())
@@ -236,15 +246,23 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         })?,
     };
     if token.expose_secret().as_str().is_empty() {
-        return Err(ErrorBody::new(ErrorCode::BadRequest, "the Connect token is empty or not text"));
+        return Err(ErrorBody::new(
+            ErrorCode::BadRequest,
+            "the Connect token is empty or not text",
+        ));
     }
     let secret = token.expose_secret().as_str();
     let fail = |e: ConnectError| {
         let mut b = plain(&e, &[secret]);
         if matches!(e, ConnectError::Status { status: 401, .. }) {
             b.code = ErrorCode::NotSignedIn;
-            b.message = format!("the Connect server at {host} did not accept the token ({})", b.message);
-            b.fix = "check the token (1Password > Developer > Connect servers) and pipe it in again".into();
+            b.message = format!(
+                "the Connect server at {host} did not accept the token ({})",
+                b.message
+            );
+            b.fix =
+                "check the token (1Password > Developer > Connect servers) and pipe it in again"
+                    .into();
         }
         warn!(code = %b.code, "connect init failed");
         b
@@ -382,8 +400,14 @@ mod tests {
         let c = IdCache::new(Duration::from_secs(10));
         let t0 = Duration::from_secs(1);
         c.put(vault_key("Dev"), "abc", "Dev", t0);
-        assert_eq!(c.get(&vault_key("DEV"), t0).map(|v| v.0), Some("abc".into()));
-        assert!(c.get(&vault_key("dev"), t0 + Duration::from_secs(10)).is_none());
+        assert_eq!(
+            c.get(&vault_key("DEV"), t0).map(|v| v.0),
+            Some("abc".into())
+        );
+        assert!(
+            c.get(&vault_key("dev"), t0 + Duration::from_secs(10))
+                .is_none()
+        );
         c.put(item_key("abc", "Stripe"), "def", "Stripe", t0);
         c.forget(&item_key("abc", "stripe"));
         assert!(c.get(&item_key("abc", "Stripe"), t0).is_none());

@@ -54,7 +54,10 @@ pub async fn fetch(
     let now = daemon.clock.now();
     let parsed: Vec<Result<SecretRef, String>> = refs
         .iter()
-        .map(|r| secret_ref::reference::parse(r).map_err(|e| format!("invalid secret reference '{r}': {e}")))
+        .map(|r| {
+            secret_ref::reference::parse(r)
+                .map_err(|e| format!("invalid secret reference '{r}': {e}"))
+        })
         .collect();
 
     // Each distinct vault once.
@@ -146,7 +149,11 @@ async fn find_vault(
     if let Some(hit) = link.ids.get(&key, now) {
         return Ok(hit);
     }
-    let listed = link.client.vaults(token, Some(segment)).await.map_err(api)?;
+    let listed = link
+        .client
+        .vaults(token, Some(segment))
+        .await
+        .map_err(api)?;
     // Filter again here: a server whose `eq` is case-sensitive, or that ignores the filter,
     // still gives op's case-insensitive match.
     let hits: Vec<_> = listed
@@ -271,7 +278,10 @@ async fn pick(
         (Some(want), Some(id)) => {
             id == want
                 || item.sections.iter().any(|s| {
-                    s.id == id && s.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(want))
+                    s.id == id
+                        && s.label
+                            .as_deref()
+                            .is_some_and(|l| l.eq_ignore_ascii_case(want))
                 })
         }
         (Some(_), None) => false,
@@ -290,10 +300,7 @@ async fn pick(
         let kind = f.kind.as_deref().unwrap_or("STRING");
         let text = |s: &str| Ok(SecretString::from(s));
         return match r.attribute.as_deref() {
-            None | Some("value") => Ok(f
-                .value
-                .clone()
-                .unwrap_or_else(|| SecretString::from(""))),
+            None | Some("value") => Ok(f.value.clone().unwrap_or_else(|| SecretString::from(""))),
             Some("type") => text(&kind.to_ascii_lowercase()),
             Some("id") => text(&f.id),
             Some("purpose") => text(&f.purpose.as_deref().unwrap_or("").to_ascii_lowercase()),
