@@ -722,3 +722,47 @@ fn the_connect_token_never_reaches_argv_files_logs_audit_errors_or_responses() {
     }
     assert!(!c.w.daemon_log().contains(&c.token));
 }
+
+#[test]
+fn ids_one_time_passwords_and_files_resolve_as_in_token_mode() {
+    let token_mode = token_world();
+    let c = Connect::started("");
+    let state =
+        fake_op::fixture::load(&std::fs::read_to_string(fixture("basic.json")).unwrap()).unwrap();
+    let dev = &state.accounts[0].vaults[0];
+    let by_id = format!("op://{}/{}/key", dev.id, dev.items[0].id);
+    let mixed = format!("op://Dev/{}/password", dev.items[3].id); // one of the two Deploy Keys
+    let refs = [
+        by_id.as_str(),
+        mixed.as_str(),
+        "op://Dev/GitHub/Security/one-time password?attribute=type",
+        "op://Dev/TLS Cert/key.pem?attribute=size",
+        "op://Dev/TLS Cert/key.pem?attribute=name",
+        "op://Dev/Stripe/key?attribute=otp",
+        "op://Dev/Stripe/key?ssh-format=openssh",
+        "op://Dev/Old API Key/credential",
+    ];
+    for r in refs {
+        let theirs = token_mode.run(&["read", r]);
+        let ours = c.w.run(&["read", r]);
+        assert_eq!(
+            ours.code, theirs.code,
+            "{r}: {} / {}",
+            ours.stderr, theirs.stderr
+        );
+        if theirs.code == 0 {
+            assert_eq!(ours.stdout, theirs.stdout, "{r}");
+        }
+    }
+    // The current code of a one-time password: the same in both modes (retried once in case
+    // the 30-second window turned between the two reads).
+    let otp = "op://Dev/GitHub/Security/one-time password?attribute=otp";
+    let same = (0..2).any(|_| {
+        let (a, b) = (token_mode.run(&["read", otp]), c.w.run(&["read", otp]));
+        assert_eq!(b.code, 0, "{}", b.stderr);
+        a.stdout == b.stdout
+    });
+    assert!(same, "the one-time passwords differ");
+    token_mode.run(&["stop"]);
+    c.w.run(&["stop"]);
+}

@@ -2,10 +2,10 @@
 //!
 //! Called by [`crate::resolve`] for the cache misses of a connect session, so the value cache,
 //! the coalescing of concurrent misses and the generation rules are the same as in the other
-//! modes. Here: each distinct vault is looked up once (by ID, else `filter=name eq "…"`), each
-//! distinct item once (by ID, else `filter=title eq "…"`), each distinct item is fetched once,
-//! and every reference then picks its field from the fetched item: by ID or label, within the
-//! named section. Vault and item IDs are cached in the session's [`Link`] for the cache TTL.
+//! modes. Here: each distinct vault is looked up once (by ID, else `filter=name eq "…"`), then
+//! each distinct item once and concurrently (by ID, else `filter=title eq "…"`, then the full
+//! item), and every reference picks its field from the fetched item: by ID or label, within
+//! the named section. Vault and item IDs are cached in the session's [`Link`] for the cache TTL.
 //!
 //! Error texts follow what `op read` prints for the same case (`could not read secret
 //! '<ref>': …`, docs/connect.md "Errors"). Never logs a value.
@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use op_session_protocol::{ErrorBody, ErrorCode};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use secret_ref::reference::{SecretRef, is_id};
 
 use super::client::{ConnectError, Item};
@@ -47,7 +47,7 @@ type Vault = (String, String);
 pub async fn fetch(
     daemon: &Arc<Daemon>,
     lease: &Lease,
-    link: &Link,
+    link: &Arc<Link>,
     refs: &[&str],
 ) -> Vec<Result<SecretString, ErrorBody>> {
     let token = lease.secret_str();
@@ -64,21 +64,40 @@ pub async fn fetch(
     let mut vaults: HashMap<String, Result<Vault, Miss>> = HashMap::new();
     for r in parsed.iter().flatten() {
         let key = r.vault.to_ascii_lowercase();
-        if !vaults.contains_key(&key) {
-            let v = find_vault(link, token, &r.vault, now).await;
-            vaults.insert(key, v);
+        if let std::collections::hash_map::Entry::Vacant(slot) = vaults.entry(key) {
+            slot.insert(find_vault(link, token, &r.vault, now).await);
         }
     }
-    // Each distinct item once: its ID, then the item itself.
+    // Each distinct item once, all at the same time: its ID, then the item itself.
     let mut items: HashMap<(String, String), Result<Arc<Item>, Miss>> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut pending = std::collections::HashSet::new();
     for r in parsed.iter().flatten() {
         let Some(Ok(vault)) = vaults.get(&r.vault.to_ascii_lowercase()) else {
             continue;
         };
         let key = (vault.0.clone(), r.item.to_ascii_lowercase());
-        if !items.contains_key(&key) {
-            let item = find_item(link, token, vault, r, now).await;
-            items.insert(key, item);
+        if !pending.insert(key.clone()) {
+            continue;
+        }
+        let (link, credential) = (link.clone(), lease.credential.clone());
+        let (vault, r) = (vault.clone(), r.clone());
+        tasks.spawn(async move {
+            let token = credential
+                .as_ref()
+                .map(|c| c.expose_secret().as_str())
+                .unwrap_or("");
+            (key, find_item(&link, token, &vault, &r, now).await)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((key, item)) => {
+                items.insert(key, item);
+            }
+            // A panicked lookup leaves its references "not looked up" below: an error, not a
+            // crash of the request.
+            Err(e) => tracing::error!(error = %e, "a Connect item lookup task failed"),
         }
     }
 
@@ -96,7 +115,7 @@ pub async fn fetch(
             Some(Ok(vault)) => match items.get(&(vault.0.clone(), r.item.to_ascii_lowercase())) {
                 Some(Ok(item)) => pick(link, token, &vault.0, item, r).await,
                 Some(Err(m)) => Err(m.clone()),
-                None => Err(Miss::Lookup("the item was not looked up".into())),
+                None => Err(Miss::Lookup("the item could not be looked up".into())),
             },
             Some(Err(m)) => Err(m.clone()),
             None => Err(Miss::Lookup("the vault was not looked up".into())),
@@ -268,11 +287,6 @@ async fn pick(
     item: &Item,
     r: &SecretRef,
 ) -> Result<SecretString, Miss> {
-    if r.ssh_format.is_some() {
-        return Err(Miss::Lookup(
-            "?ssh-format is not available in connect mode (Connect has no key conversion)".into(),
-        ));
-    }
     let in_section = |section: Option<&str>| match (&r.section, section) {
         (None, _) => true,
         (Some(want), Some(id)) => {
@@ -297,7 +311,18 @@ async fn pick(
                     .is_some_and(|l| l.eq_ignore_ascii_case(&r.field))
         });
     if let Some(f) = field {
-        let kind = f.kind.as_deref().unwrap_or("STRING");
+        // The API description spells the one-time password type `TOTP`, the Go SDK (and
+        // `op`) `OTP` (docs/connect.md, "Items"); `op` reports it as `otp`.
+        let kind = match f.kind.as_deref().unwrap_or("STRING") {
+            "TOTP" => "OTP",
+            k => k,
+        };
+        if r.ssh_format.is_some() && kind == "SSHKEY" {
+            return Err(Miss::Lookup(format!(
+                "?ssh-format is not available in connect mode for field '{}': Connect does not convert keys",
+                r.field
+            )));
+        }
         let text = |s: &str| Ok(SecretString::from(s));
         return match r.attribute.as_deref() {
             None | Some("value") => Ok(f.value.clone().unwrap_or_else(|| SecretString::from(""))),
