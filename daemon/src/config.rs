@@ -357,6 +357,23 @@ mod tests {
     }
 
     #[test]
+    fn connect_ca_file_must_be_absolute() {
+        let c = parse("connect_ca_file = \"/etc/ssl/internal-ca.pem\"").expect("parses");
+        assert_eq!(
+            c.connect_ca_file.as_deref(),
+            Some(Path::new("/etc/ssl/internal-ca.pem"))
+        );
+        let e = parse("connect_ca_file = \"ca.pem\"")
+            .expect_err("relative")
+            .to_string();
+        assert!(e.contains("connect_ca_file"), "{e}");
+        let e = parse("connect_insecure = true")
+            .expect_err("no such switch")
+            .to_string();
+        assert!(e.contains("connect_insecure"), "{e}");
+    }
+
+    #[test]
     fn full_config_parses() {
         let c = parse(
             r#"
