@@ -659,6 +659,16 @@ fn the_connect_token_never_reaches_argv_files_logs_audit_errors_or_responses() {
         0,
         "the token is in some process's argv"
     );
+    // Nor in any environment: the daemon resolves over HTTP, no child holds it.
+    let in_environ = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            String::from_utf8_lossy(&env).contains(&c.token)
+        })
+        .count();
+    assert_eq!(in_environ, 0, "the token is in some process's environment");
     outputs.push(slow.wait_with_output().unwrap().into());
     c.server.knobs().delay_ms.store(0, SeqCst);
 

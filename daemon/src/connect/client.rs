@@ -283,7 +283,8 @@ impl ConnectClient {
         let url = self.url(path, filter);
         let mut req = self.http.get(url);
         if let Some(t) = token {
-            let mut value = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+            let bearer = zeroize::Zeroizing::new(format!("Bearer {t}"));
+            let mut value = HeaderValue::from_str(&bearer).map_err(|_| {
                 ConnectError::BadHost(
                     "the Connect token holds characters no header may carry".into(),
                 )
