@@ -13,7 +13,7 @@
 //! ```
 //!
 //! With neither, token and app sessions lock and service-account sessions (unattended use)
-//! keep.
+//! keep. Connect sessions are unattended too and follow the service-account table.
 
 use op_session_protocol::{Mode, PresenceEvent};
 use serde::Deserialize;
