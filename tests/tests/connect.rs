@@ -776,3 +776,42 @@ fn ids_one_time_passwords_and_files_resolve_as_in_token_mode() {
     token_mode.run(&["stop"]);
     c.w.run(&["stop"]);
 }
+
+#[test]
+fn with_no_op_binary_at_all_read_run_and_inject_still_work() {
+    let c = connect_world("", true);
+    // The world's config names fake-op as `op`; point it at nothing.
+    let config = std::fs::read_to_string(&c.w.config).unwrap();
+    let config: String = config
+        .lines()
+        .map(|l| {
+            if l.starts_with("op_path") {
+                "op_path = \"/nonexistent/bin/op\"".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&c.w.config, config).unwrap();
+    assert_eq!(c.init().code, 0);
+    assert_eq!(
+        c.w.run(&["read", "op://Dev/Stripe/key"]).stdout,
+        format!("{STRIPE}\n")
+    );
+    let out: Out =
+        c.w.client(&["run", "--no-masking", "--", "printenv", "K"])
+            .env("K", "op://Dev/Database/username")
+            .output()
+            .unwrap()
+            .into();
+    assert_eq!(out.stdout, "dbadmin\n", "{}", out.stderr);
+    let out =
+        c.w.run_with_stdin(&["inject"], b"port={{ op://Dev/Database/port }}\n");
+    assert_eq!(out.stdout, "port=5432\n", "{}", out.stderr);
+    // Passthrough needs `op`: one clear error.
+    let out = c.w.run(&["op", "vault", "list"]);
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(c.w.calls().is_empty(), "some op ran");
+    c.w.run(&["stop"]);
+}
