@@ -815,3 +815,25 @@ fn with_no_op_binary_at_all_read_run_and_inject_still_work() {
     assert!(c.w.calls().is_empty(), "some op ran");
     c.w.run(&["stop"]);
 }
+
+#[test]
+fn unknown_ids_name_the_vault_or_the_item_like_op() {
+    let token_mode = token_world();
+    let c = Connect::started("");
+    let state =
+        fake_op::fixture::load(&std::fs::read_to_string(fixture("basic.json")).unwrap()).unwrap();
+    let dev = &state.accounts[0].vaults[0];
+    let missing = "zzzzzzzzzzzzzzzzzzzzzzzzzz";
+    for r in [
+        format!("op://{missing}/Stripe/key"),
+        format!("op://{}/{missing}/key", dev.id),
+        format!("op://Dev/{missing}/key"),
+    ] {
+        let theirs = token_mode.run(&["read", &r]);
+        let ours = c.w.run(&["read", &r]);
+        assert_eq!(ours.code, theirs.code, "{r}");
+        assert_eq!(untime(&ours.stderr), untime(&theirs.stderr), "{r}");
+    }
+    token_mode.run(&["stop"]);
+    c.w.run(&["stop"]);
+}

@@ -259,20 +259,21 @@ async fn find_item(
     };
     match link.client.item(token, vault_id, &item_id).await {
         Ok(item) => Ok(Arc::new(item)),
-        Err(ConnectError::Status { status: 404, .. }) => {
-            // Deleted or moved since its ID was cached: forget both IDs, name the item.
+        Err(ConnectError::Status {
+            status: 404,
+            message,
+            ..
+        }) => {
+            // Deleted or moved since its IDs were cached: forget both. Connect's 404 body says
+            // which one it could not find ("vault … not found" / "item … not found").
             link.ids.forget(&key);
-            if is_id(&r.vault) {
+            link.ids.forget(&vault_key(&r.vault));
+            if message.to_ascii_lowercase().starts_with("vault") {
                 return Err(Miss::Lookup(format!(
-                    "\"{}\" isn't a vault in this account, or {}",
-                    r.vault,
-                    match item_missing(r) {
-                        Miss::Lookup(m) => m,
-                        Miss::Api(_) => String::new(),
-                    }
+                    "\"{}\" isn't a vault in this account",
+                    r.vault
                 )));
             }
-            link.ids.forget(&vault_key(&r.vault));
             Err(item_missing(r))
         }
         Err(e) => Err(api(e)),
