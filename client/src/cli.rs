@@ -203,6 +203,8 @@ pub enum ModeArg {
     App,
     /// A service-account token.
     ServiceAccount,
+    /// A 1Password Connect server (needs --host; the token comes from stdin or --token-file).
+    Connect,
 }
 
 /// `init` flags.
@@ -217,13 +219,16 @@ pub struct InitArgs {
     /// Read the password from stdin and feed it to `op signin`.
     #[arg(long)]
     pub password_stdin: bool,
-    /// Read a service-account token from this file.
+    /// Read a service-account (or, with --mode connect, a Connect) token from this file.
     #[arg(long)]
     pub token_file: Option<PathBuf>,
     /// Move the session the "op-session" Claude Code skill left in ~/.op-claude-session into
     /// the daemon, then overwrite and remove that file.
     #[arg(long, conflicts_with_all = ["mode", "password_stdin", "token_file"])]
     pub import_skill_session: bool,
+    /// Connect mode: the Connect server's base URL, https://….
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 /// `read` flags.

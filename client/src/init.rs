@@ -125,7 +125,7 @@ pub fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
     }
 }
 
-fn read_secret_stdin(what: &str) -> Result<Zeroizing<String>> {
+pub(crate) fn read_secret_stdin(what: &str) -> Result<Zeroizing<String>> {
     let mut buf = Zeroizing::new(String::new());
     std::io::stdin().read_to_string(&mut buf).map_err(|e| {
         Failure::usage(
@@ -151,6 +151,9 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
         .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
     if args.import_skill_session {
         return crate::migrate::import_skill_session(t, account);
+    }
+    if args.mode == Some(ModeArg::Connect) || args.host.is_some() {
+        return crate::connect::init(t, account, &args);
     }
     if args.mode == Some(ModeArg::ServiceAccount) || args.token_file.is_some() {
         let token = match &args.token_file {
@@ -178,6 +181,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                 mode: Some(Mode::ServiceAccount),
                 session_var: None,
                 token: Some(SecretString::from(token.as_str())),
+                host: None,
             },
         );
     }
@@ -198,6 +202,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                 mode: Some(Mode::App).filter(|_| args.mode == Some(ModeArg::App)),
                 session_var: None,
                 token: None,
+                host: None,
             },
         );
     }
@@ -273,6 +278,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                     mode: Some(Mode::Token),
                     session_var: Some(var),
                     token: Some(SecretString::from(token.as_str())),
+                    host: None,
                 },
             )
         }
@@ -290,6 +296,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
                     mode: Some(Mode::App),
                     session_var: None,
                     token: None,
+                    host: None,
                 },
             )
         }

@@ -11,6 +11,7 @@ mod agent;
 mod audit;
 mod cli;
 mod conn;
+mod connect;
 mod doctor;
 mod error;
 mod grant;

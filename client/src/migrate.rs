@@ -213,6 +213,7 @@ pub fn import_skill_session(t: &Target, account: Option<String>) -> Result<i32> 
                 mode: Some(Mode::App),
                 session_var: None,
                 token: None,
+                ..InitRequest::default()
             },
         );
     }
@@ -234,6 +235,7 @@ pub fn import_skill_session(t: &Target, account: Option<String>) -> Result<i32> 
             mode: Some(Mode::Token),
             session_var: Some(var),
             token: Some(SecretString::from(token.as_str())),
+            ..InitRequest::default()
         },
     )
     .map_err(|mut f| {

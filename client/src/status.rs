@@ -149,6 +149,14 @@ pub fn print_session(s: &SessionStatus) {
         if s.keepalive { "on" } else { "off" },
         s.cache_entries
     );
+    if let Some(c) = &s.connect {
+        println!(
+            "    Connect server {}: {} {}",
+            c.host,
+            c.name.as_deref().unwrap_or("(unnamed)"),
+            c.version.as_deref().unwrap_or("(version unknown)")
+        );
+    }
 }
 
 /// Send a request that answers `Done`, without auto-starting a daemon just for it; when no

@@ -98,6 +98,7 @@ struct RawConfig {
     policy: Option<PolicyConfig>,
     presence: Option<crate::presence::rules::RawPresence>,
     mcp: Option<McpConfig>,
+    connect_ca_file: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -137,6 +138,9 @@ pub struct Config {
     pub presence: crate::presence::rules::PresenceConfig,
     /// What `op-session mcp` may do.
     pub mcp: McpConfig,
+    /// Connect mode: a PEM file of CA certificates trusted besides the system's (an internal
+    /// CA). There is no setting that turns certificate verification off.
+    pub connect_ca_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -158,6 +162,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             presence: Default::default(),
             mcp: McpConfig::default(),
+            connect_ca_file: None,
         }
     }
 }
@@ -297,6 +302,15 @@ impl Config {
             c.op_env = vars.into_iter().collect();
         }
         c.op_path = raw.op_path;
+        if let Some(ca) = raw.connect_ca_file {
+            if !ca.is_absolute() {
+                return Err(invalid(
+                    "connect_ca_file",
+                    "must be an absolute path to a PEM file".into(),
+                ));
+            }
+            c.connect_ca_file = Some(ca);
+        }
         c.default_account = raw.default_account.filter(|s| !s.is_empty());
         if let Some(k) = raw.keepalive {
             c.keepalive = k;
@@ -377,6 +391,23 @@ mod tests {
         let c = parse("[mcp]\nreveal = true\nrun_allow = [\"/usr/bin/*\", \"*\"]").expect("ok");
         assert!(c.mcp.reveal);
         assert_eq!(c.mcp.run_allow.len(), 2);
+    }
+
+    #[test]
+    fn connect_ca_file_must_be_absolute() {
+        let c = parse("connect_ca_file = \"/etc/ssl/internal-ca.pem\"").expect("parses");
+        assert_eq!(
+            c.connect_ca_file.as_deref(),
+            Some(Path::new("/etc/ssl/internal-ca.pem"))
+        );
+        let e = parse("connect_ca_file = \"ca.pem\"")
+            .expect_err("relative")
+            .to_string();
+        assert!(e.contains("connect_ca_file"), "{e}");
+        let e = parse("connect_insecure = true")
+            .expect_err("no such switch")
+            .to_string();
+        assert!(e.contains("connect_insecure"), "{e}");
     }
 
     #[test]

@@ -12,14 +12,15 @@
 //! deadlines), [`lifecycle`] (init, keepalive, expiry, revocation), [`oprun`] (spawning `op`),
 //! [`resolve`] and [`cache`] (values), [`passthrough`], [`policy`], [`audit`], [`scrub`],
 //! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
-//! socket activation), [`presence`] (sleep and screen lock end sessions).
-//! [`mcp`] (what `op-session mcp` may do), [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
-//! socket activation).
+//! socket activation), [`presence`] (sleep and screen lock end sessions), [`connect`]
+//! (sessions against a 1Password Connect server, resolved over its REST API), [`mcp`] (what
+//! `op-session mcp` may do), [`grants`] (scoped grant sockets).
 
 pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod connect;
 pub mod connection;
 pub mod grants;
 pub mod hardening;

@@ -119,7 +119,7 @@ pub fn needs_signout(s: &Session, why: EndReason) -> bool {
     match s.mode {
         Mode::Token => s.credential.is_some() && why != EndReason::Revoked,
         Mode::App => !matches!(why, EndReason::Revoked | EndReason::Replaced),
-        Mode::ServiceAccount => false,
+        Mode::ServiceAccount | Mode::Connect => false,
     }
 }
 
@@ -234,6 +234,7 @@ pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease,
                     mode: Some(Mode::ServiceAccount),
                     session_var: None,
                     token: None,
+                    host: None,
                 };
                 init_service_account(daemon, &req, token).await?;
                 return daemon
@@ -260,6 +261,7 @@ pub async fn start_from_credentials(daemon: &Arc<Daemon>) {
         mode: Some(Mode::ServiceAccount),
         session_var: None,
         token: None,
+        host: None,
     };
     match init_service_account(daemon, &req, token).await {
         Ok(s) => {
@@ -287,20 +289,23 @@ fn idle_for(daemon: &Daemon, mode: Mode) -> Option<Duration> {
     match mode {
         Mode::Token => Some(daemon.config.idle_timeout.min(TOKEN_IDLE_MAX)),
         Mode::App => Some(daemon.config.idle_timeout.min(APP_IDLE_MAX)),
-        Mode::ServiceAccount => None,
+        Mode::ServiceAccount | Mode::Connect => None,
     }
 }
 
-fn store(
+/// Build, insert and report a new session (replacing one of the same name). `connect` is the
+/// server link of a connect session.
+pub(crate) fn store(
     daemon: &Arc<Daemon>,
     name: String,
     mode: Mode,
     identity: Identity,
     credential: Option<SecretToken>,
     session_var: Option<String>,
+    connect: Option<Arc<crate::connect::Link>>,
 ) -> SessionStatus {
     let now = daemon.clock.now();
-    let s = daemon.sessions.build(
+    let mut s = daemon.sessions.build(
         name.clone(),
         mode,
         identity,
@@ -309,8 +314,9 @@ fn store(
         now,
         idle_for(daemon, mode),
         daemon.config.hard_timeout,
-        daemon.config.keepalive && mode != Mode::ServiceAccount,
+        daemon.config.keepalive && !matches!(mode, Mode::ServiceAccount | Mode::Connect),
     );
+    s.connect = connect;
     if let Some(old) = daemon.sessions.insert(s) {
         end_session(daemon, old, EndReason::Replaced);
     }
@@ -335,6 +341,7 @@ fn store(
             hard_remaining_s: daemon.config.hard_timeout.as_secs(),
             keepalive: false,
             cache_entries: 0,
+            connect: None,
         })
 }
 
@@ -353,6 +360,7 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
             };
             init_service_account(daemon, &req, token).await
         }
+        Some(Mode::Connect) => crate::connect::init(daemon, req).await,
         Some(Mode::App) | None => init_app(daemon, req).await,
     }
 }
@@ -421,6 +429,7 @@ async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionSta
         identity,
         Some(token),
         Some(var),
+        None,
     ))
 }
 
@@ -475,6 +484,7 @@ async fn init_service_account(
         Mode::ServiceAccount,
         identity,
         Some(token),
+        None,
         None,
     ))
 }
@@ -550,7 +560,7 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         .clone()
         .or_else(|| identity.short_name())
         .unwrap_or_else(|| "app".into());
-    Ok(store(daemon, name, Mode::App, identity, None, None))
+    Ok(store(daemon, name, Mode::App, identity, None, None, None))
 }
 
 fn daemon_gate(daemon: &Daemon) -> &AuthGate {

@@ -65,6 +65,13 @@ pub enum Auth<'a> {
         /// The `ops_…` token.
         token: &'a str,
     },
+    /// A Connect server: `OP_CONNECT_HOST` and `OP_CONNECT_TOKEN`.
+    Connect {
+        /// The server's base URL.
+        host: &'a str,
+        /// The Connect token.
+        token: &'a str,
+    },
 }
 
 impl std::fmt::Debug for Auth<'_> {
@@ -73,6 +80,7 @@ impl std::fmt::Debug for Auth<'_> {
             Auth::None => f.write_str("Auth::None"),
             Auth::Token { var, .. } => write!(f, "Auth::Token({var}, [REDACTED])"),
             Auth::ServiceAccount { .. } => f.write_str("Auth::ServiceAccount([REDACTED])"),
+            Auth::Connect { host, .. } => write!(f, "Auth::Connect({host}, [REDACTED])"),
         }
     }
 }
@@ -282,6 +290,10 @@ impl OpRunner {
             }
             Auth::ServiceAccount { token } => {
                 cmd.env("OP_SERVICE_ACCOUNT_TOKEN", token);
+            }
+            Auth::Connect { host, token } => {
+                cmd.env("OP_CONNECT_HOST", host)
+                    .env("OP_CONNECT_TOKEN", token);
             }
         }
         if let Some(cwd) = cwd {

@@ -440,6 +440,12 @@ async fn passthrough(
         Err(e) => return Response::Error(e),
     };
     o.account = Some(lease.name.clone());
+    if lease.mode == op_session_protocol::Mode::Connect
+        && let Err(e) = crate::connect::check_passthrough(&cmd)
+    {
+        o.denied = true;
+        return Response::Error(e);
+    }
     match crate::passthrough::run(daemon, Some(&lease), cmd, &p, fds, stream).await {
         Ok(code) => {
             o.op_exit_code = Some(code);

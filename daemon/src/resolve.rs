@@ -170,6 +170,10 @@ async fn fetch(
     lease: &Lease,
     refs: &[&str],
 ) -> Vec<Result<SecretString, ErrorBody>> {
+    // Connect mode resolves over the server's REST API instead of running `op`.
+    if let Some(link) = &lease.connect {
+        return crate::connect::resolve::fetch(daemon, lease, link, refs).await;
+    }
     if refs.len() > 1 && refs.iter().all(|r| template_safe(r)) {
         match inject_batch(daemon, lease, refs).await {
             Ok(values) => return values.into_iter().map(Ok).collect(),

@@ -108,6 +108,8 @@ pub struct Session {
     /// Changes whenever the account is re-initialized, so a stale request cannot end a new
     /// session.
     pub generation: u64,
+    /// Connect mode: the server this session resolves against (its token is `credential`).
+    pub connect: Option<Arc<crate::connect::Link>>,
 }
 
 /// Why a session ended.
@@ -176,7 +178,7 @@ impl Session {
     /// What to tell `op --account` so it picks this account.
     pub fn account_arg(&self) -> Option<String> {
         match self.mode {
-            Mode::ServiceAccount => None,
+            Mode::ServiceAccount | Mode::Connect => None,
             _ => self
                 .identity
                 .user_uuid
@@ -203,6 +205,7 @@ impl Session {
             hard_remaining_s: left(self.hard_deadline),
             keepalive: self.keepalive,
             cache_entries,
+            connect: self.connect.as_ref().map(|l| l.server.clone()),
         }
     }
 }
@@ -222,6 +225,8 @@ pub struct Lease {
     pub generation: u64,
     /// What to pass as `--account`.
     pub account_arg: Option<String>,
+    /// Connect mode: the server to resolve against.
+    pub connect: Option<Arc<crate::connect::Link>>,
 }
 
 impl Lease {
@@ -234,6 +239,13 @@ impl Lease {
             },
             (Mode::ServiceAccount, Some(c), _) => Auth::ServiceAccount {
                 token: c.expose_secret().as_str(),
+            },
+            (Mode::Connect, Some(c), _) => match &self.connect {
+                Some(link) => Auth::Connect {
+                    host: link.host(),
+                    token: c.expose_secret().as_str(),
+                },
+                None => Auth::None,
             },
             _ => Auth::None,
         }
@@ -331,6 +343,7 @@ impl Sessions {
             session_var: s.session_var.clone(),
             generation: s.generation,
             account_arg: s.account_arg(),
+            connect: s.connect.clone(),
         })
     }
 
@@ -546,6 +559,7 @@ impl Sessions {
             keepalive,
             keepalive_running: false,
             generation: self.next_generation(),
+            connect: None,
         }
     }
 }

@@ -41,6 +41,8 @@ pub enum ErrorCode {
     Busy,
     /// A bug or an unexpected system failure inside the daemon.
     Internal,
+    /// A server the daemon talks to directly (a Connect server) could not be reached.
+    Unreachable,
 }
 
 impl ErrorCode {
@@ -58,7 +60,9 @@ impl ErrorCode {
             ErrorCode::PolicyDenied => exit::CONFIG,
             ErrorCode::OpFailed | ErrorCode::OpTimeout => exit::FAILED,
             ErrorCode::OpNotFound => exit::CONFIG,
-            ErrorCode::PermissionDenied | ErrorCode::Internal => exit::UNAVAILABLE,
+            ErrorCode::PermissionDenied | ErrorCode::Internal | ErrorCode::Unreachable => {
+                exit::UNAVAILABLE
+            }
         }
     }
 
@@ -80,6 +84,7 @@ impl ErrorCode {
             ErrorCode::PermissionDenied => "permission_denied",
             ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unreachable => "unreachable",
         }
     }
 
@@ -115,6 +120,9 @@ impl ErrorCode {
             }
             ErrorCode::Busy => "retry in a moment",
             ErrorCode::Internal => "retry; if it persists, restart with `op-session stop`",
+            ErrorCode::Unreachable => {
+                "check that the Connect server is up and reachable at the host given to init"
+            }
         }
     }
 }

@@ -51,7 +51,7 @@ pub use message::*;
 pub use presence::{PresenceEvent, PresenceStatus};
 
 /// The protocol version. Bump it whenever a request or response changes shape.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Preamble byte of a plain request (no file descriptors attached).
 pub const PREAMBLE_PLAIN: u8 = 0x00;

@@ -24,6 +24,9 @@ pub enum Mode {
     App,
     /// A service-account token, handed to `op` in `OP_SERVICE_ACCOUNT_TOKEN`.
     ServiceAccount,
+    /// A 1Password Connect server's token: the daemon resolves over Connect's REST API, and
+    /// hands `op` `OP_CONNECT_HOST` and `OP_CONNECT_TOKEN` for the few commands it forwards.
+    Connect,
 }
 
 impl Mode {
@@ -33,6 +36,7 @@ impl Mode {
             Mode::Token => "token",
             Mode::App => "app",
             Mode::ServiceAccount => "service-account",
+            Mode::Connect => "connect",
         }
     }
 }
@@ -134,7 +138,8 @@ pub struct InitRequest {
     /// Token mode: the variable `op signin` named, `OP_SESSION_<USERUUID>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_var: Option<String>,
-    /// Token mode: the session token; service-account mode: the `ops_…` token.
+    /// Token mode: the session token; service-account mode: the `ops_…` token; connect
+    /// mode: the Connect token.
     #[serde(
         default,
         serialize_with = "expose_opt_secret",
@@ -142,6 +147,9 @@ pub struct InitRequest {
         skip_serializing_if = "Option::is_none"
     )]
     pub token: Option<SecretString>,
+    /// Connect mode: the server's base URL, `https://…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Lock one account or all.
@@ -386,6 +394,22 @@ pub struct SessionStatus {
     pub keepalive: bool,
     /// Number of cached values.
     pub cache_entries: usize,
+    /// Connect mode: the server and what its `/health` reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<ConnectServer>,
+}
+
+/// A Connect server a session talks to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectServer {
+    /// The base URL given at init.
+    pub host: String,
+    /// The server's name, from `/health`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The server's version, from `/health`.
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 /// Why a request frame could not become a [`Request`].
@@ -497,7 +521,10 @@ mod tests {
     fn status_round_trip_and_version_in_every_request() {
         let bytes = encode_request(&Request::Status).expect("encodes");
         let text = std::str::from_utf8(&bytes).expect("utf8");
-        assert!(text.contains("\"version\":1"), "{text}");
+        assert!(
+            text.contains(&format!("\"version\":{}", crate::PROTOCOL_VERSION)),
+            "{text}"
+        );
         assert!(text.contains("\"type\":\"status\""), "{text}");
         assert!(matches!(decode_request(&bytes), Ok(Request::Status)));
     }
@@ -520,6 +547,7 @@ mod tests {
             token: Some(SecretString::from(
                 "gXKhaUdTwsmM1ESz4Q6cakpvtXMAEom7AAw04_xB39s",
             )),
+            host: None,
         });
         let dbg = format!("{req:?}");
         assert!(!dbg.contains("gXKhaUdT"), "{dbg}");
@@ -613,6 +641,7 @@ mod tests {
                     mode: Some(Mode::ServiceAccount),
                     session_var: None,
                     token: tok.map(|t| SecretString::from(t.as_str())),
+                    host: None,
                 })
             }),
         ]
@@ -637,7 +666,7 @@ mod tests {
 
         #[test]
         fn json_with_wrong_shapes_is_rejected(ty in "[a-z_]{0,12}", field in "[a-z_]{1,8}", n in any::<i64>()) {
-            let text = format!(r#"{{"version":1,"type":"{ty}","{field}":{n}}}"#);
+            let text = format!(r#"{{"version":2,"type":"{ty}","{field}":{n}}}"#);
             let known = ["status", "stop", "op_path", "mcp_info"];
             if !known.contains(&ty.as_str()) {
                 prop_assert!(decode_request(text.as_bytes()).is_err());
@@ -656,8 +685,8 @@ mod tests {
         for key in ["via", "reveal", "program"] {
             assert!(!text.contains(key), "{text}");
         }
-        // A request from before these fields existed still decodes.
-        let old = br#"{"version":1,"type":"resolve","refs":["op://a/b/c"],"no_cache":false,"purpose":"run"}"#;
+        // A request without these fields still decodes.
+        let old = br#"{"version":2,"type":"resolve","refs":["op://a/b/c"],"no_cache":false,"purpose":"run"}"#;
         let Ok(Request::Resolve(r)) = decode_request(old) else {
             panic!("old resolve request no longer decodes")
         };
@@ -683,6 +712,7 @@ mod tests {
             PermissionDenied,
             Busy,
             Internal,
+            Unreachable,
         ] {
             assert!(!code.default_fix().is_empty());
             assert!(code.exit_code() != 0);
@@ -693,5 +723,6 @@ mod tests {
         assert_eq!(RateLimited.exit_code(), 75);
         assert_eq!(PolicyDenied.exit_code(), 78);
         assert_eq!(VersionMismatch.exit_code(), 76);
+        assert_eq!(Unreachable.exit_code(), 69);
     }
 }

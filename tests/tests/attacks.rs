@@ -150,7 +150,7 @@ fn commands_that_run_programs_or_print_credentials_never_get_the_token() {
         r#"["items","--cache","rm","X"]"#,
     ] {
         let json =
-            format!(r#"{{"version":1,"type":"passthrough","args":{args},"cwd":"/","env":[]}}"#);
+            format!(r#"{{"version":2,"type":"passthrough","args":{args},"cwd":"/","env":[]}}"#);
         let reply = raw_with_fds(&w, &json, 3);
         assert!(
             reply.contains("bad_request") || reply.contains("policy_denied"),
@@ -536,11 +536,11 @@ fn a_flood_of_descriptors_leaves_the_daemons_fd_count_where_it_was() {
     still_serves(&w);
     let baseline = fd_count(pid);
     // Descriptors with a request that takes none, and too many with a passthrough: refused.
-    let reply = raw_with_fds(&w, r#"{"version":1,"type":"status"}"#, 16);
+    let reply = raw_with_fds(&w, r#"{"version":2,"type":"status"}"#, 16);
     assert!(reply.contains("no descriptors"), "{reply}");
     let reply = raw_with_fds(
         &w,
-        r#"{"version":1,"type":"passthrough","args":["whoami"],"cwd":"/","env":[]}"#,
+        r#"{"version":2,"type":"passthrough","args":["whoami"],"cwd":"/","env":[]}"#,
         16,
     );
     assert!(

@@ -112,7 +112,7 @@ fn a_client_running_as_another_uid_is_refused_and_logged() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(&w.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let req = raw_request(r#"{"version":1,"type":"status"}"#);
+    let req = raw_request(r#"{"version":2,"type":"status"}"#);
     let out = Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -181,9 +181,9 @@ fn garbage_oversized_and_truncated_frames_leave_the_daemon_serving() {
             // Well-framed but malformed JSON / wrong types / unknown preamble.
             _ => {
                 if next() % 2 == 0 {
-                    raw_request(r#"{"version":1,"type":"resolve","refs":7}"#)
+                    raw_request(r#"{"version":2,"type":"resolve","refs":7}"#)
                 } else {
-                    let mut v = raw_request(r#"{"version":1,"type":"status"}"#);
+                    let mut v = raw_request(r#"{"version":2,"type":"status"}"#);
                     v[0] = 0x7f;
                     v
                 }

@@ -214,7 +214,7 @@ fn a_grant_holder_can_give_it_up_and_another_uid_is_refused() {
             p = p.parent().unwrap();
         }
         std::fs::set_permissions(&g, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let req = op_session_e2e::raw_request(r#"{"version":1,"type":"status"}"#);
+        let req = op_session_e2e::raw_request(r#"{"version":2,"type":"status"}"#);
         let out = Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
             .arg(env!("CARGO_BIN_EXE_raw-frame"))

@@ -168,7 +168,7 @@ fn a_thousand_connections_with_a_hundred_stalled() {
         .map(|_| UnixStream::connect(&w.socket).unwrap())
         .collect();
     let started = Instant::now();
-    let req = raw_request(r#"{"version":1,"type":"status"}"#);
+    let req = raw_request(r#"{"version":2,"type":"status"}"#);
     let workers: Vec<_> = (0..10)
         .map(|_| {
             let sock = w.socket.clone();

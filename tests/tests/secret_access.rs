@@ -809,7 +809,7 @@ fn op_run_and_op_signin_through_the_shim_never_hand_out_the_session() {
     }
     // And the daemon refuses such a passthrough even from a client that asks directly.
     let req = op_session_e2e::raw_request(
-        r#"{"version":1,"type":"passthrough","args":["run","--","env"],"cwd":"/","env":[]}"#,
+        r#"{"version":2,"type":"passthrough","args":["run","--","env"],"cwd":"/","env":[]}"#,
     );
     let raw = Command::new(env!("CARGO_BIN_EXE_raw-frame"))
         .arg(&w.socket)

@@ -13,7 +13,7 @@
 //! ```
 //!
 //! With neither, token and app sessions lock and service-account sessions (unattended use)
-//! keep.
+//! keep. Connect sessions are unattended too and follow the service-account table.
 
 use op_session_protocol::{Mode, PresenceEvent};
 use serde::Deserialize;
@@ -42,7 +42,8 @@ fn index(mode: Mode) -> usize {
     match mode {
         Mode::Token => 0,
         Mode::App => 1,
-        Mode::ServiceAccount => 2,
+        // Connect sessions are unattended like service accounts and follow their table.
+        Mode::ServiceAccount | Mode::Connect => 2,
     }
 }
 
