@@ -16,7 +16,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
@@ -205,11 +205,7 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
     for p in pumps {
         let _ = p.join();
     }
-    Ok(match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(s)) => 128 + s,
-        (None, None) => exit::FAILED,
-    })
+    Ok(exit::child_status(status).unwrap_or(exit::FAILED))
 }
 
 /// Which forms of the values to mask, or `None` for no masking (`--no-masking` or

@@ -5,9 +5,7 @@
 //! `--file-mode`, renamed into place; nothing partial is ever left). Values live in
 //! `Zeroizing` buffers here; they are never logged.
 
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use op_session_protocol::{Request, ResolvePurpose, ResolveRequest, Response, exit};
@@ -78,55 +76,13 @@ pub fn write_secret_file(path: &Path, data: &[u8], mode: &str, force: bool) -> R
             "pass -f/--force to overwrite it",
         ));
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let fail = |e: std::io::Error| {
+    op_session_paths::write_atomic(path, data, Some(mode)).map_err(|e| {
         Failure::new(
             exit::FAILED,
             format!("cannot write {}: {e}", path.display()),
             "check the directory and its permissions",
         )
-    };
-    let mut tmp = None;
-    for i in 0..100u32 {
-        let cand = dir.join(format!(".{name}.op-session-{}-{i}", std::process::id()));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&cand)
-        {
-            Ok(f) => {
-                tmp = Some((cand, f));
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    let Some((tmp_path, mut f)) = tmp else {
-        return Err(fail(std::io::Error::other("no free temporary name")));
-    };
-    let result = (|| {
-        use std::os::unix::fs::PermissionsExt;
-        f.write_all(data)?;
-        // The umask may have narrowed the mode; set exactly what was asked.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp_path, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp_path);
-        return Err(fail(e));
-    }
-    Ok(())
+    })
 }
 
 /// `read`.

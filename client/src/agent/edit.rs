@@ -13,7 +13,6 @@
 //! file and the directories that removal left empty, up to the scope's base directory.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -265,27 +264,13 @@ fn read(path: &Path) -> Result<Option<String>, EditError> {
 /// Write `text` to `path` through a temporary file and a rename, keeping an existing file's
 /// permissions and writing through a symlink to its target (dotfile managers link configs).
 fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.op-session-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(&target) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    std::fs::create_dir_all(target.parent().unwrap_or(Path::new(".")))?;
+    let mode = std::fs::metadata(&target)
+        .ok()
+        .map(|meta| meta.permissions().mode() & 0o7777);
+    op_session_paths::write_atomic(&target, text.as_bytes(), mode)
 }
 
 /// `text` with our section (replacing an earlier one, else appended after a blank line).
