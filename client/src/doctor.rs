@@ -388,10 +388,10 @@ fn check_socket_dir(socket: &Path) -> Finding {
 
 fn check_service() -> Finding {
     if cfg!(target_os = "macos") {
-        let plist = std::env::var_os("HOME")
+        let home = std::env::var_os("HOME")
             .map(PathBuf::from)
-            .unwrap_or_default()
-            .join("Library/LaunchAgents/com.op-session.op-sessiond.plist");
+            .unwrap_or_default();
+        let plist = crate::service::launchd::plist_path(&home);
         return if plist.exists() {
             Finding::ok("service", format!("{} installed", plist.display()))
         } else {
@@ -402,12 +402,10 @@ fn check_service() -> Finding {
             )
         };
     }
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|d| !d.is_empty())
+    let home = std::env::var_os("HOME")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
         .unwrap_or_default();
-    let user_units = config.join("systemd/user");
+    let user_units = crate::service::systemd::user_unit_dir(&home);
     let unit_dirs = [user_units.clone(), PathBuf::from("/usr/lib/systemd/user")];
     let Some(dir) = unit_dirs.iter().find(|d| {
         d.join("op-sessiond.socket").is_file() && d.join("op-sessiond.service").is_file()
