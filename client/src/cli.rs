@@ -375,3 +375,9 @@ pub struct McpArgs {
     #[arg(long, value_enum, value_name = "CLIENT", conflicts_with_all = ["http", "token_file"])]
     pub print_config: Option<McpClientKind>,
 }
+
+/// The account from `--account`, else `OP_ACCOUNT` (unset and empty are the same), as `op`
+/// reads it; every command that names an account goes through here.
+pub fn account_or_env(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()))
+}

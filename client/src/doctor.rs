@@ -528,7 +528,7 @@ fn check_token_files() -> Finding {
 fn check_token_env() -> Finding {
     let mut names: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("OP_SESSION_") || k == "OP_SERVICE_ACCOUNT_TOKEN")
+        .filter(|k| op_grammar::env::is_credential_var(k))
         .collect();
     names.sort();
     if names.is_empty() {

@@ -145,10 +145,7 @@ pub(crate) fn read_secret_stdin(what: &str) -> Result<Zeroizing<String>> {
 
 /// `init`.
 pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
-    let account = args
-        .account
-        .clone()
-        .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
+    let account = crate::cli::account_or_env(args.account.clone());
     if args.import_skill_session {
         return crate::migrate::import_skill_session(t, account);
     }
@@ -223,9 +220,10 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
             .account(account.as_deref())
             .args(),
     );
-    // A fresh session that the daemon will own, not one inherited from this shell.
+    // A fresh session that the daemon will own, not one inherited from this shell (nor a
+    // service-account or Connect token that would take its place).
     for (k, _) in std::env::vars_os() {
-        if k.to_str().is_some_and(|k| k.starts_with("OP_SESSION_")) {
+        if k.to_str().is_some_and(op_grammar::env::is_credential_var) {
             cmd.env_remove(k);
         }
     }

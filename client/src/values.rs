@@ -12,15 +12,10 @@ use op_session_protocol::{Request, ResolvePurpose, ResolveRequest, Response, exi
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use crate::cli::{InjectArgs, ReadArgs};
+use crate::cli::{InjectArgs, ReadArgs, account_or_env};
 use crate::conn::{Target, request};
 use crate::error::{Failure, Result};
 use crate::status::unexpected_response;
-
-/// The account from the flag, else `OP_ACCOUNT`.
-pub fn account_or_env(flag: Option<String>) -> Option<String> {
-    flag.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()))
-}
 
 /// Resolve references; values in request order.
 pub fn resolve(

@@ -160,21 +160,6 @@ pub struct RunResult {
     pub references: usize,
 }
 
-/// Which references an environment value holds: a whole reference (which may contain
-/// spaces), or the references of a template.
-fn refs_in(value: &str) -> Option<Vec<secret_ref::template::Segment>> {
-    if !value.contains("op://") {
-        return None;
-    }
-    let whole = value.trim();
-    let segs = if secret_ref::reference::parse(whole).is_ok() {
-        vec![secret_ref::template::Segment::Ref(whole.to_string())]
-    } else {
-        secret_ref::template::parse(value).ok()?
-    };
-    (!secret_ref::template::references(&segs).is_empty()).then_some(segs)
-}
-
 /// Run a command with references resolved into its environment only.
 pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunResult, ErrorBody> {
     let Some(program) = spec.command.first() else {
@@ -210,16 +195,7 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
                 "check the path",
             )
         })?);
-        let lookup = |k: &str| {
-            parsed
-                .iter()
-                .rev()
-                .flat_map(|v| v.iter())
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(k).ok())
-        };
-        let vars = secret_ref::envfile::parse(&text, lookup)
+        let vars = secret_ref::run_env::parse_env_file(&text, &parsed, |k| std::env::var(k).ok())
             .map_err(|e| bad(format!("env file {}: {e}", f.display()), "fix the file"))?;
         parsed.push(vars);
     }
@@ -237,19 +213,11 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
             ));
         }
     }
-    let mut env = secret_ref::envfile::merge(std::env::vars().collect::<Vec<_>>(), &parsed);
-    let mut templated = Vec::new();
-    let mut refs: Vec<String> = Vec::new();
-    for (i, (_, v)) in env.iter().enumerate() {
-        if let Some(segs) = refs_in(v) {
-            for r in secret_ref::template::references(&segs) {
-                if !refs.iter().any(|x| x == r) {
-                    refs.push(r.to_string());
-                }
-            }
-            templated.push((i, segs));
-        }
-    }
+    let env = secret_ref::run_env::RunEnv::new(secret_ref::envfile::merge(
+        std::env::vars().collect::<Vec<_>>(),
+        &parsed,
+    ));
+    let refs = env.refs().to_vec();
     // Ask the daemon even with no references: it decides whether this program may run.
     let values = resolve(
         daemon,
@@ -261,13 +229,9 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
         false,
     )
     .await?;
-    for (i, segs) in &templated {
-        let rendered = secret_ref::template::render(segs, |r| {
-            values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str())
-        })
+    let env = env
+        .render(|r| values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str()))
         .map_err(|e| bad(e.to_string(), "check the reference"))?;
-        env[*i].1 = rendered;
-    }
     let secrets: Vec<Zeroizing<Vec<u8>>> = values
         .iter()
         .map(|(_, v)| Zeroizing::new(v.as_bytes().to_vec()))

@@ -18,6 +18,7 @@
 pub mod envfile;
 pub mod mask;
 pub mod reference;
+pub mod run_env;
 pub mod template;
 pub mod vars;
 
