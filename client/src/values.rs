@@ -220,25 +220,9 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
 
 /// `YYYY/MM/DD HH:MM:SS` in local time, as op prints in its `[ERROR]` lines.
 pub fn op_timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    // SAFETY: localtime_r writes into our zeroed struct; both pointers are valid.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
+    jiff::ZonedDateTime::now()
+        .strftime("%Y/%m/%d %H:%M:%S")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -272,5 +256,15 @@ mod tests {
             "no temp files left"
         );
         std::fs::remove_dir_all(&d).expect("cleanup");
+    }
+
+    #[test]
+    fn the_timestamp_has_ops_shape() {
+        let t = op_timestamp();
+        let shape: String = t
+            .chars()
+            .map(|c| if c.is_ascii_digit() { 'd' } else { c })
+            .collect();
+        assert_eq!(shape, "dddd/dd/dd dd:dd:dd", "{t}");
     }
 }
