@@ -8,6 +8,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use op_grammar::FileMode;
 use op_session_protocol::{Request, ResolvePurpose, ResolveRequest, Response, exit};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
@@ -48,22 +49,9 @@ pub fn resolve(
     }
 }
 
-fn parse_mode(s: &str) -> Result<u32> {
-    u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o777)
-        .ok_or_else(|| {
-            Failure::usage(
-                format!("invalid file mode {s:?}"),
-                "use an octal mode such as 0600",
-            )
-        })
-}
-
 /// Write `data` to `path` atomically with `mode`; refuse to replace an existing file unless
 /// `force`.
-pub fn write_secret_file(path: &Path, data: &[u8], mode: &str, force: bool) -> Result<()> {
-    let mode = parse_mode(mode)?;
+pub fn write_secret_file(path: &Path, data: &[u8], mode: FileMode, force: bool) -> Result<()> {
     if !force && path.exists() {
         return Err(Failure::new(
             exit::FAILED,
@@ -71,7 +59,7 @@ pub fn write_secret_file(path: &Path, data: &[u8], mode: &str, force: bool) -> R
             "pass -f/--force to overwrite it",
         ));
     }
-    op_session_paths::write_atomic(path, data, Some(mode)).map_err(|e| {
+    op_session_paths::write_atomic(path, data, Some(mode.bits())).map_err(|e| {
         Failure::new(
             exit::FAILED,
             format!("cannot write {}: {e}", path.display()),
@@ -119,7 +107,7 @@ pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
         }
     }
     if let Some(path) = &a.out_file {
-        write_secret_file(path, &out, &a.file_mode, a.force)?;
+        write_secret_file(path, &out, a.file_mode, a.force)?;
         println!("{}", path.display());
         return Ok(exit::OK);
     }
@@ -210,7 +198,7 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
     )?;
     match &a.out_file {
         Some(path) => {
-            write_secret_file(path, rendered.as_bytes(), &a.file_mode, a.force)?;
+            write_secret_file(path, rendered.as_bytes(), a.file_mode, a.force)?;
             println!("{}", path.display());
         }
         None => write_stdout(rendered.as_bytes())?,
@@ -235,16 +223,16 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ops-test-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("dir");
         let p = d.join("secret.txt");
-        write_secret_file(&p, b"v", "0600", false).expect("writes");
+        write_secret_file(&p, b"v", FileMode::PRIVATE, false).expect("writes");
         assert_eq!(
             std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
             0o600
         );
         assert!(
-            write_secret_file(&p, b"w", "0600", false).is_err(),
+            write_secret_file(&p, b"w", FileMode::PRIVATE, false).is_err(),
             "no overwrite without -f"
         );
-        write_secret_file(&p, b"w", "0640", true).expect("forced");
+        write_secret_file(&p, b"w", "0640".parse().expect("octal"), true).expect("forced");
         assert_eq!(std::fs::read(&p).expect("read"), b"w");
         assert_eq!(
             std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
