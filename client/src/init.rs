@@ -143,6 +143,17 @@ pub(crate) fn read_secret_stdin(what: &str) -> Result<Zeroizing<String>> {
     Ok(trimmed)
 }
 
+/// A token from `--token-file`, trimmed.
+pub(crate) fn read_token_file(f: &std::path::Path) -> Result<Zeroizing<String>> {
+    let raw = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+        Failure::usage(
+            format!("cannot read {}: {e}", f.display()),
+            "check the path",
+        )
+    })?);
+    Ok(Zeroizing::new(raw.trim().to_string()))
+}
+
 /// `init`.
 pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
     let account = crate::cli::account_or_env(args.account.clone());
@@ -154,15 +165,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
     }
     if args.mode == Some(ModeArg::ServiceAccount) || args.token_file.is_some() {
         let token = match &args.token_file {
-            Some(f) => {
-                let raw = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
-                    Failure::usage(
-                        format!("cannot read {}: {e}", f.display()),
-                        "check the path",
-                    )
-                })?);
-                Zeroizing::new(raw.trim().to_string())
-            }
+            Some(f) => read_token_file(f)?,
             None if std::io::stdin().is_terminal() => {
                 return Err(Failure::usage(
                     "a service-account token is read from stdin or --token-file, never from the command line",
