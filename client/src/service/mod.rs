@@ -149,7 +149,7 @@ impl Host {
         let manager: Box<dyn ServiceManager> = if launchd {
             Box::new(launchd::Launchd::new(&home, &daemon, uid)?)
         } else {
-            Box::new(systemd::Systemd::new(&home, &daemon, uid)?)
+            Box::new(systemd::Systemd::new(&home, &daemon)?)
         };
         let manager_absent = if disabled {
             Some(format!("{ENV_MANAGER}=none"))

@@ -1,8 +1,9 @@
 //! The systemd user manager: where the units live, how they are rendered from the shipped
 //! templates, and the `systemctl --user` steps that install, remove and report them.
 //!
-//! The socket unit listens on `%t/op-session/agent.sock`, which is the path
-//! `op_session_paths::runtime_socket_path` gives for `$XDG_RUNTIME_DIR` (the clients' default).
+//! The socket unit listens on `%t/op-session/agent.sock`, which is
+//! `op_session_paths::systemd_socket_path` (the clients' default wherever `$XDG_RUNTIME_DIR`
+//! is set).
 
 use std::path::{Path, PathBuf};
 
@@ -42,16 +43,14 @@ pub fn user_unit_dir(home: &Path) -> PathBuf {
 
 impl Systemd {
     /// The units for this user, running `daemon`.
-    pub fn new(home: &Path, daemon: &Path, uid: u32) -> Result<Systemd> {
+    pub fn new(home: &Path, daemon: &Path) -> Result<Systemd> {
         let dir = user_unit_dir(home);
-        let runtime =
-            env_dir("XDG_RUNTIME_DIR").unwrap_or_else(|| PathBuf::from(format!("/run/user/{uid}")));
         Ok(Systemd {
             files: vec![
                 (dir.join(SOCKET_UNIT_NAME), render_socket_unit()),
                 (dir.join(SERVICE_UNIT_NAME), render_service_unit(daemon)?),
             ],
-            socket: op_session_paths::runtime_socket_path(&runtime),
+            socket: op_session_paths::systemd_socket_path(),
         })
     }
 

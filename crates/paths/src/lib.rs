@@ -102,10 +102,18 @@ pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
     tmp.join(format!("op-session-{uid}")).join(SOCKET_NAME)
 }
 
-/// The socket inside a runtime directory: `<runtime>/op-session/agent.sock` (what systemd's
-/// socket unit calls `%t/op-session/agent.sock`).
-pub fn runtime_socket_path(runtime: &Path) -> PathBuf {
+/// The socket inside a runtime directory: `<runtime>/op-session/agent.sock`.
+fn runtime_socket_path(runtime: &Path) -> PathBuf {
     runtime.join("op-session").join(SOCKET_NAME)
+}
+
+/// The socket systemd's user socket unit listens on, `%t/op-session/agent.sock`: `%t` is the
+/// user manager's runtime directory, `$XDG_RUNTIME_DIR`, else `/run/user/<uid>`. It is the
+/// clients' default [`socket_path`] wherever `XDG_RUNTIME_DIR` is set.
+pub fn systemd_socket_path() -> PathBuf {
+    let runtime = env_path("XDG_RUNTIME_DIR")
+        .unwrap_or_else(|| PathBuf::from(format!("/run/user/{}", nix::unistd::getuid().as_raw())));
+    runtime_socket_path(&runtime)
 }
 
 /// Check that `path` fits in `sun_path`.
