@@ -9,6 +9,7 @@ use super::op::path_ops;
 use crate::agent::{self, Presence};
 use crate::cli::AgentKind;
 use crate::migrate::skill_session_file;
+use crate::service::systemd::{SERVICE_UNIT_NAME, SOCKET_UNIT_NAME};
 
 pub(super) fn check_service() -> Finding {
     if cfg!(target_os = "macos") {
@@ -31,16 +32,17 @@ pub(super) fn check_service() -> Finding {
         .unwrap_or_default();
     let user_units = crate::service::systemd::user_unit_dir(&home);
     let unit_dirs = [user_units.clone(), PathBuf::from("/usr/lib/systemd/user")];
-    let Some(dir) = unit_dirs.iter().find(|d| {
-        d.join("op-sessiond.socket").is_file() && d.join("op-sessiond.service").is_file()
-    }) else {
+    let Some(dir) = unit_dirs
+        .iter()
+        .find(|d| d.join(SOCKET_UNIT_NAME).is_file() && d.join(SERVICE_UNIT_NAME).is_file())
+    else {
         return Finding::warn(
             "service",
             "no systemd user units; clients start the daemon on first use",
             "op-session service install",
         );
     };
-    let service = std::fs::read_to_string(dir.join("op-sessiond.service")).unwrap_or_default();
+    let service = std::fs::read_to_string(dir.join(SERVICE_UNIT_NAME)).unwrap_or_default();
     let exec = service
         .lines()
         .find_map(|l| l.strip_prefix("ExecStart="))
@@ -51,27 +53,29 @@ pub(super) fn check_service() -> Finding {
         return Finding::fail(
             "service",
             format!(
-                "{}/op-sessiond.service starts {exec:?}, which does not exist",
+                "{}/{SERVICE_UNIT_NAME} starts {exec:?}, which does not exist",
                 dir.display()
             ),
             "op-session service install",
         );
     }
-    let wants = user_units.join("sockets.target.wants/op-sessiond.socket");
+    let wants = user_units
+        .join("sockets.target.wants")
+        .join(SOCKET_UNIT_NAME);
     if std::fs::symlink_metadata(&wants).is_err() {
         return Finding::fail(
             "service",
             format!(
-                "units in {} but op-sessiond.socket is not enabled",
+                "units in {} but {SOCKET_UNIT_NAME} is not enabled",
                 dir.display()
             ),
-            "systemctl --user enable --now op-sessiond.socket",
+            format!("systemctl --user enable --now {SOCKET_UNIT_NAME}"),
         );
     }
     Finding::ok(
         "service",
         format!(
-            "op-sessiond.socket enabled (units in {}, starting {exec})",
+            "{SOCKET_UNIT_NAME} enabled (units in {}, starting {exec})",
             dir.display()
         ),
     )
