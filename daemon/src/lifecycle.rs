@@ -619,7 +619,7 @@ mod tests {
         };
         let info = DaemonInfo {
             socket: "/nonexistent/agent.sock".into(),
-            started_by: "test".into(),
+            started_by: op_session_protocol::StartedBy::Manual,
             protections: Default::default(),
             started: std::time::Instant::now(),
             uid: 0,

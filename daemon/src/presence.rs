@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
-use crate::audit::{Record, now_rfc3339};
+use crate::audit::{AuditRecord, Decision, now_rfc3339};
 use crate::state::Daemon;
 
 /// How long the revocations after an event may take. logind waits at most
@@ -213,21 +213,21 @@ fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant)
     let Some(audit) = &daemon.audit else {
         return;
     };
-    audit.write(&Record {
+    audit.write(&AuditRecord {
         time: now_rfc3339(),
         peer_pid: None,
         peer_uid: daemon.info.uid,
         peer_exe: None,
         parents: Vec::new(),
-        account: Some(account),
+        account: Some(account.to_string()),
         verb: "lock".into(),
         references: Vec::new(),
-        decision: "allow",
+        decision: Decision::Allow,
         outcome: "ok".into(),
         op_exit_code: None,
         cache_hits: 0,
         duration_ms: started.elapsed().as_millis() as u64,
-        reason: Some(event.as_str()),
+        reason: Some(event),
         grant: None,
         via: None,
         client_name: None,
@@ -290,7 +290,7 @@ mod tests {
     fn daemon(config: crate::config::Config) -> Arc<Daemon> {
         let info = crate::state::DaemonInfo {
             socket: "/nonexistent/agent.sock".into(),
-            started_by: "test".into(),
+            started_by: op_session_protocol::StartedBy::Manual,
             protections: Default::default(),
             started: Instant::now(),
             uid: 0,

@@ -226,7 +226,7 @@ async fn connection(
                     protocol: op_session_protocol::PROTOCOL_VERSION,
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     pid: std::process::id(),
-                    started_by: daemon.info.started_by.clone(),
+                    started_by: daemon.info.started_by,
                 }));
             }
             send_error(&mut stream, body).await;

@@ -24,7 +24,7 @@ pub struct DaemonInfo {
     /// The socket it serves.
     pub socket: PathBuf,
     /// `manual`, `autostart`, `systemd` or `launchd`.
-    pub started_by: String,
+    pub started_by: op_session_protocol::StartedBy,
     /// Which protections took hold.
     pub protections: Protections,
     /// When it started (for uptime).
@@ -71,7 +71,7 @@ impl Daemon {
             config.op_path.clone(),
             config.op_timeout,
             config.pass_env.clone(),
-            config.op_env.clone(),
+            config.op_env.clone().into_iter().collect(),
         );
         let audit = if config.audit {
             op_session_paths::audit_path().ok().map(Audit::new)

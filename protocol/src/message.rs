@@ -13,6 +13,7 @@ use crate::PROTOCOL_VERSION;
 use crate::error::{ErrorBody, ErrorCode};
 use crate::frame::FrameError;
 use crate::mcp::{CheckReport, CheckRequest, ItemRequest, McpInfo, Via};
+use crate::status::{SessionStatus, StatusReport};
 
 /// How a session authenticates `op`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -309,107 +310,6 @@ pub struct ResolvedValue {
     /// Whether it came from the daemon's cache.
     #[serde(default)]
     pub cached: bool,
-}
-
-/// The daemon's report. The JSON form is stable: keys are only ever added.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StatusReport {
-    /// Daemon package version.
-    pub version: String,
-    /// Protocol version.
-    pub protocol: u32,
-    /// Daemon pid.
-    pub pid: u32,
-    /// Seconds since the daemon started.
-    pub uptime_s: u64,
-    /// The socket it serves.
-    pub socket: String,
-    /// How it was started: `manual`, `autostart`, `systemd`, `launchd`.
-    pub started_by: String,
-    /// Which protections took hold.
-    pub protections: Protections,
-    /// The `op` binary in use, if one was found.
-    #[serde(default)]
-    pub op_path: Option<String>,
-    /// The default account, if any.
-    #[serde(default)]
-    pub default_account: Option<String>,
-    /// Held sessions.
-    pub sessions: Vec<SessionStatus>,
-    /// What the presence watcher sees (absent from daemons that predate it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub presence: Option<crate::presence::PresenceStatus>,
-}
-
-/// Process protections and whether each took hold.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Protections {
-    /// PR_SET_DUMPABLE 0 (no ptrace by same-uid processes, no core dumps) took hold.
-    pub ptrace_disabled: bool,
-    /// RLIMIT_CORE is 0.
-    pub core_dumps_disabled: bool,
-    /// Secret pages are locked in memory (mlock); false when the memlock limit refused.
-    pub secret_memory_locked: bool,
-    /// Inherited file descriptors beyond stdio (and activation sockets) were closed.
-    pub stray_fds_closed: bool,
-    /// Signal dispositions and mask were reset to defaults.
-    pub signals_reset: bool,
-    /// Every connection's peer uid is checked (always true; reported for completeness).
-    pub peer_uid_checked: bool,
-    /// The socket directory was verified as ours and 0700.
-    pub socket_dir_verified: bool,
-}
-
-/// One held session.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionStatus {
-    /// The account name as given at init (or the shorthand `op` reported).
-    pub account: String,
-    /// How it authenticates.
-    pub mode: Mode,
-    /// Whether this is the default account.
-    #[serde(default)]
-    pub default: bool,
-    /// Email of the signed-in user (absent for service accounts).
-    #[serde(default)]
-    pub email: Option<String>,
-    /// Sign-in address.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// User UUID.
-    #[serde(default)]
-    pub user_uuid: Option<String>,
-    /// Account UUID.
-    #[serde(default)]
-    pub account_uuid: Option<String>,
-    /// Unix time of sign-in.
-    pub signed_in_at: u64,
-    /// Seconds since the last successful `op` call.
-    pub last_use_s_ago: u64,
-    /// Seconds until the idle limit (`None` when no idle limit applies).
-    pub idle_remaining_s: Option<u64>,
-    /// Seconds until the hard limit.
-    pub hard_remaining_s: u64,
-    /// Whether keepalive refreshes the server session while clients are active.
-    pub keepalive: bool,
-    /// Number of cached values.
-    pub cache_entries: usize,
-    /// Connect mode: the server and what its `/health` reported.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connect: Option<ConnectServer>,
-}
-
-/// A Connect server a session talks to.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectServer {
-    /// The base URL given at init.
-    pub host: String,
-    /// The server's name, from `/health`.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// The server's version, from `/health`.
-    #[serde(default)]
-    pub version: Option<String>,
 }
 
 /// Why a request frame could not become a [`Request`].
