@@ -343,7 +343,7 @@ pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, 
         allow.push(verb);
     }
     // The grant draws on a live session, named now.
-    let lease = crate::lifecycle::lease(daemon, req.account.as_deref()).await?;
+    let lease = crate::init::lease_or_start(daemon, req.account.as_deref()).await?;
     let (socket, own_dir) = match &req.socket {
         Some(s) => (PathBuf::from(s), None),
         None => {

@@ -22,8 +22,11 @@ pub mod clock;
 pub mod config;
 pub mod connect;
 pub mod connection;
+pub mod expiry;
+pub mod gate;
 pub mod grants;
 pub mod hardening;
+pub mod init;
 pub mod launchd;
 pub mod lifecycle;
 pub mod mcp;
@@ -56,14 +59,14 @@ pub async fn run(
     daemon: Arc<Daemon>,
     on_ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
-    let expiry = tokio::spawn(lifecycle::expiry_task(daemon.clone()));
+    let expiry = tokio::spawn(expiry::expiry_task(daemon.clone()));
     let signals = tokio::spawn(watch_signals(daemon.clone()));
     let server = tokio::spawn(server::serve(listener, daemon.clone()));
     let presence = presence::spawn(&daemon);
     on_ready();
     {
         let d = daemon.clone();
-        tokio::spawn(async move { lifecycle::start_from_credentials(&d).await });
+        tokio::spawn(async move { init::start_from_credentials(&d).await });
     }
     info!(socket = %daemon.info.socket.display(), pid = std::process::id(), started_by = %daemon.info.started_by, "serving");
     daemon.shutdown.cancelled().await;

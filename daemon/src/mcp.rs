@@ -169,7 +169,7 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
     })?;
     policy::check_verb(&daemon.config.policy, "read", false)?;
     policy::check_vaults(&daemon.config.policy, [parsed.vault.as_str()])?;
-    let lease = lifecycle::lease(daemon, c.account.as_deref()).await?;
+    let lease = crate::init::lease_or_start(daemon, c.account.as_deref()).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let resolved = resolve(daemon, &lease, std::slice::from_ref(&c.reference), false).await?;
     let cached = resolved.first().is_some_and(|r| r.cached);
@@ -360,7 +360,7 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
     })?;
     policy::check_command(&daemon.config.policy, &cmd)?;
     policy::check_passthrough_vaults(&daemon.config.policy, &cmd)?;
-    let lease = lifecycle::lease(daemon, r.account.as_deref()).await?;
+    let lease = crate::init::lease_or_start(daemon, r.account.as_deref()).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let out = lifecycle::call_op(daemon, &lease, OpCall::from_command(cmd), None).await;
     // A write may change cached values: drop the account's cache, as a passthrough write does.

@@ -306,15 +306,8 @@ mod tests {
     fn hold(d: &Daemon, name: &str, mode: Mode) {
         let now = d.clock.now();
         let s = d.sessions.build(
-            name.into(),
-            mode,
-            crate::session::Identity::default(),
-            None,
-            None,
+            crate::session::NewSession::new(name, mode, Duration::from_secs(3600)),
             now,
-            None,
-            Duration::from_secs(3600),
-            false,
         );
         d.sessions.insert(s);
         let generation = d

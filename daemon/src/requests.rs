@@ -94,7 +94,7 @@ pub async fn handle(
         Request::Init(init) => {
             o.account = init.account.clone();
             o.verb = format!("init {}", init.mode.map(|m| m.as_str()).unwrap_or("auto"));
-            match lifecycle::init(daemon, init).await {
+            match crate::init::init(daemon, init).await {
                 Ok(s) => {
                     o.account = Some(s.account.clone());
                     Response::Session(s)
@@ -302,7 +302,7 @@ fn grants_refuse(g: &Grant, req: &Request) -> Option<ErrorBody> {
 
 /// Borrow the session a grant draws on; a re-initialized session ended the grant.
 async fn grant_lease(daemon: &Arc<Daemon>, g: &Grant) -> Result<crate::session::Lease, ErrorBody> {
-    let lease = lifecycle::lease(daemon, Some(g.account())).await?;
+    let lease = crate::init::lease_or_start(daemon, Some(g.account())).await?;
     if !daemon
         .sessions
         .is_current(&lease.name, g.generation(), daemon.clock.now())
@@ -362,7 +362,7 @@ async fn resolve_request(
     }
     let lease = match scope {
         Some(g) => grant_lease(daemon, g).await,
-        None => lifecycle::lease(daemon, r.account.as_deref()).await,
+        None => crate::init::lease_or_start(daemon, r.account.as_deref()).await,
     };
     let lease = match lease {
         Ok(l) => l,
@@ -437,7 +437,7 @@ async fn passthrough(
     o.account = account.clone();
     let lease = match scope {
         Some(g) => grant_lease(daemon, g).await,
-        None => lifecycle::lease(daemon, account.as_deref()).await,
+        None => crate::init::lease_or_start(daemon, account.as_deref()).await,
     };
     let lease = match lease {
         Ok(l) => l,

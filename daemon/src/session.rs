@@ -530,35 +530,66 @@ impl Sessions {
             .collect()
     }
 
-    /// Build a new session value (not yet inserted).
-    #[allow(clippy::too_many_arguments)]
-    pub fn build(
-        &self,
-        name: String,
-        mode: Mode,
-        identity: Identity,
-        credential: Option<SecretToken>,
-        session_var: Option<String>,
-        now: Duration,
-        idle_limit: Option<Duration>,
-        hard_limit: Duration,
-        keepalive: bool,
-    ) -> Session {
+    /// Build a new session value (not yet inserted), signed in at `now` on the deadline
+    /// clock, with the next generation.
+    pub fn build(&self, new: NewSession, now: Duration) -> Session {
         Session {
-            name,
-            mode,
-            identity,
-            credential: credential.map(Arc::new),
-            session_var,
+            name: new.name,
+            mode: new.mode,
+            identity: new.identity,
+            credential: new.credential.map(Arc::new),
+            session_var: new.session_var,
             signed_in_unix: unix_now(),
             started: now,
             last_op_use: now,
             app_confirmed: now,
-            idle_limit,
-            hard_deadline: now + hard_limit,
-            keepalive,
+            idle_limit: new.idle_limit,
+            hard_deadline: now + new.hard_limit,
+            keepalive: new.keepalive,
             keepalive_running: false,
             generation: self.next_generation(),
+            connect: new.connect,
+        }
+    }
+}
+
+/// What a new session starts with: everything [`Sessions::build`] does not derive from the
+/// clock and the table.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The account's name in op-session.
+    pub name: String,
+    /// How it authenticates.
+    pub mode: Mode,
+    /// Who it is.
+    pub identity: Identity,
+    /// The token (token, service-account and connect modes).
+    pub credential: Option<SecretToken>,
+    /// `OP_SESSION_<USERUUID>` (token mode).
+    pub session_var: Option<String>,
+    /// Idle limit (`None`: no idle limit).
+    pub idle_limit: Option<Duration>,
+    /// How long after sign-in the session ends whatever happens.
+    pub hard_limit: Duration,
+    /// Refresh the server session while clients are active.
+    pub keepalive: bool,
+    /// Connect mode: the server this session resolves against.
+    pub connect: Option<Arc<crate::connect::Link>>,
+}
+
+impl NewSession {
+    /// A session of `mode` for `name` with no credential, no idle limit, no keepalive and
+    /// the given hard limit; set the rest with struct update syntax.
+    pub fn new(name: impl Into<String>, mode: Mode, hard_limit: Duration) -> Self {
+        NewSession {
+            name: name.into(),
+            mode,
+            identity: Identity::default(),
+            credential: None,
+            session_var: None,
+            idle_limit: None,
+            hard_limit,
+            keepalive: false,
             connect: None,
         }
     }
@@ -600,19 +631,18 @@ mod tests {
 
     fn session(t: &Sessions, name: &str, now: Duration, idle: Option<u64>, hard: u64) -> Session {
         t.build(
-            name.into(),
-            Mode::Token,
-            Identity {
-                url: Some(format!("https://{name}.1password.com/")),
-                user_uuid: Some(format!("{}UUID", name.to_uppercase())),
-                ..Identity::default()
+            NewSession {
+                identity: Identity {
+                    url: Some(format!("https://{name}.1password.com/")),
+                    user_uuid: Some(format!("{}UUID", name.to_uppercase())),
+                    ..Identity::default()
+                },
+                session_var: Some("OP_SESSION_X".into()),
+                idle_limit: idle.map(Duration::from_secs),
+                keepalive: true,
+                ..NewSession::new(name, Mode::Token, Duration::from_secs(hard))
             },
-            None,
-            Some("OP_SESSION_X".into()),
             now,
-            idle.map(Duration::from_secs),
-            Duration::from_secs(hard),
-            true,
         )
     }
 

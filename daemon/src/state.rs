@@ -14,7 +14,7 @@ use crate::audit::Audit;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::lifecycle::AuthGate;
+use crate::gate::AuthGate;
 use crate::oprun::OpRunner;
 use crate::session::Sessions;
 

@@ -31,7 +31,7 @@ use tracing::{info, warn};
 use crate::lifecycle;
 use crate::scrub::{human, scrub};
 use crate::securemem::{SecretToken, secret_token};
-use crate::session::{EndReason, Identity, Lease};
+use crate::session::{EndReason, Identity, Lease, NewSession};
 use crate::state::Daemon;
 
 pub use client::{ConnectClient, ConnectError};
@@ -293,14 +293,14 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         ids: IdCache::new(daemon.config.cache_ttl),
     });
     let name = req.account.clone().unwrap_or_else(|| "connect".into());
-    Ok(lifecycle::store(
+    Ok(lifecycle::start(
         daemon,
-        name,
-        Mode::Connect,
-        identity,
-        Some(token),
-        None,
-        Some(link),
+        NewSession {
+            identity,
+            credential: Some(token),
+            connect: Some(link),
+            ..lifecycle::new_session(daemon, name, Mode::Connect)
+        },
     ))
 }
 
