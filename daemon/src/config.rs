@@ -84,6 +84,38 @@ pub struct McpConfig {
 /// The validated configuration. Every key is optional in the file; a missing key takes its
 /// default from [`Config::default`]. Durations are read with `humantime-serde` (see
 /// [`parse_duration`]); [`Config::parse`] then checks the ranges serde cannot express.
+/// Validate one `run_allow` rule: `*`, an absolute path, or an absolute glob.
+pub fn check_run_rule(rule: &str) -> Result<(), String> {
+    if rule == "*" {
+        return Ok(());
+    }
+    if !rule.starts_with('/') {
+        return Err(format!(
+            "entry \"{rule}\" must be an absolute path or glob (e.g. \"/usr/bin/npm\", \"/usr/bin/*\"), or \"*\" for any command"
+        ));
+    }
+    glob::Pattern::new(rule)
+        .map(|_| ())
+        .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
+}
+
+/// The rule that lets `program` run, if any.
+pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    cfg.run_allow
+        .iter()
+        .find(|rule| {
+            rule.as_str() == "*"
+                || rule.as_str() == program
+                || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+        })
+        .map(String::as_str)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -273,7 +305,7 @@ impl Config {
             ));
         }
         for rule in &self.mcp.run_allow {
-            crate::mcp::check_run_rule(rule).map_err(|message| ("mcp.run_allow", message))?;
+            check_run_rule(rule).map_err(|message| ("mcp.run_allow", message))?;
         }
         Ok(())
     }
@@ -386,5 +418,24 @@ allow_destructive = true
         assert_eq!(c.cache_ttl, Duration::ZERO);
         assert!(!c.keepalive);
         assert_eq!(c.policy.vaults, vec!["Dev".to_string()]);
+    }
+
+    #[test]
+    fn run_rules_are_absolute_globs_or_star() {
+        assert!(check_run_rule("*").is_ok());
+        assert!(check_run_rule("/usr/bin/*").is_ok());
+        assert!(check_run_rule("npm").is_err());
+        let cfg = McpConfig {
+            reveal: false,
+            run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
+        };
+        assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
+        assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));
+        assert_eq!(
+            run_rule_for(&cfg, "/usr/bin/x/y"),
+            None,
+            "* stays in one dir"
+        );
+        assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
     }
 }

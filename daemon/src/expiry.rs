@@ -22,7 +22,7 @@ pub async fn expiry_task(daemon: Arc<Daemon>) {
             end_session(&daemon, s, why);
         }
         // Grants end with their TTL and with the session they draw on.
-        daemon.grants.sweep(&daemon, now);
+        daemon.grants.sweep(&daemon.sessions, now);
         // No session, no timer: an idle daemon without sessions never wakes.
         let next = match (
             daemon.sessions.next_deadline(),

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use op_grammar::OpCall;
 
-use crate::config::McpConfig;
+use crate::config::run_rule_for;
 use crate::lifecycle;
 use crate::policy;
 use crate::resolve::{cache_key, resolve};
@@ -41,38 +41,6 @@ const SHOWN_TYPES: &[&str] = &[
     "MENU",
     "REFERENCE",
 ];
-
-/// Validate one `run_allow` rule: `*`, an absolute path, or an absolute glob.
-pub fn check_run_rule(rule: &str) -> Result<(), String> {
-    if rule == "*" {
-        return Ok(());
-    }
-    if !rule.starts_with('/') {
-        return Err(format!(
-            "entry \"{rule}\" must be an absolute path or glob (e.g. \"/usr/bin/npm\", \"/usr/bin/*\"), or \"*\" for any command"
-        ));
-    }
-    glob::Pattern::new(rule)
-        .map(|_| ())
-        .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
-}
-
-/// The rule that lets `program` run, if any.
-pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    cfg.run_allow
-        .iter()
-        .find(|rule| {
-            rule.as_str() == "*"
-                || rule.as_str() == program
-                || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
-        })
-        .map(String::as_str)
-}
 
 /// What `op-session mcp` may offer.
 pub fn info(daemon: &Daemon) -> McpInfo {
@@ -536,25 +504,6 @@ pub fn item_verb(op: &ItemOp) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn run_rules_are_absolute_globs_or_star() {
-        assert!(check_run_rule("*").is_ok());
-        assert!(check_run_rule("/usr/bin/*").is_ok());
-        assert!(check_run_rule("npm").is_err());
-        let cfg = McpConfig {
-            reveal: false,
-            run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
-        };
-        assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
-        assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));
-        assert_eq!(
-            run_rule_for(&cfg, "/usr/bin/x/y"),
-            None,
-            "* stays in one dir"
-        );
-        assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
-    }
 
     #[test]
     fn concealed_values_become_the_marker_with_no_length() {

@@ -115,7 +115,7 @@ pub async fn handle(
         Request::Grant(g) => {
             o.verb = format!("grant {}", g.name);
             o.account = g.account.clone();
-            match crate::grants::open(daemon, g).await {
+            match crate::grants::socket::open(daemon, g).await {
                 Ok(info) => {
                     o.account = Some(info.account.clone());
                     Response::Grant(info)

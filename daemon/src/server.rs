@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::connection::{read_frame, read_preamble, write_response};
-use crate::grants::Grant;
+use crate::grants::{Grant, Opened};
 use crate::peer::{allowed, peer_of};
 use crate::requests::handle;
 use crate::state::Daemon;
@@ -29,6 +29,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     let slots = Arc::new(Semaphore::new(daemon.config.max_connections));
     let idle_check = daemon.info.exit_when_idle;
     let mut last_active = Instant::now();
+    let mut opened = daemon.grants.take_opened();
     let mut idle_tick = tokio::time::interval(
         idle_check
             .map(|d| d / 4)
@@ -46,6 +47,17 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
                     info!("no sessions and no clients for the idle period; exiting (the service manager restarts us on the next connection)");
                     daemon.shutdown.cancel();
                 }
+            }
+            Some(o) = next_grant(&mut opened) => {
+                let d = daemon.clone();
+                tracker.spawn(async move {
+                    let g = o.grant.clone();
+                    serve_grant(o.listener, d.clone(), o.grant).await;
+                    if !g.ended.is_cancelled() {
+                        warn!(grant = %g.name, "grant socket stopped serving; ending it");
+                        d.grants.revoke(&g.name, "its socket failed");
+                    }
+                });
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
@@ -67,6 +79,16 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     }
     tracker.close();
     tracker.wait().await;
+}
+
+/// The next grant socket to serve; never, once the channel is gone.
+async fn next_grant(
+    opened: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Opened>>,
+) -> Option<Opened> {
+    match opened {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Serve a grant's socket until the grant ends or the daemon stops. Connections get the same

@@ -109,7 +109,7 @@ pub struct Session {
     /// session.
     pub generation: u64,
     /// Connect mode: the server this session resolves against (its token is `credential`).
-    pub connect: Option<Arc<crate::connect::Link>>,
+    pub connect: Option<Arc<crate::connect::link::Link>>,
 }
 
 /// Why a session ended.
@@ -226,7 +226,7 @@ pub struct Lease {
     /// What to pass as `--account`.
     pub account_arg: Option<String>,
     /// Connect mode: the server to resolve against.
-    pub connect: Option<Arc<crate::connect::Link>>,
+    pub connect: Option<Arc<crate::connect::link::Link>>,
 }
 
 impl Lease {
@@ -574,7 +574,7 @@ pub struct NewSession {
     /// Refresh the server session while clients are active.
     pub keepalive: bool,
     /// Connect mode: the server this session resolves against.
-    pub connect: Option<Arc<crate::connect::Link>>,
+    pub connect: Option<Arc<crate::connect::link::Link>>,
 }
 
 impl NewSession {

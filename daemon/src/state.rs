@@ -61,7 +61,7 @@ pub struct Daemon {
     /// Live scoped grants.
     pub grants: crate::grants::Grants,
     /// What the presence watcher sees, and why sessions were locked.
-    pub presence: crate::presence::Presence,
+    pub presence: crate::presence::seen::Presence,
 }
 
 impl Daemon {
@@ -90,7 +90,7 @@ impl Daemon {
             auth_gate: AuthGate::default(),
             ancestry: crate::peer::AncestryCache::default(),
             grants: crate::grants::Grants::default(),
-            presence: crate::presence::Presence::from_env(),
+            presence: crate::presence::seen::Presence::from_env(),
         }
     }
 }
