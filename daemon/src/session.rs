@@ -13,66 +13,17 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use op_session_protocol::{ErrorBody, ErrorCode, Mode, SessionStatus};
+use op_session_protocol::{ErrorBody, Mode, SessionStatus};
 use tokio::sync::Notify;
 
 use crate::clock::unix_now;
-use crate::oprun::Auth;
 use crate::securemem::SecretToken;
-use secrecy::ExposeSecret;
+mod identity;
+mod lease;
 
-/// Who a session belongs to, as `op whoami` reported.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    /// The user's email (people only).
-    pub email: Option<String>,
-    /// Sign-in address.
-    pub url: Option<String>,
-    /// User UUID.
-    pub user_uuid: Option<String>,
-    /// Account UUID.
-    pub account_uuid: Option<String>,
-    /// Shorthand, when op reported one.
-    pub shorthand: Option<String>,
-}
-
-impl Identity {
-    /// Parse `op whoami --format json` (either key style of docs/op-behaviour.md §1.7).
-    pub fn from_whoami(json: &[u8]) -> Option<Identity> {
-        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        Some(Identity {
-            email: s("email"),
-            url: s("url").or_else(|| s("URL")),
-            user_uuid: s("user_uuid"),
-            account_uuid: s("account_uuid"),
-            shorthand: s("shorthand"),
-        })
-    }
-
-    /// The sign-in address without scheme or trailing slash, lower-cased.
-    pub fn host(&self) -> Option<String> {
-        self.url.as_deref().map(normalize_url)
-    }
-
-    /// A short name for the account: the shorthand, else the first label of the host.
-    pub fn short_name(&self) -> Option<String> {
-        self.shorthand.clone().or_else(|| {
-            self.host()
-                .and_then(|h| h.split('.').next().map(str::to_string))
-        })
-    }
-}
-
-fn normalize_url(u: &str) -> String {
-    let u = u.trim().to_ascii_lowercase();
-    let u = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"))
-        .unwrap_or(&u)
-        .to_string();
-    u.trim_end_matches('/').to_string()
-}
+pub use identity::Identity;
+use identity::normalize_url;
+pub use lease::{Lease, LeaseError, expired_error, not_signed_in};
 
 /// One held session.
 #[derive(Debug)]
@@ -210,56 +161,6 @@ impl Session {
     }
 }
 
-/// What a request borrows from a session for one `op` call.
-#[derive(Debug, Clone)]
-pub struct Lease {
-    /// The session's name.
-    pub name: String,
-    /// Its mode.
-    pub mode: Mode,
-    /// Its credential.
-    pub credential: Option<Arc<SecretToken>>,
-    /// Its session variable.
-    pub session_var: Option<String>,
-    /// Its generation (see [`Session::generation`]).
-    pub generation: u64,
-    /// What to pass as `--account`.
-    pub account_arg: Option<String>,
-    /// Connect mode: the server to resolve against.
-    pub connect: Option<Arc<crate::connect::link::Link>>,
-}
-
-impl Lease {
-    /// The child's credential.
-    pub fn auth(&self) -> Auth<'_> {
-        match (self.mode, &self.credential, &self.session_var) {
-            (Mode::Token, Some(c), Some(var)) => Auth::Token {
-                var,
-                token: c.expose_secret().as_str(),
-            },
-            (Mode::ServiceAccount, Some(c), _) => Auth::ServiceAccount {
-                token: c.expose_secret().as_str(),
-            },
-            (Mode::Connect, Some(c), _) => match &self.connect {
-                Some(link) => Auth::Connect {
-                    host: link.host(),
-                    token: c.expose_secret().as_str(),
-                },
-                None => Auth::None,
-            },
-            _ => Auth::None,
-        }
-    }
-
-    /// The held credential as text, for scrubbing.
-    pub fn secret_str(&self) -> &str {
-        self.credential
-            .as_ref()
-            .map(|c| c.expose_secret().as_str())
-            .unwrap_or("")
-    }
-}
-
 #[derive(Debug, Default)]
 struct Table {
     sessions: Vec<Session>,
@@ -284,10 +185,6 @@ impl Table {
         }
     }
 }
-
-/// Why a lease failed: the error for the client, and the session that just ran out (if one
-/// did), which the caller must wipe and revoke.
-pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
 
 /// The session table.
 #[derive(Debug, Default)]
@@ -595,136 +492,5 @@ impl NewSession {
     }
 }
 
-/// The error for "no session for this account".
-pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> ErrorBody {
-    let which = account.or(default);
-    let (msg, fix) = match which {
-        Some(a) => (
-            format!("no 1Password session is held for account {a}"),
-            format!("run `op-session init --account {a}` in a terminal"),
-        ),
-        None => (
-            "no 1Password session is held".to_string(),
-            "run `op-session init` in a terminal".to_string(),
-        ),
-    };
-    ErrorBody::new(ErrorCode::NotSignedIn, msg).with_fix(fix)
-}
-
-/// The error for a session that ran out.
-pub fn expired_error(name: &str, why: EndReason) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::SessionExpired,
-        format!(
-            "the 1Password session for account {name} ended ({})",
-            why.as_str()
-        ),
-    )
-    .with_fix(format!(
-        "run `op-session init --account {name}` in a terminal to sign in again"
-    ))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(t: &Sessions, name: &str, now: Duration, idle: Option<u64>, hard: u64) -> Session {
-        t.build(
-            NewSession {
-                identity: Identity {
-                    url: Some(format!("https://{name}.1password.com/")),
-                    user_uuid: Some(format!("{}UUID", name.to_uppercase())),
-                    ..Identity::default()
-                },
-                session_var: Some("OP_SESSION_X".into()),
-                idle_limit: idle.map(Duration::from_secs),
-                keepalive: true,
-                ..NewSession::new(name, Mode::Token, Duration::from_secs(hard))
-            },
-            now,
-        )
-    }
-
-    #[test]
-    fn idle_is_measured_from_the_last_op_call_and_capped_by_hard() {
-        let t = Sessions::new(None);
-        let s0 = Duration::from_secs(100);
-        t.insert(session(&t, "my", s0, Some(30), 50));
-        let l = t.lease(None, s0 + Duration::from_secs(20)).expect("live");
-        t.touch(&l.name, l.generation, s0 + Duration::from_secs(20));
-        assert!(
-            t.lease(None, s0 + Duration::from_secs(45)).is_ok(),
-            "idle reset by use"
-        );
-        let (err, ended) = t
-            .lease(None, s0 + Duration::from_secs(50))
-            .expect_err("hard limit even while in use");
-        assert_eq!(err.code, ErrorCode::SessionExpired);
-        assert_eq!(ended.map(|b| b.1), Some(EndReason::Hard));
-        assert!(t.is_empty());
-    }
-
-    #[test]
-    fn idle_expiry_without_use() {
-        let t = Sessions::new(None);
-        let s0 = Duration::from_secs(10);
-        t.insert(session(&t, "my", s0, Some(2), 3600));
-        let (err, ended) = t
-            .lease(Some("my"), s0 + Duration::from_secs(2))
-            .expect_err("idle");
-        assert_eq!(err.code, ErrorCode::SessionExpired);
-        assert_eq!(ended.map(|b| b.1), Some(EndReason::Idle));
-    }
-
-    #[test]
-    fn accounts_match_by_name_address_and_uuid_and_default_is_first() {
-        let t = Sessions::new(None);
-        let now = Duration::from_secs(1);
-        t.insert(session(&t, "work", now, None, 100));
-        t.insert(session(&t, "home", now, None, 100));
-        assert_eq!(t.lease(None, now).expect("default").name, "work");
-        assert_eq!(t.lease(Some("HOME"), now).expect("by name").name, "home");
-        assert_eq!(
-            t.lease(Some("https://home.1password.com"), now)
-                .expect("by url")
-                .name,
-            "home"
-        );
-        assert_eq!(
-            t.lease(Some("HOMEUUID"), now).expect("by uuid").name,
-            "home"
-        );
-        let (err, _) = t.lease(Some("nope"), now).expect_err("unknown");
-        assert_eq!(err.code, ErrorCode::NotSignedIn);
-        assert!(err.fix.contains("--account nope"));
-    }
-
-    #[test]
-    fn keepalive_is_due_after_half_the_idle_window_once() {
-        let t = Sessions::new(None);
-        let s0 = Duration::from_secs(0);
-        t.insert(session(&t, "my", s0, Some(10), 100));
-        let l = t.lease(None, s0).expect("live");
-        assert!(!t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(4)));
-        assert!(t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(5)));
-        assert!(
-            !t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(6)),
-            "in flight"
-        );
-        t.keepalive_done(&l.name, l.generation);
-        t.touch(&l.name, l.generation, s0 + Duration::from_secs(6));
-        assert!(!t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(7)));
-    }
-
-    #[test]
-    fn stale_generations_cannot_end_a_new_session() {
-        let t = Sessions::new(None);
-        let now = Duration::from_secs(1);
-        t.insert(session(&t, "my", now, None, 100));
-        let old = t.lease(None, now).expect("live");
-        t.insert(session(&t, "my", now, None, 100));
-        assert!(t.end(&old.name, old.generation).is_none());
-        assert_eq!(t.len(), 1);
-    }
-}
+mod tests;
