@@ -19,7 +19,7 @@ use crate::lifecycle::{self, new_session};
 use crate::oprun::{Auth, OpOutput};
 use crate::scrub::{Failure, classify, scrub, to_error};
 use crate::securemem::{SecretToken, secret_token};
-use crate::session::{Identity, Lease, NewSession};
+use crate::session::{Account, Identity, Lease, NewSession, unnamed_session};
 use crate::state::Daemon;
 
 /// The systemd credential name for a service-account token.
@@ -76,11 +76,8 @@ async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionSta
     }
     let token = secret_token(token.expose_secret().trim().as_bytes())
         .map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))?;
-    let label = req.account.clone().unwrap_or_else(|| "(default)".into());
-    let args = OpCall::whoami()
-        .json()
-        .account(req.account.as_deref())
-        .args();
+    let account = Account::from_request(req.account.as_deref());
+    let args = OpCall::whoami().json().account(account.arg()).args();
     let out = daemon
         .op
         .run(
@@ -94,14 +91,14 @@ async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionSta
         .await
         .map_err(ErrorBody::from)?;
     if !out.success() {
-        return Err(bad_init(&out, &label, &[token.expose_secret().as_str()]));
+        return Err(bad_init(
+            &out,
+            &account.to_string(),
+            &[token.expose_secret().as_str()],
+        ));
     }
     let identity = Identity::from_whoami(&out.stdout).unwrap_or_default();
-    let name = req
-        .account
-        .clone()
-        .or_else(|| identity.short_name())
-        .unwrap_or_else(|| "default".into());
+    let name = account.session_name(Mode::Token, &identity);
     Ok(lifecycle::start(
         daemon,
         NewSession {
@@ -139,7 +136,7 @@ async fn init_service_account(
     if !out.success() {
         return Err(bad_init(
             &out,
-            "service-account",
+            unnamed_session(Mode::ServiceAccount),
             &[token.expose_secret().as_str()],
         ));
     }
@@ -154,10 +151,8 @@ async fn init_service_account(
     } else {
         Identity::default()
     };
-    let name = req
-        .account
-        .clone()
-        .unwrap_or_else(|| "service-account".into());
+    let name =
+        Account::from_request(req.account.as_deref()).session_name(Mode::ServiceAccount, &identity);
     Ok(lifecycle::start(
         daemon,
         NewSession {
@@ -186,8 +181,9 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
             .find(|s| s.account == l.name)
             .ok_or_else(|| ErrorBody::new(ErrorCode::Internal, "session vanished"));
     }
-    let label = req.account.clone().unwrap_or_else(|| "(default)".into());
-    let signin = OpCall::signin().account(req.account.as_deref()).args();
+    let account = Account::from_request(req.account.as_deref());
+    let label = account.to_string();
+    let signin = OpCall::signin().account(account.arg()).args();
     let out = daemon
         .op
         .run(&signin, Auth::None, None)
@@ -214,10 +210,7 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         .with_fix("run `op-session init --mode token` in a terminal"));
     }
     // Confirm with a call that triggers authorization (whoami may not, docs/op-behaviour.md §1.3).
-    let confirm = OpCall::vault_list()
-        .json()
-        .account(req.account.as_deref())
-        .args();
+    let confirm = OpCall::vault_list().json().account(account.arg()).args();
     let out = daemon
         .op
         .run(&confirm, Auth::None, None)
@@ -226,19 +219,12 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
     if !out.success() {
         return Err(bad_init(&out, &label, &[]));
     }
-    let who = OpCall::whoami()
-        .json()
-        .account(req.account.as_deref())
-        .args();
+    let who = OpCall::whoami().json().account(account.arg()).args();
     let identity = match daemon.op.run(&who, Auth::None, None).await {
         Ok(o) if o.success() => Identity::from_whoami(&o.stdout).unwrap_or_default(),
         _ => Identity::default(),
     };
-    let name = req
-        .account
-        .clone()
-        .or_else(|| identity.short_name())
-        .unwrap_or_else(|| "app".into());
+    let name = account.session_name(Mode::App, &identity);
     Ok(lifecycle::start(
         daemon,
         NewSession {
@@ -261,7 +247,7 @@ pub async fn lease_or_start(
     };
     // NotSignedIn: nothing is held under that name (a session that just ran out is
     // SessionExpired, and must not be replaced behind the person's back).
-    let wants_service_account = account.is_none() || account == Some("service-account");
+    let wants_service_account = account.is_none_or(|a| a == unnamed_session(Mode::ServiceAccount));
     if err.code != ErrorCode::NotSignedIn || !wants_service_account {
         return Err(err);
     }

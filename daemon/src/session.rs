@@ -18,9 +18,11 @@ use tokio::sync::Notify;
 
 use crate::clock::unix_now;
 use crate::securemem::SecretToken;
+mod account;
 mod identity;
 mod lease;
 
+pub use account::{Account, unnamed_session};
 pub use identity::Identity;
 use identity::normalize_url;
 pub use lease::{Lease, LeaseError, expired_error, not_signed_in};

@@ -220,7 +220,8 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         server,
         ids: IdCache::new(daemon.config.cache_ttl),
     });
-    let name = req.account.clone().unwrap_or_else(|| "connect".into());
+    let name = crate::session::Account::from_request(req.account.as_deref())
+        .session_name(Mode::Connect, &identity);
     Ok(lifecycle::start(
         daemon,
         NewSession {
