@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use op_session_protocol::{ErrorBody, ErrorCode};
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use zeroize::Zeroizing;
@@ -26,11 +25,11 @@ use crate::securemem::SecretToken;
 
 mod child;
 
+mod error;
+
 pub use child::EventSource;
 use child::{read_capped, relay_scrubbed, wait_child};
-
-/// Most `op` stdout the daemon keeps for one call.
-pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
+pub use error::{MAX_OP_OUTPUT, OpError};
 
 /// Variables an `op` child inherits from the daemon's own environment (set at login by the
 /// service manager, or by the client's clean auto-start; never a caller's). What `op` needs to
@@ -85,46 +84,6 @@ impl std::fmt::Debug for Auth<'_> {
             Auth::Token { var, .. } => write!(f, "Auth::Token({var}, [REDACTED])"),
             Auth::ServiceAccount { .. } => f.write_str("Auth::ServiceAccount([REDACTED])"),
             Auth::Connect { host, .. } => write!(f, "Auth::Connect({host}, [REDACTED])"),
-        }
-    }
-}
-
-/// Why `op` could not be run to completion.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    /// No binary.
-    #[error("{0}")]
-    NotFound(String),
-    /// It ran past the deadline and was killed.
-    #[error("op did not finish within {0:?} and was stopped")]
-    Timeout(Duration),
-    /// It printed more than we keep.
-    #[error("op printed more than {MAX_OP_OUTPUT} bytes")]
-    TooMuchOutput,
-    /// It could not be started or waited for.
-    #[error("could not run {path}: {source}")]
-    Spawn {
-        /// The binary.
-        path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
-    },
-}
-
-impl From<OpError> for ErrorBody {
-    /// The client's error for an `op` that could not be run to completion.
-    fn from(e: OpError) -> ErrorBody {
-        match e {
-            OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
-            OpError::Timeout(d) => ErrorBody::new(
-                ErrorCode::OpTimeout,
-                format!(
-                    "op did not finish within {}s and was stopped",
-                    d.as_secs_f32()
-                ),
-            ),
-            e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
-            e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
         }
     }
 }

@@ -19,13 +19,19 @@ use tokio::sync::Notify;
 use crate::clock::unix_now;
 use crate::securemem::SecretToken;
 mod account;
+mod end;
 mod identity;
 mod lease;
 
 pub use account::{Account, unnamed_session};
+pub use end::{EndReason, expired_error};
 pub use identity::Identity;
 use identity::normalize_url;
-pub use lease::{Lease, LeaseError, expired_error, not_signed_in};
+pub use lease::{Lease, not_signed_in};
+
+/// Why a lease failed: the error for the client, and the session that just ran out (if one
+/// did), which the caller must wipe and revoke.
+pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
 
 /// One held session.
 #[derive(Debug)]
@@ -63,37 +69,6 @@ pub struct Session {
     pub generation: u64,
     /// Connect mode: the server this session resolves against (its token is `credential`).
     pub connect: Option<Arc<crate::connect::link::Link>>,
-}
-
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// Idle limit passed.
-    Idle,
-    /// Hard limit passed.
-    Hard,
-    /// `op` said the session is gone.
-    Revoked,
-    /// `op-session lock`.
-    Locked,
-    /// Daemon shutdown.
-    Shutdown,
-    /// Replaced by a new init.
-    Replaced,
-}
-
-impl EndReason {
-    /// For logs and messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Idle => "idle limit reached",
-            EndReason::Hard => "12-hour limit reached",
-            EndReason::Revoked => "revoked by 1Password",
-            EndReason::Locked => "locked",
-            EndReason::Shutdown => "daemon stopped",
-            EndReason::Replaced => "replaced by a new sign-in",
-        }
-    }
 }
 
 impl Session {

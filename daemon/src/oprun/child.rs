@@ -15,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 use zeroize::Zeroizing;
 
-use super::{MAX_OP_OUTPUT, OpError};
+use super::error::{MAX_OP_OUTPUT, OpError};
 use crate::securemem::SecretToken;
 
 /// Copy a passthrough's stderr to the caller's descriptor a line at a time, scrubbing the

@@ -8,7 +8,7 @@
 
 use op_session_protocol::Mode;
 
-use super::Identity;
+use super::identity::Identity;
 
 /// The account a sign-in is for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use op_session_protocol::{ErrorBody, ErrorCode, Mode};
 use secrecy::ExposeSecret;
 
-use super::{EndReason, Session};
 use crate::oprun::Auth;
 use crate::securemem::SecretToken;
 
@@ -21,7 +20,7 @@ pub struct Lease {
     pub credential: Option<Arc<SecretToken>>,
     /// Its session variable.
     pub session_var: Option<String>,
-    /// Its generation (see [`Session::generation`]).
+    /// Its generation (see [`super::Session::generation`]).
     pub generation: u64,
     /// What to pass as `--account`.
     pub account_arg: Option<String>,
@@ -60,10 +59,6 @@ impl Lease {
     }
 }
 
-/// Why a lease failed: the error for the client, and the session that just ran out (if one
-/// did), which the caller must wipe and revoke.
-pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
-
 /// The error for "no session for this account".
 pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> ErrorBody {
     let which = account.or(default);
@@ -78,18 +73,4 @@ pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> ErrorBody 
         ),
     };
     ErrorBody::new(ErrorCode::NotSignedIn, msg).with_fix(fix)
-}
-
-/// The error for a session that ran out.
-pub fn expired_error(name: &str, why: EndReason) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::SessionExpired,
-        format!(
-            "the 1Password session for account {name} ended ({})",
-            why.as_str()
-        ),
-    )
-    .with_fix(format!(
-        "run `op-session init --account {name}` in a terminal to sign in again"
-    ))
 }
