@@ -2,8 +2,8 @@
 //!
 //! Owns the table of sessions (one per account), the default-account rule, and the deadline
 //! arithmetic on the suspend-aware clock: idle measured from the last successful `op` call,
-//! a hard limit from sign-in, checked on every lookup. Pure state: running `op` (sign-in,
-//! sign-out, keepalive) is [`crate::lifecycle`]'s job.
+//! a hard limit from sign-in, checked on every lookup. Pure state: running `op` is someone
+//! else's job (sign-in is [`crate::init`]'s; sign-out and keepalive [`crate::lifecycle`]'s).
 //!
 //! The table sits behind a std `Mutex` that is never held across an `.await` (mini-redis's
 //! rule): every method takes the lock, does arithmetic, and returns. Credentials are handed
