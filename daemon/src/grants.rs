@@ -1,11 +1,11 @@
 //! Scoped grants: second sockets with a narrower scope and a shorter life.
 //!
-//! Owns the table of live grants, binding each grant's socket (in a 0700 directory of ours,
-//! the socket 0600), its accept loop (the same connection handling as the main socket, uid
-//! check included, with the grant as the request's scope), the scope rules a request through a
-//! grant must pass on top of the daemon's policy (the narrower wins), its read budget, and
-//! ending it: `revoke`, its TTL, its budget, or the end of the session it draws on. An ended
-//! grant's socket is closed and removed, so a caller holding its path gets "unavailable".
+//! Owns the table of live grants, the scope rules a request through a grant must pass on top
+//! of the daemon's policy (the narrower wins), its read budget, and ending it: `revoke`, its
+//! TTL, its budget, or the end of the session it draws on. An ended grant's socket is closed
+//! and removed, so a caller holding its path gets "unavailable". Opening one (binding its
+//! socket) is [`socket`]'s job; serving it, with the same connection handling as the main
+//! socket, is [`crate::server`]'s, which receives each new socket from [`Grants::serve`].
 //!
 //! Never holds a credential: a grant names the session it draws on by account and generation.
 

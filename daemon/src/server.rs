@@ -95,16 +95,9 @@ async fn next_grant(
 /// handling as the main socket (uid check, limits, deadline) with the grant as their scope,
 /// and are dropped when the grant ends.
 ///
-/// Boxed, because a grant is opened by a request that this same connection code handles.
-pub fn serve_grant(
-    listener: UnixListener,
-    daemon: Arc<Daemon>,
-    grant: Arc<Grant>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    Box::pin(serve_grant_inner(listener, daemon, grant))
-}
-
-async fn serve_grant_inner(listener: UnixListener, daemon: Arc<Daemon>, grant: Arc<Grant>) {
+/// Grant sockets reach [`serve`] over a channel from [`crate::grants`] (see
+/// [`crate::grants::Grants::serve`]), so a request that opens a grant never calls back here.
+async fn serve_grant(listener: UnixListener, daemon: Arc<Daemon>, grant: Arc<Grant>) {
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(daemon.config.max_connections));
     loop {
