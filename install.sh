@@ -1,5 +1,5 @@
 #!/bin/sh
-# Build op-session and op-sessiond, install them into $PREFIX/bin (default ~/.local/bin), their
+# Build op-session, op-sessiond and op-session-mcp, install them into $PREFIX/bin (default ~/.local/bin), their
 # man pages and shell completions under $PREFIX/share, then install and start the user service
 # (systemd or launchd; elsewhere the client starts the daemon on first use) and show its status.
 #
@@ -11,6 +11,8 @@ prefix=${PREFIX:-$HOME/.local}
 host=$(rustc -vV | sed -n 's/^host: //p')
 
 cargo install --locked --path daemon --root "$prefix"
+# The MCP server (`op-session mcp` runs it from beside op-session).
+cargo install --locked --path crates/mcp --root "$prefix"
 case "$host" in
   *-linux-gnu)
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use op_grammar::FileMode;
 
 /// Run the 1Password CLI from agents, scripts and services with no terminal: one sign-in,
 /// held by a per-user daemon, serves every call until your own limits say stop.
@@ -246,9 +247,9 @@ pub struct ReadArgs {
     /// Write the value to this file (mode 0600 unless --file-mode) and print its path.
     #[arg(short = 'o', long)]
     pub out_file: Option<PathBuf>,
-    /// Mode of the --out-file file.
+    /// Mode of the --out-file file (octal).
     #[arg(long, default_value = "0600")]
-    pub file_mode: String,
+    pub file_mode: FileMode,
     /// Overwrite --out-file if it exists.
     #[arg(short = 'f', long)]
     pub force: bool,
@@ -337,9 +338,9 @@ pub struct InjectArgs {
     /// Write the result here [default: stdout].
     #[arg(short = 'o', long)]
     pub out_file: Option<PathBuf>,
-    /// Mode of the --out-file file.
+    /// Mode of the --out-file file (octal).
     #[arg(long, default_value = "0600")]
-    pub file_mode: String,
+    pub file_mode: FileMode,
     /// Overwrite --out-file if it exists.
     #[arg(short = 'f', long)]
     pub force: bool,
@@ -374,4 +375,10 @@ pub struct McpArgs {
     /// Print the MCP server entry for this client's config and exit.
     #[arg(long, value_enum, value_name = "CLIENT", conflicts_with_all = ["http", "token_file"])]
     pub print_config: Option<McpClientKind>,
+}
+
+/// The account from `--account`, else `OP_ACCOUNT` (unset and empty are the same), as `op`
+/// reads it; every command that names an account goes through here.
+pub fn account_or_env(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()))
 }

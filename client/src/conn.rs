@@ -71,18 +71,24 @@ fn try_connect(socket: &Path) -> std::io::Result<UnixStream> {
 
 /// The `op-sessiond` to start: `OPSESSION_DAEMON`, else beside this binary, else on PATH.
 pub fn daemon_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("OPSESSION_DAEMON").filter(|p| !p.is_empty()) {
+    companion_binary("OPSESSION_DAEMON", "op-sessiond")
+}
+
+/// One of op-session's own programs: the path in `env_var`, else `name` beside this binary,
+/// else `name` alone (looked up on PATH when run).
+pub fn companion_binary(env_var: &str, name: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
     if let Ok(me) = std::env::current_exe()
         && let Some(dir) = me.parent()
     {
-        let beside = dir.join("op-sessiond");
+        let beside = dir.join(name);
         if beside.is_file() {
             return beside;
         }
     }
-    PathBuf::from("op-sessiond")
+    PathBuf::from(name)
 }
 
 /// Variables an auto-started daemon inherits from the client that starts it: where the

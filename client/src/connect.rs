@@ -31,15 +31,7 @@ pub fn init(t: &Target, account: Option<String>, args: &InitArgs) -> Result<i32>
         ));
     };
     let token: Option<Zeroizing<String>> = match &args.token_file {
-        Some(f) => {
-            let raw = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
-                Failure::usage(
-                    format!("cannot read {}: {e}", f.display()),
-                    "check the path",
-                )
-            })?);
-            Some(Zeroizing::new(raw.trim().to_string()))
-        }
+        Some(f) => Some(crate::init::read_token_file(f)?),
         // No file and a terminal on stdin: the daemon may hold a systemd credential.
         None if std::io::stdin().is_terminal() => None,
         None => Some(read_secret_stdin("Connect token")?),

@@ -35,7 +35,7 @@ fn describe(g: &GrantInfo) -> String {
         } else {
             " (no passthrough)"
         },
-        crate::status::human_secs(g.expires_in_s),
+        op_session_protocol::human::duration(g.expires_in_s),
         reads,
         g.socket
     )
@@ -45,9 +45,7 @@ fn describe(g: &GrantInfo) -> String {
 pub fn grant(t: &Target, a: GrantArgs) -> Result<i32> {
     let req = Request::Grant(GrantRequest {
         name: a.name,
-        account: a
-            .account
-            .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|s| !s.is_empty())),
+        account: crate::cli::account_or_env(a.account),
         vaults: a.vaults,
         refs: a.refs,
         allow: a.allow,

@@ -143,12 +143,20 @@ pub(crate) fn read_secret_stdin(what: &str) -> Result<Zeroizing<String>> {
     Ok(trimmed)
 }
 
+/// A token from `--token-file`, trimmed.
+pub(crate) fn read_token_file(f: &std::path::Path) -> Result<Zeroizing<String>> {
+    let raw = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
+        Failure::usage(
+            format!("cannot read {}: {e}", f.display()),
+            "check the path",
+        )
+    })?);
+    Ok(Zeroizing::new(raw.trim().to_string()))
+}
+
 /// `init`.
 pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
-    let account = args
-        .account
-        .clone()
-        .or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
+    let account = crate::cli::account_or_env(args.account.clone());
     if args.import_skill_session {
         return crate::migrate::import_skill_session(t, account);
     }
@@ -157,15 +165,7 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
     }
     if args.mode == Some(ModeArg::ServiceAccount) || args.token_file.is_some() {
         let token = match &args.token_file {
-            Some(f) => {
-                let raw = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
-                    Failure::usage(
-                        format!("cannot read {}: {e}", f.display()),
-                        "check the path",
-                    )
-                })?);
-                Zeroizing::new(raw.trim().to_string())
-            }
+            Some(f) => read_token_file(f)?,
             None if std::io::stdin().is_terminal() => {
                 return Err(Failure::usage(
                     "a service-account token is read from stdin or --token-file, never from the command line",
@@ -223,9 +223,10 @@ pub fn init(t: &Target, args: InitArgs) -> Result<i32> {
             .account(account.as_deref())
             .args(),
     );
-    // A fresh session that the daemon will own, not one inherited from this shell.
+    // A fresh session that the daemon will own, not one inherited from this shell (nor a
+    // service-account or Connect token that would take its place).
     for (k, _) in std::env::vars_os() {
-        if k.to_str().is_some_and(|k| k.starts_with("OP_SESSION_")) {
+        if k.to_str().is_some_and(op_grammar::env::is_credential_var) {
             cmd.env_remove(k);
         }
     }

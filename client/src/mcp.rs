@@ -18,19 +18,9 @@ use crate::cli::{McpArgs, McpClientKind};
 use crate::conn::{Target, connect};
 use crate::error::{Failure, Result};
 
+/// The MCP server to exec: `OPSESSION_MCP`, else beside this binary, else on PATH.
 fn server_binary() -> PathBuf {
-    if let Some(p) = std::env::var_os("OPSESSION_MCP").filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
-    if let Ok(me) = std::env::current_exe()
-        && let Some(dir) = me.parent()
-    {
-        let beside = dir.join("op-session-mcp");
-        if beside.is_file() {
-            return beside;
-        }
-    }
-    PathBuf::from("op-session-mcp")
+    crate::conn::companion_binary("OPSESSION_MCP", "op-session-mcp")
 }
 
 /// The config entry for `kind`, naming `exe` (an absolute path).

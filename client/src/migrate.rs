@@ -113,7 +113,10 @@ fn session_var(t: &Target, account: Option<&str>) -> Result<String> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit());
     for (k, _) in std::env::vars_os() {
-        if k.to_str().is_some_and(|k| k.starts_with("OP_SESSION")) {
+        // Every credential op reads, and the skill's own `OP_SESSION`.
+        if k.to_str()
+            .is_some_and(|k| k == "OP_SESSION" || op_grammar::env::is_credential_var(k))
+        {
             cmd.env_remove(k);
         }
     }

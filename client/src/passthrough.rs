@@ -68,7 +68,7 @@ pub fn passthrough(t: &Target, args: Vec<String>) -> Result<i32> {
     let cwd = std::env::current_dir()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "/".into());
-    let account = std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty());
+    let account = crate::cli::account_or_env(None);
     let req = Request::Passthrough(PassthroughRequest {
         account,
         args,

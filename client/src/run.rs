@@ -16,7 +16,7 @@
 
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
@@ -25,10 +25,11 @@ use op_session_protocol::{ResolvePurpose, exit};
 use secret_ref::mask::{DEFAULT_MIN_ENCODED, Forms, Masker};
 use zeroize::Zeroizing;
 
+use crate::cli::account_or_env;
 use crate::cli::{MaskArg, RunArgs};
 use crate::conn::Target;
 use crate::error::{Failure, Result};
-use crate::values::{account_or_env, resolve};
+use crate::values::resolve;
 
 /// Signals forwarded to the child.
 pub const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
@@ -66,16 +67,8 @@ fn build_env(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
                 "check the path",
             )
         })?);
-        let lookup = |k: &str| {
-            parsed
-                .iter()
-                .rev()
-                .flat_map(|v: &Vec<(String, String)>| v.iter())
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(k).ok())
-        };
-        let vars = secret_ref::envfile::parse(&text, lookup).map_err(|e| {
+        let vars = secret_ref::run_env::parse_env_file(&text, &parsed, |k| std::env::var(k).ok())
+            .map_err(|e| {
             Failure::usage(format!("env file {}: {e}", f.display()), "fix the file")
         })?;
         parsed.push(vars);
@@ -86,35 +79,8 @@ fn build_env(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
 /// `run`.
 pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
     let env = build_env(&a.env_files)?;
-    // Which variables hold references, and which references.
-    let mut templated: Vec<(usize, Vec<secret_ref::template::Segment>)> = Vec::new();
-    let mut refs: Vec<String> = Vec::new();
-    for (i, (_, v)) in env.iter().enumerate() {
-        if !v.contains("op://") {
-            continue;
-        }
-        // A value that is exactly one reference may contain spaces (`op://V/My Item/f`);
-        // anything else is read as a template (`postgres://{{ op://V/db/user }}@…`).
-        let whole = v.trim();
-        let segs = if secret_ref::reference::parse(whole).is_ok() {
-            vec![secret_ref::template::Segment::Ref(whole.to_string())]
-        } else {
-            match secret_ref::template::parse(v) {
-                Ok(segs) => segs,
-                Err(_) => continue,
-            }
-        };
-        let found = secret_ref::template::references(&segs);
-        if found.is_empty() {
-            continue;
-        }
-        for r in found {
-            if !refs.iter().any(|x| x == r) {
-                refs.push(r.to_string());
-            }
-        }
-        templated.push((i, segs));
-    }
+    let env = secret_ref::run_env::RunEnv::new(env);
+    let refs = env.refs().to_vec();
     let values = if refs.is_empty() {
         Vec::new()
     } else {
@@ -126,14 +92,9 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
             ResolvePurpose::Run,
         )?
     };
-    let mut env = env;
-    for (i, segs) in &templated {
-        let rendered = secret_ref::template::render(segs, |r| {
-            values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str())
-        })
+    let env = env
+        .render(|r| values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str()))
         .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "check the reference"))?;
-        env[*i].1 = rendered;
-    }
     let forms = mask_forms(&a)?;
     let mask = forms.is_some() && !values.is_empty();
     let secrets: Vec<Zeroizing<Vec<u8>>> = values
@@ -205,19 +166,18 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
     for p in pumps {
         let _ = p.join();
     }
-    Ok(match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(s)) => 128 + s,
-        (None, None) => exit::FAILED,
-    })
+    Ok(exit::child_status(status).unwrap_or(exit::FAILED))
 }
 
 /// Which forms of the values to mask, or `None` for no masking (`--no-masking` or
 /// `OP_RUN_NO_MASKING`, as `op run` reads it).
 fn mask_forms(a: &RunArgs) -> Result<Option<Forms>> {
     let no_masking = a.no_masking
-        || std::env::var("OP_RUN_NO_MASKING")
-            .is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        || op_grammar::env::run_no_masking(
+            std::env::var(op_grammar::env::RUN_NO_MASKING)
+                .ok()
+                .as_deref(),
+        );
     if no_masking {
         return Ok(None);
     }

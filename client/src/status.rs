@@ -1,23 +1,10 @@
 //! `op-session status` and `op-session stop`.
 
+use op_session_protocol::human::duration as dur;
 use op_session_protocol::{Request, Response, SessionStatus, StatusReport, exit};
 
 use crate::conn::{Target, request};
 use crate::error::{Failure, Result};
-
-/// Seconds as people read them: `45s`, `12m 05s`, `3h 07m`.
-pub fn human_secs(secs: u64) -> String {
-    dur(secs)
-}
-
-fn dur(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, _) => format!("{m}m {s:02}s"),
-        _ => format!("{h}h {m:02}m"),
-    }
-}
 
 fn unexpected(r: &Response) -> Failure {
     Failure::new(
@@ -227,7 +214,7 @@ pub fn stop(t: &Target) -> Result<i32> {
 
 /// `lock`.
 pub fn lock(t: &Target, account: Option<String>, all: bool) -> Result<i32> {
-    let account = account.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()));
+    let account = crate::cli::account_or_env(account);
     let req = Request::Lock(op_session_protocol::LockRequest { account, all });
     done_request(t, &req, "op-sessiond is not running; no sessions are held")
 }

@@ -5,24 +5,18 @@
 //! `--file-mode`, renamed into place; nothing partial is ever left). Values live in
 //! `Zeroizing` buffers here; they are never logged.
 
-use std::fs::OpenOptions;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use op_grammar::FileMode;
 use op_session_protocol::{Request, ResolvePurpose, ResolveRequest, Response, exit};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
-use crate::cli::{InjectArgs, ReadArgs};
+use crate::cli::{InjectArgs, ReadArgs, account_or_env};
 use crate::conn::{Target, request};
 use crate::error::{Failure, Result};
 use crate::status::unexpected_response;
-
-/// The account from the flag, else `OP_ACCOUNT`.
-pub fn account_or_env(flag: Option<String>) -> Option<String> {
-    flag.or_else(|| std::env::var("OP_ACCOUNT").ok().filter(|a| !a.is_empty()))
-}
 
 /// Resolve references; values in request order.
 pub fn resolve(
@@ -55,22 +49,9 @@ pub fn resolve(
     }
 }
 
-fn parse_mode(s: &str) -> Result<u32> {
-    u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o777)
-        .ok_or_else(|| {
-            Failure::usage(
-                format!("invalid file mode {s:?}"),
-                "use an octal mode such as 0600",
-            )
-        })
-}
-
 /// Write `data` to `path` atomically with `mode`; refuse to replace an existing file unless
 /// `force`.
-pub fn write_secret_file(path: &Path, data: &[u8], mode: &str, force: bool) -> Result<()> {
-    let mode = parse_mode(mode)?;
+pub fn write_secret_file(path: &Path, data: &[u8], mode: FileMode, force: bool) -> Result<()> {
     if !force && path.exists() {
         return Err(Failure::new(
             exit::FAILED,
@@ -78,55 +59,13 @@ pub fn write_secret_file(path: &Path, data: &[u8], mode: &str, force: bool) -> R
             "pass -f/--force to overwrite it",
         ));
     }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let fail = |e: std::io::Error| {
+    op_session_paths::write_atomic(path, data, Some(mode.bits())).map_err(|e| {
         Failure::new(
             exit::FAILED,
             format!("cannot write {}: {e}", path.display()),
             "check the directory and its permissions",
         )
-    };
-    let mut tmp = None;
-    for i in 0..100u32 {
-        let cand = dir.join(format!(".{name}.op-session-{}-{i}", std::process::id()));
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&cand)
-        {
-            Ok(f) => {
-                tmp = Some((cand, f));
-                break;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(fail(e)),
-        }
-    }
-    let Some((tmp_path, mut f)) = tmp else {
-        return Err(fail(std::io::Error::other("no free temporary name")));
-    };
-    let result = (|| {
-        use std::os::unix::fs::PermissionsExt;
-        f.write_all(data)?;
-        // The umask may have narrowed the mode; set exactly what was asked.
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp_path, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp_path);
-        return Err(fail(e));
-    }
-    Ok(())
+    })
 }
 
 /// `read`.
@@ -168,7 +107,7 @@ pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
         }
     }
     if let Some(path) = &a.out_file {
-        write_secret_file(path, &out, &a.file_mode, a.force)?;
+        write_secret_file(path, &out, a.file_mode, a.force)?;
         println!("{}", path.display());
         return Ok(exit::OK);
     }
@@ -259,7 +198,7 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
     )?;
     match &a.out_file {
         Some(path) => {
-            write_secret_file(path, rendered.as_bytes(), &a.file_mode, a.force)?;
+            write_secret_file(path, rendered.as_bytes(), a.file_mode, a.force)?;
             println!("{}", path.display());
         }
         None => write_stdout(rendered.as_bytes())?,
@@ -269,25 +208,9 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
 
 /// `YYYY/MM/DD HH:MM:SS` in local time, as op prints in its `[ERROR]` lines.
 pub fn op_timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as libc::time_t)
-        .unwrap_or(0);
-    // SAFETY: localtime_r writes into our zeroed struct; both pointers are valid.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        tm
-    };
-    format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
+    jiff::ZonedDateTime::now()
+        .strftime("%Y/%m/%d %H:%M:%S")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -300,16 +223,16 @@ mod tests {
         let d = std::env::temp_dir().join(format!("ops-test-{}", std::process::id()));
         std::fs::create_dir_all(&d).expect("dir");
         let p = d.join("secret.txt");
-        write_secret_file(&p, b"v", "0600", false).expect("writes");
+        write_secret_file(&p, b"v", FileMode::PRIVATE, false).expect("writes");
         assert_eq!(
             std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
             0o600
         );
         assert!(
-            write_secret_file(&p, b"w", "0600", false).is_err(),
+            write_secret_file(&p, b"w", FileMode::PRIVATE, false).is_err(),
             "no overwrite without -f"
         );
-        write_secret_file(&p, b"w", "0640", true).expect("forced");
+        write_secret_file(&p, b"w", "0640".parse().expect("octal"), true).expect("forced");
         assert_eq!(std::fs::read(&p).expect("read"), b"w");
         assert_eq!(
             std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
@@ -321,5 +244,15 @@ mod tests {
             "no temp files left"
         );
         std::fs::remove_dir_all(&d).expect("cleanup");
+    }
+
+    #[test]
+    fn the_timestamp_has_ops_shape() {
+        let t = op_timestamp();
+        let shape: String = t
+            .chars()
+            .map(|c| if c.is_ascii_digit() { 'd' } else { c })
+            .collect();
+        assert_eq!(shape, "dddd/dd/dd dd:dd:dd", "{t}");
     }
 }

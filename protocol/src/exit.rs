@@ -17,3 +17,15 @@ pub const PROTOCOL: i32 = 76;
 pub const PERSON_MUST_ACT: i32 = 77;
 /// Denied by policy, or the configuration is wrong (EX_CONFIG).
 pub const CONFIG: i32 = 78;
+
+/// The status a shell would report for a finished child: its exit code, or 128+N when signal
+/// N killed it (`op run`, `op-session run` and MCP's `run` all pass this on). `None` only for a
+/// status with neither (a stopped child), where each caller picks its own answer.
+pub fn child_status(status: std::process::ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => Some(c),
+        (None, Some(s)) => Some(128 + s),
+        (None, None) => None,
+    }
+}

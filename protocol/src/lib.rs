@@ -40,6 +40,7 @@ pub mod exit;
 pub mod fdpass;
 pub mod frame;
 pub mod grant;
+pub mod human;
 pub mod mcp;
 pub mod message;
 pub mod presence;

@@ -2,10 +2,12 @@
 //! private world (HOME, XDG dirs, socket, fake-op state) in a temporary directory, and run the
 //! client, the daemon, fake-op and fake-op-ctl inside it.
 //!
-//! Nothing here listens beyond Unix sockets in the test's own temporary directory.
+//! Nothing here listens beyond Unix sockets in the test's own temporary directory, except
+//! [`connect`]'s Connect stand-in, which binds 127.0.0.1 only.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod connect;
 pub mod dbus;
 
 use std::path::{Path, PathBuf};

@@ -4,75 +4,18 @@
 //! is one clear error with the right exit code and never takes the daemon down.
 //!
 //! The server is fake-connect, in this test process, on 127.0.0.1 over TLS with a CA made
-//! per test. (MCP cases are left out: the MCP server is being added separately.)
+//! per test. The MCP tools in connect mode are checked in tests/tests/mcp.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use fake_connect::{FakeConnect, Pki};
+use op_session_e2e::connect::{Connect, connect_world};
 use op_session_e2e::{Out, World, fixture, processes, wait_until};
 
 const MY_PASSWORD: &[u8] = b"correct horse battery staple\n";
 const STRIPE: &str = "sk_test_4eC39HqLyjWDarjtT1zdp7dc";
-
-/// A token shaped like Connect's (a JWT), fresh per test.
-fn connect_token() -> String {
-    let mut b = [0u8; 24];
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .read_exact(&mut b)
-        .unwrap();
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("eyJhbGciOiJFUzI1NiIsImtpZCI6ImZha2UifQ.eyJ0b2tlbiI6{hex}.c2lnbmF0dXJl")
-}
-
-struct Connect {
-    w: World,
-    server: FakeConnect,
-    token: String,
-}
-
-/// A world whose config trusts a fresh test CA (unless `trust_ca` is false), and a
-/// fake-connect server holding the basic fixture.
-fn connect_world(extra_config: &str, trust_ca: bool) -> Connect {
-    let w = World::new(extra_config);
-    w.load_basic(); // fake-op stays `op` for passthrough; it knows nothing of Connect
-    let pki = Pki::generate().unwrap();
-    if trust_ca {
-        let ca = w.dir.path().join("connect-ca.pem");
-        std::fs::write(&ca, &pki.ca_pem).unwrap();
-        let config = std::fs::read_to_string(&w.config).unwrap();
-        std::fs::write(
-            &w.config,
-            format!("connect_ca_file = \"{}\"\n{config}", ca.display()),
-        )
-        .unwrap();
-    }
-    let state =
-        fake_op::fixture::load(&std::fs::read_to_string(fixture("basic.json")).unwrap()).unwrap();
-    let token = connect_token();
-    let server = FakeConnect::start(state, &token, &pki).unwrap();
-    Connect { w, server, token }
-}
-
-impl Connect {
-    fn init(&self) -> Out {
-        self.w.run_with_stdin(
-            &["init", "--mode", "connect", "--host", &self.server.url()],
-            self.token.as_bytes(),
-        )
-    }
-
-    fn started(extra_config: &str) -> Connect {
-        let c = connect_world(extra_config, true);
-        let out = c.init();
-        assert_eq!(out.code, 0, "init: {}", out.stderr);
-        c
-    }
-}
 
 fn token_world() -> World {
     let w = World::new("");

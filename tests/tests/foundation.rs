@@ -229,7 +229,10 @@ fn other_protocol_versions_get_a_clear_error_naming_the_daemon() {
     let v: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
     assert_eq!(v["code"], "version_mismatch");
-    assert_eq!(v["daemon"]["protocol"], 1);
+    assert_eq!(
+        v["daemon"]["protocol"],
+        op_session_protocol::PROTOCOL_VERSION
+    );
     assert_eq!(v["daemon"]["started_by"], "autostart");
     w.run(&["stop"]);
 }
@@ -368,7 +371,7 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
         answer_once(
             &listener,
             &format!(
-                r#"{{"type":"error","code":"version_mismatch","message":"client speaks protocol 1, daemon speaks 0","fix":"x","daemon":{{"protocol":0,"version":"0.0.1","pid":{old_pid},"started_by":"autostart"}}}}"#
+                r#"{{"type":"error","code":"version_mismatch","message":"client speaks protocol 2, daemon speaks 0","fix":"x","daemon":{{"protocol":0,"version":"0.0.1","pid":{old_pid},"started_by":"autostart"}}}}"#
             ),
         );
         // An old daemon removes its socket when it is stopped.
@@ -380,7 +383,7 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
     let out = w.run(&["status", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(v["protocol"], 1);
+    assert_eq!(v["protocol"], op_session_protocol::PROTOCOL_VERSION);
     assert_ne!(v["pid"].as_i64(), Some(i64::from(old_pid)));
     fake_old.join().unwrap();
     let status = reaper.join().unwrap().unwrap();

@@ -961,6 +961,8 @@ fn http_refuses_missing_or_wrong_bearer_and_foreign_origins_and_keeps_serving() 
 async fn http_every_tool_works_with_the_bearer_token_and_nothing_secret_comes_back() {
     let w = world(FULL_CONFIG);
     let srv = http_server(&w);
+    // The workspace builds reqwest without a crypto provider; plain HTTP still needs one set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let transport = rmcp::transport::StreamableHttpClientTransport::from_config(
         rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
             format!("http://{}/mcp", srv.addr),

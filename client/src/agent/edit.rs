@@ -13,7 +13,6 @@
 //! file and the directories that removal left empty, up to the scope's base directory.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -265,27 +264,13 @@ fn read(path: &Path) -> Result<Option<String>, EditError> {
 /// Write `text` to `path` through a temporary file and a rename, keeping an existing file's
 /// permissions and writing through a symlink to its target (dotfile managers link configs).
 fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = target.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.op-session-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        if let Ok(meta) = std::fs::metadata(&target) {
-            std::fs::set_permissions(&tmp, meta.permissions())?;
-        }
-        std::fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    std::fs::create_dir_all(target.parent().unwrap_or(Path::new(".")))?;
+    let mode = std::fs::metadata(&target)
+        .ok()
+        .map(|meta| meta.permissions().mode() & 0o7777);
+    op_session_paths::write_atomic(&target, text.as_bytes(), mode)
 }
 
 /// `text` with our section (replacing an earlier one, else appended after a blank line).
@@ -505,87 +490,4 @@ fn toml_uninstall(path: &Path, text: &str) -> Result<Option<String>, EditError> 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_section_goes_after_a_blank_line_and_comes_out_byte_for_byte() {
-        for text in ["", "# Mine\n", "# Mine\n\nmore\n", "no newline"] {
-            let with = with_section(text, "body\n");
-            assert!(
-                with.contains(&format!("{BEGIN}\nbody\n{END}\n")),
-                "{with:?}"
-            );
-            assert_eq!(with_section(&with, "body\n"), with, "idempotent");
-            let expected = if text.is_empty() { None } else { Some(text) };
-            let back = without_section(&with);
-            if text == "no newline" {
-                assert_eq!(back.as_deref(), Some("no newline\n"));
-            } else {
-                assert_eq!(back.as_deref(), expected, "{with:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_section_is_replaced_in_place() {
-        let text = format!("top\n\n{BEGIN}\nold\n{END}\nbottom\n");
-        assert_eq!(
-            with_section(&text, "new\n"),
-            format!("top\n\n{BEGIN}\nnew\n{END}\nbottom\n")
-        );
-        assert_eq!(without_section(&text).as_deref(), Some("top\nbottom\n"));
-    }
-
-    #[test]
-    fn someone_elses_mcp_entry_is_left_alone() {
-        let path = Path::new("/x/.mcp.json");
-        let theirs =
-            r#"{"mcpServers": {"op-session": {"command": "npx", "args": ["op-session"]}}}"#;
-        assert!(matches!(
-            json_install(
-                path,
-                Some(theirs),
-                McpFormat::Cursor,
-                Path::new("/bin/op-session")
-            ),
-            Err(EditError::NotOurs { .. })
-        ));
-        assert_eq!(
-            json_uninstall(path, theirs).ok().flatten().as_deref(),
-            Some(theirs)
-        );
-        let toml = "[mcp_servers.op-session]\ncommand = \"npx\"\nargs = []\n";
-        assert!(matches!(
-            toml_install(path, Some(toml), Path::new("/bin/op-session")),
-            Err(EditError::NotOurs { .. })
-        ));
-    }
-
-    #[test]
-    fn a_moved_binary_updates_our_entry() {
-        let path = Path::new("/x/config.toml");
-        let old = toml_install(path, None, Path::new("/old/op-session")).expect("install");
-        let new = toml_install(path, Some(&old), Path::new("/new/op-session")).expect("update");
-        assert!(new.contains("command = \"/new/op-session\""), "{new}");
-        assert_eq!(toml_uninstall(path, &new).expect("uninstall"), None);
-    }
-
-    #[test]
-    fn malformed_configs_are_reported_not_replaced() {
-        let path = Path::new("/x/mcp.json");
-        assert!(matches!(
-            json_install(
-                path,
-                Some("{not json"),
-                McpFormat::Cursor,
-                Path::new("/op-session")
-            ),
-            Err(EditError::Malformed { .. })
-        ));
-        assert!(matches!(
-            toml_install(path, Some("[[["), Path::new("/op-session")),
-            Err(EditError::Malformed { .. })
-        ));
-    }
-}
+mod tests;

@@ -27,23 +27,17 @@ pub fn now_ms(offset_ms: i64) -> i64 {
 
 /// `YYYY/MM/DD HH:MM:SS` in local time, as in op's `[ERROR]` lines (docs/op-behaviour.md §8).
 pub fn error_timestamp(ms: i64) -> String {
-    let secs = ms.div_euclid(1000) as libc::time_t;
-    // SAFETY: localtime_r only writes into the zeroed `tm` we own and reads `secs`.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let ok = unsafe { !libc::localtime_r(&secs, &mut tm).is_null() };
-    if !ok {
-        let (y, mo, d, h, mi, s) = civil(ms);
-        return format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}");
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y/%m/%d %H:%M:%S")
+            .to_string(),
+        // Out of jiff's range (years beyond ±9999): the UTC fields.
+        Err(_) => {
+            let (y, mo, d, h, mi, s) = civil(ms);
+            format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}")
+        }
     }
-    format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
 }
 
 /// UTC calendar fields of a timestamp: (year, month, day, hour, minute, second).

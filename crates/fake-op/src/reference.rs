@@ -5,6 +5,8 @@
 //! Resolution never prints; it returns the value or an error text without the
 //! `could not read secret '<ref>': ` prefix, which `op read` adds and `inject`/`run` also use.
 
+use secret_ref::Attribute;
+
 use crate::auth::Principal;
 use crate::encoding::totp;
 use crate::error::OpError;
@@ -63,18 +65,18 @@ pub fn resolve(
         .find(|f| f.id == r.field || f.label.eq_ignore_ascii_case(&r.field));
     if let Some(f) = field {
         let value = f.value.clone().unwrap_or_default();
-        return match r.attribute.as_deref() {
-            None | Some("value") => Ok(value),
-            Some("type") => Ok(f.kind.to_lowercase()),
-            Some("id") => Ok(f.id.clone()),
-            Some("purpose") => Ok(f.purpose.clone().unwrap_or_default().to_lowercase()),
-            Some("otp") if f.kind == "OTP" => totp(&value, now_ms).ok_or_else(|| {
+        return match r.attribute {
+            None | Some(Attribute::Value) => Ok(value),
+            Some(Attribute::Type) => Ok(f.kind.to_lowercase()),
+            Some(Attribute::Id) => Ok(f.id.clone()),
+            Some(Attribute::Purpose) => Ok(f.purpose.clone().unwrap_or_default().to_lowercase()),
+            Some(Attribute::Otp) if f.kind == "OTP" => totp(&value, now_ms).ok_or_else(|| {
                 OpError::new(format!(
                     "field '{}' has an invalid one-time password secret",
                     r.field
                 ))
             }),
-            Some("otp") => Err(OpError::new(format!(
+            Some(Attribute::Otp) => Err(OpError::new(format!(
                 "field '{}' is not a one-time password field",
                 r.field
             ))),
@@ -90,12 +92,12 @@ pub fn resolve(
         .filter(|f| section_ok(&f.section))
         .find(|f| f.id == r.field || f.name.eq_ignore_ascii_case(&r.field))
         .ok_or_else(missing)?;
-    match r.attribute.as_deref() {
-        None | Some("content") => Ok(file.content.clone()),
-        Some("size") => Ok(file.content.len().to_string()),
-        Some("name") => Ok(file.name.clone()),
-        Some("id") => Ok(file.id.clone()),
-        Some("type") => Ok("file".to_string()),
+    match r.attribute {
+        None | Some(Attribute::Content) => Ok(file.content.clone()),
+        Some(Attribute::Size) => Ok(file.content.len().to_string()),
+        Some(Attribute::Name) => Ok(file.name.clone()),
+        Some(Attribute::Id) => Ok(file.id.clone()),
+        Some(Attribute::Type) => Ok("file".to_string()),
         Some(other) => Err(OpError::new(format!(
             "invalid attribute '{other}' for file '{}'",
             r.field
@@ -116,7 +118,7 @@ mod tests {
         );
         let r = parse("op://Dev/GitHub/Security/one-time password?attribute=otp").unwrap();
         assert_eq!(r.section.as_deref(), Some("Security"));
-        assert_eq!(r.attribute.as_deref(), Some("otp"));
+        assert_eq!(r.attribute, Some(Attribute::Otp));
     }
 
     #[test]

@@ -13,8 +13,6 @@
 //! Never logs or returns a value; resolved values live in `Zeroizing` buffers.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -162,21 +160,6 @@ pub struct RunResult {
     pub references: usize,
 }
 
-/// Which references an environment value holds: a whole reference (which may contain
-/// spaces), or the references of a template.
-fn refs_in(value: &str) -> Option<Vec<secret_ref::template::Segment>> {
-    if !value.contains("op://") {
-        return None;
-    }
-    let whole = value.trim();
-    let segs = if secret_ref::reference::parse(whole).is_ok() {
-        vec![secret_ref::template::Segment::Ref(whole.to_string())]
-    } else {
-        secret_ref::template::parse(value).ok()?
-    };
-    (!secret_ref::template::references(&segs).is_empty()).then_some(segs)
-}
-
 /// Run a command with references resolved into its environment only.
 pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunResult, ErrorBody> {
     let Some(program) = spec.command.first() else {
@@ -212,16 +195,7 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
                 "check the path",
             )
         })?);
-        let lookup = |k: &str| {
-            parsed
-                .iter()
-                .rev()
-                .flat_map(|v| v.iter())
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.clone())
-                .or_else(|| std::env::var(k).ok())
-        };
-        let vars = secret_ref::envfile::parse(&text, lookup)
+        let vars = secret_ref::run_env::parse_env_file(&text, &parsed, |k| std::env::var(k).ok())
             .map_err(|e| bad(format!("env file {}: {e}", f.display()), "fix the file"))?;
         parsed.push(vars);
     }
@@ -239,19 +213,11 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
             ));
         }
     }
-    let mut env = secret_ref::envfile::merge(std::env::vars().collect::<Vec<_>>(), &parsed);
-    let mut templated = Vec::new();
-    let mut refs: Vec<String> = Vec::new();
-    for (i, (_, v)) in env.iter().enumerate() {
-        if let Some(segs) = refs_in(v) {
-            for r in secret_ref::template::references(&segs) {
-                if !refs.iter().any(|x| x == r) {
-                    refs.push(r.to_string());
-                }
-            }
-            templated.push((i, segs));
-        }
-    }
+    let env = secret_ref::run_env::RunEnv::new(secret_ref::envfile::merge(
+        std::env::vars().collect::<Vec<_>>(),
+        &parsed,
+    ));
+    let refs = env.refs().to_vec();
     // Ask the daemon even with no references: it decides whether this program may run.
     let values = resolve(
         daemon,
@@ -263,13 +229,9 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
         false,
     )
     .await?;
-    for (i, segs) in &templated {
-        let rendered = secret_ref::template::render(segs, |r| {
-            values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str())
-        })
+    let env = env
+        .render(|r| values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str()))
         .map_err(|e| bad(e.to_string(), "check the reference"))?;
-        env[*i].1 = rendered;
-    }
     let secrets: Vec<Zeroizing<Vec<u8>>> = values
         .iter()
         .map(|(_, v)| Zeroizing::new(v.as_bytes().to_vec()))
@@ -352,14 +314,9 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
             timeout.as_secs()
         ));
     }
-    let exit_code = status.map_or(-1, |s| {
-        use std::os::unix::process::ExitStatusExt;
-        match (s.code(), s.signal()) {
-            (Some(c), _) => c,
-            (None, Some(sig)) => 128 + sig,
-            (None, None) => -1,
-        }
-    });
+    let exit_code = status
+        .and_then(op_session_protocol::exit::child_status)
+        .unwrap_or(-1);
     Ok(RunResult {
         program: exe.display().to_string(),
         exit_code,
@@ -496,7 +453,7 @@ pub async fn inject(
         .map_err(|e| bad(e.to_string(), "check the template"))?,
     );
     drop(values);
-    write_private(output, rendered.as_bytes()).map_err(|e| {
+    op_session_paths::write_atomic(output, rendered.as_bytes(), Some(0o600)).map_err(|e| {
         bad(
             format!("cannot write {}: {e}", output.display()),
             "check the directory",
@@ -506,42 +463,6 @@ pub async fn inject(
         path: output.display().to_string(),
         references: distinct.len(),
     })
-}
-
-/// Write `data` to `path` with mode 0600 through a temporary file and a rename.
-fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut last = None;
-    for i in 0..100u32 {
-        let tmp = dir.join(format!(".{name}.op-session-mcp-{}-{i}", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(&tmp)
-        {
-            Ok(mut f) => {
-                let r = f
-                    .write_all(data)
-                    .and_then(|_| f.set_permissions(std::fs::Permissions::from_mode(0o600)))
-                    .and_then(|_| f.sync_all())
-                    .and_then(|_| std::fs::rename(&tmp, path));
-                if r.is_err() {
-                    let _ = std::fs::remove_file(&tmp);
-                }
-                return r;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
 #[cfg(test)]
@@ -563,18 +484,5 @@ mod tests {
             "{}",
             &text[..40]
         );
-    }
-
-    #[test]
-    fn private_files_are_0600_and_leave_no_temp() {
-        use std::os::unix::fs::PermissionsExt;
-        let d = tempfile::tempdir().expect("tempdir");
-        let p = d.path().join("out.env");
-        write_private(&p, b"A=1\n").expect("writes");
-        assert_eq!(
-            std::fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
-            0o600
-        );
-        assert_eq!(std::fs::read_dir(d.path()).expect("ls").count(), 1);
     }
 }

@@ -17,6 +17,16 @@ pub fn is_credential_var(name: &str) -> bool {
         || name == "OP_CONNECT_TOKEN"
 }
 
+/// The variable that turns `op run`'s masking off, as `--no-masking` does.
+pub const RUN_NO_MASKING: &str = "OP_RUN_NO_MASKING";
+
+/// Whether a value of [`RUN_NO_MASKING`] turns masking off: only a value `op`'s flag parser
+/// reads as true (`1`, `t`, `T`, `TRUE`, `true`, `True`); anything else, and unset, keeps
+/// masking on. See docs/op-behaviour.md §4.2.
+pub fn run_no_masking(value: Option<&str>) -> bool {
+    value.and_then(crate::parse::parse_bool) == Some(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -27,5 +37,16 @@ mod tests {
         assert!(is_credential_var("OP_SERVICE_ACCOUNT_TOKEN"));
         assert!(is_credential_var("OP_CONNECT_TOKEN"));
         assert!(!is_credential_var("OP_FORMAT"));
+    }
+
+    #[test]
+    fn only_true_turns_masking_off() {
+        for v in ["1", "t", "T", "TRUE", "true", "True"] {
+            assert!(run_no_masking(Some(v)), "{v}");
+        }
+        for v in ["", "0", "false", "yes", "on"] {
+            assert!(!run_no_masking(Some(v)), "{v}");
+        }
+        assert!(!run_no_masking(None));
     }
 }

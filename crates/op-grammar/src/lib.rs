@@ -15,10 +15,12 @@
 pub mod build;
 pub mod command;
 pub mod env;
+pub mod file_mode;
 pub mod parse;
 pub mod table;
 
 pub use build::OpCall;
 pub use command::Vaults;
+pub use file_mode::FileMode;
 pub use parse::{OpCommand, ParseError, command as lookup, parse, parse_bool, usage};
 pub use table::{CommandSpec, Effect, Flag, FlagKind, VaultArg};

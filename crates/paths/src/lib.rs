@@ -12,6 +12,9 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+mod write;
+pub use write::write_atomic;
+
 /// The environment variable that names the socket.
 pub const ENV_SOCKET: &str = "OPSESSION_SOCKET";
 /// The environment variable that names the config file.
@@ -92,11 +95,25 @@ pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
         return PathBuf::from(p);
     }
     if let Some(rt) = env_path("XDG_RUNTIME_DIR") {
-        return rt.join("op-session").join(SOCKET_NAME);
+        return runtime_socket_path(&rt);
     }
     let tmp = env_path("TMPDIR").unwrap_or_else(|| PathBuf::from("/tmp"));
     let uid = nix::unistd::geteuid().as_raw();
     tmp.join(format!("op-session-{uid}")).join(SOCKET_NAME)
+}
+
+/// The socket inside a runtime directory: `<runtime>/op-session/agent.sock`.
+fn runtime_socket_path(runtime: &Path) -> PathBuf {
+    runtime.join("op-session").join(SOCKET_NAME)
+}
+
+/// The socket systemd's user socket unit listens on, `%t/op-session/agent.sock`: `%t` is the
+/// user manager's runtime directory, `$XDG_RUNTIME_DIR`, else `/run/user/<uid>`. It is the
+/// clients' default [`socket_path`] wherever `XDG_RUNTIME_DIR` is set.
+pub fn systemd_socket_path() -> PathBuf {
+    let runtime = env_path("XDG_RUNTIME_DIR")
+        .unwrap_or_else(|| PathBuf::from(format!("/run/user/{}", nix::unistd::getuid().as_raw())));
+    runtime_socket_path(&runtime)
 }
 
 /// Check that `path` fits in `sun_path`.

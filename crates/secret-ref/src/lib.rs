@@ -15,11 +15,14 @@
 //! about a millisecond. Nothing here performs I/O, and no error or `Debug` output ever contains a
 //! secret value (references and variable names are not secret; resolved values are).
 
+pub mod attribute;
 pub mod envfile;
 pub mod mask;
 pub mod reference;
+pub mod run_env;
 pub mod template;
 pub mod vars;
 
+pub use attribute::Attribute;
 pub use mask::{CONCEALED, Forms, Masker};
 pub use reference::{RefError, SecretRef, looks_like_reference};

@@ -11,14 +11,10 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub use crate::attribute::{Attribute, FIELD_ATTRIBUTES, FILE_ATTRIBUTES};
+
 /// The scheme every secret reference starts with.
 pub const SCHEME: &str = "op://";
-
-/// Attributes a field reference may ask for with `?attribute=`.
-pub const FIELD_ATTRIBUTES: &[&str] = &["type", "value", "id", "purpose", "otp"];
-
-/// Attributes a file reference may ask for with `?attribute=`.
-pub const FILE_ATTRIBUTES: &[&str] = &["content", "size", "name", "id", "type"];
 
 /// Values accepted by `?ssh-format=`.
 pub const SSH_FORMATS: &[&str] = &["openssh"];
@@ -92,9 +88,9 @@ pub struct SecretRef {
     pub section: Option<String>,
     /// Field label or ID, or a file attachment's name.
     pub field: String,
-    /// `?attribute=` / `?attr=` value, lower-cased and validated against [`FIELD_ATTRIBUTES`]
-    /// and [`FILE_ATTRIBUTES`] (which of the two applies is known only once resolved).
-    pub attribute: Option<String>,
+    /// `?attribute=` / `?attr=` value, one of [`FIELD_ATTRIBUTES`] and [`FILE_ATTRIBUTES`]
+    /// (which of the two applies is known only once resolved).
+    pub attribute: Option<Attribute>,
     /// `?ssh-format=` value, lower-cased; only `openssh` exists.
     pub ssh_format: Option<String>,
 }
@@ -211,7 +207,7 @@ pub fn parse(s: &str) -> Result<SecretRef, RefError> {
 }
 
 /// Parses `attribute=x&ssh-format=y` (keys case-insensitive, values lower-cased).
-fn parse_query(query: &str) -> Result<(Option<String>, Option<String>), RefError> {
+fn parse_query(query: &str) -> Result<(Option<Attribute>, Option<String>), RefError> {
     let mut attribute = None;
     let mut ssh_format = None;
     for param in query.split('&') {
@@ -224,12 +220,10 @@ fn parse_query(query: &str) -> Result<(Option<String>, Option<String>), RefError
                 if attribute.is_some() {
                     return Err(RefError::DuplicateQueryParameter("attribute".to_owned()));
                 }
-                let known = FIELD_ATTRIBUTES.contains(&value.as_str())
-                    || FILE_ATTRIBUTES.contains(&value.as_str());
-                if !known {
-                    return Err(RefError::InvalidAttribute(value));
-                }
-                attribute = Some(value);
+                let known = value
+                    .parse()
+                    .map_err(|()| RefError::InvalidAttribute(value))?;
+                attribute = Some(known);
             }
             "ssh-format" => {
                 if ssh_format.is_some() {
@@ -364,12 +358,12 @@ mod tests {
     #[test]
     fn attributes_are_lower_cased_and_validated() {
         let r = parse("op://v/2fa/one-time password?attribute=OTP").unwrap();
-        assert_eq!(r.attribute.as_deref(), Some("otp"));
+        assert_eq!(r.attribute, Some(Attribute::Otp));
         assert_eq!(r.to_string(), "op://v/2fa/one-time password?attribute=otp");
 
         for a in FIELD_ATTRIBUTES.iter().chain(FILE_ATTRIBUTES) {
             let r = parse(&format!("op://v/i/f?attr={a}")).unwrap();
-            assert_eq!(r.attribute.as_deref(), Some(*a));
+            assert_eq!(r.attribute, Some(*a));
         }
         assert_eq!(
             err("op://v/i/f?attribute=colour"),
@@ -395,7 +389,7 @@ mod tests {
     fn ssh_format_combines_with_attribute_in_canonical_order() {
         let r = parse("op://Private/ssh key/private key?ssh-format=OpenSSH&attr=value").unwrap();
         assert_eq!(r.ssh_format.as_deref(), Some("openssh"));
-        assert_eq!(r.attribute.as_deref(), Some("value"));
+        assert_eq!(r.attribute, Some(Attribute::Value));
         assert_eq!(
             r.to_string(),
             "op://Private/ssh key/private key?attribute=value&ssh-format=openssh"
@@ -445,7 +439,7 @@ mod tests {
         ) {
             let original = SecretRef {
                 vault, item, section, field,
-                attribute: attribute.map(str::to_owned),
+                attribute,
                 ssh_format: ssh.then(|| "openssh".to_owned()),
             };
             let reparsed = parse(&original.to_string()).unwrap();

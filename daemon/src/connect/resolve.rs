@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use op_session_protocol::{ErrorBody, ErrorCode};
 use secrecy::{ExposeSecret, SecretString};
-use secret_ref::reference::{SecretRef, is_id};
+use secret_ref::reference::{Attribute, SecretRef, is_id};
 
 use super::client::{ConnectError, Item};
 use super::{Link, api_error, item_key, vault_key};
@@ -325,18 +325,22 @@ async fn pick(
             )));
         }
         let text = |s: &str| Ok(SecretString::from(s));
-        return match r.attribute.as_deref() {
-            None | Some("value") => Ok(f.value.clone().unwrap_or_else(|| SecretString::from(""))),
-            Some("type") => text(&kind.to_ascii_lowercase()),
-            Some("id") => text(&f.id),
-            Some("purpose") => text(&f.purpose.as_deref().unwrap_or("").to_ascii_lowercase()),
-            Some("otp") if kind == "OTP" => f.totp.clone().ok_or_else(|| {
+        return match r.attribute {
+            None | Some(Attribute::Value) => {
+                Ok(f.value.clone().unwrap_or_else(|| SecretString::from("")))
+            }
+            Some(Attribute::Type) => text(&kind.to_ascii_lowercase()),
+            Some(Attribute::Id) => text(&f.id),
+            Some(Attribute::Purpose) => {
+                text(&f.purpose.as_deref().unwrap_or("").to_ascii_lowercase())
+            }
+            Some(Attribute::Otp) if kind == "OTP" => f.totp.clone().ok_or_else(|| {
                 Miss::Lookup(format!(
                     "field '{}' has an invalid one-time password secret",
                     r.field
                 ))
             }),
-            Some("otp") => Err(Miss::Lookup(format!(
+            Some(Attribute::Otp) => Err(Miss::Lookup(format!(
                 "field '{}' is not a one-time password field",
                 r.field
             ))),
@@ -357,8 +361,8 @@ async fn pick(
                 r.vault, r.item, r.field
             ))
         })?;
-    match r.attribute.as_deref() {
-        None | Some("content") => {
+    match r.attribute {
+        None | Some(Attribute::Content) => {
             let bytes = link
                 .client
                 .file_content(token, vault_id, &item.id, &file.id)
@@ -372,12 +376,12 @@ async fn pick(
             })?;
             Ok(SecretString::from(text))
         }
-        Some("size") => Ok(SecretString::from(
+        Some(Attribute::Size) => Ok(SecretString::from(
             file.size.map(|s| s.to_string()).unwrap_or_default(),
         )),
-        Some("name") => Ok(SecretString::from(file.name.as_str())),
-        Some("id") => Ok(SecretString::from(file.id.as_str())),
-        Some("type") => Ok(SecretString::from("file")),
+        Some(Attribute::Name) => Ok(SecretString::from(file.name.as_str())),
+        Some(Attribute::Id) => Ok(SecretString::from(file.id.as_str())),
+        Some(Attribute::Type) => Ok(SecretString::from("file")),
         Some(other) => Err(Miss::Lookup(format!(
             "invalid attribute '{other}' for file '{}'",
             r.field

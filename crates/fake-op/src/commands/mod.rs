@@ -70,26 +70,21 @@ pub fn max_args(ctx: &Ctx, n: usize) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Parse an octal `--file-mode`, default 0600.
-pub fn file_mode(ctx: &Ctx) -> Result<u32, OpError> {
-    match ctx.args.value("file-mode") {
-        None => Ok(0o600),
-        Some(m) => u32::from_str_radix(m, 8)
-            .ok()
-            .filter(|m| *m <= 0o7777)
-            .ok_or_else(|| {
-                OpError::new(format!(
-                    "invalid file mode \"{m}\": expected an octal mode such as 0600"
-                ))
-            }),
-    }
+/// `--file-mode`, default 0600.
+pub fn file_mode(ctx: &Ctx) -> Result<op_grammar::FileMode, OpError> {
+    ctx.args
+        .value("file-mode")
+        .map_or(Ok(op_grammar::FileMode::PRIVATE), |m| {
+            m.parse()
+                .map_err(|e: op_grammar::file_mode::FileModeError| OpError::new(e.to_string()))
+        })
 }
 
 /// Write an output file for `read -o` / `inject -o`: refuses to overwrite without `--force`,
 /// and sets the mode even on an existing file.
 pub fn write_out_file(ctx: &Ctx, path: &str, content: &[u8]) -> Result<(), OpError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mode = file_mode(ctx)?;
+    let mode = file_mode(ctx)?.bits();
     let p = std::path::Path::new(path);
     if p.exists() && !ctx.args.bool("force") {
         return Err(OpError::new(format!(

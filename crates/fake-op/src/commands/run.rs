@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use secret_ref::{Masker, envfile, template};
 
-use crate::args::parse_bool;
 use crate::error::OpError;
 use crate::invocation::{Ctx, Outcome, error_line};
 use crate::state::State;
@@ -84,10 +83,11 @@ pub fn prepare(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
             .map_err(|e| OpError::new(e.to_string()))?;
     }
     let no_masking = ctx.args.bool("no-masking")
-        || ctx
-            .env
-            .get("OP_RUN_NO_MASKING")
-            .is_some_and(|v| parse_bool(v) == Some(true));
+        || op_grammar::env::run_no_masking(
+            ctx.env
+                .get(op_grammar::env::RUN_NO_MASKING)
+                .map(String::as_str),
+        );
     let secrets: Vec<String> = values.into_values().filter(|v| !v.is_empty()).collect();
     Ok(Outcome {
         stdout: Vec::new(),

@@ -11,7 +11,6 @@
 //! Write tools (`create_item`, `edit_item`, `delete_item`) are listed only when the daemon's
 //! policy allows their verbs; the daemon enforces it again on every call.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use op_session_protocol::mcp::REVEAL_ACKNOWLEDGEMENT;
@@ -33,190 +32,13 @@ use serde_json::{Value, json};
 use crate::daemon::DaemonClient;
 use crate::runner;
 
+mod args;
+use args::*;
+
 /// The MCP server: a handle on the daemon, nothing else.
 #[derive(Debug, Clone)]
 pub struct OpSessionMcp {
     daemon: DaemonClient,
-}
-
-/// No arguments.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct NoArgs {}
-
-/// Optional account.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct AccountArgs {
-    /// The 1Password account (shorthand, sign-in address or ID); omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct ListItemsArgs {
-    /// Only items in this vault (name or ID).
-    #[serde(default)]
-    vault: Option<String>,
-    /// Only these categories, e.g. ["Login", "API Credential"].
-    #[serde(default)]
-    categories: Vec<String>,
-    /// Only items with these tags.
-    #[serde(default)]
-    tags: Vec<String>,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct GetItemArgs {
-    /// Item title or ID.
-    item: String,
-    /// The item's vault (name or ID).
-    #[serde(default)]
-    vault: Option<String>,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct ReferenceArgs {
-    /// A secret reference: op://vault/item[/section]/field.
-    reference: String,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct ReadSecretArgs {
-    /// A secret reference: op://vault/item[/section]/field.
-    reference: String,
-    /// Must be exactly "I_UNDERSTAND_THIS_RETURNS_SECRET_PLAINTEXT".
-    #[serde(default)]
-    acknowledge: Option<String>,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct RunArgs {
-    /// The program and its arguments, e.g. ["npm", "test"].
-    command: Vec<String>,
-    /// Absolute working directory.
-    #[serde(default)]
-    cwd: Option<String>,
-    /// Environment variables for the command: NAME -> "op://vault/item/field".
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    /// dotenv files whose op:// values are resolved too (later files win; `env` wins over them).
-    #[serde(default)]
-    env_files: Vec<String>,
-    /// Seconds before the command's process group is killed (default 60, at most 600).
-    #[serde(default)]
-    timeout_s: Option<u64>,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct InjectArgs {
-    /// Absolute path of a template with {{ op://vault/item/field }} references.
-    template_path: String,
-    /// Absolute path of the file to write (mode 0600).
-    output_path: String,
-    /// Replace output_path if it exists.
-    #[serde(default)]
-    overwrite: bool,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct CreateItemArgs {
-    /// Vault to create the item in.
-    vault: String,
-    /// Item title.
-    title: String,
-    /// Category, e.g. "Login", "Password", "API Credential" (default "Login").
-    #[serde(default)]
-    category: Option<String>,
-    /// Extra fields as op assignments, e.g. ["username=deploy", "notes[text]=for CI"].
-    #[serde(default)]
-    fields: Vec<String>,
-    /// Password recipe, e.g. "letters,digits,32"; the generated value is never returned.
-    #[serde(default)]
-    password_recipe: Option<String>,
-    /// Tags.
-    #[serde(default)]
-    tags: Vec<String>,
-    /// Website URL.
-    #[serde(default)]
-    url: Option<String>,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct EditItemArgs {
-    /// Item title or ID.
-    item: String,
-    /// The item's vault.
-    #[serde(default)]
-    vault: Option<String>,
-    /// New title.
-    #[serde(default)]
-    title: Option<String>,
-    /// Field assignments, e.g. ["username=deploy"].
-    #[serde(default)]
-    fields: Vec<String>,
-    /// Generate a new password (never returned).
-    #[serde(default)]
-    generate_password: bool,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[schemars(crate = "rmcp::schemars")]
-#[serde(deny_unknown_fields)]
-struct DeleteItemArgs {
-    /// Item title or ID.
-    item: String,
-    /// The item's vault.
-    #[serde(default)]
-    vault: Option<String>,
-    /// Archive instead of deleting permanently.
-    #[serde(default)]
-    archive: bool,
-    /// The account; omit for the default.
-    #[serde(default)]
-    account: Option<String>,
 }
 
 /// Read-only, or changes things (and whether destructively).
