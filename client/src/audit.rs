@@ -1,64 +1,50 @@
 //! `op-session audit`: read the daemon's audit log (the user's own file; no daemon needed).
+//! Each line is an [`AuditRecord`], the type the daemon writes.
 
 use std::io::{BufRead, Seek, SeekFrom};
 use std::time::Duration;
 
-use op_session_protocol::exit;
+use op_session_protocol::{AuditRecord, exit};
 
 use crate::error::{Failure, Result};
 
-fn line_of(v: &serde_json::Value) -> String {
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_string();
-    let n = |k: &str| v.get(k).and_then(|x| x.as_i64());
-    let refs = v
-        .get("references")
-        .and_then(|r| r.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default();
-    let exe = s("peer_exe");
-    let exe = exe.rsplit('/').next().unwrap_or("-").to_string();
+fn line_of(r: &AuditRecord) -> String {
+    let exe = r
+        .peer_exe
+        .as_deref()
+        .and_then(|e| e.rsplit('/').next())
+        .unwrap_or("-");
     // Requests relayed by `op-session mcp` say so, with the MCP client's name and any reveal.
-    let mut via = match v.get("via").and_then(|x| x.as_str()) {
-        Some(channel) => match v.get("client_name").and_then(|x| x.as_str()) {
-            Some(name) => format!("  [via {channel}: {name}]"),
-            None => format!("  [via {channel}]"),
-        },
-        None => String::new(),
+    let mut via = match (&r.via, &r.client_name) {
+        (Some(channel), Some(name)) => format!("  [via {channel}: {name}]"),
+        (Some(channel), None) => format!("  [via {channel}]"),
+        (None, _) => String::new(),
     };
-    if v.get("reveal").and_then(|x| x.as_bool()) == Some(true) {
+    if r.reveal {
         via.push_str(" [value revealed]");
     }
     format!(
         "{}  pid {:<7} {:<12} {:<10} {:<18} {:<5} {:<16} {}ms {}{}{via}",
-        s("time"),
-        n("peer_pid")
+        r.time,
+        r.peer_pid
             .map(|p| p.to_string())
             .unwrap_or_else(|| "-".into()),
         exe,
-        s("account"),
-        s("verb"),
-        s("decision"),
-        s("outcome"),
-        n("duration_ms").unwrap_or(0),
-        if n("cache_hits").unwrap_or(0) > 0 {
-            "cache "
-        } else {
-            ""
-        },
-        refs
+        r.account.as_deref().unwrap_or("-"),
+        r.verb,
+        r.decision.as_str(),
+        r.outcome,
+        r.duration_ms,
+        if r.cache_hits > 0 { "cache " } else { "" },
+        r.references.join(" ")
     )
 }
 
 fn print(line: &str, json: bool) {
     if json {
         println!("{line}");
-    } else if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-        println!("{}", line_of(&v));
+    } else if let Ok(r) = serde_json::from_str::<AuditRecord>(line) {
+        println!("{}", line_of(&r));
     }
 }
 

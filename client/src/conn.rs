@@ -14,8 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use op_session_protocol::{
-    ErrorCode, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, Request, Response, decode_response,
-    encode_request, exit, fdpass, frame,
+    ErrorCode, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, Request, Response, StartedBy,
+    decode_response, encode_request, exit, fdpass, frame,
 };
 
 use crate::error::{Failure, Result};
@@ -135,7 +135,7 @@ fn autostart(socket: &Path) -> Result<UnixStream> {
         .envs(autostart_env())
         .current_dir("/")
         .arg("--started-by")
-        .arg("autostart")
+        .arg(StartedBy::Autostart.as_str())
         .arg("--socket")
         .arg(&socket_abs)
         .stdin(Stdio::null())
@@ -258,7 +258,7 @@ pub fn request(t: &Target, req: &Request) -> Result<Response> {
         let restartable = e
             .daemon
             .as_ref()
-            .filter(|d| d.started_by == "autostart" && t.autostart)
+            .filter(|d| d.started_by == StartedBy::Autostart && t.autostart)
             .map(|d| d.pid);
         if let Some(pid) = restartable {
             restart(t, pid)?;

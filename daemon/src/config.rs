@@ -1,9 +1,11 @@
 //! The daemon's configuration file (`config.toml`): parsing, defaults and validation.
 //!
 //! Owns the rule that every key is known (a typo is an error naming it), that durations are
-//! strings like `"2s"`, `"30m"`, `"12h"`, and that no timeout may exceed what 1Password itself
+//! strings like `"2s"`, `"30m"`, `"12h"` (read with `humantime-serde`, so the grammar is
+//! humantime's and serde names the key of a bad value), and that no timeout may exceed what 1Password itself
 //! allows (30 min idle for token sessions, 12 h hard). Never holds a secret.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,62 +81,83 @@ pub struct McpConfig {
     pub run_allow: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    op_path: Option<PathBuf>,
-    default_account: Option<String>,
-    idle_timeout: Option<String>,
-    hard_timeout: Option<String>,
-    keepalive: Option<bool>,
-    op_timeout: Option<String>,
-    cache_ttl: Option<String>,
-    max_connections: Option<usize>,
-    read_timeout: Option<String>,
-    pass_env: Option<Vec<String>>,
-    op_env: Option<std::collections::BTreeMap<String, String>>,
-    app_check_interval: Option<String>,
-    audit: Option<bool>,
-    policy: Option<PolicyConfig>,
-    presence: Option<crate::presence::rules::RawPresence>,
-    mcp: Option<McpConfig>,
-    connect_ca_file: Option<PathBuf>,
+/// The validated configuration. Every key is optional in the file; a missing key takes its
+/// default from [`Config::default`]. Durations are read with `humantime-serde` (see
+/// [`parse_duration`]); [`Config::parse`] then checks the ranges serde cannot express.
+/// Validate one `run_allow` rule: `*`, an absolute path, or an absolute glob.
+pub fn check_run_rule(rule: &str) -> Result<(), String> {
+    if rule == "*" {
+        return Ok(());
+    }
+    if !rule.starts_with('/') {
+        return Err(format!(
+            "entry \"{rule}\" must be an absolute path or glob (e.g. \"/usr/bin/npm\", \"/usr/bin/*\"), or \"*\" for any command"
+        ));
+    }
+    glob::Pattern::new(rule)
+        .map(|_| ())
+        .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
 }
 
-/// The validated configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The rule that lets `program` run, if any.
+pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    cfg.run_allow
+        .iter()
+        .find(|rule| {
+            rule.as_str() == "*"
+                || rule.as_str() == program
+                || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+        })
+        .map(String::as_str)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The `op` binary; `None` means search PATH (skipping our own shim).
     pub op_path: Option<PathBuf>,
-    /// The account used when a request names none.
+    /// The account used when a request names none. An empty string means none.
+    #[serde(deserialize_with = "non_empty")]
     pub default_account: Option<String>,
     /// Idle limit; each mode also applies its own maximum (token 30 min, app 10 min).
+    #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Hard limit for every session.
+    #[serde(with = "humantime_serde")]
     pub hard_timeout: Duration,
     /// Refresh the server session while clients are active (cache hits included).
     pub keepalive: bool,
     /// How long one `op` call may run before it is killed.
+    #[serde(with = "humantime_serde")]
     pub op_timeout: Duration,
     /// How long a resolved value stays cached; zero turns the cache off.
+    #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
     /// How many connections are served at once.
     pub max_connections: usize,
     /// How long a client may take to send its request.
+    #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
     /// Extra environment variable names passed to `op` children from the daemon's own
     /// environment (never a caller's).
     pub pass_env: Vec<String>,
     /// Variables `op` children get with these fixed values (a proxy, a CA bundle).
-    pub op_env: Vec<(String, String)>,
+    pub op_env: BTreeMap<String, String>,
     /// How long an app-mode authorization counts as confirmed; after that a cached value is
     /// served only after one cheap check that the app is still unlocked.
+    #[serde(with = "humantime_serde")]
     pub app_check_interval: Duration,
     /// Write the audit log.
     pub audit: bool,
     /// Policy.
     pub policy: PolicyConfig,
     /// What sleep and a screen lock do to each mode's sessions (`[presence]`).
+    #[serde(deserialize_with = "presence_rules")]
     pub presence: crate::presence::rules::PresenceConfig,
     /// What `op-session mcp` may do.
     pub mcp: McpConfig,
@@ -156,7 +179,7 @@ impl Default for Config {
             max_connections: 256,
             read_timeout: Duration::from_secs(5),
             pass_env: Vec::new(),
-            op_env: Vec::new(),
+            op_env: BTreeMap::new(),
             app_check_interval: Duration::from_secs(10),
             audit: true,
             policy: PolicyConfig::default(),
@@ -167,34 +190,26 @@ impl Default for Config {
     }
 }
 
-/// Parse `"250ms"`, `"2s"`, `"30m"`, `"12h"`, `"1d"`; a bare number is seconds.
+/// `default_account = ""` means no default account.
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
+
+/// `[presence]` as written, validated into rules; an error names the full dotted key.
+fn presence_rules<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<crate::presence::rules::PresenceConfig, D::Error> {
+    crate::presence::rules::RawPresence::deserialize(d)?
+        .validate()
+        .map_err(|b| serde::de::Error::custom(format!("`{}` {}", b.key, b.message)))
+}
+
+/// Parse a duration as `config.toml` writes one: `"250ms"`, `"2s"`, `"30m"`, `"12h"`,
+/// `"1d"`, `"1h 30m"` (humantime's grammar, the same one the config file's keys use). For
+/// flags and grant TTLs, which are not read through serde.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    if num.is_empty() {
-        return Err(format!(
-            "\"{s}\" is not a duration (use e.g. \"2s\", \"30m\", \"12h\")"
-        ));
-    }
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("\"{s}\" is not a duration (number too large)"))?;
-    let secs = |mult: u64| {
-        n.checked_mul(mult)
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("\"{s}\" is too long"))
-    };
-    match unit.trim() {
-        "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => secs(1),
-        "m" => secs(60),
-        "h" => secs(3600),
-        "d" => secs(86400),
-        other => Err(format!(
-            "\"{s}\" has an unknown unit \"{other}\" (use ms, s, m, h or d)"
-        )),
-    }
+    humantime_serde::re::humantime::parse_duration(s.trim())
+        .map_err(|e| format!("\"{s}\" is not a duration ({e}); use e.g. \"2s\", \"30m\", \"12h\""))
 }
 
 impl Config {
@@ -217,122 +232,82 @@ impl Config {
 
     /// Parse config text; `path` is only used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: e.message().to_string(),
-        })?;
-        let mut c = Config::default();
-        let dur = |key: &'static str, v: &Option<String>, into: &mut Duration| {
-            if let Some(v) = v {
-                *into = parse_duration(v).map_err(|message| ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    key,
-                    message,
-                })?;
+        // Without the source text, the error's text is its message followed by "in
+        // `the.key`": one line, the key named, and no excerpt of the file (which may hold an
+        // `op_env` value).
+        let parse_error = |mut e: toml::de::Error| {
+            e.set_input(None);
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string().trim_end().replace('\n', " "),
             }
-            Ok::<(), ConfigError>(())
         };
-        dur("idle_timeout", &raw.idle_timeout, &mut c.idle_timeout)?;
-        dur("hard_timeout", &raw.hard_timeout, &mut c.hard_timeout)?;
-        dur("op_timeout", &raw.op_timeout, &mut c.op_timeout)?;
-        dur("cache_ttl", &raw.cache_ttl, &mut c.cache_ttl)?;
-        dur("read_timeout", &raw.read_timeout, &mut c.read_timeout)?;
-        dur(
-            "app_check_interval",
-            &raw.app_check_interval,
-            &mut c.app_check_interval,
-        )?;
-        let invalid = |key: &'static str, message: String| ConfigError::Invalid {
+        let c = toml::de::Deserializer::parse(text)
+            .and_then(Config::deserialize)
+            .map_err(parse_error)?;
+        c.check().map_err(|(key, message)| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
             message,
-        };
-        if c.idle_timeout > TOKEN_IDLE_MAX {
-            return Err(invalid(
+        })?;
+        Ok(c)
+    }
+
+    /// The ranges and rules serde cannot express: the key and what is wrong.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.idle_timeout > TOKEN_IDLE_MAX {
+            return Err((
                 "idle_timeout",
                 "is above 30m, 1Password's own idle limit for sessions: the daemon would \
                  promise a session the server has already ended"
                     .into(),
             ));
         }
-        if c.hard_timeout > HARD_MAX {
-            return Err(invalid(
+        if self.hard_timeout > HARD_MAX {
+            return Err((
                 "hard_timeout",
                 "is above 12h, 1Password's own hard limit for sessions".into(),
             ));
         }
         for (key, d) in [
-            ("idle_timeout", c.idle_timeout),
-            ("hard_timeout", c.hard_timeout),
-            ("op_timeout", c.op_timeout),
-            ("read_timeout", c.read_timeout),
+            ("idle_timeout", self.idle_timeout),
+            ("hard_timeout", self.hard_timeout),
+            ("op_timeout", self.op_timeout),
+            ("read_timeout", self.read_timeout),
         ] {
             if d.is_zero() {
-                return Err(invalid(key, "must be more than zero".into()));
+                return Err((key, "must be more than zero".into()));
             }
         }
-        if let Some(n) = raw.max_connections {
-            if n == 0 {
-                return Err(invalid("max_connections", "must be at least 1".into()));
-            }
-            c.max_connections = n;
+        if self.max_connections == 0 {
+            return Err(("max_connections", "must be at least 1".into()));
         }
         let bad_name = |n: &str| {
             op_grammar::env::is_credential_var(n) || n.is_empty() || n.contains(['=', '\0'])
         };
-        if let Some(names) = raw.pass_env {
-            if let Some(n) = names.iter().find(|n| bad_name(n)) {
-                return Err(invalid(
-                    "pass_env",
-                    format!("may not name {n:?}: credential variables are the daemon's to set"),
-                ));
-            }
-            c.pass_env = names;
+        let credential =
+            |n: &str| format!("may not name {n:?}: credential variables are the daemon's to set");
+        if let Some(n) = self.pass_env.iter().find(|n| bad_name(n)) {
+            return Err(("pass_env", credential(n)));
         }
-        if let Some(vars) = raw.op_env {
-            if let Some(n) = vars.keys().find(|n| bad_name(n)) {
-                return Err(invalid(
-                    "op_env",
-                    format!("may not name {n:?}: credential variables are the daemon's to set"),
-                ));
-            }
-            if vars.values().any(|v| v.contains('\0')) {
-                return Err(invalid("op_env", "values may not contain NUL".into()));
-            }
-            c.op_env = vars.into_iter().collect();
+        if let Some(n) = self.op_env.keys().find(|n| bad_name(n)) {
+            return Err(("op_env", credential(n)));
         }
-        c.op_path = raw.op_path;
-        if let Some(ca) = raw.connect_ca_file {
-            if !ca.is_absolute() {
-                return Err(invalid(
-                    "connect_ca_file",
-                    "must be an absolute path to a PEM file".into(),
-                ));
-            }
-            c.connect_ca_file = Some(ca);
+        if self.op_env.values().any(|v| v.contains('\0')) {
+            return Err(("op_env", "values may not contain NUL".into()));
         }
-        c.default_account = raw.default_account.filter(|s| !s.is_empty());
-        if let Some(k) = raw.keepalive {
-            c.keepalive = k;
+        if let Some(ca) = &self.connect_ca_file
+            && !ca.is_absolute()
+        {
+            return Err((
+                "connect_ca_file",
+                "must be an absolute path to a PEM file".into(),
+            ));
         }
-        if let Some(a) = raw.audit {
-            c.audit = a;
+        for rule in &self.mcp.run_allow {
+            check_run_rule(rule).map_err(|message| ("mcp.run_allow", message))?;
         }
-        if let Some(p) = raw.policy {
-            c.policy = p;
-        }
-        if let Some(p) = raw.presence {
-            c.presence = p.validate().map_err(|b| invalid(b.key, b.message))?;
-        }
-        if let Some(m) = raw.mcp {
-            for rule in &m.run_allow {
-                if let Err(message) = crate::mcp::check_run_rule(rule) {
-                    return Err(invalid("mcp.run_allow", message));
-                }
-            }
-            c.mcp = m;
-        }
-        Ok(c)
+        Ok(())
     }
 }
 
@@ -350,6 +325,7 @@ mod tests {
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43200)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86400)));
         assert!(parse_duration("5q").is_err());
         assert!(parse_duration("m").is_err());
     }
@@ -380,6 +356,16 @@ mod tests {
             .expect_err("bad")
             .to_string();
         assert!(e.contains("presence.on_sleep") && e.contains("wipe"), "{e}");
+        let e = parse("[presence.app]\non_sleep = \"wipe\"")
+            .expect_err("bad")
+            .to_string();
+        assert!(e.contains("presence.app.on_sleep"), "{e}");
+        let e = parse("[mcp]\nrun_allow = \"/usr/bin/*\"")
+            .expect_err("not a list")
+            .to_string();
+        assert!(e.contains("mcp.run_allow"), "{e}");
+        let e = parse("max_connections = 0").expect_err("zero").to_string();
+        assert!(e.contains("max_connections"), "{e}");
         let e = parse("[mcp]\nreveal = true\nrun_alow = []")
             .expect_err("typo")
             .to_string();
@@ -432,5 +418,24 @@ allow_destructive = true
         assert_eq!(c.cache_ttl, Duration::ZERO);
         assert!(!c.keepalive);
         assert_eq!(c.policy.vaults, vec!["Dev".to_string()]);
+    }
+
+    #[test]
+    fn run_rules_are_absolute_globs_or_star() {
+        assert!(check_run_rule("*").is_ok());
+        assert!(check_run_rule("/usr/bin/*").is_ok());
+        assert!(check_run_rule("npm").is_err());
+        let cfg = McpConfig {
+            reveal: false,
+            run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
+        };
+        assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
+        assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));
+        assert_eq!(
+            run_rule_for(&cfg, "/usr/bin/x/y"),
+            None,
+            "* stays in one dir"
+        );
+        assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
     }
 }

@@ -1,27 +1,30 @@
 //! Scoped grants: second sockets with a narrower scope and a shorter life.
 //!
-//! Owns the table of live grants, binding each grant's socket (in a 0700 directory of ours,
-//! the socket 0600), its accept loop (the same connection handling as the main socket, uid
-//! check included, with the grant as the request's scope), the scope rules a request through a
-//! grant must pass on top of the daemon's policy (the narrower wins), its read budget, and
-//! ending it: `revoke`, its TTL, its budget, or the end of the session it draws on. An ended
-//! grant's socket is closed and removed, so a caller holding its path gets "unavailable".
+//! Owns the table of live grants, the scope rules a request through a grant must pass on top
+//! of the daemon's policy (the narrower wins), its read budget, and ending it: `revoke`, its
+//! TTL, its budget, or the end of the session it draws on. An ended grant's socket is closed
+//! and removed, so a caller holding its path gets "unavailable". Opening one (binding its
+//! socket) is [`socket`]'s job; serving it, with the same connection handling as the main
+//! socket, is [`crate::server`]'s, which receives each new socket from [`Grants::serve`].
 //!
 //! Never holds a credential: a grant names the session it draws on by account and generation.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use op_grammar::{OpCommand, Vaults};
-use op_session_protocol::{ErrorBody, ErrorCode, GrantInfo, GrantRequest};
+use op_session_protocol::{ErrorBody, ErrorCode, GrantInfo};
 use tokio::net::UnixListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::state::Daemon;
+use crate::session::Sessions;
+
+pub mod socket;
 
 /// A grant's life when the request names none.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -192,9 +195,33 @@ impl Grant {
 }
 
 /// The table of live grants.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Grants {
     live: Mutex<HashMap<String, Arc<Grant>>>,
+    /// New grant sockets, on their way to the server (see [`Grants::serve`]).
+    to_serve: mpsc::UnboundedSender<Opened>,
+    /// Their receiving end, which [`crate::server::serve`] takes once.
+    opened: Mutex<Option<mpsc::UnboundedReceiver<Opened>>>,
+}
+
+impl Default for Grants {
+    fn default() -> Self {
+        let (to_serve, opened) = mpsc::unbounded_channel();
+        Grants {
+            live: Mutex::default(),
+            to_serve,
+            opened: Mutex::new(Some(opened)),
+        }
+    }
+}
+
+/// A newly opened grant's socket, for the server to serve.
+#[derive(Debug)]
+pub struct Opened {
+    /// The bound socket.
+    pub listener: UnixListener,
+    /// The grant it serves.
+    pub grant: Arc<Grant>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -208,41 +235,6 @@ fn valid_name(name: &str) -> bool {
 
 fn bad(msg: String) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, msg)
-}
-
-/// Bind a grant socket: its directory must be ours and private (created 0700 if missing);
-/// a stale socket of ours is replaced, anything that answers is refused.
-fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), ErrorBody> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-    op_session_paths::check_socket_len(path).map_err(|e| bad(e.to_string()))?;
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    op_session_paths::ensure_private_dir(dir).map_err(|e| bad(e.to_string()))?;
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(bad(format!("{} is in use", path.display())));
-            }
-            let _ = std::fs::remove_file(path);
-        }
-        Ok(_) => {
-            return Err(bad(format!(
-                "{} exists and is not a socket",
-                path.display()
-            )));
-        }
-        Err(_) => {}
-    }
-    // The directory is 0700 and ours, so nobody else can reach the socket even before chmod.
-    let std_listener = std::os::unix::net::UnixListener::bind(path)
-        .map_err(|e| bad(format!("cannot bind {}: {e}", path.display())))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| bad(format!("cannot chmod {}: {e}", path.display())))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| bad(e.to_string()))?;
-    let meta = std::fs::symlink_metadata(path).map_err(|e| bad(e.to_string()))?;
-    let listener = UnixListener::from_std(std_listener).map_err(|e| bad(e.to_string()))?;
-    Ok((listener, (meta.dev(), meta.ino())))
 }
 
 impl Grants {
@@ -276,14 +268,14 @@ impl Grants {
     }
 
     /// End every grant whose TTL passed or whose session ended.
-    pub fn sweep(&self, daemon: &Daemon, now: Duration) {
+    pub fn sweep(&self, sessions: &Sessions, now: Duration) {
         let gone: Vec<(String, &'static str)> = self
             .lock()
             .values()
             .filter_map(|g| {
                 if now >= g.deadline {
                     Some((g.name.clone(), "its time ran out"))
-                } else if !daemon.sessions.is_current(&g.account, g.generation, now) {
+                } else if !sessions.is_current(&g.account, g.generation, now) {
                     Some((g.name.clone(), "the session it draws on ended"))
                 } else {
                     None
@@ -295,6 +287,21 @@ impl Grants {
         }
     }
 
+    /// Hand a new grant's socket to the server, which serves it like the main socket. (A
+    /// channel rather than a call: the server handles the request that opens a grant, so
+    /// calling back into it would make the modules depend on each other.)
+    pub fn serve(&self, listener: UnixListener, grant: Arc<Grant>) {
+        if let Err(e) = self.to_serve.send(Opened { listener, grant }) {
+            // Only when the server has stopped: the daemon is shutting down.
+            self.revoke(&e.0.grant.name, "the daemon stopped");
+        }
+    }
+
+    /// The stream of new grant sockets; `None` after the first call.
+    pub fn take_opened(&self) -> Option<mpsc::UnboundedReceiver<Opened>> {
+        self.opened.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     /// End every grant (daemon shutdown).
     pub fn revoke_all(&self) {
         let names: Vec<String> = self.lock().keys().cloned().collect();
@@ -302,107 +309,6 @@ impl Grants {
             self.revoke(&n, "the daemon stopped");
         }
     }
-}
-
-/// Open a grant: check the request, bind its socket, start serving it.
-pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, ErrorBody> {
-    if !valid_name(&req.name) {
-        return Err(bad(format!(
-            "\"{}\" is not a grant name (letters, digits, '-', '_', '.'; at most 64)",
-            req.name
-        )));
-    }
-    if daemon.grants.lock().contains_key(&req.name) {
-        return Err(bad(format!("a grant named {} exists", req.name))
-            .with_fix(format!("op-session revoke {} first", req.name)));
-    }
-    let ttl = match &req.ttl {
-        Some(t) => crate::config::parse_duration(t).map_err(bad)?,
-        None => DEFAULT_TTL,
-    };
-    if ttl.is_zero() {
-        return Err(bad("a grant's --ttl must be more than zero".into()));
-    }
-    let mut keys = Vec::new();
-    for r in &req.refs {
-        let p = secret_ref::reference::parse(r)
-            .map_err(|e| bad(format!("cannot read the reference '{r}': {e}")))?;
-        keys.push(p.normalized());
-    }
-    let mut allow = Vec::new();
-    for a in &req.allow {
-        let words: Vec<&str> = a.split_whitespace().collect();
-        let verb = match words.as_slice() {
-            [one] if DEFAULT_VERBS.contains(one) => one.to_string(),
-            _ => op_grammar::parse(&words)
-                .ok()
-                .filter(|c| c.spec.is_some() && c.positionals.is_empty())
-                .map(|c| c.path)
-                .ok_or_else(|| bad(format!("\"{a}\" is not an op verb")))?,
-        };
-        allow.push(verb);
-    }
-    // The grant draws on a live session, named now.
-    let lease = crate::lifecycle::lease(daemon, req.account.as_deref()).await?;
-    let (socket, own_dir) = match &req.socket {
-        Some(s) => (PathBuf::from(s), None),
-        None => {
-            let base = daemon
-                .info
-                .socket
-                .parent()
-                .unwrap_or(Path::new("/"))
-                .join("grants");
-            op_session_paths::ensure_private_dir(&base).map_err(|e| bad(e.to_string()))?;
-            let dir = base.join(&req.name);
-            (dir.join(op_session_paths::SOCKET_NAME), Some(dir))
-        }
-    };
-    if !socket.is_absolute() {
-        return Err(bad(format!(
-            "--socket {} must be absolute",
-            socket.display()
-        )));
-    }
-    let (listener, inode) = bind(&socket)?;
-    let now = daemon.clock.now();
-    let grant = Arc::new(Grant {
-        name: req.name.clone(),
-        socket,
-        own_dir,
-        inode: Some(inode),
-        account: lease.name.clone(),
-        generation: lease.generation,
-        vaults: req.vaults.clone(),
-        refs: keys,
-        refs_given: req.refs.clone(),
-        allow,
-        passthrough: !req.no_passthrough,
-        deadline: now + ttl,
-        max_reads: req.max_reads,
-        reads: AtomicU64::new(0),
-        ended: daemon.shutdown.child_token(),
-    });
-    {
-        let mut live = daemon.grants.lock();
-        if live.contains_key(&grant.name) {
-            crate::socket::remove_if_ours(&grant.socket, grant.inode);
-            return Err(bad(format!("a grant named {} exists", grant.name)));
-        }
-        live.insert(grant.name.clone(), grant.clone());
-    }
-    daemon.sessions.changed.notify_one(); // the expiry timer now also watches this grant
-    info!(grant = %grant.name, account = %grant.account, socket = %grant.socket.display(), "grant opened");
-    let d = daemon.clone();
-    let g = grant.clone();
-    tokio::spawn(async move {
-        crate::server::serve_grant(listener, d.clone(), g.clone()).await;
-        if !g.ended.is_cancelled() {
-            warn!(grant = %g.name, "grant socket stopped serving; ending it");
-            d.grants.revoke(&g.name, "its socket failed");
-        }
-    });
-    Ok(grant.info(now))
 }
 
 #[cfg(test)]

@@ -7,14 +7,18 @@
 //! [`run`]; everything else lives here so tests can run the server in-process.
 //!
 //! Module map (one responsibility each): [`socket`] (path, lock, bind, activation),
-//! [`peer`] (uid check, audit identity), [`server`] (accept loop, limits, deadlines),
-//! [`connection`] (frames), [`requests`] (what each request does), [`session`] (state and
-//! deadlines), [`lifecycle`] (init, keepalive, expiry, revocation), [`oprun`] (spawning `op`),
+//! [`peer`] (uid check, audit identity), [`server`] (accept loop, limits, deadlines, grant
+//! sockets), [`connection`] (frames), [`requests`] (what each request does), [`session`] (the
+//! table, deadlines, leases, account names), [`init`] (signing in, per mode), [`lifecycle`]
+//! (storing, leasing, calling `op` with a session, keepalive, ending, revocation), [`expiry`]
+//! (the deadline timer), [`gate`] (coalescing app authorizations), [`oprun`] (spawning `op`),
 //! [`resolve`] and [`cache`] (values), [`passthrough`], [`policy`], [`audit`], [`scrub`],
 //! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
 //! socket activation), [`presence`] (sleep and screen lock end sessions), [`connect`]
 //! (sessions against a 1Password Connect server, resolved over its REST API), [`mcp`] (what
 //! `op-session mcp` may do), [`grants`] (scoped grant sockets).
+//!
+//! No module imports one that imports it back; docs/architecture.md lists the order.
 
 pub mod audit;
 pub mod cache;
@@ -22,8 +26,11 @@ pub mod clock;
 pub mod config;
 pub mod connect;
 pub mod connection;
+pub mod expiry;
+pub mod gate;
 pub mod grants;
 pub mod hardening;
+pub mod init;
 pub mod launchd;
 pub mod lifecycle;
 pub mod mcp;
@@ -56,14 +63,14 @@ pub async fn run(
     daemon: Arc<Daemon>,
     on_ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
-    let expiry = tokio::spawn(lifecycle::expiry_task(daemon.clone()));
+    let expiry = tokio::spawn(expiry::expiry_task(daemon.clone()));
     let signals = tokio::spawn(watch_signals(daemon.clone()));
     let server = tokio::spawn(server::serve(listener, daemon.clone()));
     let presence = presence::spawn(&daemon);
     on_ready();
     {
         let d = daemon.clone();
-        tokio::spawn(async move { lifecycle::start_from_credentials(&d).await });
+        tokio::spawn(async move { init::start_from_credentials(&d).await });
     }
     info!(socket = %daemon.info.socket.display(), pid = std::process::id(), started_by = %daemon.info.started_by, "serving");
     daemon.shutdown.cancelled().await;

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
+use op_session_protocol::StartedBy;
 use op_sessiond::config::{Config, parse_duration};
 use op_sessiond::{Daemon, DaemonInfo, socket};
 
@@ -55,7 +56,7 @@ struct Args {
     man: bool,
     /// Who started us (set by `op-session` when it auto-starts the daemon).
     #[arg(long, hide = true, default_value = "manual")]
-    started_by: String,
+    started_by: StartedBy,
 }
 
 fn main() {
@@ -104,17 +105,16 @@ fn real_main(
         return Ok(());
     }
 
-    let mut started_by = args.started_by.clone();
+    let mut started_by = args.started_by;
     let bound = match activation.first() {
         Some(&fd) => {
             let path = activated_path(fd)
                 .unwrap_or_else(|| op_session_paths::socket_path(args.socket.as_deref()));
             started_by = if cfg!(target_os = "macos") {
-                "launchd"
+                StartedBy::Launchd
             } else {
-                "systemd"
-            }
-            .into();
+                StartedBy::Systemd
+            };
             socket::adopt(fd, &path)?
         }
         None => {

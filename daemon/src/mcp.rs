@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use op_grammar::OpCall;
 
-use crate::config::McpConfig;
+use crate::config::run_rule_for;
 use crate::lifecycle;
 use crate::policy;
 use crate::resolve::{cache_key, resolve};
@@ -41,38 +41,6 @@ const SHOWN_TYPES: &[&str] = &[
     "MENU",
     "REFERENCE",
 ];
-
-/// Validate one `run_allow` rule: `*`, an absolute path, or an absolute glob.
-pub fn check_run_rule(rule: &str) -> Result<(), String> {
-    if rule == "*" {
-        return Ok(());
-    }
-    if !rule.starts_with('/') {
-        return Err(format!(
-            "entry \"{rule}\" must be an absolute path or glob (e.g. \"/usr/bin/npm\", \"/usr/bin/*\"), or \"*\" for any command"
-        ));
-    }
-    glob::Pattern::new(rule)
-        .map(|_| ())
-        .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
-}
-
-/// The rule that lets `program` run, if any.
-pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
-    let opts = glob::MatchOptions {
-        case_sensitive: true,
-        require_literal_separator: true,
-        require_literal_leading_dot: false,
-    };
-    cfg.run_allow
-        .iter()
-        .find(|rule| {
-            rule.as_str() == "*"
-                || rule.as_str() == program
-                || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
-        })
-        .map(String::as_str)
-}
 
 /// What `op-session mcp` may offer.
 pub fn info(daemon: &Daemon) -> McpInfo {
@@ -169,7 +137,7 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
     })?;
     policy::check_verb(&daemon.config.policy, "read", false)?;
     policy::check_vaults(&daemon.config.policy, [parsed.vault.as_str()])?;
-    let lease = lifecycle::lease(daemon, c.account.as_deref()).await?;
+    let lease = crate::init::lease_or_start(daemon, c.account.as_deref()).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let resolved = resolve(daemon, &lease, std::slice::from_ref(&c.reference), false).await?;
     let cached = resolved.first().is_some_and(|r| r.cached);
@@ -360,7 +328,7 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
     })?;
     policy::check_command(&daemon.config.policy, &cmd)?;
     policy::check_passthrough_vaults(&daemon.config.policy, &cmd)?;
-    let lease = lifecycle::lease(daemon, r.account.as_deref()).await?;
+    let lease = crate::init::lease_or_start(daemon, r.account.as_deref()).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let out = lifecycle::call_op(daemon, &lease, OpCall::from_command(cmd), None).await;
     // A write may change cached values: drop the account's cache, as a passthrough write does.
@@ -534,85 +502,4 @@ pub fn item_verb(op: &ItemOp) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_rules_are_absolute_globs_or_star() {
-        assert!(check_run_rule("*").is_ok());
-        assert!(check_run_rule("/usr/bin/*").is_ok());
-        assert!(check_run_rule("npm").is_err());
-        let cfg = McpConfig {
-            reveal: false,
-            run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
-        };
-        assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
-        assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));
-        assert_eq!(
-            run_rule_for(&cfg, "/usr/bin/x/y"),
-            None,
-            "* stays in one dir"
-        );
-        assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
-    }
-
-    #[test]
-    fn concealed_values_become_the_marker_with_no_length() {
-        let item = json!({
-            "id": "x", "title": "GitHub",
-            "fields": [
-                {"id": "username", "type": "STRING", "label": "username", "value": "wendy"},
-                {"id": "password", "type": "CONCEALED", "purpose": "PASSWORD", "label": "password",
-                 "value": "gh-Pa55word-7Hq2", "reference": "op://Dev/GitHub/password",
-                 "password_details": {"strength": "FANTASTIC", "history": ["old-secret"]}},
-                {"id": "otp", "type": "OTP", "label": "one-time password",
-                 "value": "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", "totp": "123456",
-                 "section": {"id": "s", "label": "Security"}}
-            ]
-        });
-        let m = mask_item(&item).to_string();
-        for secret in ["gh-Pa55word-7Hq2", "old-secret", "JBSWY3DP", "123456"] {
-            assert!(!m.contains(secret), "{m}");
-        }
-        assert!(
-            m.contains("wendy") && m.contains("op://Dev/GitHub/password"),
-            "{m}"
-        );
-        assert!(m.contains(CONCEALED_MARKER));
-    }
-
-    #[test]
-    fn item_argv_never_takes_flags_from_operands() {
-        let e = item_argv(&ItemOp::GetItem {
-            item: "--help".into(),
-            vault: None,
-        });
-        assert!(e.is_err());
-        let a = item_argv(&ItemOp::EditItem {
-            item: "GitHub".into(),
-            vault: Some("Dev".into()),
-            title: None,
-            fields: vec!["-x=1".into()],
-            generate_password: false,
-        });
-        assert!(a.is_err());
-        let a = item_argv(&ItemOp::ListItems {
-            vault: Some("Dev".into()),
-            categories: vec!["Login".into()],
-            tags: vec![],
-        })
-        .expect("ok");
-        assert_eq!(
-            a,
-            [
-                "item",
-                "list",
-                "--vault",
-                "Dev",
-                "--categories=Login",
-                "--format",
-                "json"
-            ]
-        );
-    }
-}
+mod tests;

@@ -17,16 +17,19 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use op_session_protocol::{ErrorBody, ErrorCode};
-use secrecy::ExposeSecret;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, Command};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
 use zeroize::Zeroizing;
 
 use crate::securemem::SecretToken;
 
-/// Most `op` stdout the daemon keeps for one call.
-pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
+mod child;
+
+mod error;
+
+pub use child::EventSource;
+use child::{read_capped, relay_scrubbed, wait_child};
+pub use error::{MAX_OP_OUTPUT, OpError};
 
 /// Variables an `op` child inherits from the daemon's own environment (set at login by the
 /// service manager, or by the client's clean auto-start; never a caller's). What `op` needs to
@@ -81,46 +84,6 @@ impl std::fmt::Debug for Auth<'_> {
             Auth::Token { var, .. } => write!(f, "Auth::Token({var}, [REDACTED])"),
             Auth::ServiceAccount { .. } => f.write_str("Auth::ServiceAccount([REDACTED])"),
             Auth::Connect { host, .. } => write!(f, "Auth::Connect({host}, [REDACTED])"),
-        }
-    }
-}
-
-/// Why `op` could not be run to completion.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    /// No binary.
-    #[error("{0}")]
-    NotFound(String),
-    /// It ran past the deadline and was killed.
-    #[error("op did not finish within {0:?} and was stopped")]
-    Timeout(Duration),
-    /// It printed more than we keep.
-    #[error("op printed more than {MAX_OP_OUTPUT} bytes")]
-    TooMuchOutput,
-    /// It could not be started or waited for.
-    #[error("could not run {path}: {source}")]
-    Spawn {
-        /// The binary.
-        path: PathBuf,
-        /// The failure.
-        source: std::io::Error,
-    },
-}
-
-impl From<OpError> for ErrorBody {
-    /// The client's error for an `op` that could not be run to completion.
-    fn from(e: OpError) -> ErrorBody {
-        match e {
-            OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
-            OpError::Timeout(d) => ErrorBody::new(
-                ErrorCode::OpTimeout,
-                format!(
-                    "op did not finish within {}s and was stopped",
-                    d.as_secs_f32()
-                ),
-            ),
-            e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
-            e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
         }
     }
 }
@@ -371,164 +334,6 @@ impl OpRunner {
     }
 }
 
-/// Copy a passthrough's stderr to the caller's descriptor a line at a time, scrubbing the
-/// session's token from each line (a partial line waits for its newline, up to 4 KiB). Returns
-/// what was relayed (capped), already scrubbed, for classifying an auth failure.
-async fn relay_scrubbed<R: tokio::io::AsyncRead + Unpin>(
-    mut r: R,
-    sink: OwnedFd,
-    secrets: Vec<Arc<SecretToken>>,
-) -> Result<Zeroizing<Vec<u8>>, OpError> {
-    const HOLD: usize = 4096;
-    let mut sink = tokio::fs::File::from_std(std::fs::File::from(sink));
-    let mut kept = Zeroizing::new(Vec::new());
-    let mut pending = Zeroizing::new(Vec::new());
-    let mut chunk = Zeroizing::new([0u8; 4096]);
-    let strs: Vec<&str> = secrets.iter().map(|s| s.expose_secret().as_str()).collect();
-    let emit = |line: &[u8], kept: &mut Vec<u8>| -> Vec<u8> {
-        let text = crate::scrub::scrub(&String::from_utf8_lossy(line), &strs).into_bytes();
-        if kept.len() < 64 * 1024 {
-            kept.extend_from_slice(&text);
-        }
-        text
-    };
-    let mut sink_ok = true;
-    loop {
-        let n = match r.read(&mut chunk[..]).await {
-            Ok(0) | Err(_) => 0,
-            Ok(n) => n,
-        };
-        if n == 0 {
-            if !pending.is_empty() {
-                let out = emit(&pending, &mut kept);
-                if sink_ok {
-                    let _ = sink.write_all(&out).await;
-                }
-            }
-            let _ = sink.flush().await;
-            return Ok(kept);
-        }
-        pending.extend_from_slice(&chunk[..n]);
-        let cut = match pending.iter().rposition(|b| *b == b'\n') {
-            Some(i) => i + 1,
-            None if pending.len() >= HOLD => pending.len(),
-            None => continue,
-        };
-        let line: Zeroizing<Vec<u8>> = Zeroizing::new(pending.drain(..cut).collect());
-        let out = emit(&line, &mut kept);
-        // A caller whose stderr is gone still gets op run to completion.
-        if sink_ok && sink.write_all(&out).await.is_err() {
-            sink_ok = false;
-        }
-        if sink_ok {
-            let _ = sink.flush().await;
-        }
-    }
-}
-
-/// Something that delivers passthrough events: `Some(signal)` to forward, `None` when the
-/// client has gone.
-pub trait EventSource {
-    /// Wait for the next event.
-    fn next_event(
-        &mut self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<i32>> + Send + '_>>;
-}
-
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
-    mut r: R,
-) -> Result<Zeroizing<Vec<u8>>, OpError> {
-    let mut buf = Zeroizing::new(Vec::new());
-    let mut chunk = Zeroizing::new([0u8; 8192]);
-    loop {
-        match r.read(&mut chunk[..]).await {
-            Ok(0) => return Ok(buf),
-            Ok(n) => {
-                if buf.len() + n > MAX_OP_OUTPUT {
-                    return Err(OpError::TooMuchOutput);
-                }
-                // Grow into a fresh zeroizing buffer so no unwiped copy is left behind.
-                if buf.capacity() < buf.len() + n {
-                    let mut bigger = Zeroizing::new(Vec::with_capacity((buf.len() + n) * 2));
-                    bigger.extend_from_slice(&buf);
-                    buf = bigger;
-                }
-                buf.extend_from_slice(&chunk[..n]);
-            }
-            Err(_) => return Ok(buf),
-        }
-    }
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(s)) => 128 + s,
-        (None, None) => 1,
-    }
-}
-
-async fn wait_child(
-    child: &mut Child,
-    pgid: Option<Pid>,
-    timeout: Duration,
-    mut events: Option<&mut (dyn EventSource + Send)>,
-) -> Result<i32, OpError> {
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let mut client_gone = false;
-    loop {
-        let ev = async {
-            match events.as_deref_mut() {
-                Some(e) if !client_gone => e.next_event().await,
-                _ => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            st = child.wait() => {
-                return st.map(exit_code).map_err(|source| OpError::Spawn { path: PathBuf::from("op"), source });
-            }
-            _ = &mut deadline => {
-                terminate(child, pgid).await;
-                return Err(OpError::Timeout(timeout));
-            }
-            e = ev => {
-                match e {
-                    Some(sig) => {
-                        if let (Some(pg), Ok(sig)) = (pgid, Signal::try_from(sig)) {
-                            let _ = killpg(pg, sig);
-                        }
-                    }
-                    None => {
-                        // The caller vanished: nobody will read the output. End the group now.
-                        client_gone = true;
-                        if let Some(pg) = pgid {
-                            let _ = killpg(pg, Signal::SIGKILL);
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// SIGTERM the group, give it two seconds, then SIGKILL, and reap.
-async fn terminate(child: &mut Child, pgid: Option<Pid>) {
-    if let Some(pg) = pgid {
-        let _ = killpg(pg, Signal::SIGTERM);
-    }
-    if tokio::time::timeout(Duration::from_secs(2), child.wait())
-        .await
-        .is_err()
-    {
-        if let Some(pg) = pgid {
-            let _ = killpg(pg, Signal::SIGKILL);
-        }
-        let _ = child.wait().await;
-    }
-}
-
 /// Our own executable's canonical path, to skip the shim (a symlink to op-session).
 fn own_client_paths() -> Vec<PathBuf> {
     let mut v = Vec::new();
@@ -583,79 +388,4 @@ fn find_op(configured: Option<&Path>) -> Result<PathBuf, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn runner(path: &str, timeout: Duration) -> OpRunner {
-        OpRunner::new(Some(PathBuf::from(path)), timeout, vec![], vec![])
-    }
-
-    #[tokio::test]
-    async fn captures_output_and_exit_code() {
-        let r = runner("/bin/sh", Duration::from_secs(5));
-        let out = r
-            .run(
-                &["-c".into(), "echo out; echo err >&2; exit 3".into()],
-                Auth::None,
-                None,
-            )
-            .await
-            .expect("runs");
-        assert_eq!(out.code, 3);
-        assert_eq!(&out.stdout[..], b"out\n");
-        assert_eq!(out.stderr, "err\n");
-    }
-
-    #[tokio::test]
-    async fn token_reaches_only_the_environment() {
-        let r = runner("/bin/sh", Duration::from_secs(5));
-        let out = r
-            .run(
-                &[
-                    "-c".into(),
-                    "printf %s \"$OP_SESSION_ABC\"; cat /proc/self/cmdline".into(),
-                ],
-                Auth::Token {
-                    var: "OP_SESSION_ABC",
-                    token: "s3cr3t-token",
-                },
-                None,
-            )
-            .await
-            .expect("runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.starts_with("s3cr3t-token"), "{text}");
-        assert_eq!(
-            text.matches("s3cr3t-token").count(),
-            1,
-            "token on argv: {text}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_hanging_op_is_killed_at_the_deadline() {
-        let r = runner("/bin/sh", Duration::from_millis(300));
-        let err = r
-            .run(&["-c".into(), "sleep 30 & wait".into()], Auth::None, None)
-            .await
-            .expect_err("times out");
-        assert!(matches!(err, OpError::Timeout(_)), "{err}");
-    }
-
-    #[tokio::test]
-    async fn a_missing_op_is_one_clear_error() {
-        let r = runner("/nonexistent/op", Duration::from_secs(1));
-        let err = r.run(&[], Auth::None, None).await.expect_err("missing");
-        assert!(err.to_string().contains("/nonexistent/op"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn stdin_is_fed() {
-        let r = runner("/bin/cat", Duration::from_secs(5));
-        let out = r
-            .run(&[], Auth::None, Some(b"template"))
-            .await
-            .expect("runs");
-        assert_eq!(&out.stdout[..], b"template");
-    }
-}
+mod tests;

@@ -29,14 +29,7 @@ pub fn allowed(peer: &Peer, our_uid: u32) -> bool {
     peer.uid == our_uid
 }
 
-/// One process in a peer's ancestry, for audit.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ProcessInfo {
-    /// Pid.
-    pub pid: i32,
-    /// Executable path (or the process name when the path is unreadable).
-    pub exe: String,
-}
+pub use op_session_protocol::audit::ProcessInfo;
 
 /// The peer's executable and up to `depth` ancestors, nearest first. Best effort (Linux
 /// `/proc`); empty where unavailable.

@@ -17,7 +17,7 @@ use tokio::net::UnixStream;
 
 use op_grammar::Effect;
 
-use crate::audit::{Record, now_rfc3339};
+use crate::audit::{AuditRecord, Decision, now_rfc3339};
 use crate::grants::Grant;
 use crate::lifecycle;
 use crate::peer::Peer;
@@ -94,7 +94,7 @@ pub async fn handle(
         Request::Init(init) => {
             o.account = init.account.clone();
             o.verb = format!("init {}", init.mode.map(|m| m.as_str()).unwrap_or("auto"));
-            match lifecycle::init(daemon, init).await {
+            match crate::init::init(daemon, init).await {
                 Ok(s) => {
                     o.account = Some(s.account.clone());
                     Response::Session(s)
@@ -115,7 +115,7 @@ pub async fn handle(
         Request::Grant(g) => {
             o.verb = format!("grant {}", g.name);
             o.account = g.account.clone();
-            match crate::grants::open(daemon, g).await {
+            match crate::grants::socket::open(daemon, g).await {
                 Ok(info) => {
                     o.account = Some(info.account.clone());
                     Response::Grant(info)
@@ -201,21 +201,25 @@ pub fn audit(
     {
         o.op_exit_code = e.op_exit_code;
     }
-    audit.write(&Record {
+    audit.write(&AuditRecord {
         time: now_rfc3339(),
         peer_pid: peer.pid,
         peer_uid: peer.uid,
         peer_exe: chain.first().map(|p| p.exe.clone()),
         parents: chain.into_iter().skip(1).collect(),
-        account: o.account.as_deref(),
+        account: o.account,
         verb: o.verb,
         references: o.references,
-        decision: if o.denied { "deny" } else { "allow" },
+        decision: if o.denied {
+            Decision::Deny
+        } else {
+            Decision::Allow
+        },
         outcome,
         op_exit_code: o.op_exit_code,
         cache_hits: o.cache_hits,
-        via: o.via.as_ref().map(|v| v.channel.as_str()),
-        client_name: o.via.as_ref().and_then(|v| v.client_name.as_deref()),
+        via: o.via.as_ref().map(|v| v.channel.clone()),
+        client_name: o.via.as_ref().and_then(|v| v.client_name.clone()),
         // A reveal is recorded only when a value actually went back.
         reveal: o.reveal && !matches!(resp, Response::Error(_)),
         duration_ms: o
@@ -238,7 +242,7 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         pid: std::process::id(),
         uptime_s: daemon.info.started.elapsed().as_secs(),
         socket: daemon.info.socket.display().to_string(),
-        started_by: daemon.info.started_by.clone(),
+        started_by: daemon.info.started_by,
         protections,
         op_path: daemon.op.op_path().ok().map(|p| p.display().to_string()),
         default_account: daemon.sessions.default_name(),
@@ -298,7 +302,7 @@ fn grants_refuse(g: &Grant, req: &Request) -> Option<ErrorBody> {
 
 /// Borrow the session a grant draws on; a re-initialized session ended the grant.
 async fn grant_lease(daemon: &Arc<Daemon>, g: &Grant) -> Result<crate::session::Lease, ErrorBody> {
-    let lease = lifecycle::lease(daemon, Some(g.account())).await?;
+    let lease = crate::init::lease_or_start(daemon, Some(g.account())).await?;
     if !daemon
         .sessions
         .is_current(&lease.name, g.generation(), daemon.clock.now())
@@ -358,7 +362,7 @@ async fn resolve_request(
     }
     let lease = match scope {
         Some(g) => grant_lease(daemon, g).await,
-        None => lifecycle::lease(daemon, r.account.as_deref()).await,
+        None => crate::init::lease_or_start(daemon, r.account.as_deref()).await,
     };
     let lease = match lease {
         Ok(l) => l,
@@ -433,7 +437,7 @@ async fn passthrough(
     o.account = account.clone();
     let lease = match scope {
         Some(g) => grant_lease(daemon, g).await,
-        None => lifecycle::lease(daemon, account.as_deref()).await,
+        None => crate::init::lease_or_start(daemon, account.as_deref()).await,
     };
     let lease = match lease {
         Ok(l) => l,

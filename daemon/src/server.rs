@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::connection::{read_frame, read_preamble, write_response};
-use crate::grants::Grant;
+use crate::grants::{Grant, Opened};
 use crate::peer::{allowed, peer_of};
 use crate::requests::handle;
 use crate::state::Daemon;
@@ -29,6 +29,7 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     let slots = Arc::new(Semaphore::new(daemon.config.max_connections));
     let idle_check = daemon.info.exit_when_idle;
     let mut last_active = Instant::now();
+    let mut opened = daemon.grants.take_opened();
     let mut idle_tick = tokio::time::interval(
         idle_check
             .map(|d| d / 4)
@@ -46,6 +47,17 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
                     info!("no sessions and no clients for the idle period; exiting (the service manager restarts us on the next connection)");
                     daemon.shutdown.cancel();
                 }
+            }
+            Some(o) = next_grant(&mut opened) => {
+                let d = daemon.clone();
+                tracker.spawn(async move {
+                    let g = o.grant.clone();
+                    serve_grant(o.listener, d.clone(), o.grant).await;
+                    if !g.ended.is_cancelled() {
+                        warn!(grant = %g.name, "grant socket stopped serving; ending it");
+                        d.grants.revoke(&g.name, "its socket failed");
+                    }
+                });
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
@@ -69,20 +81,23 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     tracker.wait().await;
 }
 
+/// The next grant socket to serve; never, once the channel is gone.
+async fn next_grant(
+    opened: &mut Option<tokio::sync::mpsc::UnboundedReceiver<Opened>>,
+) -> Option<Opened> {
+    match opened {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Serve a grant's socket until the grant ends or the daemon stops. Connections get the same
 /// handling as the main socket (uid check, limits, deadline) with the grant as their scope,
 /// and are dropped when the grant ends.
 ///
-/// Boxed, because a grant is opened by a request that this same connection code handles.
-pub fn serve_grant(
-    listener: UnixListener,
-    daemon: Arc<Daemon>,
-    grant: Arc<Grant>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    Box::pin(serve_grant_inner(listener, daemon, grant))
-}
-
-async fn serve_grant_inner(listener: UnixListener, daemon: Arc<Daemon>, grant: Arc<Grant>) {
+/// Grant sockets reach [`serve`] over a channel from [`crate::grants`] (see
+/// [`crate::grants::Grants::serve`]), so a request that opens a grant never calls back here.
+async fn serve_grant(listener: UnixListener, daemon: Arc<Daemon>, grant: Arc<Grant>) {
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(daemon.config.max_connections));
     loop {
@@ -226,7 +241,7 @@ async fn connection(
                     protocol: op_session_protocol::PROTOCOL_VERSION,
                     version: env!("CARGO_PKG_VERSION").to_string(),
                     pid: std::process::id(),
-                    started_by: daemon.info.started_by.clone(),
+                    started_by: daemon.info.started_by,
                 }));
             }
             send_error(&mut stream, body).await;

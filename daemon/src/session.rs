@@ -2,8 +2,8 @@
 //!
 //! Owns the table of sessions (one per account), the default-account rule, and the deadline
 //! arithmetic on the suspend-aware clock: idle measured from the last successful `op` call,
-//! a hard limit from sign-in, checked on every lookup. Pure state: running `op` (sign-in,
-//! sign-out, keepalive) is [`crate::lifecycle`]'s job.
+//! a hard limit from sign-in, checked on every lookup. Pure state: running `op` is someone
+//! else's job (sign-in is [`crate::init`]'s; sign-out and keepalive [`crate::lifecycle`]'s).
 //!
 //! The table sits behind a std `Mutex` that is never held across an `.await` (mini-redis's
 //! rule): every method takes the lock, does arithmetic, and returns. Credentials are handed
@@ -13,66 +13,25 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use op_session_protocol::{ErrorBody, ErrorCode, Mode, SessionStatus};
+use op_session_protocol::{ErrorBody, Mode, SessionStatus};
 use tokio::sync::Notify;
 
 use crate::clock::unix_now;
-use crate::oprun::Auth;
 use crate::securemem::SecretToken;
-use secrecy::ExposeSecret;
+mod account;
+mod end;
+mod identity;
+mod lease;
 
-/// Who a session belongs to, as `op whoami` reported.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
-    /// The user's email (people only).
-    pub email: Option<String>,
-    /// Sign-in address.
-    pub url: Option<String>,
-    /// User UUID.
-    pub user_uuid: Option<String>,
-    /// Account UUID.
-    pub account_uuid: Option<String>,
-    /// Shorthand, when op reported one.
-    pub shorthand: Option<String>,
-}
+pub use account::{Account, unnamed_session};
+pub use end::{EndReason, expired_error};
+pub use identity::Identity;
+use identity::normalize_url;
+pub use lease::{Lease, not_signed_in};
 
-impl Identity {
-    /// Parse `op whoami --format json` (either key style of docs/op-behaviour.md §1.7).
-    pub fn from_whoami(json: &[u8]) -> Option<Identity> {
-        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
-        Some(Identity {
-            email: s("email"),
-            url: s("url").or_else(|| s("URL")),
-            user_uuid: s("user_uuid"),
-            account_uuid: s("account_uuid"),
-            shorthand: s("shorthand"),
-        })
-    }
-
-    /// The sign-in address without scheme or trailing slash, lower-cased.
-    pub fn host(&self) -> Option<String> {
-        self.url.as_deref().map(normalize_url)
-    }
-
-    /// A short name for the account: the shorthand, else the first label of the host.
-    pub fn short_name(&self) -> Option<String> {
-        self.shorthand.clone().or_else(|| {
-            self.host()
-                .and_then(|h| h.split('.').next().map(str::to_string))
-        })
-    }
-}
-
-fn normalize_url(u: &str) -> String {
-    let u = u.trim().to_ascii_lowercase();
-    let u = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"))
-        .unwrap_or(&u)
-        .to_string();
-    u.trim_end_matches('/').to_string()
-}
+/// Why a lease failed: the error for the client, and the session that just ran out (if one
+/// did), which the caller must wipe and revoke.
+pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
 
 /// One held session.
 #[derive(Debug)]
@@ -109,38 +68,7 @@ pub struct Session {
     /// session.
     pub generation: u64,
     /// Connect mode: the server this session resolves against (its token is `credential`).
-    pub connect: Option<Arc<crate::connect::Link>>,
-}
-
-/// Why a session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// Idle limit passed.
-    Idle,
-    /// Hard limit passed.
-    Hard,
-    /// `op` said the session is gone.
-    Revoked,
-    /// `op-session lock`.
-    Locked,
-    /// Daemon shutdown.
-    Shutdown,
-    /// Replaced by a new init.
-    Replaced,
-}
-
-impl EndReason {
-    /// For logs and messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndReason::Idle => "idle limit reached",
-            EndReason::Hard => "12-hour limit reached",
-            EndReason::Revoked => "revoked by 1Password",
-            EndReason::Locked => "locked",
-            EndReason::Shutdown => "daemon stopped",
-            EndReason::Replaced => "replaced by a new sign-in",
-        }
-    }
+    pub connect: Option<Arc<crate::connect::link::Link>>,
 }
 
 impl Session {
@@ -210,56 +138,6 @@ impl Session {
     }
 }
 
-/// What a request borrows from a session for one `op` call.
-#[derive(Debug, Clone)]
-pub struct Lease {
-    /// The session's name.
-    pub name: String,
-    /// Its mode.
-    pub mode: Mode,
-    /// Its credential.
-    pub credential: Option<Arc<SecretToken>>,
-    /// Its session variable.
-    pub session_var: Option<String>,
-    /// Its generation (see [`Session::generation`]).
-    pub generation: u64,
-    /// What to pass as `--account`.
-    pub account_arg: Option<String>,
-    /// Connect mode: the server to resolve against.
-    pub connect: Option<Arc<crate::connect::Link>>,
-}
-
-impl Lease {
-    /// The child's credential.
-    pub fn auth(&self) -> Auth<'_> {
-        match (self.mode, &self.credential, &self.session_var) {
-            (Mode::Token, Some(c), Some(var)) => Auth::Token {
-                var,
-                token: c.expose_secret().as_str(),
-            },
-            (Mode::ServiceAccount, Some(c), _) => Auth::ServiceAccount {
-                token: c.expose_secret().as_str(),
-            },
-            (Mode::Connect, Some(c), _) => match &self.connect {
-                Some(link) => Auth::Connect {
-                    host: link.host(),
-                    token: c.expose_secret().as_str(),
-                },
-                None => Auth::None,
-            },
-            _ => Auth::None,
-        }
-    }
-
-    /// The held credential as text, for scrubbing.
-    pub fn secret_str(&self) -> &str {
-        self.credential
-            .as_ref()
-            .map(|c| c.expose_secret().as_str())
-            .unwrap_or("")
-    }
-}
-
 #[derive(Debug, Default)]
 struct Table {
     sessions: Vec<Session>,
@@ -284,10 +162,6 @@ impl Table {
         }
     }
 }
-
-/// Why a lease failed: the error for the client, and the session that just ran out (if one
-/// did), which the caller must wipe and revoke.
-pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
 
 /// The session table.
 #[derive(Debug, Default)]
@@ -530,171 +404,70 @@ impl Sessions {
             .collect()
     }
 
-    /// Build a new session value (not yet inserted).
-    #[allow(clippy::too_many_arguments)]
-    pub fn build(
-        &self,
-        name: String,
-        mode: Mode,
-        identity: Identity,
-        credential: Option<SecretToken>,
-        session_var: Option<String>,
-        now: Duration,
-        idle_limit: Option<Duration>,
-        hard_limit: Duration,
-        keepalive: bool,
-    ) -> Session {
+    /// Build a new session value (not yet inserted), signed in at `now` on the deadline
+    /// clock, with the next generation.
+    pub fn build(&self, new: NewSession, now: Duration) -> Session {
         Session {
-            name,
-            mode,
-            identity,
-            credential: credential.map(Arc::new),
-            session_var,
+            name: new.name,
+            mode: new.mode,
+            identity: new.identity,
+            credential: new.credential.map(Arc::new),
+            session_var: new.session_var,
             signed_in_unix: unix_now(),
             started: now,
             last_op_use: now,
             app_confirmed: now,
-            idle_limit,
-            hard_deadline: now + hard_limit,
-            keepalive,
+            idle_limit: new.idle_limit,
+            hard_deadline: now + new.hard_limit,
+            keepalive: new.keepalive,
             keepalive_running: false,
             generation: self.next_generation(),
+            connect: new.connect,
+        }
+    }
+}
+
+/// What a new session starts with: everything [`Sessions::build`] does not derive from the
+/// clock and the table.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The account's name in op-session.
+    pub name: String,
+    /// How it authenticates.
+    pub mode: Mode,
+    /// Who it is.
+    pub identity: Identity,
+    /// The token (token, service-account and connect modes).
+    pub credential: Option<SecretToken>,
+    /// `OP_SESSION_<USERUUID>` (token mode).
+    pub session_var: Option<String>,
+    /// Idle limit (`None`: no idle limit).
+    pub idle_limit: Option<Duration>,
+    /// How long after sign-in the session ends whatever happens.
+    pub hard_limit: Duration,
+    /// Refresh the server session while clients are active.
+    pub keepalive: bool,
+    /// Connect mode: the server this session resolves against.
+    pub connect: Option<Arc<crate::connect::link::Link>>,
+}
+
+impl NewSession {
+    /// A session of `mode` for `name` with no credential, no idle limit, no keepalive and
+    /// the given hard limit; set the rest with struct update syntax.
+    pub fn new(name: impl Into<String>, mode: Mode, hard_limit: Duration) -> Self {
+        NewSession {
+            name: name.into(),
+            mode,
+            identity: Identity::default(),
+            credential: None,
+            session_var: None,
+            idle_limit: None,
+            hard_limit,
+            keepalive: false,
             connect: None,
         }
     }
 }
 
-/// The error for "no session for this account".
-pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> ErrorBody {
-    let which = account.or(default);
-    let (msg, fix) = match which {
-        Some(a) => (
-            format!("no 1Password session is held for account {a}"),
-            format!("run `op-session init --account {a}` in a terminal"),
-        ),
-        None => (
-            "no 1Password session is held".to_string(),
-            "run `op-session init` in a terminal".to_string(),
-        ),
-    };
-    ErrorBody::new(ErrorCode::NotSignedIn, msg).with_fix(fix)
-}
-
-/// The error for a session that ran out.
-pub fn expired_error(name: &str, why: EndReason) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::SessionExpired,
-        format!(
-            "the 1Password session for account {name} ended ({})",
-            why.as_str()
-        ),
-    )
-    .with_fix(format!(
-        "run `op-session init --account {name}` in a terminal to sign in again"
-    ))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn session(t: &Sessions, name: &str, now: Duration, idle: Option<u64>, hard: u64) -> Session {
-        t.build(
-            name.into(),
-            Mode::Token,
-            Identity {
-                url: Some(format!("https://{name}.1password.com/")),
-                user_uuid: Some(format!("{}UUID", name.to_uppercase())),
-                ..Identity::default()
-            },
-            None,
-            Some("OP_SESSION_X".into()),
-            now,
-            idle.map(Duration::from_secs),
-            Duration::from_secs(hard),
-            true,
-        )
-    }
-
-    #[test]
-    fn idle_is_measured_from_the_last_op_call_and_capped_by_hard() {
-        let t = Sessions::new(None);
-        let s0 = Duration::from_secs(100);
-        t.insert(session(&t, "my", s0, Some(30), 50));
-        let l = t.lease(None, s0 + Duration::from_secs(20)).expect("live");
-        t.touch(&l.name, l.generation, s0 + Duration::from_secs(20));
-        assert!(
-            t.lease(None, s0 + Duration::from_secs(45)).is_ok(),
-            "idle reset by use"
-        );
-        let (err, ended) = t
-            .lease(None, s0 + Duration::from_secs(50))
-            .expect_err("hard limit even while in use");
-        assert_eq!(err.code, ErrorCode::SessionExpired);
-        assert_eq!(ended.map(|b| b.1), Some(EndReason::Hard));
-        assert!(t.is_empty());
-    }
-
-    #[test]
-    fn idle_expiry_without_use() {
-        let t = Sessions::new(None);
-        let s0 = Duration::from_secs(10);
-        t.insert(session(&t, "my", s0, Some(2), 3600));
-        let (err, ended) = t
-            .lease(Some("my"), s0 + Duration::from_secs(2))
-            .expect_err("idle");
-        assert_eq!(err.code, ErrorCode::SessionExpired);
-        assert_eq!(ended.map(|b| b.1), Some(EndReason::Idle));
-    }
-
-    #[test]
-    fn accounts_match_by_name_address_and_uuid_and_default_is_first() {
-        let t = Sessions::new(None);
-        let now = Duration::from_secs(1);
-        t.insert(session(&t, "work", now, None, 100));
-        t.insert(session(&t, "home", now, None, 100));
-        assert_eq!(t.lease(None, now).expect("default").name, "work");
-        assert_eq!(t.lease(Some("HOME"), now).expect("by name").name, "home");
-        assert_eq!(
-            t.lease(Some("https://home.1password.com"), now)
-                .expect("by url")
-                .name,
-            "home"
-        );
-        assert_eq!(
-            t.lease(Some("HOMEUUID"), now).expect("by uuid").name,
-            "home"
-        );
-        let (err, _) = t.lease(Some("nope"), now).expect_err("unknown");
-        assert_eq!(err.code, ErrorCode::NotSignedIn);
-        assert!(err.fix.contains("--account nope"));
-    }
-
-    #[test]
-    fn keepalive_is_due_after_half_the_idle_window_once() {
-        let t = Sessions::new(None);
-        let s0 = Duration::from_secs(0);
-        t.insert(session(&t, "my", s0, Some(10), 100));
-        let l = t.lease(None, s0).expect("live");
-        assert!(!t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(4)));
-        assert!(t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(5)));
-        assert!(
-            !t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(6)),
-            "in flight"
-        );
-        t.keepalive_done(&l.name, l.generation);
-        t.touch(&l.name, l.generation, s0 + Duration::from_secs(6));
-        assert!(!t.keepalive_due(&l.name, l.generation, s0 + Duration::from_secs(7)));
-    }
-
-    #[test]
-    fn stale_generations_cannot_end_a_new_session() {
-        let t = Sessions::new(None);
-        let now = Duration::from_secs(1);
-        t.insert(session(&t, "my", now, None, 100));
-        let old = t.lease(None, now).expect("live");
-        t.insert(session(&t, "my", now, None, 100));
-        assert!(t.end(&old.name, old.generation).is_none());
-        assert_eq!(t.len(), 1);
-    }
-}
+mod tests;

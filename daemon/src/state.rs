@@ -14,7 +14,7 @@ use crate::audit::Audit;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::lifecycle::AuthGate;
+use crate::gate::AuthGate;
 use crate::oprun::OpRunner;
 use crate::session::Sessions;
 
@@ -24,7 +24,7 @@ pub struct DaemonInfo {
     /// The socket it serves.
     pub socket: PathBuf,
     /// `manual`, `autostart`, `systemd` or `launchd`.
-    pub started_by: String,
+    pub started_by: op_session_protocol::StartedBy,
     /// Which protections took hold.
     pub protections: Protections,
     /// When it started (for uptime).
@@ -61,7 +61,7 @@ pub struct Daemon {
     /// Live scoped grants.
     pub grants: crate::grants::Grants,
     /// What the presence watcher sees, and why sessions were locked.
-    pub presence: crate::presence::Presence,
+    pub presence: crate::presence::seen::Presence,
 }
 
 impl Daemon {
@@ -71,7 +71,7 @@ impl Daemon {
             config.op_path.clone(),
             config.op_timeout,
             config.pass_env.clone(),
-            config.op_env.clone(),
+            config.op_env.clone().into_iter().collect(),
         );
         let audit = if config.audit {
             op_session_paths::audit_path().ok().map(Audit::new)
@@ -90,7 +90,7 @@ impl Daemon {
             auth_gate: AuthGate::default(),
             ancestry: crate::peer::AncestryCache::default(),
             grants: crate::grants::Grants::default(),
-            presence: crate::presence::Presence::from_env(),
+            presence: crate::presence::seen::Presence::from_env(),
         }
     }
 }

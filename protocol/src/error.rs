@@ -163,8 +163,8 @@ pub struct DaemonIdentity {
     pub version: String,
     /// The daemon's pid.
     pub pid: u32,
-    /// How it was started: `autostart`, `manual`, `systemd`, `launchd`.
-    pub started_by: String,
+    /// How it was started.
+    pub started_by: crate::StartedBy,
 }
 
 impl ErrorBody {

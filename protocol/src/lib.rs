@@ -34,6 +34,7 @@
 //! Resolved secret values cross daemon → client in [`ResolvedValue`], also as `SecretString`.
 //! Frame buffers that may hold either are [`zeroize::Zeroizing`].
 
+pub mod audit;
 pub mod error;
 pub mod exit;
 pub mod fdpass;
@@ -43,13 +44,16 @@ pub mod human;
 pub mod mcp;
 pub mod message;
 pub mod presence;
+pub mod status;
 
+pub use audit::{AuditRecord, Decision};
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 pub use grant::{GrantInfo, GrantRequest, RevokeRequest};
 pub use mcp::{CheckReport, CheckRequest, ItemOp, ItemRequest, McpInfo, Via};
 pub use message::*;
 pub use presence::{PresenceEvent, PresenceStatus};
+pub use status::*;
 
 /// The protocol version. Bump it whenever a request or response changes shape.
 pub const PROTOCOL_VERSION: u32 = 2;

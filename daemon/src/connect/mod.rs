@@ -17,11 +17,10 @@
 //! shown.
 
 pub mod client;
+pub mod link;
 pub mod resolve;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use op_grammar::{Effect, OpCommand};
 use op_session_protocol::{ConnectServer, ErrorBody, ErrorCode, InitRequest, Mode, SessionStatus};
@@ -31,10 +30,12 @@ use tracing::{info, warn};
 use crate::lifecycle;
 use crate::scrub::{human, scrub};
 use crate::securemem::{SecretToken, secret_token};
-use crate::session::{EndReason, Identity, Lease};
+use crate::session::{EndReason, Identity, Lease, NewSession};
 use crate::state::Daemon;
 
 pub use client::{ConnectClient, ConnectError};
+pub use link::Link;
+use link::{IdCache, item_key, vault_key};
 
 /// The systemd credential name for a Connect token (`LoadCredential=op-connect-token:…`).
 pub const CREDENTIAL: &str = "op-connect-token";
@@ -51,79 +52,6 @@ pub const PASSTHROUGH_VERBS: &[&str] = &[
     "vault list",
     "document get",
 ];
-
-/// What a connect session keeps beside its token.
-#[derive(Debug)]
-pub struct Link {
-    /// The HTTP client for this server.
-    pub client: ConnectClient,
-    /// The server as status shows it.
-    pub server: ConnectServer,
-    /// Vault and item IDs by name, for the value cache's TTL.
-    ids: IdCache,
-}
-
-impl Link {
-    /// The base URL.
-    pub fn host(&self) -> &str {
-        &self.server.host
-    }
-}
-
-/// Vault IDs by name and item IDs by (vault ID, title), each until the TTL passes. Keys are
-/// lower-cased, as names in references are case-insensitive. Lives in the session's [`Link`],
-/// so it ends with the session.
-#[derive(Debug)]
-struct IdCache {
-    ttl: Duration,
-    map: Mutex<HashMap<String, (String, String, Duration)>>,
-}
-
-impl IdCache {
-    fn new(ttl: Duration) -> Self {
-        IdCache {
-            ttl,
-            map: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, String, Duration)>> {
-        self.map.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The (ID, name) cached under `key`, if still fresh at `now`.
-    fn get(&self, key: &str, now: Duration) -> Option<(String, String)> {
-        let mut map = self.lock();
-        match map.get(key) {
-            Some((id, name, exp)) if now < *exp => Some((id.clone(), name.clone())),
-            Some(_) => {
-                map.remove(key);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn put(&self, key: String, id: &str, name: &str, now: Duration) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        self.lock()
-            .insert(key, (id.to_string(), name.to_string(), now + self.ttl));
-    }
-
-    fn forget(&self, key: &str) {
-        self.lock().remove(key);
-    }
-}
-
-fn vault_key(name: &str) -> String {
-    format!("v:{}", name.to_ascii_lowercase())
-}
-
-fn item_key(vault_id: &str, title: &str) -> String {
-    format!("i:{vault_id}:{}", title.to_ascii_lowercase())
-}
 
 /// The Connect token from systemd's `$CREDENTIALS_DIRECTORY/op-connect-token`.
 fn credential_token() -> Option<SecretToken> {
@@ -292,15 +220,16 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         server,
         ids: IdCache::new(daemon.config.cache_ttl),
     });
-    let name = req.account.clone().unwrap_or_else(|| "connect".into());
-    Ok(lifecycle::store(
+    let name = crate::session::Account::from_request(req.account.as_deref())
+        .session_name(Mode::Connect, &identity);
+    Ok(lifecycle::start(
         daemon,
-        name,
-        Mode::Connect,
-        identity,
-        Some(token),
-        None,
-        Some(link),
+        NewSession {
+            identity,
+            credential: Some(token),
+            connect: Some(link),
+            ..lifecycle::new_session(daemon, name, Mode::Connect)
+        },
     ))
 }
 
@@ -393,23 +322,5 @@ mod tests {
         };
         let b = plain(&e, &["eyJhbGciOi.secret-token"]);
         assert!(!b.message.contains("secret-token"), "{}", b.message);
-    }
-
-    #[test]
-    fn the_id_cache_expires_and_forgets() {
-        let c = IdCache::new(Duration::from_secs(10));
-        let t0 = Duration::from_secs(1);
-        c.put(vault_key("Dev"), "abc", "Dev", t0);
-        assert_eq!(
-            c.get(&vault_key("DEV"), t0).map(|v| v.0),
-            Some("abc".into())
-        );
-        assert!(
-            c.get(&vault_key("dev"), t0 + Duration::from_secs(10))
-                .is_none()
-        );
-        c.put(item_key("abc", "Stripe"), "def", "Stripe", t0);
-        c.forget(&item_key("abc", "stripe"));
-        assert!(c.get(&item_key("abc", "Stripe"), t0).is_none());
     }
 }

@@ -1,0 +1,49 @@
+//! Why `op` could not be run to completion, and the client's error for it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use op_session_protocol::{ErrorBody, ErrorCode};
+
+/// Most `op` stdout the daemon keeps for one call.
+pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// Why `op` could not be run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// No binary.
+    #[error("{0}")]
+    NotFound(String),
+    /// It ran past the deadline and was killed.
+    #[error("op did not finish within {0:?} and was stopped")]
+    Timeout(Duration),
+    /// It printed more than we keep.
+    #[error("op printed more than {MAX_OP_OUTPUT} bytes")]
+    TooMuchOutput,
+    /// It could not be started or waited for.
+    #[error("could not run {path}: {source}")]
+    Spawn {
+        /// The binary.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl From<OpError> for ErrorBody {
+    /// The client's error for an `op` that could not be run to completion.
+    fn from(e: OpError) -> ErrorBody {
+        match e {
+            OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
+            OpError::Timeout(d) => ErrorBody::new(
+                ErrorCode::OpTimeout,
+                format!(
+                    "op did not finish within {}s and was stopped",
+                    d.as_secs_f32()
+                ),
+            ),
+            e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
+            e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
+        }
+    }
+}
