@@ -10,8 +10,9 @@
 //! Never returns a concealed value, a length or a prefix from [`item`] or [`check`]; never logs
 //! a value.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
 
 use op_session_protocol::{
     CheckReport, CheckRequest, ErrorBody, ErrorCode, ItemOp, ItemRequest, McpInfo, ResolvePurpose,
@@ -24,7 +25,7 @@ use op_grammar::OpCall;
 use crate::config::run_rule_for;
 use crate::lifecycle;
 use crate::policy;
-use crate::resolve::{cache_key, resolve};
+use crate::resolve::resolve;
 use crate::state::Daemon;
 
 /// What replaces a concealed value in item JSON (the same words `op run` masks with).
@@ -116,16 +117,6 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
     None
 }
 
-/// Field types learned from `op item get`, keyed by account, session generation and the
-/// reference's cache key. Metadata, not secrets; a new session starts afresh, and the map is
-/// emptied when it reaches [`MAX_FIELD_TYPES`] entries.
-const MAX_FIELD_TYPES: usize = 4096;
-
-fn field_types() -> &'static Mutex<HashMap<String, Option<String>>> {
-    static TYPES: OnceLock<Mutex<HashMap<String, Option<String>>>> = OnceLock::new();
-    TYPES.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
 /// `check_reference`: resolve (through the cache, single-flight) and say where it points.
 pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport, ErrorBody> {
     let parsed = secret_ref::reference::parse(&c.reference).map_err(|e| {
@@ -142,37 +133,19 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
     let resolved = resolve(daemon, &lease, std::slice::from_ref(&c.reference), false).await?;
     let cached = resolved.first().is_some_and(|r| r.cached);
     drop(resolved);
-    let key = format!(
-        "{}\0{}\0{}",
-        lease.name,
-        lease.generation,
-        cache_key(&c.reference)
-    );
-    let known = field_types()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&key)
-        .cloned();
-    let field_type = match known {
-        Some(t) => t,
-        None => {
-            let call = OpCall::item_get(&parsed.item, &parsed.vault).json();
-            let t = match lifecycle::call_op(daemon, &lease, call, None).await {
-                Ok(out) => serde_json::from_slice::<Value>(&out.stdout)
-                    .ok()
-                    .and_then(|item| {
-                        field_type_of(&item, parsed.section.as_deref(), &parsed.field)
-                    }),
-                Err(_) => None,
-            };
-            let mut types = field_types().lock().unwrap_or_else(|e| e.into_inner());
-            if types.len() >= MAX_FIELD_TYPES {
-                types.clear();
-            }
-            types.insert(key, t.clone());
-            drop(types);
-            t
-        }
+    // The field's type, resolved like any value (`?attribute=type`), so it works the same in
+    // every mode (connect included) and is cached, per session, with the values.
+    let type_ref = secret_ref::reference::SecretRef {
+        attribute: Some(secret_ref::Attribute::Type),
+        ssh_format: None,
+        ..parsed.clone()
+    }
+    .to_string();
+    let field_type = match resolve(daemon, &lease, &[type_ref], false).await {
+        Ok(mut v) => v
+            .pop()
+            .map(|r| r.value.expose_secret().trim().to_ascii_uppercase()),
+        Err(_) => None,
     };
     Ok(CheckReport {
         reference: c.reference.clone(),
@@ -184,28 +157,6 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
         field_type,
         cached,
     })
-}
-
-/// The type of the field a reference names, matching by ID or label (case-insensitive) and
-/// by section when the reference names one.
-fn field_type_of(item: &Value, section: Option<&str>, field: &str) -> Option<String> {
-    let fields = item.get("fields")?.as_array()?;
-    let eq = |v: Option<&Value>, want: &str| {
-        v.and_then(Value::as_str)
-            .is_some_and(|s| s.eq_ignore_ascii_case(want))
-    };
-    fields
-        .iter()
-        .find(|f| {
-            (eq(f.get("id"), field) || eq(f.get("label"), field))
-                && section.is_none_or(|s| {
-                    let sec = f.get("section");
-                    eq(sec.and_then(|x| x.get("id")), s) || eq(sec.and_then(|x| x.get("label")), s)
-                })
-        })
-        .and_then(|f| f.get("type"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
 }
 
 /// An argument that names an item, vault, tag or field: never something `op` would read as

@@ -1071,3 +1071,141 @@ fn http_speaks_the_stateless_2026_07_28_spec_and_audits_the_client_name() {
         "the audit names the stateless client"
     );
 }
+
+/// The resolving tools' answers (values kept only where the tool returns them), for comparing
+/// modes: `check_reference`, `read_secret`, `run` and `inject`, in success and failure.
+async fn resolving_tool_answers(w: &World) -> Vec<(String, bool, Value)> {
+    let tee = w.dir.path().join("mcp-stdout.log");
+    let (c, _) = stdio_client(w, &tee).await;
+    let mut s = Session::default();
+    let tpl = w.dir.path().join("modes.tpl");
+    std::fs::write(
+        &tpl,
+        "key={{ op://Dev/Stripe/key }}\ndb={{ op://Dev/Database/password }}\n",
+    )
+    .unwrap();
+    let out = w.dir.path().join("modes.out");
+    let calls: Vec<(&str, Value)> = vec![
+        (
+            "check_reference",
+            json!({"reference": "op://Dev/Stripe/key"}),
+        ),
+        (
+            "check_reference",
+            json!({"reference": "op://Dev/Database/password"}),
+        ),
+        ("check_reference", json!({"reference": "op://Dev/Nope/key"})),
+        (
+            "check_reference",
+            json!({"reference": "op://Nope/Stripe/key"}),
+        ),
+        (
+            "read_secret",
+            json!({"reference": "op://Dev/Stripe/key", "acknowledge": ACK}),
+        ),
+        (
+            "read_secret",
+            json!({"reference": "op://Dev/GitHub/one-time password?attribute=type", "acknowledge": ACK}),
+        ),
+        (
+            "read_secret",
+            json!({"reference": "op://Dev/Nope/key", "acknowledge": ACK}),
+        ),
+        (
+            "run",
+            json!({
+                "command": ["sh", "-c", "printf 'out:%s\\n' \"$K\"; test \"$DB\" = \"$WANT\" && echo same; exit 3"],
+                "env": {"K": "op://Dev/Stripe/key", "DB": "op://Dev/Database/password"},
+            }),
+        ),
+        (
+            "run",
+            json!({"command": ["true"], "env": {"K": "op://Dev/Nope/key"}}),
+        ),
+        (
+            "inject",
+            json!({"template_path": tpl.display().to_string(), "output_path": out.display().to_string()}),
+        ),
+    ];
+    let mut answers = Vec::new();
+    for (name, mut args) in calls {
+        if name == "run"
+            && let Some(env) = args.get_mut("env").and_then(Value::as_object_mut)
+            && env.contains_key("DB")
+        {
+            // The child compares the value itself; the output shows only the verdict.
+            args["command"] = json!([
+                "sh",
+                "-c",
+                format!(
+                    "printf 'out:%s\\n' \"$K\"; test \"$DB\" = '{}' && echo same; exit 3",
+                    DB_PASSWORD.replace('\'', "'\\''")
+                )
+            ]);
+        }
+        let r = s.call(&c, name, args).await;
+        let mut json = r.json.clone();
+        if let Some(o) = json.as_object_mut() {
+            // Timings, cache state and the session's name differ by nature between the modes.
+            for k in ["duration_ms", "cached", "elapsed_ms", "account"] {
+                o.remove(k);
+            }
+            // Each world has its own directory: compare the file's name only.
+            if let Some(Value::String(p)) = o.get_mut("path") {
+                *p = Path::new(p.as_str())
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+            }
+        }
+        // Errors compare by their first line without the time stamp.
+        let text = if r.is_error {
+            let line = r.text.lines().next().unwrap_or("").to_string();
+            match line.strip_prefix("[ERROR] ") {
+                Some(rest) if rest.len() > 20 => format!("[ERROR] <ts> {}", &rest[20..]),
+                _ => line,
+            }
+        } else {
+            String::new()
+        };
+        answers.push((format!("{name} {text}"), r.is_error, json));
+    }
+    answers.push((
+        "inject output".into(),
+        false,
+        json!(std::fs::read_to_string(&out).unwrap_or_default()),
+    ));
+    c.cancel().await.unwrap();
+    answers
+}
+
+#[test]
+fn in_connect_mode_the_resolving_tools_answer_as_in_token_mode() {
+    let config = "[mcp]\nreveal = true\nrun_allow = [\"/bin/*\", \"/usr/bin/*\"]\n";
+    let token = world(config);
+    // fake-connect runs its own runtime, so this test drives the MCP client on another.
+    let connect = op_session_e2e::connect::Connect::started(config);
+    assert_eq!(connect.w.status()["sessions"][0]["mode"], "connect");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let want = rt.block_on(resolving_tool_answers(&token));
+    let got = rt.block_on(resolving_tool_answers(&connect.w));
+    assert_eq!(want.len(), got.len());
+    let differ: Vec<String> = want
+        .iter()
+        .zip(&got)
+        .filter(|(w, g)| w != g)
+        .map(|(w, g)| format!("token: {w:?}\nconnect: {g:?}"))
+        .collect();
+    assert!(differ.is_empty(), "{}", differ.join("\n\n"));
+    // The values really went through: the revealed one, the run's masked output, the file.
+    assert_eq!(got[4].2["value"], STRIPE);
+    assert!(got[7].2.to_string().contains(CONCEALED), "{:?}", got[7]);
+    assert!(got[7].2.to_string().contains("same"), "{:?}", got[7]);
+    assert!(got[10].2.as_str().unwrap().contains(STRIPE));
+    token.run(&["stop"]);
+    connect.w.run(&["stop"]);
+}

@@ -129,19 +129,35 @@ pub fn tools(info: &McpInfo) -> Vec<Tool> {
     v
 }
 
+/// `op`'s words without its `[ERROR] YYYY/MM/DD HH:MM:SS ` line prefixes: a model needs the
+/// message, not `op`'s clock, and a message the daemon wrote itself (connect mode, a refused
+/// reference) then reads the same as `op`'s.
+fn without_op_stamps(message: &str) -> String {
+    message
+        .trim_end()
+        .lines()
+        .map(|l| match l.strip_prefix("[ERROR] ") {
+            Some(rest) if rest.len() > 20 && rest.as_bytes().get(19) == Some(&b' ') => &rest[20..],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The CLI's one line for an error: what happened; fix: what to do.
 pub fn error_line(e: &ErrorBody) -> String {
+    let message = without_op_stamps(&e.message);
     if e.code == ErrorCode::OpFailed || e.fix.is_empty() {
-        return e.message.trim_end().to_string();
+        return message;
     }
-    format!("{}; fix: {}", e.message.trim_end(), e.fix)
+    format!("{message}; fix: {}", e.fix)
 }
 
 fn fail(e: &ErrorBody) -> CallToolResult {
     let mut r = CallToolResult::error(vec![ContentBlock::text(error_line(e))]);
     r.structured_content = Some(json!({
         "error": e.code.as_str(),
-        "message": e.message,
+        "message": without_op_stamps(&e.message),
         "fix": e.fix,
     }));
     r
