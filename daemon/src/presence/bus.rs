@@ -122,6 +122,63 @@ impl Backoff {
     }
 }
 
+/// How a watcher reports that its bus is down: the note `status` shows, logged once at info
+/// (as a warning when a working bus was lost), then at debug while the bus stays away.
+#[derive(Debug)]
+pub struct Outage {
+    /// `system` or `session`.
+    bus: &'static str,
+    /// What goes unwatched while it is down, for the log.
+    watched: &'static str,
+    logged: bool,
+}
+
+impl Outage {
+    /// The reporter for one bus's watcher.
+    pub fn new(bus: &'static str, watched: &'static str) -> Outage {
+        Outage {
+            bus,
+            watched,
+            logged: false,
+        }
+    }
+
+    /// The note for this outage: `note` when the watcher has a more precise one, else "lost
+    /// the {bus} bus …" after a working connection or "no {bus} bus …" before one.
+    pub fn report(
+        &mut self,
+        address: &str,
+        lost: &dyn std::fmt::Display,
+        connected: bool,
+        wait: Duration,
+        note: Option<String>,
+    ) -> String {
+        let (bus, watched) = (self.bus, self.watched);
+        let note = note.unwrap_or_else(|| {
+            if connected {
+                format!(
+                    "lost the {bus} bus at {address} ({lost}); reconnecting in {}s",
+                    wait.as_secs()
+                )
+            } else {
+                format!(
+                    "no {bus} bus at {address} ({lost}); retrying in {}s",
+                    wait.as_secs()
+                )
+            }
+        });
+        if connected {
+            tracing::warn!(%note, "{watched} are not watched until the {bus} bus is back");
+        } else if !self.logged {
+            tracing::info!(%note, "{watched} are not watched");
+        } else {
+            tracing::debug!(%note, "{bus} bus still unavailable");
+        }
+        self.logged = !connected || self.logged;
+        note
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

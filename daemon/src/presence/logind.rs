@@ -28,7 +28,7 @@ use zbus::message::Type as MessageType;
 use zbus::{Connection, MatchRule, Message, MessageStream};
 use zbus::{OwnedObjectPath, OwnedVariant};
 
-use super::bus::{Backoff, STABLE, connect};
+use super::bus::{Backoff, Outage, STABLE, connect};
 use super::{Source, end_sessions};
 use crate::state::Daemon;
 
@@ -63,7 +63,7 @@ enum Lost {
 pub async fn watch(daemon: Arc<Daemon>) {
     let address = daemon.presence.buses.system.clone();
     let mut backoff = Backoff::default();
-    let mut logged_down = false;
+    let mut outage = Outage::new("system", "sleep and session locks");
     loop {
         let started = Instant::now();
         let mut connected = false;
@@ -78,28 +78,13 @@ pub async fn watch(daemon: Arc<Daemon>) {
             backoff.reset();
         }
         let wait = backoff.next();
-        let note = match (&lost, connected) {
-            (Lost::NoLogind, _) => format!(
+        let precise = matches!(lost, Lost::NoLogind).then(|| {
+            format!(
                 "no logind on the system bus at {address}; retrying in {}s",
                 wait.as_secs()
-            ),
-            (_, true) => format!(
-                "lost the system bus at {address} ({lost}); reconnecting in {}s",
-                wait.as_secs()
-            ),
-            (_, false) => format!(
-                "no system bus at {address} ({lost}); retrying in {}s",
-                wait.as_secs()
-            ),
-        };
-        if connected {
-            warn!(%note, "sleep and session locks are not watched until the system bus is back");
-        } else if !logged_down {
-            info!(%note, "sleep and session locks are not watched");
-        } else {
-            debug!(%note, "system bus still unavailable");
-        }
-        logged_down = !connected || logged_down;
+            )
+        });
+        let note = outage.report(&address, &lost, connected, wait, precise);
         daemon.presence.set_system(Source::Down(note));
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return,

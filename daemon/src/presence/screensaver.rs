@@ -14,11 +14,11 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 use op_session_protocol::PresenceEvent;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 use zbus::message::Type as MessageType;
 use zbus::{MatchRule, MessageStream};
 
-use super::bus::{Backoff, STABLE, connect};
+use super::bus::{Backoff, Outage, STABLE, connect};
 use super::{Source, end_sessions};
 use crate::state::Daemon;
 
@@ -43,7 +43,7 @@ pub async fn watch(daemon: Arc<Daemon>) {
         return;
     };
     let mut backoff = Backoff::default();
-    let mut logged_down = false;
+    let mut outage = Outage::new("session", "screensavers");
     loop {
         let started = Instant::now();
         let mut connected = false;
@@ -56,25 +56,7 @@ pub async fn watch(daemon: Arc<Daemon>) {
             backoff.reset();
         }
         let wait = backoff.next();
-        let note = if connected {
-            format!(
-                "lost the session bus at {address} ({lost}); reconnecting in {}s",
-                wait.as_secs()
-            )
-        } else {
-            format!(
-                "no session bus at {address} ({lost}); retrying in {}s",
-                wait.as_secs()
-            )
-        };
-        if connected {
-            warn!(%note, "screensavers are not watched until the session bus is back");
-        } else if !logged_down {
-            info!(%note, "screensavers are not watched");
-        } else {
-            debug!(%note, "session bus still unavailable");
-        }
-        logged_down = !connected || logged_down;
+        let note = outage.report(&address, &lost, connected, wait, None);
         daemon.presence.set_session(Source::Down(note));
         tokio::select! {
             _ = daemon.shutdown.cancelled() => return,
