@@ -91,22 +91,13 @@ pub fn companion_binary(env_var: &str, name: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Variables an auto-started daemon inherits from the client that starts it: where the
-/// person's files are, the locale and time zone, and how to reach the desktop and its buses.
-/// Nothing that loads code (`LD_*`), chooses programs (`PATH`: the daemon gets the fixed
+/// Variables an auto-started daemon inherits from the client that starts it, besides the
+/// person's session ([`op_session_paths::SESSION_ENV`]): the system bus (presence) and our own
+/// config and log settings. Nothing that loads code (`LD_*`), chooses programs (`PATH`: the daemon gets the fixed
 /// system path), redirects traffic (proxies, CA bundles) or carries a credential. An agent
 /// that runs `PATH=/evil:$PATH op-session status` must not choose the `op` binary that the
 /// person's next `op-session init` hands the password to.
 const AUTOSTART_ENV: &[&str] = &[
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "TZ",
-    "TMPDIR",
-    "DISPLAY",
-    "WAYLAND_DISPLAY",
-    "DBUS_SESSION_BUS_ADDRESS",
     "DBUS_SYSTEM_BUS_ADDRESS",
     "OPSESSION_CONFIG",
     "OPSESSION_LOG",
@@ -116,9 +107,8 @@ const AUTOSTART_ENV: &[&str] = &[
 pub fn autostart_env() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
     let mut env: Vec<_> = std::env::vars_os()
         .filter(|(k, _)| {
-            k.to_str().is_some_and(|k| {
-                AUTOSTART_ENV.contains(&k) || k.starts_with("XDG_") || k.starts_with("LC_")
-            })
+            k.to_str()
+                .is_some_and(|k| op_session_paths::is_session_var(k) || AUTOSTART_ENV.contains(&k))
         })
         .collect();
     env.push(("PATH".into(), op_session_paths::SYSTEM_PATH.into()));

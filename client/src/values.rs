@@ -10,7 +10,6 @@ use std::path::Path;
 
 use op_grammar::FileMode;
 use op_session_protocol::{Request, ResolvePurpose, ResolveRequest, Response, exit};
-use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::cli::{InjectArgs, ReadArgs, account_or_env};
@@ -34,16 +33,7 @@ pub fn resolve(
         ..ResolveRequest::default()
     });
     match request(t, &req)? {
-        Response::Values(v) => Ok(v
-            .values
-            .into_iter()
-            .map(|r| {
-                (
-                    r.reference,
-                    Zeroizing::new(r.value.expose_secret().to_string()),
-                )
-            })
-            .collect()),
+        Response::Values(v) => Ok(v.into_pairs()),
         Response::Error(e) => Err(e.into()),
         other => Err(unexpected_response(&other)),
     }

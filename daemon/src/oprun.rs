@@ -32,24 +32,11 @@ use child::{read_capped, relay_scrubbed, wait_child};
 pub use error::{MAX_OP_OUTPUT, OpError};
 
 /// Variables an `op` child inherits from the daemon's own environment (set at login by the
-/// service manager, or by the client's clean auto-start; never a caller's). What `op` needs to
-/// find its config and reach the desktop app; nothing that loads code or redirects traffic:
-/// a proxy or CA bundle is set with `op_env` (or named in `pass_env`) in the config.
-const ALLOWED_ENV: &[&str] = &[
-    "HOME",
-    "USER",
-    "LOGNAME",
-    "LANG",
-    "TZ",
-    "TMPDIR",
-    "DISPLAY",
-    "WAYLAND_DISPLAY",
-    "DBUS_SESSION_BUS_ADDRESS",
-    "OP_BIOMETRIC_UNLOCK_ENABLED",
-];
-
-/// Prefixes of inherited variables that are allowed.
-const ALLOWED_PREFIXES: &[&str] = &["LC_", "XDG_"];
+/// service manager, or by the client's clean auto-start; never a caller's): the person's
+/// session ([`op_session_paths::SESSION_ENV`]) plus what `op` itself reads. Nothing that loads
+/// code or redirects traffic: a proxy or CA bundle is set with `op_env` (or named in
+/// `pass_env`) in the config.
+const OP_ONLY_ENV: &[&str] = &["OP_BIOMETRIC_UNLOCK_ENABLED"];
 
 /// How a child authenticates.
 #[derive(Clone, Copy)]
@@ -201,8 +188,8 @@ impl OpRunner {
             .filter(|(k, _)| {
                 let Some(k) = k.to_str() else { return false };
                 !op_grammar::env::is_credential_var(k)
-                    && (ALLOWED_ENV.contains(&k)
-                        || ALLOWED_PREFIXES.iter().any(|p| k.starts_with(p))
+                    && (op_session_paths::is_session_var(k)
+                        || OP_ONLY_ENV.contains(&k)
                         || self.pass_env.iter().any(|p| p == k))
             })
             .collect();

@@ -299,6 +299,22 @@ pub struct Values {
     pub values: Vec<ResolvedValue>,
 }
 
+impl Values {
+    /// Each reference with its value in a buffer wiped on drop, in request order.
+    pub fn into_pairs(self) -> Vec<(String, zeroize::Zeroizing<String>)> {
+        use secrecy::ExposeSecret;
+        self.values
+            .into_iter()
+            .map(|r| {
+                (
+                    r.reference,
+                    zeroize::Zeroizing::new(r.value.expose_secret().to_string()),
+                )
+            })
+            .collect()
+    }
+}
+
 /// One resolved reference.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ResolvedValue {

@@ -22,7 +22,6 @@ use nix::unistd::Pid;
 use op_session_protocol::{
     ErrorBody, ErrorCode, Request, ResolvePurpose, ResolveRequest, Response, Via,
 };
-use secrecy::ExposeSecret;
 use secret_ref::mask::Masker;
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
@@ -63,16 +62,7 @@ pub async fn resolve(
         program,
     });
     match daemon.request(&req).await? {
-        Response::Values(v) => Ok(v
-            .values
-            .into_iter()
-            .map(|r| {
-                (
-                    r.reference,
-                    Zeroizing::new(r.value.expose_secret().to_string()),
-                )
-            })
-            .collect()),
+        Response::Values(v) => Ok(v.into_pairs()),
         Response::Error(e) => Err(e),
         _ => Err(ErrorBody::new(
             ErrorCode::Internal,

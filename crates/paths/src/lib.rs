@@ -22,6 +22,31 @@ pub const ENV_CONFIG: &str = "OPSESSION_CONFIG";
 /// Socket file name inside the runtime directory.
 pub const SOCKET_NAME: &str = "agent.sock";
 
+/// The person's session, as a program they run needs it: where their files are, the locale
+/// and time zone, and how to reach the desktop and its session bus. Both the client's clean
+/// auto-start of the daemon and the daemon's `op` children start from this list (each adds
+/// what only it needs). Nothing that loads code (`LD_*`), chooses programs (`PATH`), redirects
+/// traffic (proxies, CA bundles) or carries a credential is on it.
+pub const SESSION_ENV: &[&str] = &[
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "TZ",
+    "TMPDIR",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+    "DBUS_SESSION_BUS_ADDRESS",
+];
+
+/// Prefixes of [`SESSION_ENV`] variables: the locale's categories and the XDG locations.
+pub const SESSION_ENV_PREFIXES: &[&str] = &["LC_", "XDG_"];
+
+/// Whether `name` belongs to the person's session environment ([`SESSION_ENV`]).
+pub fn is_session_var(name: &str) -> bool {
+    SESSION_ENV.contains(&name) || SESSION_ENV_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 /// The fixed search path for `op` and for the environment of everything the daemon starts.
 /// Never a caller's `PATH`: an agent that runs `PATH=/evil:$PATH op-session status` must not
 /// choose the `op` that the person's next `op-session init` hands the password to. An `op`
