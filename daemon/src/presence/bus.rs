@@ -91,11 +91,19 @@ pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
 
 /// Exponential backoff between reconnects: 1 s doubling to 60 s, back to 1 s after a
 /// connection that stayed up for a while (so a bus that restarts once costs a second, and a
-/// bus that keeps dropping us costs at most one try a minute).
+/// bus that keeps dropping us costs at most one try a minute). A bus never seen at all (a
+/// container, CI) is tried patiently, doubling to ten minutes, so an idle daemon there does
+/// not wake every minute for it.
 #[derive(Debug)]
 pub struct Backoff {
     next: Duration,
+    cap: Duration,
 }
+
+/// The longest wait between tries of a bus that has answered before.
+const CAP: Duration = Duration::from_secs(60);
+/// The longest wait between tries of a bus that has never answered.
+const PATIENT_CAP: Duration = Duration::from_secs(600);
 
 /// A connection that lasted this long resets the backoff.
 pub const STABLE: Duration = Duration::from_secs(10);
@@ -104,6 +112,7 @@ impl Default for Backoff {
     fn default() -> Self {
         Backoff {
             next: Duration::from_secs(1),
+            cap: CAP,
         }
     }
 }
@@ -112,8 +121,13 @@ impl Backoff {
     /// The wait before the next try; doubles the one after.
     pub fn next(&mut self) -> Duration {
         let w = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(60));
+        self.next = (self.next * 2).min(self.cap);
         w
+    }
+
+    /// The bus has never answered: let the waits grow to [`PATIENT_CAP`].
+    pub fn patient(&mut self) {
+        self.cap = PATIENT_CAP;
     }
 
     /// Start over from the shortest wait.
@@ -203,5 +217,16 @@ mod tests {
         assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 60, 60]);
         b.reset();
         assert_eq!(b.next().as_secs(), 1);
+    }
+
+    #[test]
+    fn a_bus_never_seen_is_tried_patiently() {
+        let mut b = Backoff::default();
+        b.patient();
+        let waits: Vec<u64> = (0..12).map(|_| b.next().as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        b.reset();
+        let waits: Vec<u64> = (0..8).map(|_| b.next().as_secs()).collect();
+        assert_eq!(waits[7], 60, "once seen, a minute at most again");
     }
 }

@@ -63,6 +63,7 @@ enum Lost {
 pub async fn watch(daemon: Arc<Daemon>) {
     let address = daemon.presence.buses.system.clone();
     let mut backoff = Backoff::default();
+    let mut ever_connected = false;
     let mut outage = Outage::new("system", "sleep and session locks");
     loop {
         let started = Instant::now();
@@ -76,6 +77,10 @@ pub async fn watch(daemon: Arc<Daemon>) {
         let Err(lost) = result;
         if started.elapsed() >= STABLE {
             backoff.reset();
+        }
+        ever_connected |= connected;
+        if !ever_connected {
+            backoff.patient();
         }
         let wait = backoff.next();
         let precise = matches!(lost, Lost::NoLogind).then(|| {

@@ -43,6 +43,7 @@ pub async fn watch(daemon: Arc<Daemon>) {
         return;
     };
     let mut backoff = Backoff::default();
+    let mut ever_connected = false;
     let mut outage = Outage::new("session", "screensavers");
     loop {
         let started = Instant::now();
@@ -54,6 +55,10 @@ pub async fn watch(daemon: Arc<Daemon>) {
         let Err(lost) = result;
         if started.elapsed() >= STABLE {
             backoff.reset();
+        }
+        ever_connected |= connected;
+        if !ever_connected {
+            backoff.patient();
         }
         let wait = backoff.next();
         let note = outage.report(&address, &lost, connected, wait, None);
