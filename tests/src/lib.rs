@@ -368,6 +368,62 @@ pub fn raw_request(json: &str) -> Vec<u8> {
     v
 }
 
+/// The read, run and inject cases of the differential tests: `op-session` through the shim
+/// against `op` itself (token mode), and connect mode against token mode. `envfile` holds
+/// `STRIPE=op://Dev/Stripe/key`, `PLAIN=hello` and `DB="op://Dev/Database/password"`.
+pub fn differential_cases(envfile: &str) -> Vec<(Vec<String>, Option<&'static str>)> {
+    let cases: Vec<(Vec<&str>, Option<&'static str>)> = vec![
+        (vec!["read", "op://Dev/Stripe/key"], None),
+        (vec!["read", "-n", "op://Dev/Database/password"], None),
+        (vec!["read", "op://dev/stripe/KEY"], None),
+        (vec!["read", "op://Dev/Stripe/key?attribute=type"], None),
+        (vec!["read", "op://Dev/GitHub/Security/recovery code"], None),
+        (vec!["read", "op://Dev/Nope/key"], None),
+        (vec!["read", "op://Dev/Stripe/nope"], None),
+        (vec!["read", "op://Nope/Stripe/key"], None),
+        (vec!["read", "op://Dev/Deploy Key/password"], None),
+        (vec!["read", "op://Dev/Stri(pe/key"], None),
+        (vec!["read", "op://a/b/c/d/e"], None),
+        (
+            vec!["inject"],
+            Some(
+                "db: {{ op://Dev/Database/username }}@{{ op://Dev/Database/host }}\nkey: op://Dev/Stripe/key\n",
+            ),
+        ),
+        (vec!["inject"], Some("broken: {{ op://Dev/Nope/key }}\n")),
+        (
+            vec![
+                "run",
+                "--env-file",
+                envfile,
+                "--",
+                "printenv",
+                "STRIPE",
+                "PLAIN",
+                "DB",
+            ],
+            None,
+        ),
+        (
+            vec![
+                "run",
+                "--no-masking",
+                "--env-file",
+                envfile,
+                "--",
+                "printenv",
+                "STRIPE",
+            ],
+            None,
+        ),
+        (vec!["run", "--", "sh", "-c", "exit 3"], None),
+    ];
+    cases
+        .into_iter()
+        .map(|(a, s)| (a.into_iter().map(str::to_string).collect(), s))
+        .collect()
+}
+
 /// Run the command in a new session, without a controlling terminal, as an agent's tool call
 /// runs (and so the tests behave the same when run from a terminal).
 pub fn detach_from_terminal(c: &mut Command) {

@@ -73,19 +73,14 @@ fn differential_read_run_and_inject_give_the_same_values_and_exit_codes_as_token
     )
     .unwrap();
     let envfile = envfile.display().to_string();
-    // Every read, run and inject case of the token-mode differential (secret_access.rs).
-    let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
-        (vec!["read", "op://Dev/Stripe/key"], None),
-        (vec!["read", "-n", "op://Dev/Database/password"], None),
-        (vec!["read", "op://dev/stripe/KEY"], None),
-        (vec!["read", "op://Dev/Stripe/key?attribute=type"], None),
-        (vec!["read", "op://Dev/GitHub/Security/recovery code"], None),
-        (vec!["read", "op://Dev/Nope/key"], None),
-        (vec!["read", "op://Dev/Stripe/nope"], None),
-        (vec!["read", "op://Nope/Stripe/key"], None),
-        (vec!["read", "op://Dev/Deploy Key/password"], None),
-        (vec!["read", "op://Dev/Stri(pe/key"], None),
-        (vec!["read", "op://a/b/c/d/e"], None),
+    // Every read, run and inject case of the token-mode differential.
+    let shared = op_session_e2e::differential_cases(&envfile);
+    let mut cases: Vec<(Vec<&str>, Option<&str>)> = shared
+        .iter()
+        .map(|(a, s)| (a.iter().map(String::as_str).collect(), *s))
+        .collect();
+    // And reads token mode's differential does not run.
+    cases.extend::<Vec<(Vec<&str>, Option<&str>)>>(vec![
         (
             vec!["read", "op://Dev/Stripe/key", "op://Dev/Database/username"],
             None,
@@ -97,40 +92,7 @@ fn differential_read_run_and_inject_give_the_same_values_and_exit_codes_as_token
             None,
         ),
         (vec!["read", "op://Dev/TLS Cert/key.pem"], None),
-        (
-            vec!["inject"],
-            Some(
-                "db: {{ op://Dev/Database/username }}@{{ op://Dev/Database/host }}\nkey: op://Dev/Stripe/key\n",
-            ),
-        ),
-        (vec!["inject"], Some("broken: {{ op://Dev/Nope/key }}\n")),
-        (
-            vec![
-                "run",
-                "--env-file",
-                &envfile,
-                "--",
-                "printenv",
-                "STRIPE",
-                "PLAIN",
-                "DB",
-            ],
-            None,
-        ),
-        (
-            vec![
-                "run",
-                "--no-masking",
-                "--env-file",
-                &envfile,
-                "--",
-                "printenv",
-                "STRIPE",
-            ],
-            None,
-        ),
-        (vec!["run", "--", "sh", "-c", "exit 3"], None),
-    ];
+    ]);
     for (args, stdin) in &cases {
         let theirs = run_case(&token_mode, args, *stdin, &[]);
         let ours = run_case(&c.w, args, *stdin, &[]);

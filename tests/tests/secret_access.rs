@@ -85,51 +85,14 @@ fn differential_the_shim_matches_op_itself() {
     )
     .unwrap();
     let envfile = envfile.display().to_string();
-    let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
-        (vec!["read", "op://Dev/Stripe/key"], None),
-        (vec!["read", "-n", "op://Dev/Database/password"], None),
-        (vec!["read", "op://dev/stripe/KEY"], None),
-        (vec!["read", "op://Dev/Stripe/key?attribute=type"], None),
-        (vec!["read", "op://Dev/GitHub/Security/recovery code"], None),
-        (vec!["read", "op://Dev/Nope/key"], None),
-        (vec!["read", "op://Dev/Stripe/nope"], None),
-        (vec!["read", "op://Nope/Stripe/key"], None),
-        (vec!["read", "op://Dev/Deploy Key/password"], None),
-        (vec!["read", "op://Dev/Stri(pe/key"], None),
-        (vec!["read", "op://a/b/c/d/e"], None),
-        (
-            vec!["inject"],
-            Some(
-                "db: {{ op://Dev/Database/username }}@{{ op://Dev/Database/host }}\nkey: op://Dev/Stripe/key\n",
-            ),
-        ),
-        (vec!["inject"], Some("broken: {{ op://Dev/Nope/key }}\n")),
-        (
-            vec![
-                "run",
-                "--env-file",
-                &envfile,
-                "--",
-                "printenv",
-                "STRIPE",
-                "PLAIN",
-                "DB",
-            ],
-            None,
-        ),
-        (
-            vec![
-                "run",
-                "--no-masking",
-                "--env-file",
-                &envfile,
-                "--",
-                "printenv",
-                "STRIPE",
-            ],
-            None,
-        ),
-        (vec!["run", "--", "sh", "-c", "exit 3"], None),
+    // The read, run and inject cases connect mode runs too (tests/src/lib.rs), then
+    // passthrough's own.
+    let shared = op_session_e2e::differential_cases(&envfile);
+    let mut cases: Vec<(Vec<&str>, Option<&str>)> = shared
+        .iter()
+        .map(|(a, s)| (a.iter().map(String::as_str).collect(), *s))
+        .collect();
+    cases.extend::<Vec<(Vec<&str>, Option<&str>)>>(vec![
         (
             vec![
                 "item", "get", "Stripe", "--vault", "Dev", "--format", "json",
@@ -160,7 +123,7 @@ fn differential_the_shim_matches_op_itself() {
         (vec!["account", "list", "--format", "json"], None),
         (vec!["whoami", "--format", "json"], None),
         (vec!["--version"], None),
-    ];
+    ]);
     let path = format!("{}:{}", shim.display(), std::env::var("PATH").unwrap());
     for (args, stdin) in cases {
         let run = |through_shim: bool| -> Out {
