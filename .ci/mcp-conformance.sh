@@ -30,7 +30,10 @@ chmod 700 "$world/run"
 export HOME="$world/home" XDG_RUNTIME_DIR="$world/run" XDG_STATE_HOME="$world/state" \
   XDG_CONFIG_HOME="$world/config" FAKE_OP_HOME="$world/fakeop" OPSESSION_DAEMON="$bin/op-sessiond" \
   OPSESSION_MCP="$bin/op-session-mcp"
-printf 'op_path = "%s"\npass_env = ["FAKE_OP_HOME"]\n' "$bin/fake-op" >"$world/config/op-session/config.toml"
+# fake-op's state reaches op children through op_env: an auto-started daemon gets a clean
+# environment, so FAKE_OP_HOME would not pass from here.
+printf 'op_path = "%s"\nop_env = { FAKE_OP_HOME = "%s" }\n' "$bin/fake-op" "$world/fakeop" \
+  >"$world/config/op-session/config.toml"
 "$bin/fake-op-ctl" load crates/fake-op/fixtures/basic.json
 echo "correct horse battery staple" | setsid "$bin/op-session" init --account my --password-stdin >/dev/null
 
