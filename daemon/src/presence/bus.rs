@@ -92,8 +92,8 @@ pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
 /// Exponential backoff between reconnects: 1 s doubling to 60 s, back to 1 s after a
 /// connection that stayed up for a while (so a bus that restarts once costs a second, and a
 /// bus that keeps dropping us costs at most one try a minute). A bus never seen at all (a
-/// container, CI) is tried patiently, doubling to ten minutes, so an idle daemon there does
-/// not wake every minute for it.
+/// container, CI) is tried three times in the first seconds, then every ten minutes, so an
+/// idle daemon there does not keep waking for it.
 #[derive(Debug)]
 pub struct Backoff {
     next: Duration,
@@ -125,9 +125,12 @@ impl Backoff {
         w
     }
 
-    /// The bus has never answered: let the waits grow to [`PATIENT_CAP`].
+    /// The bus has never answered: after the first few quick tries, wait [`PATIENT_CAP`].
     pub fn patient(&mut self) {
         self.cap = PATIENT_CAP;
+        if self.next >= Duration::from_secs(8) {
+            self.next = PATIENT_CAP;
+        }
     }
 
     /// Start over from the shortest wait.
@@ -222,9 +225,13 @@ mod tests {
     #[test]
     fn a_bus_never_seen_is_tried_patiently() {
         let mut b = Backoff::default();
-        b.patient();
-        let waits: Vec<u64> = (0..12).map(|_| b.next().as_secs()).collect();
-        assert_eq!(waits, vec![1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
+        let waits: Vec<u64> = (0..6)
+            .map(|_| {
+                b.patient();
+                b.next().as_secs()
+            })
+            .collect();
+        assert_eq!(waits, vec![1, 2, 4, 600, 600, 600]);
         b.reset();
         let waits: Vec<u64> = (0..8).map(|_| b.next().as_secs()).collect();
         assert_eq!(waits[7], 60, "once seen, a minute at most again");
