@@ -98,6 +98,8 @@ pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
 pub struct Backoff {
     next: Duration,
     cap: Duration,
+    /// Whether the bus has ever answered (survives [`Backoff::reset`]).
+    ever_connected: bool,
 }
 
 /// The longest wait between tries of a bus that has answered before.
@@ -113,6 +115,7 @@ impl Default for Backoff {
         Backoff {
             next: Duration::from_secs(1),
             cap: CAP,
+            ever_connected: false,
         }
     }
 }
@@ -133,9 +136,26 @@ impl Backoff {
         }
     }
 
+    /// The wait before the next try, after a connection attempt that ran for `ran_for` and
+    /// did (or never) get connected: a long enough run starts the backoff over, and a bus that
+    /// has never answered in this watcher's life is tried patiently.
+    pub fn after(&mut self, ran_for: Duration, connected: bool) -> Duration {
+        if ran_for >= STABLE {
+            self.reset();
+        }
+        self.ever_connected |= connected;
+        if !self.ever_connected {
+            self.patient();
+        }
+        self.next()
+    }
+
     /// Start over from the shortest wait.
     pub fn reset(&mut self) {
-        *self = Backoff::default();
+        *self = Backoff {
+            ever_connected: self.ever_connected,
+            ..Backoff::default()
+        };
     }
 }
 
@@ -235,5 +255,21 @@ mod tests {
         b.reset();
         let waits: Vec<u64> = (0..8).map(|_| b.next().as_secs()).collect();
         assert_eq!(waits[7], 60, "once seen, a minute at most again");
+    }
+
+    #[test]
+    fn after_a_connection_a_lost_bus_is_retried_within_a_minute_again() {
+        let mut b = Backoff::default();
+        let short = Duration::from_millis(10);
+        let waits: Vec<u64> = (0..4).map(|_| b.after(short, false).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 600], "never seen: patient");
+        // The bus appears and stays up a while, then drops us.
+        assert_eq!(b.after(STABLE, true).as_secs(), 1);
+        let waits: Vec<u64> = (0..7).map(|_| b.after(short, false).as_secs()).collect();
+        assert_eq!(
+            waits,
+            vec![2, 4, 8, 16, 32, 60, 60],
+            "seen once: a minute at most"
+        );
     }
 }

@@ -28,7 +28,7 @@ use zbus::message::Type as MessageType;
 use zbus::{Connection, MatchRule, Message, MessageStream};
 use zbus::{OwnedObjectPath, OwnedVariant};
 
-use super::bus::{Backoff, Outage, STABLE, connect};
+use super::bus::{Backoff, Outage, connect};
 use super::{Source, end_sessions};
 use crate::state::Daemon;
 
@@ -63,7 +63,6 @@ enum Lost {
 pub async fn watch(daemon: Arc<Daemon>) {
     let address = daemon.presence.buses.system.clone();
     let mut backoff = Backoff::default();
-    let mut ever_connected = false;
     let mut outage = Outage::new("system", "sleep and session locks");
     loop {
         let started = Instant::now();
@@ -75,14 +74,7 @@ pub async fn watch(daemon: Arc<Daemon>) {
         // `run` owned the inhibitor fd; it is closed now.
         daemon.presence.set_inhibitor(false);
         let Err(lost) = result;
-        if started.elapsed() >= STABLE {
-            backoff.reset();
-        }
-        ever_connected |= connected;
-        if !ever_connected {
-            backoff.patient();
-        }
-        let wait = backoff.next();
+        let wait = backoff.after(started.elapsed(), connected);
         let precise = matches!(lost, Lost::NoLogind).then(|| {
             format!(
                 "no logind on the system bus at {address}; retrying in {}s",

@@ -18,7 +18,7 @@ use tracing::{debug, info};
 use zbus::message::Type as MessageType;
 use zbus::{MatchRule, MessageStream};
 
-use super::bus::{Backoff, Outage, STABLE, connect};
+use super::bus::{Backoff, Outage, connect};
 use super::{Source, end_sessions};
 use crate::state::Daemon;
 
@@ -43,7 +43,6 @@ pub async fn watch(daemon: Arc<Daemon>) {
         return;
     };
     let mut backoff = Backoff::default();
-    let mut ever_connected = false;
     let mut outage = Outage::new("session", "screensavers");
     loop {
         let started = Instant::now();
@@ -53,14 +52,7 @@ pub async fn watch(daemon: Arc<Daemon>) {
             r = run(&daemon, &address, &mut connected) => r,
         };
         let Err(lost) = result;
-        if started.elapsed() >= STABLE {
-            backoff.reset();
-        }
-        ever_connected |= connected;
-        if !ever_connected {
-            backoff.patient();
-        }
-        let wait = backoff.next();
+        let wait = backoff.after(started.elapsed(), connected);
         let note = outage.report(&address, &lost, connected, wait, None);
         daemon.presence.set_session(Source::Down(note));
         tokio::select! {
