@@ -138,6 +138,12 @@ pub struct Config {
     /// How long a resolved value stays cached; zero turns the cache off.
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// How long a "not found" answer (no such vault, item or field) is remembered per session;
+    /// zero turns the negative cache off. Every mode, not only metered ones.
+    #[serde(with = "humantime_serde")]
+    pub negative_ttl: Duration,
+    /// The request budget of service-account and connect sessions, and the per-caller brake.
+    pub quota: crate::quota::QuotaConfig,
     /// How many connections are served at once.
     pub max_connections: usize,
     /// How long a client may take to send its request.
@@ -176,6 +182,8 @@ impl Default for Config {
             keepalive: true,
             op_timeout: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(30),
+            quota: crate::quota::QuotaConfig::default(),
             max_connections: 256,
             read_timeout: Duration::from_secs(5),
             pass_env: Vec::new(),
@@ -377,6 +385,33 @@ mod tests {
         let c = parse("[mcp]\nreveal = true\nrun_allow = [\"/usr/bin/*\", \"*\"]").expect("ok");
         assert!(c.mcp.reveal);
         assert_eq!(c.mcp.run_allow.len(), 2);
+    }
+
+    #[test]
+    fn quota_keys_and_negative_ttl() {
+        let c = parse(
+            "negative_ttl = \"10s\"\n[quota]\nreads_per_hour = 500\nwrites_per_hour = 0\nreads_per_day = 2000\ncaller_errors_per_minute = 5",
+        )
+        .expect("parses");
+        assert_eq!(c.negative_ttl, Duration::from_secs(10));
+        let l = c
+            .quota
+            .limits(op_session_protocol::Mode::ServiceAccount)
+            .expect("metered");
+        assert_eq!(
+            (l.reads_per_hour, l.writes_per_hour, l.per_day),
+            (500, 0, 2000)
+        );
+        assert_eq!(c.quota.caller_errors_per_minute(), 5);
+        assert_eq!(Config::default().negative_ttl, Duration::from_secs(30));
+        let e = parse("[quota]\nreads_per_hou = 1")
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("reads_per_hou"), "{e}");
+        let e = parse("[quota]\nreads_per_hour = -1")
+            .expect_err("negative")
+            .to_string();
+        assert!(e.contains("reads_per_hour"), "{e}");
     }
 
     #[test]

@@ -168,6 +168,9 @@ pub async fn run(
     if let Some(l) = lease {
         cmd.set_account(l.account_arg.as_deref());
     }
+    if let Some(l) = lease {
+        crate::lifecycle::charge(daemon, l, cmd.effect())?;
+    }
     let args = cmd.to_args();
     let env = child_env(daemon, &req.env);
     let cwd = Path::new(&req.cwd);

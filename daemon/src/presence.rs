@@ -90,6 +90,7 @@ fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant)
         outcome: "ok".into(),
         op_exit_code: None,
         cache_hits: 0,
+        negative_cache: false,
         duration_ms: started.elapsed().as_millis() as u64,
         reason: Some(event),
         grant: None,

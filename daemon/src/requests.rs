@@ -44,13 +44,15 @@ pub struct Outcome {
 
 /// Handle one decoded request. Returns the response and what the audit line needs; the
 /// caller sends the response first and then calls [`audit`], so the audit's `/proc` walk and
-/// file write are off the caller's latency.
+/// file write are off the caller's latency. `caller` names the peer for the per-caller brake
+/// ([`crate::brake::caller_key`]).
 pub async fn handle(
     daemon: &Arc<Daemon>,
     req: Request,
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
     scope: Option<&Grant>,
+    caller: Option<&str>,
 ) -> (Response, Outcome) {
     let started = Instant::now();
     let mut o = Outcome {
@@ -110,7 +112,7 @@ pub async fn handle(
             }
         }
         Request::Lock(l) => lock(daemon, l, &mut o).await,
-        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope).await,
+        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope, caller).await,
         Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o, scope).await,
         Request::Grant(g) => {
             o.verb = format!("grant {}", g.name);
@@ -218,6 +220,7 @@ pub fn audit(
         outcome,
         op_exit_code: o.op_exit_code,
         cache_hits: o.cache_hits,
+        negative_cache: matches!(resp, Response::Error(e) if e.remembered),
         via: o.via.as_ref().map(|v| v.channel.clone()),
         client_name: o.via.as_ref().and_then(|v| v.client_name.clone()),
         // A reveal is recorded only when a value actually went back.
@@ -246,7 +249,15 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         protections,
         op_path: daemon.op.op_path().ok().map(|p| p.display().to_string()),
         default_account: daemon.sessions.default_name(),
-        sessions: daemon.sessions.status(now, |a| daemon.cache.count(a, now)),
+        sessions: daemon
+            .sessions
+            .status(now, |a| daemon.cache.count(a, now))
+            .into_iter()
+            .map(|mut s| {
+                s.quota = daemon.quota.status(&s.account, s.mode);
+                s
+            })
+            .collect(),
         presence: Some(daemon.presence.report(&daemon.config.presence)),
     }
 }
@@ -324,6 +335,7 @@ async fn resolve_request(
     r: ResolveRequest,
     o: &mut Outcome,
     scope: Option<&Grant>,
+    caller: Option<&str>,
 ) -> Response {
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
@@ -373,7 +385,15 @@ async fn resolve_request(
     };
     o.account = Some(lease.name.clone());
     lifecycle::maybe_keepalive(daemon, &lease);
-    let resolved = resolve(daemon, &lease, &r.refs, r.no_cache).await;
+    // A caller looping on errors is answered from memory only (brake.rs).
+    let resolved = match caller.filter(|_| daemon.brake.braked(caller)) {
+        Some(who) => {
+            let name = crate::brake::caller_name(who);
+            crate::resolve::from_memory(daemon, &lease, &r.refs, name).await
+        }
+        None => resolve(daemon, &lease, &r.refs, r.no_cache).await,
+    };
+    daemon.brake.record(caller, resolved.is_err());
     if resolved.is_err() {
         scope.inspect(|g| g.refund(reads));
     }

@@ -179,11 +179,13 @@ async fn connection(
         .await;
         return;
     }
-    // Who the peer is, read now, while it waits for its answer (audit identity).
-    let chain = match (&daemon.audit, peer.pid) {
-        (Some(_), Some(pid)) => crate::peer::identify(&stream, pid, &daemon.ancestry),
+    // Who the peer is, read now, while it waits for its answer (audit identity, and the
+    // caller the brake counts errors for).
+    let chain = match (daemon.audit.is_some() || daemon.brake.limit() > 0, peer.pid) {
+        (true, Some(pid)) => crate::peer::identify(&stream, pid, &daemon.ancestry),
         _ => Vec::new(),
     };
+    let caller = crate::brake::caller_key(&chain);
     let read = async {
         let (pre, fds) = read_preamble(&stream).await.map_err(FrameError::Io)?;
         let payload = read_frame(&mut stream).await?;
@@ -251,7 +253,15 @@ async fn connection(
     drop(payload);
     let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
-    let (resp, outcome) = handle(&daemon, req, fds, &mut stream, scope.as_deref()).await;
+    let (resp, outcome) = handle(
+        &daemon,
+        req,
+        fds,
+        &mut stream,
+        scope.as_deref(),
+        caller.as_deref(),
+    )
+    .await;
     if let Err(e) = write_response(&mut stream, &resp).await {
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
     }

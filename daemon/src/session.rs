@@ -134,6 +134,7 @@ impl Session {
             keepalive: self.keepalive,
             cache_entries,
             connect: self.connect.as_ref().map(|l| l.server.clone()),
+            quota: None, // filled in by the status request (crate::quota)
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Daemon {
     pub grants: crate::grants::Grants,
     /// What the presence watcher sees, and why sessions were locked.
     pub presence: crate::presence::seen::Presence,
+    /// Request budgets and 429 retry times (kept across restarts).
+    pub quota: Arc<crate::quota::Quotas>,
+    /// The per-caller brake.
+    pub brake: crate::brake::Brake,
 }
 
 impl Daemon {
@@ -78,9 +82,20 @@ impl Daemon {
         } else {
             None
         };
+        let quota = Arc::new(crate::quota::Quotas::new(
+            config.quota.clone(),
+            clock.clone(),
+            op_session_paths::state_dir()
+                .ok()
+                .map(|d| d.join(crate::quota::FILE_NAME)),
+        ));
+        let brake =
+            crate::brake::Brake::new(config.quota.caller_errors_per_minute(), clock.clone());
         Daemon {
             sessions: Sessions::new(config.default_account.clone()),
-            cache: Cache::new(config.cache_ttl),
+            cache: Cache::new(config.cache_ttl).with_negative_ttl(config.negative_ttl),
+            quota,
+            brake,
             op,
             audit,
             config,
