@@ -16,8 +16,11 @@
 //!
 //! `masking` alone runs in process in a few seconds and rewrites only its own block of the
 //! report (between `<!-- masking -->` markers), so the other figures stay from their run.
+//! `crash-loop` alone (about half a minute at the default `--time-scale 10`) does the same
+//! with its `<!-- crash-loop -->` block.
 
 mod agent;
+mod crashloop;
 mod fanout;
 mod fixture;
 mod footprint;
@@ -43,7 +46,7 @@ use crate::world::{Bins, World};
 /// Which scenarios to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// All five.
+    /// All of them.
     All,
     /// 1: client start-up against /bin/true.
     Overhead,
@@ -58,6 +61,9 @@ enum Scenario {
     /// 6: `op-session mcp` over stdio: per-call latency and idle RSS (issue 12). Alone, it
     /// writes `docs/BENCHMARKS-MCP.md` unless `--out` says otherwise.
     Mcp,
+    /// 7: `op` calls of a caller reading a missing item every second for 60 s, before and
+    /// after the negative cache and the brake (issue 22). Alone, it rewrites only its block.
+    CrashLoop,
 }
 
 /// Benchmarks of op-session against fake-op: client overhead, the agent scenario, fan-out,
@@ -87,6 +93,14 @@ struct Args {
     /// Reader threads in the throughput run.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     threads: u64,
+    /// The crash loop runs this many times faster than real time (1: the real 60 s per
+    /// variant); `negative_ttl` is scaled the same way.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    time_scale: u64,
+    /// crash-loop alone: use the debug binaries (target/debug) instead of release ones; the
+    /// scenario counts `op` calls, which the build profile does not change.
+    #[arg(long)]
+    debug_bins: bool,
     /// Use the release binaries already in target/release instead of building them.
     #[arg(long)]
     no_build: bool,
@@ -207,9 +221,42 @@ fn masking_only(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `crash-loop` alone: measure, then rewrite only the crash-loop block of the report.
+fn crash_loop_only(args: &Args) -> Result<()> {
+    watchdog(args.budget());
+    let bins = if args.debug_bins {
+        Bins::debug(!args.no_build)?
+    } else {
+        Bins::prepare(!args.no_build)?
+    };
+    let fx = fixture::Fixtures::prepare()?;
+    eprintln!("7. crash loop");
+    let outcome = crashloop::run(&bins, fx.basic(), args.time_scale)?;
+    let report = Report {
+        command: reproduce(),
+        machine: machine::describe(),
+        targets: outcome.targets,
+        sections: outcome.sections,
+        ..Report::default()
+    };
+    print!("{}", report.to_text());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("docs/BENCHMARKS.md"));
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let updated = report::splice(&existing, crashloop::MARKER, &report.to_block());
+    std::fs::write(&out, updated).with_context(|| format!("writing {}", out.display()))?;
+    println!("\nupdated the crash-loop block of {}", out.display());
+    Ok(())
+}
+
 fn real_main(args: Args) -> Result<()> {
     if args.scenario == Scenario::Masking {
         return masking_only(&args);
+    }
+    if args.scenario == Scenario::CrashLoop {
+        return crash_loop_only(&args);
     }
     watchdog(args.budget());
     let started = Instant::now();
@@ -245,6 +292,11 @@ fn real_main(args: Args) -> Result<()> {
         let outcome = mcp::run(&w, args.runs as usize);
         w.stop()?;
         outcomes.push(outcome?);
+    }
+
+    if args.wants(Scenario::CrashLoop) {
+        eprintln!("7. crash loop (time scaled 1/{})", args.time_scale);
+        outcomes.push(crashloop::run(&bins, fx.basic(), args.time_scale)?);
     }
 
     let mut machine = machine::describe();
