@@ -96,9 +96,11 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody
     let text = scrub(&out.stderr, &secrets);
     let kind = classify(&text);
     if let Failure::RateLimited(secs) = kind {
+        // op prints whole minutes, rounded down ("retry in 58 minutes" may mean 58m59s): hold
+        // for the minute it left out too, so the first call after the wait is not another 429.
         daemon
             .quota
-            .rate_limited(&lease.name, secs.map(Duration::from_secs));
+            .rate_limited(&lease.name, secs.map(|s| Duration::from_secs(s + 60)));
     }
     if matches!(
         kind,

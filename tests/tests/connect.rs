@@ -360,10 +360,21 @@ fn faults_have_clear_errors_and_exit_codes_and_never_take_the_daemon_down() {
 
     // 429 with Retry-After: 75, and the wait is named.
     k.status.store(429, SeqCst);
-    k.retry_after.store(42, SeqCst);
+    k.retry_after.store(1, SeqCst);
     let out = c.w.run(&["read", "op://Dev/Stripe/key"]);
     assert_eq!(out.code, 75, "{}", out.stderr);
-    assert!(out.stderr.contains("Retry-After: 42s"), "{}", out.stderr);
+    assert!(out.stderr.contains("Retry-After: 1s"), "{}", out.stderr);
+    // Until Retry-After has passed, nothing is sent (issue 22; tests/tests/quota.rs).
+    let served = c.server.requests().len();
+    let out = c.w.run(&["read", "op://Dev/Stripe/key"]);
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(out.stderr.contains("sends nothing"), "{}", out.stderr);
+    assert_eq!(c.server.requests().len(), served);
+    assert!(wait_until(Duration::from_secs(5), || {
+        c.w.status()["sessions"][0]["quota"]
+            .get("retry_after_s")
+            .is_none()
+    }));
     // 5xx: also retry later.
     k.status.store(503, SeqCst);
     k.retry_after.store(0, SeqCst);
