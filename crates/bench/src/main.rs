@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p op-session-bench -- all
 //! op-session-bench [all|overhead|agent|fanout|footprint|masking] [--latency-ms 800] [--runs 200]
-//! op-session-bench [all|overhead|agent|fanout|footprint|mcp] [--latency-ms 800] [--runs 200]
+//! op-session-bench [all|overhead|agent|fanout|footprint|mcp|hotpath] [--latency-ms 800] [--runs 200]
 //!                  [--out docs/BENCHMARKS.md] [--idle-secs 60]
 //! ```
 //!
@@ -15,12 +15,14 @@
 //! with `op-session stop` at the end of each scenario.
 //!
 //! `masking` alone runs in process in a few seconds and rewrites only its own block of the
-//! report (between `<!-- masking -->` markers), so the other figures stay from their run.
+//! report (between `<!-- masking -->` markers), so the other figures stay from their run;
+//! `hotpath` alone does the same between `<!-- hotpath -->` markers.
 
 mod agent;
 mod fanout;
 mod fixture;
 mod footprint;
+mod hotpath;
 mod machine;
 mod masking;
 mod mcp;
@@ -43,7 +45,7 @@ use crate::world::{Bins, World};
 /// Which scenarios to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// All five.
+    /// All of them.
     All,
     /// 1: client start-up against /bin/true.
     Overhead,
@@ -58,6 +60,9 @@ enum Scenario {
     /// 6: `op-session mcp` over stdio: per-call latency and idle RSS (issue 12). Alone, it
     /// writes `docs/BENCHMARKS-MCP.md` unless `--out` says otherwise.
     Mcp,
+    /// 7: the hot path (issue 23): client runs against /bin/true with page faults, and the
+    /// daemon's CPU per cached read. Alone, it rewrites only its own block of the report.
+    Hotpath,
 }
 
 /// Benchmarks of op-session against fake-op: client overhead, the agent scenario, fan-out,
@@ -207,9 +212,51 @@ fn masking_only(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// `hotpath` alone: measure, then rewrite only the hot-path block of the report.
+fn hotpath_only(args: &Args) -> Result<()> {
+    watchdog(args.budget());
+    let bins = Bins::prepare(!args.no_build)?;
+    let fx = fixture::Fixtures::prepare()?;
+    eprintln!("7. the hot path ({} runs each)", args.runs);
+    let outcome = hotpath::run(&bins, fx.basic(), hotpath_settings(args))?;
+    let report = Report {
+        command: reproduce(),
+        machine: machine::describe(),
+        targets: outcome.targets,
+        sections: outcome.sections,
+        ..Report::default()
+    };
+    print!("{}", report.to_text());
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("docs/BENCHMARKS.md"));
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let mut block = report.to_block();
+    block.push_str(&format!(
+        "\nLoad average 1/5/15 min at the end of this run: {}.\n",
+        machine::load_average()
+    ));
+    let updated = report::splice(&existing, hotpath::MARKER, &block);
+    std::fs::write(&out, updated).with_context(|| format!("writing {}", out.display()))?;
+    println!("\nupdated the hot-path block of {}", out.display());
+    Ok(())
+}
+
+fn hotpath_settings(args: &Args) -> hotpath::Settings {
+    hotpath::Settings {
+        runs: args.runs as usize,
+        requests: args.requests as usize,
+        threads: args.threads as usize,
+    }
+}
+
 fn real_main(args: Args) -> Result<()> {
     if args.scenario == Scenario::Masking {
         return masking_only(&args);
+    }
+    if args.scenario == Scenario::Hotpath {
+        return hotpath_only(&args);
     }
     watchdog(args.budget());
     let started = Instant::now();
@@ -245,6 +292,11 @@ fn real_main(args: Args) -> Result<()> {
         let outcome = mcp::run(&w, args.runs as usize);
         w.stop()?;
         outcomes.push(outcome?);
+    }
+
+    if args.wants(Scenario::Hotpath) {
+        eprintln!("7. the hot path ({} runs each)", args.runs);
+        outcomes.push(hotpath::run(&bins, fx.basic(), hotpath_settings(&args))?);
     }
 
     let mut machine = machine::describe();
