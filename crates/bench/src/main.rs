@@ -339,8 +339,17 @@ fn real_main(args: Args) -> Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&out, report.to_markdown())
-        .with_context(|| format!("writing {}", out.display()))?;
+    // Blocks added by hand or by a single-scenario run stay, unless this run measured them.
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let mut measured = Vec::new();
+    if args.wants(Scenario::Masking) {
+        measured.push(masking::MARKER);
+    }
+    if args.wants(Scenario::Hotpath) {
+        measured.push(hotpath::MARKER);
+    }
+    let markdown = report::carry_blocks(&existing, &report.to_markdown(), &measured);
+    std::fs::write(&out, markdown).with_context(|| format!("writing {}", out.display()))?;
     println!("\nwrote {}", out.display());
     Ok(())
 }
