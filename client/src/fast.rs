@@ -1,7 +1,7 @@
 //! The command lines an agent runs per tool call, read without building clap's command tree.
 //!
 //! An agent's shell runs `op-session read …` or `status` once per tool call, so the client's
-//! start-up is the product's latency (docs/BENCHMARKS.md, "Where a client run's time goes").
+//! start-up is the product's latency (docs/BENCHMARKS.md, "Where the time goes").
 //! Building clap's whole command tree (every subcommand, its help and value parsers) costs
 //! more than the request itself; this module reads the plain shapes of `status`, `read`,
 //! `inject`, `run` and `op` into the same [`Cli`] value clap would produce, and gives up

@@ -62,10 +62,11 @@ fn ended(lease: &Lease) -> ErrorBody {
     ))
 }
 
-/// Resolve `refs` (parsed once where the request entered) for `lease`. Fails with the first failing reference's error (in request
-/// order). Nothing outlives the session: cached values belong to the lease's generation, an
-/// app session's cached values are served only while its authorization is confirmed, and a
-/// value resolved after the session ended is neither published nor returned.
+/// Resolve `refs` (parsed once where the request entered) for `lease`. Fails with the first
+/// failing reference's error (in request order). Nothing outlives the session: cached values
+/// belong to the lease's generation, an app session's cached values are served only while its
+/// authorization is confirmed, and a value resolved after the session ended is neither
+/// published nor returned.
 pub async fn resolve(
     daemon: &Arc<Daemon>,
     lease: &Lease,
