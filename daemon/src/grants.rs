@@ -123,11 +123,19 @@ impl Grant {
     /// Whether every reference is within the grant's vaults and references.
     pub fn check_refs(&self, refs: &[String]) -> Result<(), ErrorBody> {
         for r in refs {
-            let parsed = secret_ref::reference::parse(r)
+            let parsed = secret_ref::Requested::parse(r)
                 .map_err(|e| self.denied(format!("cannot read the reference '{r}' ({e})")))?;
-            self.check_vaults([parsed.vault.as_str()])?;
-            if !self.refs.is_empty() && !self.refs.contains(&parsed.normalized()) {
-                return Err(self.denied(format!("'{r}' is not among its references")));
+            self.check_requested(std::slice::from_ref(&parsed))?;
+        }
+        Ok(())
+    }
+
+    /// [`Grant::check_refs`] for references already parsed (the resolve path's).
+    pub fn check_requested(&self, refs: &[secret_ref::Requested]) -> Result<(), ErrorBody> {
+        for r in refs {
+            self.check_vaults([r.parsed.vault.as_str()])?;
+            if !self.refs.is_empty() && !self.refs.contains(&r.key) {
+                return Err(self.denied(format!("'{}' is not among its references", r.text)));
             }
         }
         Ok(())

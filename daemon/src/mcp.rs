@@ -130,7 +130,8 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
     policy::check_vaults(&daemon.config.policy, [parsed.vault.as_str()])?;
     let lease = crate::init::lease_or_start(daemon, c.account.as_deref()).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
-    let resolved = resolve(daemon, &lease, std::slice::from_ref(&c.reference), false).await?;
+    let wanted = secret_ref::Requested::from_parsed(c.reference.clone(), parsed.clone());
+    let resolved = resolve(daemon, &lease, std::slice::from_ref(&wanted), false).await?;
     let cached = resolved.first().is_some_and(|r| r.cached);
     drop(resolved);
     // The field's type, resolved like any value (`?attribute=type`), so it works the same in
@@ -139,8 +140,8 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
         attribute: Some(secret_ref::Attribute::Type),
         ssh_format: None,
         ..parsed.clone()
-    }
-    .to_string();
+    };
+    let type_ref = secret_ref::Requested::from_parsed(type_ref.to_string(), type_ref);
     let field_type = match resolve(daemon, &lease, &[type_ref], false).await {
         Ok(mut v) => v
             .pop()

@@ -357,16 +357,20 @@ async fn resolve_request(
             "no references to resolve",
         ));
     }
-    if let Err(e) = policy::check_references(&daemon.config.policy, &r.refs) {
-        o.denied = e.code == ErrorCode::PolicyDenied;
-        return Response::Error(e);
-    }
+    // Parsed once, here; the grant's scope and the resolver read these parses.
+    let refs = match policy::parse_references(&daemon.config.policy, &r.refs) {
+        Ok(refs) => refs,
+        Err(e) => {
+            o.denied = e.code == ErrorCode::PolicyDenied;
+            return Response::Error(e);
+        }
+    };
     // Through a grant: its verbs, vaults and references, its budget, its session.
     let reads = r.refs.len() as u64;
     if let Some(g) = scope
         && let Err(e) = g
             .check_verb(r.purpose.as_str())
-            .and_then(|_| g.check_refs(&r.refs))
+            .and_then(|_| g.check_requested(&refs))
             .and_then(|_| g.reserve(reads))
     {
         o.denied = true;
@@ -389,9 +393,9 @@ async fn resolve_request(
     let resolved = match caller.filter(|_| daemon.brake.braked(caller)) {
         Some(who) => {
             let name = crate::brake::caller_name(who);
-            crate::resolve::from_memory(daemon, &lease, &r.refs, name).await
+            crate::resolve::from_memory(daemon, &lease, &refs, name).await
         }
-        None => resolve(daemon, &lease, &r.refs, r.no_cache).await,
+        None => resolve(daemon, &lease, &refs, r.no_cache).await,
     };
     daemon.brake.record(caller, resolved.is_err());
     if resolved.is_err() {

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use op_grammar::OpCall;
 use op_session_protocol::{ErrorBody, ErrorCode};
 use secrecy::SecretString;
+use secret_ref::Requested;
 use zeroize::Zeroizing;
 
 use op_session_protocol::Mode;
@@ -34,14 +35,6 @@ pub struct Resolved {
     pub value: Arc<SecretString>,
     /// Whether it came from the cache.
     pub cached: bool,
-}
-
-/// The cache key of a reference: its normalized form, or the raw text if it does not parse
-/// (then `op` reports the error in its own words).
-pub fn cache_key(reference: &str) -> String {
-    secret_ref::reference::parse(reference)
-        .map(|r| r.normalized())
-        .unwrap_or_else(|_| reference.to_string())
 }
 
 /// Where one distinct reference's value comes from.
@@ -74,23 +67,28 @@ fn ended(lease: &Lease) -> ErrorBody {
     ))
 }
 
-/// Resolve `refs` for `lease`. Fails with the first failing reference's error (in request
-/// order). Nothing outlives the session: cached values belong to the lease's generation, an
-/// app session's cached values are served only while its authorization is confirmed, and a
-/// value resolved after the session ended is neither published nor returned.
+/// Resolve `refs` (parsed once where the request entered) for `lease`. Fails with the first
+/// failing reference's error (in request order). Nothing outlives the session: cached values
+/// belong to the lease's generation, an app session's cached values are served only while its
+/// authorization is confirmed, and a value resolved after the session ended is neither
+/// published nor returned.
 pub async fn resolve(
     daemon: &Arc<Daemon>,
     lease: &Lease,
-    refs: &[String],
+    refs: &[Requested],
     no_cache: bool,
 ) -> Result<Vec<Resolved>, ErrorBody> {
     let now = daemon.clock.now();
     let (account, generation) = (lease.name.as_str(), lease.generation);
-    let keys: Vec<String> = refs.iter().map(|r| cache_key(r)).collect();
 
     // One plan entry per distinct key, in first-seen order.
     let mut plan: Vec<(&str, &str, Source<'_>)> = Vec::new();
-    for (reference, key) in refs.iter().zip(&keys) {
+    for Requested {
+        text: reference,
+        key,
+        ..
+    } in refs
+    {
         if plan.iter().any(|(k, _, _)| *k == key.as_str()) {
             continue;
         }
@@ -159,7 +157,12 @@ pub async fn resolve(
         results.push((key, r));
     }
     let mut out = Vec::with_capacity(refs.len());
-    for (reference, key) in refs.iter().zip(&keys) {
+    for Requested {
+        text: reference,
+        key,
+        ..
+    } in refs
+    {
         let found = results.iter().find(|(k, _)| *k == key.as_str());
         match found.map(|(_, r)| r) {
             Some(Ok((value, cached))) => out.push(Resolved {
@@ -186,7 +189,7 @@ pub async fn resolve(
 pub async fn from_memory(
     daemon: &Arc<Daemon>,
     lease: &Lease,
-    refs: &[String],
+    refs: &[Requested],
     caller: &str,
 ) -> Result<Vec<Resolved>, ErrorBody> {
     let now = daemon.clock.now();
@@ -197,13 +200,17 @@ pub async fn from_memory(
     );
     let mut out = Vec::with_capacity(refs.len());
     let mut confirmed = lease.mode != Mode::App;
-    for reference in refs {
-        let key = cache_key(reference);
+    for Requested {
+        text: reference,
+        key,
+        ..
+    } in refs
+    {
         if !confirmed {
             lifecycle::confirm_app(daemon, lease).await?;
             confirmed = true;
         }
-        if let Some(value) = daemon.cache.get(account, generation, &key, now) {
+        if let Some(value) = daemon.cache.get(account, generation, key, now) {
             out.push(Resolved {
                 reference: reference.clone(),
                 value,
@@ -211,7 +218,7 @@ pub async fn from_memory(
             });
             continue;
         }
-        if let Some(mut e) = daemon.cache.get_miss(account, generation, &key, now) {
+        if let Some(mut e) = daemon.cache.get_miss(account, generation, key, now) {
             e.fix = looping;
             return Err(e);
         }
@@ -329,15 +336,6 @@ async fn inject_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_case_insensitive() {
-        assert_eq!(
-            cache_key("op://Dev/Stripe/Key"),
-            cache_key("op://dev/stripe/key")
-        );
-        assert_eq!(cache_key("not a ref"), "not a ref");
-    }
 
     #[test]
     fn boundaries_are_random() {
