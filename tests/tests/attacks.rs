@@ -650,3 +650,297 @@ fn every_audit_record_names_the_reader_even_when_it_exits_at_once() {
     still_serves(&w);
     w.run(&["stop"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The boundary, round two: `op` never touches files, templates or environment a caller chose.
+// ---------------------------------------------------------------------------------------------
+
+/// What a raw passthrough left: the daemon's reply, and what `op` wrote to the caller's
+/// stdout and stderr (pipes handed over as the three descriptors).
+struct Raw {
+    reply: String,
+    stdout: String,
+    stderr: String,
+}
+
+/// Send a passthrough of `args` straight to `socket` with `stdin` on the passed stdin, as a
+/// process that can reach only the socket would (no client checks at all).
+fn raw_passthrough(socket: &std::path::Path, args: &[&str], stdin: &[u8]) -> Raw {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    let (in_r, mut in_w) = std::io::pipe().unwrap();
+    let (mut out_r, out_w) = std::io::pipe().unwrap();
+    let (mut err_r, err_w) = std::io::pipe().unwrap();
+    in_w.write_all(stdin).unwrap();
+    drop(in_w);
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let fds = [in_r.as_raw_fd(), out_w.as_raw_fd(), err_w.as_raw_fd()];
+    let byte = [1u8];
+    let iov = [std::io::IoSlice::new(&byte)];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(s.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None).unwrap();
+    drop((in_r, out_w, err_w));
+    let json = serde_json::json!({
+        "version": 2, "type": "passthrough", "args": args, "cwd": "/tmp", "env": [],
+    })
+    .to_string();
+    let mut frame = (json.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(json.as_bytes());
+    s.write_all(&frame).unwrap();
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    drop(s);
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let _ = out_r.read_to_string(&mut stdout);
+    let _ = err_r.read_to_string(&mut stderr);
+    Raw {
+        reply: String::from_utf8_lossy(reply.get(4..).unwrap_or(&[])).into_owned(),
+        stdout,
+        stderr,
+    }
+}
+
+fn no_token_in_raw(w: &World, r: &Raw) {
+    for t in tokens(w) {
+        assert!(
+            !r.stdout.contains(&t) && !r.stderr.contains(&t) && !r.reply.contains(&t),
+            "a token was printed"
+        );
+    }
+}
+
+/// The session's `OP_SESSION_<uuid>` variable name, from `status --json`.
+fn session_var(w: &World) -> String {
+    let st = w.status();
+    let uuid = st["sessions"][0]["user_uuid"].as_str().unwrap().to_string();
+    format!("OP_SESSION_{uuid}")
+}
+
+fn no_op_call(w: &World, before: usize, command: &str) {
+    let calls = w.calls();
+    assert!(
+        !calls[before..].iter().any(|c| c["command"] == command),
+        "`op {command}` reached op: {:?}",
+        &calls[before..]
+    );
+}
+
+#[test]
+fn op_inject_never_runs_with_the_session_in_any_spelling() {
+    let w = world("[policy]\nvaults = [\"Dev\"]");
+    let var = session_var(&w);
+    let before = w.calls().len();
+    // Through the client (`op-session op` and the shim): done by the client itself, in the
+    // caller's own environment, which holds no token.
+    for template in [
+        format!("${{{var}}}"),
+        format!("${var}"),
+        "${OP_SERVICE_ACCOUNT_TOKEN}".to_string(),
+        "${OP_CONNECT_TOKEN}".to_string(),
+    ] {
+        let out = w.run_with_stdin(&["op", "inject"], template.as_bytes());
+        no_token_in(&w, &out);
+    }
+    let out = w.run(&["op", "inject", "-i", "/proc/self/environ"]);
+    no_token_in(&w, &out);
+    // Straight to the socket: refused (64) with the fix named, whatever the spelling.
+    for args in [
+        &["inject"][..],
+        &["--cache", "inject"],
+        &["inject", "-i", "/proc/self/environ"],
+        &["inject", "--in-file=/proc/self/environ"],
+        &["--account", "my", "inject", "-f"],
+    ] {
+        let r = raw_passthrough(&w.socket, args, format!("${{{var}}}").as_bytes());
+        assert!(r.reply.contains("bad_request"), "{args:?}: {}", r.reply);
+        assert!(
+            r.reply.contains("op-session inject"),
+            "{args:?}: {}",
+            r.reply
+        );
+        assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
+        no_token_in_raw(&w, &r);
+    }
+    // Through a grant that allows inject: `op-session inject` only.
+    let g = w.run(&["grant", "inj", "--allow", "inject", "--allow", "read"]);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    let gsock = std::path::PathBuf::from(g.stdout.lines().next().unwrap());
+    let r = raw_passthrough(&gsock, &["inject"], format!("${{{var}}}").as_bytes());
+    assert!(
+        r.reply.contains("bad_request") || r.reply.contains("policy_denied"),
+        "{}",
+        r.reply
+    );
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    no_token_in_raw(&w, &r);
+    no_op_call(&w, before, "inject");
+    nothing_forbidden_reached_op(&w);
+    still_serves(&w);
+    w.run(&["stop"]);
+}
+
+#[test]
+fn file_flags_never_act_on_the_daemons_side() {
+    let w = world("[policy]\nvaults = [\"Dev\"]\nallow_destructive = true");
+    let target = w.dir.path().join("planted");
+    let t = target.to_str().unwrap();
+    let out_eq = format!("--out-file={t}");
+    let secret_file = w.home.join("id_ed25519");
+    std::fs::write(&secret_file, "PRIVATE KEY").unwrap();
+    let sf = secret_file.to_str().unwrap();
+    let template = w.home.join("item.json");
+    std::fs::write(&template, "{}").unwrap();
+    let tf = template.to_str().unwrap();
+    let tpl_eq = format!("--template={tf}");
+    let before = w.calls().len();
+    let lines: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["read", "op://Dev/Stripe/key", "-o", t, "--force"],
+            "op-session read",
+        ),
+        (
+            vec!["read", &out_eq, "op://Dev/Stripe/key"],
+            "op-session read",
+        ),
+        (
+            vec!["--cache", "read", "-fo", t, "op://Dev/Stripe/key"],
+            "op-session read",
+        ),
+        (
+            vec!["read", "op://Dev/Stripe/key", "--file-mode", "0700"],
+            "op-session read",
+        ),
+        (
+            vec!["item", "template", "get", "login", "-o", t],
+            "redirect",
+        ),
+        (
+            vec!["document", "get", "Doc", "--vault", "Dev", "--out-file", t],
+            "redirect",
+        ),
+        (vec!["inject", "-o", t], "op-session inject"),
+        (vec!["document", "create", sf, "--vault", "Dev"], "terminal"),
+        (
+            vec!["document", "create", "-", "--vault", "Dev"],
+            "terminal",
+        ),
+        (
+            vec!["item", "create", "--template", tf, "--vault", "Dev"],
+            "assignments",
+        ),
+        (
+            vec!["item", "edit", "Stripe", &tpl_eq, "--vault", "Dev"],
+            "assignments",
+        ),
+        (vec!["item", "get", "-", "--vault", "Dev"], "instead of `-`"),
+        (vec!["vault", "get", "-"], "instead of `-`"),
+    ];
+    for (args, fix) in &lines {
+        let r = raw_passthrough(&w.socket, args, b"Stripe\n");
+        assert!(r.reply.contains("bad_request"), "{args:?}: {}", r.reply);
+        assert!(
+            r.reply.contains(fix),
+            "{args:?} should name {fix}: {}",
+            r.reply
+        );
+        assert!(!target.exists(), "{args:?} wrote {t}");
+        no_token_in_raw(&w, &r);
+    }
+    // The same through the client: the ones the client can do itself it does, with the
+    // caller's own permissions; the rest are refused with the fix.
+    for args in [
+        &["op", "item", "template", "get", "login", "-o", t][..],
+        &[
+            "op",
+            "--cache",
+            "document",
+            "get",
+            "Doc",
+            "--vault=Dev",
+            "-o",
+            t,
+        ],
+        &["op", "item", "get", "-", "--vault", "Dev"],
+        &["op", "document", "create", sf, "--vault", "Dev"],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.code, 64, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("fix:"), "{args:?}: {}", out.stderr);
+        assert!(!target.exists(), "{args:?} wrote {t}");
+    }
+    let out = w.run(&["op", "read", "op://Dev/Stripe/key", "-o", t]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap().trim_end(), STRIPE);
+    std::fs::remove_file(&target).unwrap();
+    // Nothing that reads or writes a file reached op.
+    for c in &w.calls()[before..] {
+        let argv = c["argv"].to_string();
+        assert!(
+            !argv.contains(t) && !argv.contains(sf) && !argv.contains(tf),
+            "{argv}"
+        );
+    }
+    nothing_forbidden_reached_op(&w);
+    still_serves(&w);
+    w.run(&["stop"]);
+}
+
+#[test]
+fn op_runs_in_the_daemons_directory_and_its_stdout_never_carries_a_token() {
+    let w = world("[policy]\nallow_destructive = true");
+    let token = tokens(&w).remove(0);
+    // An item whose value is the session token itself: op prints it on stdout.
+    let field = format!("password={token}");
+    let out = w.run(&[
+        "op",
+        "item",
+        "create",
+        "--category",
+        "login",
+        "--title",
+        "Mirror",
+        "--vault",
+        "Dev",
+        &field,
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    no_token_in(&w, &out);
+    let before = w.calls().len();
+    for args in [
+        &["op", "read", "op://Dev/Mirror/password"][..],
+        &[
+            "op", "--cache", "item", "get", "Mirror", "--vault", "Dev", "--fields", "password",
+            "--reveal",
+        ],
+        &[
+            "op",
+            "item",
+            "get",
+            "Mirror",
+            "--vault=Dev",
+            "--format",
+            "json",
+            "--reveal",
+        ],
+    ] {
+        let out = w.run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        no_token_in(&w, &out);
+        assert!(
+            out.stdout.contains("<concealed by 1Password>"),
+            "{args:?}: {}",
+            out.stdout
+        );
+    }
+    let r = raw_passthrough(&w.socket, &["read", "op://Dev/Mirror/password"], b"");
+    assert!(r.reply.contains("exit"), "{}", r.reply);
+    no_token_in_raw(&w, &r);
+    // Every op child ran in the daemon's own directory, never the caller's.
+    let calls = w.calls();
+    let dir = w.socket.parent().unwrap().display().to_string();
+    for c in &calls[before..] {
+        assert_eq!(c["cwd"].as_str(), Some(dir.as_str()), "{c}");
+    }
+    still_serves(&w);
+    w.run(&["stop"]);
+}
