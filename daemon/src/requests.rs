@@ -88,6 +88,7 @@ pub async fn handle(
             Ok(p) => Response::OpPath {
                 path: p.display().to_string(),
                 configured: daemon.op.is_configured(),
+                config: Some(daemon.info.config_path.display().to_string()),
             },
             Err(e) => Response::Error(ErrorBody::from(e)),
         },

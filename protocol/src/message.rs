@@ -262,6 +262,9 @@ pub enum Response {
         /// it on the fixed system path.
         #[serde(default)]
         configured: bool,
+        /// The config file the daemon read (so `init` can name where `op_path` came from).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<String>,
     },
     /// Resolved values, in the order requested.
     Values(Values),

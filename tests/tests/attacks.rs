@@ -323,8 +323,30 @@ fn the_callers_environment_never_reaches_an_op_child_that_holds_the_token() {
 fn an_auto_started_daemon_gets_a_clean_environment() {
     let w = World::new("");
     w.load_basic();
+    w.without_daemon();
+    // An agent's repository with its own config (an `op` of its own) and its own "daemon".
+    let evil_dir = w.dir.path().join("agent-repo");
+    std::fs::create_dir_all(evil_dir.join("op-session")).unwrap();
+    let marker = evil_dir.join("ran");
+    let evil_op = evil_dir.join("op");
+    std::fs::write(
+        &evil_op,
+        format!("#!/bin/sh\ntouch {}\nexit 0\n", marker.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&evil_op, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let evil_config = evil_dir.join("op-session/config.toml");
+    std::fs::write(
+        &evil_config,
+        format!("op_path = \"{}\"\n", evil_op.display()),
+    )
+    .unwrap();
     let out: Out = w
         .client(&["status"])
+        .env("OPSESSION_CONFIG", &evil_config)
+        .env("XDG_CONFIG_HOME", &evil_dir)
+        .env("OPSESSION_DAEMON", &evil_op)
         .env("LD_PRELOAD", "")
         .env("LD_LIBRARY_PATH", "/tmp")
         .env("HTTPS_PROXY", "http://127.0.0.1:1")
@@ -353,6 +375,32 @@ fn an_auto_started_daemon_gets_a_clean_environment() {
         std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
         std::path::Path::new("/")
     );
+    // The daemon beside the client, never the caller's; no config location of the caller's.
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        bins().daemon.canonicalize().unwrap()
+    );
+    assert!(!marker.exists(), "the caller's `op` ran");
+    for v in &vars {
+        assert!(
+            !v.starts_with("OPSESSION_CONFIG=") && !v.starts_with("XDG_CONFIG_HOME="),
+            "{v}"
+        );
+        assert!(!v.contains("agent-repo"), "{v}");
+    }
+    let home = vars.iter().find(|v| v.starts_with("HOME=")).unwrap();
+    assert!(!home.contains(&w.home.display().to_string()), "{home}");
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(!String::from_utf8_lossy(&cmdline).contains("--config"));
+    // And the `op` this daemon would hand a password to is not the caller's.
+    let out: Out = w
+        .client(&["op", "whoami"])
+        .env("OPSESSION_CONFIG", &evil_config)
+        .env("XDG_CONFIG_HOME", &evil_dir)
+        .output()
+        .unwrap()
+        .into();
+    assert!(!marker.exists(), "the caller's `op` ran: {}", out.stderr);
     w.run(&["stop"]);
 }
 
@@ -369,6 +417,14 @@ fn init_names_the_op_that_gets_the_password() {
     assert!(
         out.stderr
             .contains(&format!("signing in with {op} (owner ")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "the daemon's config file is {}",
+            w.config.display()
+        )),
         "{}",
         out.stderr
     );

@@ -332,6 +332,8 @@ fn two_daemons_started_at_once_one_serves_the_other_explains() {
 #[test]
 fn eight_clients_auto_starting_at_once_end_with_one_daemon() {
     let w = World::new("");
+    // The clients start the daemon themselves (it reads the standard config, not this world's).
+    w.without_daemon();
     let mut pids = std::collections::BTreeSet::new();
     for out in w.run_parallel(8, &["status", "--json"]) {
         assert_eq!(out.code, 0, "{}", out.stderr);
