@@ -1000,3 +1000,243 @@ fn op_runs_in_the_daemons_directory_and_its_stdout_never_carries_a_token() {
     still_serves(&w);
     w.run(&["stop"]);
 }
+
+#[test]
+fn a_grants_read_budget_is_charged_for_passthrough_too() {
+    let w = world("");
+    let g = w.run(&[
+        "grant",
+        "deploy",
+        "--ref",
+        "op://Dev/Stripe/key",
+        "--allow",
+        "read",
+        "--allow",
+        "item get",
+        "--max-reads",
+        "2",
+    ]);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    let gsock = std::path::PathBuf::from(g.stdout.lines().next().unwrap());
+    let via = |args: &[&str]| -> Out {
+        w.client(args)
+            .env("OPSESSION_SOCKET", &gsock)
+            .output()
+            .unwrap()
+            .into()
+    };
+    // What cannot be counted value by value does not pass a grant with a budget.
+    let out = via(&["op", "item", "get", "Stripe", "--vault", "Dev", "--reveal"]);
+    assert_eq!(out.code, 78, "{}", out.stderr);
+    assert!(!out.stdout.contains(STRIPE), "{}", out.stdout);
+    let r = raw_passthrough(&gsock, &["--cache", "read", "op://Dev/Stripe/key"], b"");
+    assert!(r.stdout.contains(STRIPE), "{} {}", r.reply, r.stderr);
+    let listed = w.run(&["grants", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["reads_used"], 1, "{listed}");
+    let out = via(&["op", "read", "op://Dev/Stripe/key"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains(STRIPE));
+    // The budget is spent: the grant is gone, and the value is not handed out again.
+    for args in [
+        &["op", "read", "op://Dev/Stripe/key"][..],
+        &["op", "read", "-n", "op://Dev/Stripe/key"],
+    ] {
+        let out = via(args);
+        assert_ne!(out.code, 0, "{args:?}: {}", out.stdout);
+        assert!(!out.stdout.contains(STRIPE), "{args:?}");
+    }
+    still_serves(&w);
+    w.run(&["stop"]);
+}
+
+/// Talk to `op-session mcp` over stdio, started in `cwd`, one JSON-RPC call at a time; returns
+/// each `tools/call` result.
+fn mcp_calls(
+    w: &World,
+    cwd: &std::path::Path,
+    calls: &[(&str, serde_json::Value)],
+) -> Vec<serde_json::Value> {
+    use std::io::BufRead;
+    w.start_daemon();
+    let mut c = Command::new(&bins().client);
+    c.arg("mcp")
+        .env_clear()
+        .envs(w.env())
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    op_session_e2e::detach_from_terminal(&mut c);
+    let mut child = c.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |msg: serde_json::Value| {
+        writeln!(stdin, "{msg}").unwrap();
+        stdin.flush().unwrap();
+    };
+    let mut wait = |id: u64| -> serde_json::Value {
+        loop {
+            let line = lines.next().expect("an answer").unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == id {
+                return v;
+            }
+        }
+    };
+    send(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "attacker", "version": "1"}}}),
+    );
+    wait(1);
+    send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let mut out = Vec::new();
+    for (i, (name, args)) in calls.iter().enumerate() {
+        let id = 10 + i as u64;
+        send(
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": name, "arguments": args}}),
+        );
+        out.push(wait(id)["result"].clone());
+    }
+    drop(send);
+    let _ = child.kill();
+    let _ = child.wait();
+    out
+}
+
+fn tool_text(v: &serde_json::Value) -> String {
+    v["content"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["text"].as_str())
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn mcp_inject_and_run_stay_under_the_roots() {
+    let w = world("[mcp]\nrun_allow = [\"*\"]");
+    let project = w.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let tpl = project.join("t.tpl");
+    std::fs::write(&tpl, "key={{ op://Dev/Stripe/key }}\nreveal = true\n").unwrap();
+    let outside_tpl = w.dir.path().join("outside.tpl");
+    std::fs::write(&outside_tpl, "key={{ op://Dev/Stripe/key }}\n").unwrap();
+    std::os::unix::fs::symlink(&w.config, project.join("cfg-link")).unwrap();
+    std::os::unix::fs::symlink(w.dir.path(), project.join("dir-link")).unwrap();
+    let config_before = std::fs::read(&w.config).unwrap();
+    let s = |p: &std::path::Path| p.display().to_string();
+    let bashrc = w.home.join(".bashrc");
+    let attempts: Vec<(&str, serde_json::Value)> = vec![
+        // The op-session config itself, directly and through symlinks.
+        (
+            "inject",
+            serde_json::json!({"template_path": s(&tpl), "output_path": s(&w.config), "overwrite": true}),
+        ),
+        (
+            "inject",
+            serde_json::json!({"template_path": s(&tpl), "output_path": s(&project.join("cfg-link")), "overwrite": true}),
+        ),
+        (
+            "inject",
+            serde_json::json!({"template_path": s(&tpl), "output_path": s(&project.join("dir-link/config/op-session/config.toml")), "overwrite": true}),
+        ),
+        (
+            "inject",
+            serde_json::json!({"template_path": s(&tpl), "output_path": s(&project.join("../config/op-session/config.toml")), "overwrite": true}),
+        ),
+        // Anywhere else outside the project.
+        (
+            "inject",
+            serde_json::json!({"template_path": s(&tpl), "output_path": s(&bashrc), "overwrite": true}),
+        ),
+        (
+            "inject",
+            serde_json::json!({"template_path": s(&outside_tpl), "output_path": s(&project.join("o")), "overwrite": true}),
+        ),
+        (
+            "run",
+            serde_json::json!({"command": ["true"], "cwd": s(w.dir.path())}),
+        ),
+        (
+            "run",
+            serde_json::json!({"command": ["true"], "env_files": [s(&outside_tpl)]}),
+        ),
+    ];
+    let results = mcp_calls(&w, &project, &attempts);
+    for ((name, args), r) in attempts.iter().zip(&results) {
+        assert_eq!(r["isError"], true, "{name} {args}: {r}");
+        let text = tool_text(r);
+        assert!(
+            text.contains("[mcp] roots") || text.contains("symlink"),
+            "{name} {args}: {text}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&w.config).unwrap(),
+        config_before,
+        "the config changed"
+    );
+    assert!(!bashrc.exists());
+    assert!(!project.join("o").exists());
+    // Inside the project it works, and `run` masks the encoded forms `op-session run` masks.
+    let out = project.join("out.conf");
+    let ok: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "inject",
+            serde_json::json!({"template_path": s(&tpl), "output_path": s(&out)}),
+        ),
+        (
+            "run",
+            serde_json::json!({"command": ["sh", "-c", "printf %s \"$X\" | base64"], "env": {"X": "op://Dev/Stripe/key"}}),
+        ),
+        (
+            "run",
+            serde_json::json!({"command": ["sh", "-c", "printf %s \"$X\" | od -An -tx1 | tr -d ' \\n'"], "env": {"X": "op://Dev/Stripe/key"}}),
+        ),
+    ];
+    let results = mcp_calls(&w, &project, &ok);
+    assert_ne!(results[0]["isError"], true, "{}", results[0]);
+    assert!(std::fs::read_to_string(&out).unwrap().contains(STRIPE));
+    use base64_check::encode;
+    for r in &results[1..] {
+        let text = tool_text(r);
+        let stdout = r["structuredContent"]["stdout"]
+            .as_str()
+            .unwrap_or(&text)
+            .to_string();
+        assert!(!stdout.contains(&encode(STRIPE)), "{stdout}");
+        assert!(!stdout.contains(&hex_of(STRIPE)), "{stdout}");
+        assert!(stdout.contains("<concealed by 1Password>"), "{r}");
+    }
+    still_serves(&w);
+    w.run(&["stop"]);
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Base64 (standard alphabet, padded) for the checks above.
+mod base64_check {
+    pub fn encode(s: &str) -> String {
+        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let b = s.as_bytes();
+        let mut out = String::new();
+        for g in b.chunks(3) {
+            let n = (u32::from(g[0]) << 16)
+                | (u32::from(*g.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*g.get(2).unwrap_or(&0));
+            for i in 0..4 {
+                if i <= g.len() {
+                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+}

@@ -178,7 +178,8 @@ fn mcp_command(w: &World, args: &[&str]) -> Command {
         .args(args)
         .env_clear()
         .envs(w.env())
-        .current_dir(&w.home);
+        // The world's root: the default `[mcp] roots` (templates, outputs, env files live there).
+        .current_dir(w.dir.path());
     detach_from_terminal(&mut c);
     c
 }
@@ -192,7 +193,8 @@ async fn stdio_client(w: &World, tee: &Path) -> (Client, Recorder) {
         .arg(tee)
         .env_clear()
         .envs(w.env())
-        .current_dir(&w.home);
+        // The world's root: the default `[mcp] roots` (templates, outputs, env files live there).
+        .current_dir(w.dir.path());
     detach_from_terminal(&mut c);
     let transport =
         rmcp::transport::TokioChildProcess::new(tokio::process::Command::from(c)).unwrap();

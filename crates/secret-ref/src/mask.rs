@@ -31,6 +31,30 @@ pub const CONCEALED: &str = "<concealed by 1Password>";
 /// Values shorter than this are masked exactly but not in encoded forms, by default.
 pub const DEFAULT_MIN_ENCODED: usize = 8;
 
+/// The variable that sets the shortest value masked in encoded forms too, for `op-session
+/// run` and the MCP `run` tool alike.
+pub const ENV_MIN_ENCODED: &str = "OPSESSION_MASK_MIN_ENCODED";
+
+/// A value of [`ENV_MIN_ENCODED`] that is not a number of bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ENV_MIN_ENCODED}={0:?} is not a number of bytes")]
+pub struct MinEncodedError(pub String);
+
+/// The forms `op-session run` masks by default, and the MCP `run` tool always: every encoded
+/// form of values at least `min_len` bytes long, `min_len` from the value of
+/// [`ENV_MIN_ENCODED`] (unset or empty: [`DEFAULT_MIN_ENCODED`]). One construction, so the
+/// two runners can never mask differently.
+pub fn run_forms(min_encoded: Option<&str>) -> Result<Forms, MinEncodedError> {
+    let min_len = match min_encoded {
+        Some(v) if !v.is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| MinEncodedError(v.to_string()))?,
+        _ => DEFAULT_MIN_ENCODED,
+    };
+    Ok(Forms::Encoded { min_len })
+}
+
 /// Patterns at least this long are found through the prefix table; shorter ones (short exact
 /// values) through a first-byte table.
 const PREFIX: usize = 4;
