@@ -1240,3 +1240,47 @@ mod base64_check {
         out
     }
 }
+
+#[test]
+fn user_and_group_lists_and_stdin_items_follow_the_vaults_rule() {
+    let w = world("[policy]\nvaults = [\"Dev\"]");
+    let before = w.calls().len();
+    for line in [
+        &["op", "user", "list", "--vault", "Prod"][..],
+        &["op", "users", "ls", "--vault=Prod"],
+        &["op", "--cache", "group", "list", "--vault", "Prod"],
+        &["op", "groups", "list", "--user", "u", "--vault=Prod"],
+    ] {
+        let out = w.run(line);
+        assert_eq!(out.code, 78, "{line:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("rule: vaults"),
+            "{line:?}: {}",
+            out.stderr
+        );
+    }
+    // Items named on standard input are never forwarded, whatever --vault says.
+    for line in [
+        &["op", "item", "get", "-", "--vault", "Dev"][..],
+        &["op", "item", "delete", "-", "--vault=Dev"],
+        &["op", "vault", "get", "-"],
+    ] {
+        let out = w.run_with_stdin(line, b"Stripe\n");
+        assert_eq!(out.code, 64, "{line:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("instead of `-`"),
+            "{line:?}: {}",
+            out.stderr
+        );
+    }
+    let calls = w.calls();
+    assert!(
+        !calls[before..].iter().any(|c| c["command"] == "user list"
+            || c["command"] == "group list"
+            || c["command"] == "item get"),
+        "{:?}",
+        &calls[before..]
+    );
+    still_serves(&w);
+    w.run(&["stop"]);
+}
