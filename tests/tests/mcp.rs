@@ -173,6 +173,10 @@ impl Session {
 }
 
 fn mcp_command(w: &World, args: &[&str]) -> Command {
+    // Tests start the daemon explicitly (auto-start would read no config of this world's).
+    if !args.contains(&"--print-config") {
+        w.start_daemon();
+    }
     let mut c = Command::new(&bins().client);
     c.arg("mcp")
         .args(args)
@@ -186,6 +190,7 @@ fn mcp_command(w: &World, args: &[&str]) -> Command {
 
 /// `op-session mcp` over stdio, with everything it writes to stdout also kept in `tee`.
 async fn stdio_client(w: &World, tee: &Path) -> (Client, Recorder) {
+    w.start_daemon();
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg("\"$0\" mcp | tee \"$1\"")
@@ -1001,6 +1006,7 @@ async fn http_every_tool_works_with_the_bearer_token_and_nothing_secret_comes_ba
 #[test]
 fn print_config_names_this_binary_and_mcp_and_never_a_token() {
     let w = World::new("");
+    w.without_daemon();
     let exe = bins().client.canonicalize().unwrap();
     for kind in ["claude-code", "claude-desktop", "cursor"] {
         let out = w.run(&["mcp", "--print-config", kind]);
