@@ -1097,7 +1097,7 @@ fn mcp_calls(
         );
         out.push(wait(id)["result"].clone());
     }
-    drop(send);
+    drop(stdin);
     let _ = child.kill();
     let _ = child.wait();
     out
@@ -1281,6 +1281,169 @@ fn user_and_group_lists_and_stdin_items_follow_the_vaults_rule() {
         "{:?}",
         &calls[before..]
     );
+    still_serves(&w);
+    w.run(&["stop"]);
+}
+
+/// Every file under `dir` (but `skip`) with its contents, for "nothing changed" checks.
+fn snapshot(
+    dir: &std::path::Path,
+    skip: &[&std::path::Path],
+) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    fn walk(
+        p: &std::path::Path,
+        skip: &[&std::path::Path],
+        out: &mut std::collections::BTreeMap<std::path::PathBuf, Vec<u8>>,
+    ) {
+        if skip.iter().any(|s| p.starts_with(s)) {
+            return;
+        }
+        let Ok(m) = std::fs::symlink_metadata(p) else {
+            return;
+        };
+        if m.is_dir() {
+            for e in std::fs::read_dir(p).unwrap().flatten() {
+                walk(&e.path(), skip, out);
+            }
+        } else {
+            out.insert(p.to_path_buf(), std::fs::read(p).unwrap_or_default());
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, skip, &mut out);
+    out
+}
+
+#[test]
+fn random_grammar_valid_passthrough_lines_never_print_a_credential_or_touch_a_file() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let w = world("");
+    let var = session_var(&w);
+    let toks = tokens(&w);
+    let planted = w.home.join("planted");
+    std::fs::write(w.home.join("template.tpl"), format!("x=${{{var}}}\n")).unwrap();
+    let pool: Vec<String> = vec![
+        "op://Dev/Stripe/key".into(),
+        "Stripe".into(),
+        "Dev".into(),
+        "-".into(),
+        "json".into(),
+        "0700".into(),
+        "login".into(),
+        "planted".into(),
+        planted.display().to_string(),
+        w.config.display().to_string(),
+        w.home.join("template.tpl").display().to_string(),
+        "/proc/self/environ".into(),
+        format!("${{{var}}}"),
+    ];
+    // fake-op's own state and the daemon's audit log and log change; nothing else may.
+    let skip_state = [w.fake_home.as_path(), w.state.as_path()];
+    let before = snapshot(w.dir.path(), &skip_state);
+    let commands = op_grammar::table::COMMANDS;
+    let globals = op_grammar::table::GLOBAL_FLAGS;
+    // Half the lines use a command that takes files, stdin or templates, so the dangerous
+    // spellings come up in every run.
+    let touchy: Vec<usize> = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            c.flags
+                .iter()
+                .any(|f| matches!(f.long, "out-file" | "in-file" | "template"))
+                || c.path.starts_with("document")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let line = (
+        prop_oneof![0..commands.len(), proptest::sample::select(touchy)],
+        proptest::collection::vec(
+            (any::<prop::sample::Index>(), 0..pool.len(), any::<bool>()),
+            0..4,
+        ),
+        proptest::collection::vec(0..pool.len(), 0..3),
+        // Sometimes the positionals a real use of the command gives (so `op` gets far enough
+        // to act on the flags), by the command's first word.
+        any::<bool>(),
+    );
+    let usual = |path: &str| -> Vec<String> {
+        match path {
+            "read" => vec!["op://Dev/Stripe/key".into()],
+            "document get" | "document edit" => vec!["Doc".into(), "--vault=Dev".into()],
+            "item template get" => vec!["login".into()],
+            "item get" | "item edit" => vec!["Stripe".into(), "--vault=Dev".into()],
+            _ => Vec::new(),
+        }
+    };
+    let mut runner = TestRunner::new(Config {
+        cases: 48,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let stdin = format!("${{{var}}}\nStripe\n");
+    runner
+        .run(&line, |(ci, flags, positionals, real)| {
+            let spec = &commands[ci];
+            let mut args: Vec<String> = Vec::new();
+            let mut tail: Vec<String> = spec.path.split(' ').map(str::to_string).collect();
+            for (which, value, before_verb) in &flags {
+                let own = spec.flags.len();
+                // Mostly the command's own flags (where the files are), sometimes a global.
+                let f = if own > 0 && which.index(4 * own + globals.len()) < 4 * own {
+                    &spec.flags[which.index(4 * own + globals.len()) % own]
+                } else {
+                    &globals[which.index(globals.len())]
+                };
+                if f.long == "help" {
+                    continue;
+                }
+                let word = match f.kind {
+                    op_grammar::FlagKind::Bool => format!("--{}", f.long),
+                    op_grammar::FlagKind::OptionalValue => format!("--{}", f.long),
+                    // A file flag gets a path: absolute, relative, or the config itself.
+                    op_grammar::FlagKind::Value
+                        if matches!(f.long, "out-file" | "in-file" | "template") =>
+                    {
+                        format!("--{}={}", f.long, pool[7 + value % 4])
+                    }
+                    op_grammar::FlagKind::Value => format!("--{}={}", f.long, pool[*value]),
+                };
+                let global = !spec.flags.iter().any(|g| g.long == f.long);
+                if *before_verb && global {
+                    args.push(word);
+                } else {
+                    tail.push(word);
+                }
+            }
+            args.extend(tail);
+            if spec.interspersed && real {
+                args.extend(usual(spec.path));
+            } else if spec.interspersed {
+                args.extend(positionals.iter().map(|i| pool[*i].clone()));
+            } else {
+                args.extend(["--".to_string(), "env".to_string()]);
+            }
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = raw_passthrough(&w.socket, &refs, stdin.as_bytes());
+            for t in &toks {
+                if r.stdout.contains(t) || r.stderr.contains(t) || r.reply.contains(t) {
+                    return Err(TestCaseError::fail(format!("{args:?} printed a token")));
+                }
+            }
+            if planted.exists() {
+                return Err(TestCaseError::fail(format!("{args:?} wrote a file")));
+            }
+            Ok(())
+        })
+        .unwrap();
+    let after = snapshot(w.dir.path(), &skip_state);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "files appeared or vanished outside fake-op's state"
+    );
+    assert!(before == after, "a file outside fake-op's state changed");
     still_serves(&w);
     w.run(&["stop"]);
 }
