@@ -1447,3 +1447,38 @@ fn random_grammar_valid_passthrough_lines_never_print_a_credential_or_touch_a_fi
     still_serves(&w);
     w.run(&["stop"]);
 }
+
+#[test]
+fn connect_mode_refuses_inject_and_file_flags_too() {
+    let c = op_session_e2e::connect::Connect::started("");
+    let planted = c.w.dir.path().join("planted");
+    let p = planted.to_str().unwrap();
+    for (args, fix) in [
+        (&["inject"][..], "op-session inject"),
+        (
+            &["--cache", "inject", "-i", "/proc/self/environ"],
+            "op-session inject",
+        ),
+        (&["read", "op://Dev/Stripe/key", "-o", p], "op-session read"),
+        (
+            &["read", "--out-file", p, "op://Dev/Stripe/key"],
+            "op-session read",
+        ),
+    ] {
+        let r = raw_passthrough(&c.w.socket, args, b"${OP_CONNECT_TOKEN}\n");
+        assert!(r.reply.contains("bad_request"), "{args:?}: {}", r.reply);
+        assert!(r.reply.contains(fix), "{args:?}: {}", r.reply);
+        for text in [&r.reply, &r.stdout, &r.stderr] {
+            assert!(
+                !text.contains(&c.token),
+                "{args:?} printed the Connect token"
+            );
+        }
+        assert!(!planted.exists(), "{args:?} wrote {p}");
+    }
+    // Through the client the template is filled in the caller's own environment.
+    let out =
+        c.w.run_with_stdin(&["op", "inject"], b"${OP_CONNECT_TOKEN}\n");
+    assert!(!out.stdout.contains(&c.token) && !out.stderr.contains(&c.token));
+    c.w.run(&["stop"]);
+}
