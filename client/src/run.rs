@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
 use nix::unistd::Pid;
 use op_session_protocol::{ResolvePurpose, exit};
-use secret_ref::mask::{DEFAULT_MIN_ENCODED, Forms, Masker};
+use secret_ref::mask::{Forms, Masker};
 use zeroize::Zeroizing;
 
 use crate::cli::account_or_env;
@@ -184,19 +184,18 @@ fn mask_forms(a: &RunArgs) -> Result<Option<Forms>> {
     if a.mask == MaskArg::Exact {
         return Ok(Some(Forms::Exact));
     }
-    let min_len = match a.mask_min_encoded {
-        Some(n) => n,
-        None => match std::env::var("OPSESSION_MASK_MIN_ENCODED") {
-            Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
-                Failure::usage(
-                    format!("OPSESSION_MASK_MIN_ENCODED={v:?} is not a number of bytes"),
-                    "set it to a whole number such as 8, or unset it",
-                )
-            })?,
-            _ => DEFAULT_MIN_ENCODED,
-        },
-    };
-    Ok(Some(Forms::Encoded { min_len }))
+    if let Some(min_len) = a.mask_min_encoded {
+        return Ok(Some(Forms::Encoded { min_len }));
+    }
+    let env = std::env::var(secret_ref::mask::ENV_MIN_ENCODED).ok();
+    secret_ref::mask::run_forms(env.as_deref())
+        .map(Some)
+        .map_err(|e| {
+            Failure::usage(
+                e.to_string(),
+                "set it to a whole number such as 8, or unset it",
+            )
+        })
 }
 
 /// Whether our stdout and stderr are the same file, pipe or terminal (so a person reading one

@@ -79,6 +79,11 @@ pub struct McpConfig {
     /// the person's explicit opt-in to any command. Empty (the default) refuses every `run`.
     #[serde(default)]
     pub run_allow: Vec<String>,
+    /// Directories the `inject` and `run` tools may read templates and env files from, write
+    /// outputs to and run in (absolute). Empty (the default): the directory `op-session mcp`
+    /// was started in.
+    #[serde(default)]
+    pub roots: Vec<String>,
 }
 
 /// The validated configuration. Every key is optional in the file; a missing key takes its
@@ -315,6 +320,12 @@ impl Config {
         for rule in &self.mcp.run_allow {
             check_run_rule(rule).map_err(|message| ("mcp.run_allow", message))?;
         }
+        if let Some(r) = self.mcp.roots.iter().find(|r| !r.starts_with('/')) {
+            return Err((
+                "mcp.roots",
+                format!("entry \"{r}\" must be an absolute directory"),
+            ));
+        }
         Ok(())
     }
 }
@@ -463,6 +474,7 @@ allow_destructive = true
         let cfg = McpConfig {
             reveal: false,
             run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
+            ..McpConfig::default()
         };
         assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
         assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));

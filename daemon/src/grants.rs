@@ -177,6 +177,26 @@ impl Grant {
         }
     }
 
+    /// What a passthrough through this grant costs its read budget: `None` without a budget;
+    /// with one, only `op read` (one value per call) may pass, since what other verbs print
+    /// (whole items, lists, documents) cannot be counted value by value.
+    pub fn passthrough_reads(&self, cmd: &OpCommand) -> Result<Option<u64>, ErrorBody> {
+        let Some(max) = self.max_reads else {
+            return Ok(None);
+        };
+        match cmd.verb() {
+            "read" => Ok(Some(1)),
+            verb => Err(self
+                .denied(format!(
+                    "`op {verb}` cannot be counted against its read budget ({max} values)"
+                ))
+                .with_fix(
+                    "through a grant with --max-reads, use `op-session read` (or `op read \
+                     REFERENCE`): each value is counted",
+                )),
+        }
+    }
+
     /// Reserve `n` reads of the budget; the error names the grant when it is spent.
     pub fn reserve(&self, n: u64) -> Result<(), ErrorBody> {
         let before = self.reads.fetch_add(n, Ordering::SeqCst);
@@ -396,6 +416,22 @@ mod tests {
             g.check_passthrough(&cmd("item get Stripe")).is_err(),
             "--no-passthrough"
         );
+    }
+
+    #[test]
+    fn passthrough_through_a_budget_is_read_only_and_counted() {
+        let mut g = grant(&[], &[], &["read", "item get"], true);
+        g.max_reads = None;
+        assert_eq!(
+            g.passthrough_reads(&cmd("read op://Dev/a/b")).ok(),
+            Some(None)
+        );
+        g.max_reads = Some(3);
+        assert_eq!(
+            g.passthrough_reads(&cmd("--cache read op://Dev/a/b")).ok(),
+            Some(Some(1))
+        );
+        assert!(g.passthrough_reads(&cmd("item get a --vault Dev")).is_err());
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub fn info(daemon: &Daemon) -> McpInfo {
         can_create: allowed("item create"),
         can_edit: allowed("item edit"),
         can_delete: allowed("item delete"),
+        roots: daemon.config.mcp.roots.clone(),
     }
 }
 

@@ -225,6 +225,11 @@ mod tests {
         assert!(check_passthrough_vaults(&vp, &cmd("inject -i t.tpl")).is_err());
         assert!(check_passthrough_vaults(&vp, &cmd("vault list")).is_ok());
         assert!(check_passthrough_vaults(&vp, &cmd("vault get Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("user list")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("user list --vault Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("users ls --vault=Dev")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("group list --vault Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("groups list --user u --vault=Prod")).is_err());
     }
 
     #[test]

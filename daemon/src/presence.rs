@@ -160,6 +160,7 @@ mod tests {
             started: Instant::now(),
             uid: 0,
             exit_when_idle: None,
+            config_path: "/nonexistent/config.toml".into(),
         };
         Arc::new(Daemon::new(
             config,

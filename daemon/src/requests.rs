@@ -90,6 +90,7 @@ pub async fn handle(
             Ok(p) => Response::OpPath {
                 path: p.display().to_string(),
                 configured: daemon.op.is_configured(),
+                config: Some(daemon.info.config_path.display().to_string()),
             },
             Err(e) => Response::Error(ErrorBody::from(e)),
         },
@@ -445,6 +446,29 @@ async fn passthrough(
         o.denied = true;
         return Response::Error(e);
     }
+    // Through a grant with a read budget: every value a passthrough returns is charged, as
+    // `op-session read` charges it (refunded if op fails).
+    let charged = match scope.map(|g| g.passthrough_reads(&cmd).map(|n| (g, n))) {
+        Some(Ok((g, Some(n)))) => match g.reserve(n) {
+            Ok(()) => Some((g, n)),
+            Err(e) => {
+                o.denied = true;
+                return Response::Error(e);
+            }
+        },
+        Some(Err(e)) => {
+            o.denied = true;
+            return Response::Error(e);
+        }
+        Some(Ok((_, None))) | None => None,
+    };
+    let refund = |ok: bool| {
+        if let Some((g, n)) = charged
+            && !ok
+        {
+            g.refund(n);
+        }
+    };
     if cmd.effect() == Effect::Local {
         // Help, `--version`, completion: no account, no credential.
         return match crate::passthrough::run(daemon, None, cmd, &p, fds, stream).await {
@@ -465,20 +489,28 @@ async fn passthrough(
     };
     let lease = match lease {
         Ok(l) => l,
-        Err(e) => return Response::Error(e),
+        Err(e) => {
+            refund(false);
+            return Response::Error(e);
+        }
     };
     o.account = Some(lease.name.clone());
     if lease.mode == op_session_protocol::Mode::Connect
         && let Err(e) = crate::connect::check_passthrough(&cmd)
     {
+        refund(false);
         o.denied = true;
         return Response::Error(e);
     }
     match crate::passthrough::run(daemon, Some(&lease), cmd, &p, fds, stream).await {
         Ok(code) => {
+            refund(code == 0);
             o.op_exit_code = Some(code);
             Response::Exit { code }
         }
-        Err(e) => Response::Error(e),
+        Err(e) => {
+            refund(false);
+            Response::Error(e)
+        }
     }
 }

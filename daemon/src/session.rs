@@ -353,6 +353,15 @@ impl Sessions {
         gone
     }
 
+    /// Every credential held now, for scrubbing what a passthrough prints.
+    pub fn credentials(&self) -> Vec<Arc<SecretToken>> {
+        self.lock()
+            .sessions
+            .iter()
+            .filter_map(|s| s.credential.clone())
+            .collect()
+    }
+
     /// Whether a session of a mode `pick` picks is held.
     pub fn any_mode(&self, pick: impl Fn(Mode) -> bool) -> bool {
         self.lock().sessions.iter().any(|s| pick(s.mode))

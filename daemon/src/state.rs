@@ -33,6 +33,8 @@ pub struct DaemonInfo {
     pub uid: u32,
     /// Exit after this long without sessions or connections (socket activation only).
     pub exit_when_idle: Option<std::time::Duration>,
+    /// The config file it read (or would have read: a missing default file means defaults).
+    pub config_path: PathBuf,
 }
 
 /// Everything a request handler needs.

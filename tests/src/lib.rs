@@ -2,6 +2,13 @@
 //! private world (HOME, XDG dirs, socket, fake-op state) in a temporary directory, and run the
 //! client, the daemon, fake-op and fake-op-ctl inside it.
 //!
+//! Tests start their daemons explicitly, with `--config` naming the world's config: a client's
+//! auto-start never takes a config from its caller's environment (it reads the one in the home
+//! directory the password database names), so [`World::client`] starts the world's daemon the
+//! way auto-start would (`--started-by autostart`), plus `--config`, before each command that
+//! would auto-start one. [`World::without_daemon`] turns that off for tests of auto-start itself
+//! and of a daemon that is not running.
+//!
 //! Nothing here listens beyond Unix sockets in the test's own temporary directory, except
 //! [`connect`]'s Connect stand-in, which binds 127.0.0.1 only.
 
@@ -101,6 +108,8 @@ pub struct World {
     pub fake_home: PathBuf,
     /// Extra environment for every command.
     pub extra_env: Vec<(String, String)>,
+    /// Whether [`World::client`] leaves starting a daemon to the client (see the module doc).
+    manual: std::cell::Cell<bool>,
 }
 
 impl World {
@@ -141,7 +150,55 @@ impl World {
             socket,
             fake_home,
             extra_env: Vec::new(),
+            manual: std::cell::Cell::new(false),
         }
+    }
+
+    /// From now on, [`World::client`] starts no daemon: the client auto-starts one (which reads
+    /// no config of this world's) or finds none.
+    pub fn without_daemon(&self) -> &World {
+        self.manual.set(true);
+        self
+    }
+
+    /// Start this world's daemon explicitly (detaching, as auto-start does, with `--config`)
+    /// unless one already answers on its socket; wait until it serves.
+    pub fn start_daemon(&self) {
+        if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+            return;
+        }
+        let socket = self.socket.display().to_string();
+        let config = self.config.display().to_string();
+        let mut c = self.cmd(&bins().daemon);
+        c.args([
+            "--started-by",
+            "autostart",
+            "--socket",
+            &socket,
+            "--config",
+            &config,
+        ])
+        .current_dir("/")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // The detaching daemon's first process exits once the server is ready (or failed).
+        let _ = c.status();
+        wait_until(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+        });
+    }
+
+    /// Whether a client command with these arguments would auto-start a daemon for this
+    /// world's socket.
+    fn would_autostart(&self, args: &[&str]) -> bool {
+        let env_says = |k: &str| self.extra_env.iter().any(|(n, _)| n == k);
+        !self.manual.get()
+            && !env_says("OPSESSION_NO_AUTOSTART")
+            && !env_says("OPSESSION_SOCKET")
+            && !args
+                .iter()
+                .any(|a| *a == "--no-autostart" || *a == "--socket" || a.starts_with("--socket="))
+            && args.first() != Some(&"stop")
     }
 
     /// The environment every command of this world gets.
@@ -155,10 +212,6 @@ impl World {
                 self.config_home.display().to_string(),
             ),
             ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
-            (
-                "OPSESSION_DAEMON".into(),
-                bins().daemon.display().to_string(),
-            ),
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
             ("LANG".into(), "C.UTF-8".into()),
             ("TZ".into(), "UTC".into()),
@@ -177,8 +230,12 @@ impl World {
         c
     }
 
-    /// `op-session ARGS` (no TTY, stdin /dev/null).
+    /// `op-session ARGS` (no TTY, stdin /dev/null), with this world's daemon started first
+    /// where the client would auto-start one (see the module doc).
     pub fn client(&self, args: &[&str]) -> Command {
+        if self.would_autostart(args) {
+            self.start_daemon();
+        }
         let mut c = self.cmd(&bins().client);
         c.args(args);
         c
@@ -223,10 +280,13 @@ impl World {
         processes(&format!("fake-op\0{subcommand}"), Some(&ours))
     }
 
-    /// `op-sessiond ARGS` in the foreground.
+    /// `op-sessiond ARGS`, with `--config` naming this world's config unless ARGS name one.
     pub fn daemon(&self, args: &[&str]) -> Command {
         let mut c = self.cmd(&bins().daemon);
         c.args(args);
+        if !args.iter().any(|a| a.starts_with("--config")) {
+            c.arg("--config").arg(&self.config);
+        }
         c
     }
 

@@ -12,6 +12,9 @@ use op_session_e2e::{Out, World, bins};
 
 /// `doctor --json` with extra environment: (exit code, check → status, the whole report).
 fn doctor(w: &World, env: &[(&str, &str)]) -> (i32, BTreeMap<String, String>, serde_json::Value) {
+    if env.iter().any(|(k, _)| *k == "OPSESSION_NO_AUTOSTART") {
+        w.without_daemon();
+    }
     let mut c = w.client(&["doctor", "--json"]);
     for (k, v) in env {
         c.env(k, v);

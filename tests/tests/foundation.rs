@@ -332,6 +332,8 @@ fn two_daemons_started_at_once_one_serves_the_other_explains() {
 #[test]
 fn eight_clients_auto_starting_at_once_end_with_one_daemon() {
     let w = World::new("");
+    // The clients start the daemon themselves (it reads the standard config, not this world's).
+    w.without_daemon();
     let mut pids = std::collections::BTreeSet::new();
     for out in w.run_parallel(8, &["status", "--json"]) {
         assert_eq!(out.code, 0, "{}", out.stderr);
@@ -363,6 +365,7 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
     // Play an older daemon that this client auto-started: it answers every request with
     // version_mismatch naming a pid (a sleeping stand-in) and "autostart".
     let w = World::new("");
+    w.without_daemon();
     let mut old = Command::new("sleep").arg("30").spawn().unwrap();
     let old_pid = old.id();
     let listener = bind_in_private_dir(&w);
@@ -399,6 +402,7 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
 #[test]
 fn a_daemon_started_by_hand_of_another_version_is_left_alone_with_advice() {
     let w = World::new("");
+    w.without_daemon();
     let listener = bind_in_private_dir(&w);
     let t = std::thread::spawn(move || {
         answer_once(
@@ -460,6 +464,7 @@ fn the_lock_file_names_the_detached_daemon_so_a_second_start_points_at_it() {
 #[test]
 fn completions_and_a_man_page_are_generated() {
     let w = World::new("");
+    w.without_daemon();
     for shell in ["bash", "zsh", "fish"] {
         let out = w.run(&["completions", shell]);
         assert_eq!(out.code, 0, "{shell}: {}", out.stderr);

@@ -173,18 +173,24 @@ impl Session {
 }
 
 fn mcp_command(w: &World, args: &[&str]) -> Command {
+    // Tests start the daemon explicitly (auto-start would read no config of this world's).
+    if !args.contains(&"--print-config") {
+        w.start_daemon();
+    }
     let mut c = Command::new(&bins().client);
     c.arg("mcp")
         .args(args)
         .env_clear()
         .envs(w.env())
-        .current_dir(&w.home);
+        // The world's root: the default `[mcp] roots` (templates, outputs, env files live there).
+        .current_dir(w.dir.path());
     detach_from_terminal(&mut c);
     c
 }
 
 /// `op-session mcp` over stdio, with everything it writes to stdout also kept in `tee`.
 async fn stdio_client(w: &World, tee: &Path) -> (Client, Recorder) {
+    w.start_daemon();
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg("\"$0\" mcp | tee \"$1\"")
@@ -192,7 +198,8 @@ async fn stdio_client(w: &World, tee: &Path) -> (Client, Recorder) {
         .arg(tee)
         .env_clear()
         .envs(w.env())
-        .current_dir(&w.home);
+        // The world's root: the default `[mcp] roots` (templates, outputs, env files live there).
+        .current_dir(w.dir.path());
     detach_from_terminal(&mut c);
     let transport =
         rmcp::transport::TokioChildProcess::new(tokio::process::Command::from(c)).unwrap();
@@ -999,6 +1006,7 @@ async fn http_every_tool_works_with_the_bearer_token_and_nothing_secret_comes_ba
 #[test]
 fn print_config_names_this_binary_and_mcp_and_never_a_token() {
     let w = World::new("");
+    w.without_daemon();
     let exe = bins().client.canonicalize().unwrap();
     for kind in ["claude-code", "claude-desktop", "cursor"] {
         let out = w.run(&["mcp", "--print-config", kind]);

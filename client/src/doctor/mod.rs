@@ -221,8 +221,11 @@ fn check_config() -> Finding {
         );
     }
     let daemon = daemon_binary();
+    // The daemon reads no config location from the environment: name the file.
     let out = Command::new(&daemon)
         .arg("--check-config")
+        .arg("--config")
+        .arg(&path)
         .stdin(Stdio::null())
         .output();
     match out {

@@ -55,6 +55,9 @@ pub enum VaultArg {
     NoVault,
     /// The values of these flags; without any of them the vault cannot be known.
     Flags(&'static [&'static str]),
+    /// The values of these flags when given (`user list --vault X` works inside that vault);
+    /// without them it works on the account.
+    FlagsOrAccount(&'static [&'static str]),
     /// Its positional arguments are vault names or IDs.
     Positionals,
     /// `--vault` if given, else its positional arguments.
@@ -135,7 +138,9 @@ const fn aka(mut c: CommandSpec, aliases: &'static [&'static str]) -> CommandSpe
 
 use Effect::{Destructive, Executes, Local, Read, RevealsCredential, SessionControl, Write};
 use FlagKind::{Bool, OptionalValue, Value};
-use VaultArg::{FlagOrPositionals, Flags, NoVault, Positionals, Reference, Template};
+use VaultArg::{
+    FlagOrPositionals, Flags, FlagsOrAccount, NoVault, Positionals, Reference, Template,
+};
 
 const VAULT: &[&str] = &["vault"];
 const RM: &[&str] = &["rm", "remove"];
@@ -871,7 +876,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 ),
             ],
             Read,
-            NoVault,
+            FlagsOrAccount(VAULT),
         ),
         LS,
     ),
@@ -924,7 +929,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 ),
             ],
             Read,
-            NoVault,
+            FlagsOrAccount(VAULT),
         ),
         LS,
     ),

@@ -268,6 +268,29 @@ pub fn config_path(explicit: Option<&Path>) -> Result<PathBuf, PathError> {
     Ok(base.join("op-session").join("config.toml"))
 }
 
+/// The home directory the password database gives the current user (never `$HOME`): where the
+/// daemon looks for its config when nobody named one with `--config`, so a caller's
+/// environment cannot choose it.
+pub fn passwd_home() -> Result<PathBuf, PathError> {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .filter(|d| d.is_absolute())
+        .ok_or(PathError::NoHome)
+}
+
+/// The config file the daemon reads when not started with `--config`:
+/// `<home from the password database>/.config/op-session/config.toml`. No variable
+/// (`OPSESSION_CONFIG`, `XDG_CONFIG_HOME`, `HOME`) moves it: an auto-started daemon's
+/// environment comes from whichever process started it, and that may be an agent.
+pub fn standard_config_path() -> Result<PathBuf, PathError> {
+    Ok(passwd_home()?
+        .join(".config")
+        .join("op-session")
+        .join("config.toml"))
+}
+
 /// The state directory (audit log): `$XDG_STATE_HOME/op-session`, else
 /// `~/.local/state/op-session`.
 pub fn state_dir() -> Result<PathBuf, PathError> {

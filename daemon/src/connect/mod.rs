@@ -45,7 +45,6 @@ pub const CREDENTIAL: &str = "op-connect-token";
 /// are usually scoped for reading, and a write would bypass the value cache's generation.
 pub const PASSTHROUGH_VERBS: &[&str] = &[
     "read",
-    "inject",
     "item get",
     "item list",
     "vault get",

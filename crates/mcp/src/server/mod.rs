@@ -329,16 +329,19 @@ impl OpSessionMcp {
             timeout_s: a.timeout_s.unwrap_or(runner::DEFAULT_TIMEOUT_S),
             account: a.account,
         };
-        let r = runner::run(&self.daemon, via, spec).await?;
+        let roots = crate::roots::Roots::new(&self.info().await.roots);
+        let r = runner::run(&self.daemon, via, &roots, spec).await?;
         serde_json::to_value(r).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))
     }
 
     async fn inject(&self, via: &Via, args: Option<JsonObject>) -> Result<Value, ErrorBody> {
         let a: InjectArgs = parse(args)?;
+        let roots = crate::roots::Roots::new(&self.info().await.roots);
         let r = runner::inject(
             &self.daemon,
             via,
             a.account,
+            &roots,
             &PathBuf::from(a.template_path),
             &PathBuf::from(a.output_path),
             a.overwrite,
