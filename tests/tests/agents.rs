@@ -248,11 +248,7 @@ fn the_written_mcp_entry_starts_op_session_mcp() {
     assert_eq!(command, bins().client);
     assert_eq!(entry["args"], serde_json::json!(["mcp"]));
 
-    let has_mcp = w.run(&["mcp", "--help"]).code == 0;
-    if !has_mcp {
-        eprintln!("op-session mcp is not in this build; listing its tools is skipped");
-        return;
-    }
+    assert_eq!(w.run(&["mcp", "--help"]).code, 0, "op-session mcp runs");
     let mut child = w
         .client(&["mcp"])
         .stdin(Stdio::piped())

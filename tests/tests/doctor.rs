@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, bins};
 
 /// `doctor --json` with extra environment: (exit code, check → status, the whole report).
@@ -16,7 +17,7 @@ fn doctor(w: &World, env: &[(&str, &str)]) -> (i32, BTreeMap<String, String>, se
     for (k, v) in env {
         c.env(k, v);
     }
-    let out: Out = c.output().unwrap().into();
+    let out: Out = c.finish().unwrap().into();
     let report: serde_json::Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", out.stdout));
     let checks = report["checks"]
