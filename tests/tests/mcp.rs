@@ -226,6 +226,9 @@ fn fake_state(w: &World) -> Value {
 }
 
 /// The value of `field` in the first item titled `title` in fake-op's state.
+/// Values the MCP suite writes into fields: they must reach `op` only on its stdin.
+const FIELD_VALUES: [&str; 2] = ["mcp-field-value-7731", "mcp-edited-value-4410"];
+
 fn stored_value(w: &World, title: &str, field: &str) -> Option<String> {
     let state = fake_state(w);
     let mut found = None;
@@ -509,10 +512,17 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
         .call(
             c,
             "create_item",
-            json!({"vault": "Dev", "title": title, "category": "Login", "fields": ["username=ci-bot"]}),
+            json!({"vault": "Dev", "title": title, "category": "Login",
+                   "fields": ["username=ci-bot", format!("Deploy.api key[password]={}", FIELD_VALUES[0])]}),
         )
         .await;
     assert!(!r.is_error, "{}", r.text);
+    // The value reached op (on its stdin, as a template: see the argv scan below).
+    assert_eq!(
+        stored_value(w, &title, "api key").as_deref(),
+        Some(FIELD_VALUES[0])
+    );
+    assert!(!r.text.contains(FIELD_VALUES[0]), "{}", r.text);
     let generated = stored_value(w, &title, "password").expect("a generated password");
     assert!(generated.len() >= 8);
     assert!(
@@ -525,11 +535,18 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
         .call(
             c,
             "edit_item",
-            json!({"item": title, "vault": "Dev", "fields": ["username=ci-bot-2"]}),
+            json!({"item": title, "vault": "Dev",
+                   "fields": ["username=ci-bot-2", format!("Deploy.api key={}", FIELD_VALUES[1])]}),
         )
         .await;
     assert!(!r.is_error, "{}", r.text);
     assert!(r.text.contains("ci-bot-2"), "{}", r.text);
+    assert_eq!(
+        stored_value(w, &title, "api key").as_deref(),
+        Some(FIELD_VALUES[1])
+    );
+    // The edit kept what it did not name: the generated password is still there.
+    assert_eq!(stored_value(w, &title, "password"), Some(generated.clone()));
     // A write drops the account's cached values, so nothing stale is served after it.
     let r = s
         .call(
@@ -622,6 +639,22 @@ async fn stdio_every_tool_works_and_nothing_secret_reaches_the_transcript() {
     assert!(
         calls.iter().all(|c| c["secret_in_argv"] == false),
         "a secret on op's argv"
+    );
+    // No value on any argv: every op command line fake-op logged during the suite, scanned for
+    // the values the tools wrote and every secret of the fixture.
+    let mut values: Vec<String> = FIELD_VALUES.iter().map(|v| v.to_string()).collect();
+    values.extend(secrets.iter().cloned());
+    for c in &calls {
+        let argv = c["argv"].to_string();
+        for v in &values {
+            assert!(!argv.contains(v.as_str()), "{v:?} on op's argv: {argv}");
+        }
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["command"] == "item create" && c["argv"].to_string().contains("\"-\"")),
+        "create_item passes its template on stdin"
     );
 }
 

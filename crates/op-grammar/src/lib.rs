@@ -7,6 +7,7 @@
 //! - [`parse`]: pflag's rules, producing a typed [`OpCommand`]; unknown words are errors.
 //! - [`command`]: what a parsed command means (account, vaults, effect) and its canonical argv.
 //! - [`build`]: typed builders for the calls op-session makes itself.
+//! - [`template`]: field assignments as an item JSON template, for `op`'s stdin.
 //!
 //! Why one crate: two hand-kept copies of this grammar once disagreed about whether `--cache`
 //! takes a value, and the daemon then forwarded `op --cache run -- env` with a session token.
@@ -18,6 +19,7 @@ pub mod env;
 pub mod file_mode;
 pub mod parse;
 pub mod table;
+pub mod template;
 
 pub use build::OpCall;
 pub use command::Vaults;
