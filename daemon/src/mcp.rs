@@ -97,9 +97,15 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
                 )));
             };
             if run_rule_for(cfg, program).is_none() {
+                let resolved = crate::config::resolved_program(program);
+                let shown = if resolved == program {
+                    program.to_string()
+                } else {
+                    format!("{program} (resolved: {resolved})")
+                };
                 return Some(Response::Error(denied(
                     format!(
-                        "op-session mcp may not run {program} (rule: [mcp] run_allow = {:?})",
+                        "op-session mcp may not run {shown} (rule: [mcp] run_allow = {:?})",
                         cfg.run_allow
                     ),
                     "a person may add the program's absolute path or a glob to run_allow under [mcp] in the op-session config",

@@ -793,6 +793,56 @@ async fn policy_denials_and_run_allow_refusals_name_their_rule_and_the_server_ke
     );
 }
 
+/// `run_allow` matches as a person wrote it: a rule naming a program through a directory link
+/// (as `/bin/sh` on merged /usr) allows it, and a refusal shows the path asked for and its
+/// resolved form. The link is made here, so the test holds on any system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_allow_matches_the_path_a_person_wrote_through_a_directory_link() {
+    let base = tempfile::Builder::new().prefix("ra").tempdir().unwrap();
+    let real = base.path().join("real-bin");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", real.join("sh")).unwrap();
+    std::fs::copy("/bin/true", real.join("true")).unwrap();
+    let link = base.path().join("bin");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let w = world(&format!("[mcp]\nrun_allow = [\"{}/sh\"]\n", link.display()));
+    let tee = w.dir.path().join("mcp-stdout.log");
+    let (c, _) = stdio_client(&w, &tee).await;
+    let mut s = Session::default();
+    // Asked through the link and through the resolved directory: the same rule allows both.
+    for program in [link.join("sh"), real.join("sh")] {
+        let r = s
+            .call(
+                &c,
+                "run",
+                json!({"command": [program.display().to_string(), "-c", "exit 0"]}),
+            )
+            .await;
+        assert!(!r.is_error, "{}: {}", program.display(), r.text);
+    }
+    let r = s
+        .call(
+            &c,
+            "run",
+            json!({"command": [link.join("true").display().to_string()]}),
+        )
+        .await;
+    assert!(r.is_error, "{}", r.text);
+    let asked = link.join("true").display().to_string();
+    let resolved = real
+        .canonicalize()
+        .unwrap()
+        .join("true")
+        .display()
+        .to_string();
+    assert!(
+        r.text.contains(&format!("{asked} (resolved: {resolved})")),
+        "{}",
+        r.text
+    );
+    c.cancel().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_session_tools_say_run_init_and_do_not_hang() {
     let w = World::new("[mcp]\nrun_allow = [\"*\"]\n");

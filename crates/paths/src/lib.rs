@@ -127,6 +127,18 @@ pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
     tmp.join(format!("op-session-{uid}")).join(SOCKET_NAME)
 }
 
+/// `path` with its directory resolved (symlinks, `.` and `..`) and its own name kept: the one
+/// form in which `[mcp] run_allow` rules and the programs a `run` asks for are compared, so
+/// `/bin/sh` and `/usr/bin/sh` are the same program on a merged-/usr system while a rule for a
+/// symlink's own name still names that symlink (and not whatever else points at its target).
+/// A path whose directory does not resolve is returned as it is.
+pub fn with_resolved_dir(path: &Path) -> PathBuf {
+    match (path.parent().map(Path::canonicalize), path.file_name()) {
+        (Some(Ok(dir)), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
+}
+
 /// The socket inside a runtime directory: `<runtime>/op-session/agent.sock`.
 fn runtime_socket_path(runtime: &Path) -> PathBuf {
     runtime.join("op-session").join(SOCKET_NAME)
