@@ -101,6 +101,20 @@ fn real_main(
         args.config.is_some() || std::env::var_os(op_session_paths::ENV_CONFIG).is_some();
     let config = Config::load(&config_path, explicit_config)?;
     if args.check_config {
+        // What the next start will use, not only whether it parses: an `op_path` that is not
+        // an executable file fails here, where doctor reads it.
+        if let Some(op) = &config.op_path {
+            use std::os::unix::fs::PermissionsExt;
+            match std::fs::metadata(op) {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(_) => anyhow::bail!(
+                    "{}: op_path {} is not an executable file",
+                    config_path.display(),
+                    op.display()
+                ),
+                Err(e) => anyhow::bail!("{}: op_path {}: {e}", config_path.display(), op.display()),
+            }
+        }
         println!("op-sessiond: {} is valid", config_path.display());
         return Ok(());
     }
@@ -144,6 +158,7 @@ fn real_main(
         started: Instant::now(),
         uid: nix::unistd::geteuid().as_raw(),
         exit_when_idle: args.exit_when_idle,
+        config_path: Some(config_path.clone()),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -159,6 +159,7 @@ mod tests {
             started: Instant::now(),
             uid: 0,
             exit_when_idle: None,
+            config_path: None,
         };
         Arc::new(Daemon::new(
             config,

@@ -247,6 +247,11 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         op_path: daemon.op.op_path().ok().map(|p| p.display().to_string()),
         default_account: daemon.sessions.default_name(),
         sessions: daemon.sessions.status(now, |a| daemon.cache.count(a, now)),
+        config_path: daemon
+            .info
+            .config_path
+            .as_ref()
+            .map(|p| p.display().to_string()),
         presence: Some(daemon.presence.report(&daemon.config.presence)),
     }
 }

@@ -33,6 +33,8 @@ pub struct DaemonInfo {
     pub uid: u32,
     /// Exit after this long without sessions or connections (socket activation only).
     pub exit_when_idle: Option<std::time::Duration>,
+    /// The config file read at start (reported by `status` for doctor).
+    pub config_path: Option<PathBuf>,
 }
 
 /// Everything a request handler needs.
