@@ -376,7 +376,18 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
             json!({"reference": "op://Dev/Nope/key"}),
         )
         .await;
-    assert!(r.is_error, "{}", r.text);
+    // Answered, not failed: it does not resolve, and why (op's own words).
+    assert!(!r.is_error, "{}", r.text);
+    assert_eq!(r.json["resolves"], false, "{}", r.text);
+    assert_eq!(r.json["reference"], "op://Dev/Nope/key");
+    assert!(
+        r.json["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Nope"),
+        "{}",
+        r.text
+    );
 
     let r = s
         .call(
@@ -1083,21 +1094,31 @@ async fn http_every_tool_works_with_the_bearer_token_and_nothing_secret_comes_ba
 fn print_config_names_this_binary_and_mcp_and_never_a_token() {
     let w = World::new("");
     let exe = bins().client.canonicalize().unwrap();
-    for kind in ["claude-code", "claude-desktop", "cursor"] {
+    let entry = json!({"command": exe.display().to_string(), "args": ["mcp"]});
+    for kind in ["claude-desktop", "cursor"] {
         let out = w.run(&["mcp", "--print-config", kind]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let v: Value = serde_json::from_str(&out.stdout).unwrap();
-        assert_eq!(
-            v["mcpServers"]["op-session"],
-            json!({"command": exe.display().to_string(), "args": ["mcp"]})
-        );
+        assert_eq!(v["mcpServers"]["op-session"], entry);
     }
+    // Claude Code: exactly what `claude mcp add-json op-session JSON` accepts (the entry, not
+    // a whole file), with how to use it (and .mcp.json) on stderr.
+    let out = w.run(&["mcp", "--print-config", "claude-code"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v, entry);
+    assert!(
+        out.stderr.contains("claude mcp add-json op-session"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(".mcp.json"), "{}", out.stderr);
     let out = w.run(&["mcp", "--print-config", "codex"]);
     assert_eq!(out.code, 0);
     assert_eq!(
         out.stdout,
         format!(
-            "[mcp_servers.op-session]\ncommand = \"{}\"\nargs = [\"mcp\"]\n",
+            "[mcp_servers.op-session]\ncommand = \"{}\"\nargs = [\"mcp\"]\nenv_vars = [\"XDG_RUNTIME_DIR\", \"OPSESSION_SOCKET\"]\n",
             exe.display()
         )
     );

@@ -432,6 +432,11 @@ fn toml_is_ours(entry: &toml_edit::Item) -> bool {
     )
 }
 
+/// What Codex passes on to `op-session mcp` from its own environment (it starts MCP servers
+/// with a trimmed one): where the socket is, when the person's session says so. Without them
+/// the socket is still found at `/run/user/<uid>` (op-session-paths `socket_path`).
+pub const CODEX_ENV_VARS: [&str; 2] = ["XDG_RUNTIME_DIR", "OPSESSION_SOCKET"];
+
 fn toml_install(path: &Path, before: Option<&str>, command: &Path) -> Result<String, EditError> {
     let before = before.unwrap_or("");
     let mut doc = toml_parse(path, before)?;
@@ -465,6 +470,10 @@ fn toml_install(path: &Path, before: Option<&str>, command: &Path) -> Result<Str
     entry.insert(
         "args",
         toml_edit::value(toml_edit::Array::from_iter(["mcp"])),
+    );
+    entry.insert(
+        "env_vars",
+        toml_edit::value(toml_edit::Array::from_iter(CODEX_ENV_VARS.iter().copied())),
     );
     servers.insert(NAME, toml_edit::Item::Table(entry));
     Ok(doc.to_string())
