@@ -12,6 +12,7 @@
 //! run `op-session mcp` by absolute path, and the instructions name commands only.
 
 pub(crate) mod edit;
+mod jsontext;
 
 use std::path::{Path, PathBuf};
 

@@ -201,16 +201,52 @@ fn the_persons_own_config_survives_install_and_uninstall() {
         after.keys().collect::<Vec<_>>(),
         before.keys().collect::<Vec<_>>()
     );
+    // Every file, JSON included, comes back byte for byte: key order, spacing, indentation.
     for (rel, text) in &before {
-        if rel.ends_with(".json") {
-            // JSON comes back with the same content (rewritten with two-space indentation).
-            let a: serde_json::Value = serde_json::from_str(text).unwrap();
-            let b: serde_json::Value = serde_json::from_str(&after[rel]).unwrap();
-            assert_eq!(a, b, "{rel}");
-        } else {
-            assert_eq!(text, &after[rel], "{rel} changed");
-        }
+        assert_eq!(text, &after[rel], "{rel} changed");
     }
+}
+
+/// JSON configs are edited, not re-serialised: install adds our entry in the file's own
+/// indentation and leaves every other byte; uninstall gives the file back as it was. A key the
+/// person added to our Codex table (or JSON entry) survives uninstall.
+#[test]
+fn json_keeps_its_order_and_indentation_and_uninstall_removes_only_what_install_wrote() {
+    let w = World::new("");
+    let project = w.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let mcp = project.join(".mcp.json");
+    let original = "{\n    \"zebra\": true,\n    \"mcpServers\": {\n        \"db\": { \"command\": \"db-mcp\" }\n    },\n    \"alpha\": [1,2]\n}\n";
+    std::fs::write(&mcp, original).unwrap();
+    let dir = project.to_str().unwrap();
+    agent(&w, &["install", "claude-code", "--project", dir]);
+    let installed = std::fs::read_to_string(&mcp).unwrap();
+    assert!(
+        installed.starts_with(
+            "{\n    \"zebra\": true,\n    \"mcpServers\": {\n        \"db\": { \"command\": \"db-mcp\" },\n        \"op-session\": {\n            \"args\": ["
+        ),
+        "{installed}"
+    );
+    assert!(
+        installed.ends_with("    },\n    \"alpha\": [1,2]\n}\n"),
+        "{installed}"
+    );
+    agent(&w, &["uninstall", "claude-code", "--project", dir]);
+    assert_eq!(std::fs::read_to_string(&mcp).unwrap(), original);
+
+    // Codex: a key the person added to our table stays; only command/args/env_vars go.
+    agent(&w, &["install", "codex", "--project", dir]);
+    let toml = project.join(".codex/config.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}startup_timeout_sec = 30\n")).unwrap();
+    agent(&w, &["uninstall", "codex", "--project", dir]);
+    let left = std::fs::read_to_string(&toml).unwrap();
+    assert!(left.contains("[mcp_servers.op-session]"), "{left}");
+    assert!(left.contains("startup_timeout_sec = 30"), "{left}");
+    assert!(
+        !left.contains("command") && !left.contains("env_vars"),
+        "{left}"
+    );
 }
 
 #[test]
