@@ -30,6 +30,13 @@ pub struct Bins {
     pub mcp: PathBuf,
 }
 
+/// The one `cargo` command that builds the binaries the end-to-end tests run: the build of
+/// `cargo test --workspace` itself, so features resolve exactly as for that run
+/// (dev-dependencies included). Building only the four binary packages resolved fewer
+/// features, so each side rebuilt the binaries (and their dependencies) the other had just
+/// built, in the middle of a test run. Inside `cargo test --workspace` this is a no-op.
+pub const BUILD_ARGS: &[&str] = &["test", "-q", "--workspace", "--no-run"];
+
 /// Build the binaries once per test process (cargo's own lock serializes concurrent builds).
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
@@ -41,19 +48,7 @@ pub fn bins() -> &'static Bins {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
             .current_dir(&root)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "op-session",
-                "-p",
-                "op-sessiond",
-                "-p",
-                "fake-op",
-                "-p",
-                "op-session-mcp",
-                "--bins",
-            ])
+            .args(BUILD_ARGS)
             .status()
             .expect("cargo build runs");
         assert!(st.success(), "building the binaries failed");
