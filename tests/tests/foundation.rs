@@ -284,7 +284,7 @@ fn sigterm_exits_zero_and_removes_the_socket() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let st = d.wait().unwrap();
+    let st = op_session_e2e::wait_status(&mut d, op_session_e2e::DEADLINE);
     assert_eq!(st.code(), Some(0));
     assert!(!w.socket.exists(), "socket left behind");
     let out = w.run(&["--no-autostart", "status"]);

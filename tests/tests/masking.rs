@@ -141,7 +141,7 @@ fn a_value_split_between_stdout_and_stderr_into_one_pipe_is_masked() {
         .unwrap();
     let mut both = String::new();
     reader.read_to_string(&mut both).unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(op_session_e2e::wait_status(&mut child, op_session_e2e::DEADLINE).success());
     assert_eq!(both, format!("key={CONCEALED}!\n{CONCEALED}\n"));
     assert!(!both.contains(STRIPE));
 
