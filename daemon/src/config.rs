@@ -104,21 +104,59 @@ pub fn check_run_rule(rule: &str) -> Result<(), String> {
         .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
 }
 
-/// The rule that lets `program` run, if any.
+/// A `run_allow` rule in the form programs are compared in
+/// ([`op_session_paths::with_resolved_dir`]): the directory part before the first glob
+/// character resolved, the rest kept as written (`/bin/*` → `/usr/bin/*` on merged /usr).
+fn resolved_rule(rule: &str) -> String {
+    let meta = |c: &str| c.contains(['*', '?', '[']);
+    let parts: Vec<&str> = rule.split('/').collect();
+    match parts.iter().position(|c| meta(c)) {
+        // A literal path: resolve its directory, keep its name.
+        None => op_session_paths::with_resolved_dir(Path::new(rule))
+            .display()
+            .to_string(),
+        // `/a/b/*.sh`: resolve `/a/b`, keep `*.sh` (and anything after it).
+        Some(at) if at >= 2 => {
+            let dir = parts[..at].join("/");
+            match Path::new(&dir).canonicalize() {
+                Ok(d) => format!("{}/{}", d.display(), parts[at..].join("/")),
+                Err(_) => rule.to_string(),
+            }
+        }
+        Some(_) => rule.to_string(),
+    }
+}
+
+/// The rule that lets `program` run, if any. The program (an absolute path, as asked) and each
+/// rule are compared both as written and with their directories resolved, so a person writing
+/// the path they know (`/bin/sh`) gets what they meant wherever `/bin` is a link.
 pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
     let opts = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
         require_literal_leading_dot: false,
     };
+    let matches = |rule: &str, program: &str| {
+        rule == program || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+    };
+    let resolved = resolved_program(program);
+    // As written only without `.` or `..`: `/usr/**` must not allow `/usr/../tmp/x`.
+    let plain = !program.split('/').any(|c| c == "." || c == "..");
     cfg.run_allow
         .iter()
         .find(|rule| {
             rule.as_str() == "*"
-                || rule.as_str() == program
-                || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+                || (plain && matches(rule, program))
+                || matches(&resolved_rule(rule), &resolved)
         })
         .map(String::as_str)
+}
+
+/// `program` with its directory resolved: what a refusal shows beside the path asked for.
+pub fn resolved_program(program: &str) -> String {
+    op_session_paths::with_resolved_dir(Path::new(program))
+        .display()
+        .to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -483,6 +521,43 @@ allow_destructive = true
             None,
             "* stays in one dir"
         );
-        assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
+        assert_eq!(run_rule_for(&cfg, "/opt/other"), None);
+    }
+
+    #[test]
+    fn run_rules_and_programs_compare_with_their_directories_resolved() {
+        // A directory link, as /bin → /usr/bin on merged /usr, made here so the test holds on
+        // any system.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let real = tmp.path().join("usr-bin");
+        std::fs::create_dir(&real).expect("mkdir");
+        std::fs::write(real.join("sh"), "").expect("file");
+        std::os::unix::fs::symlink(real.join("sh"), real.join("link-to-sh")).expect("symlink");
+        let bin = tmp.path().join("bin");
+        std::os::unix::fs::symlink(&real, &bin).expect("symlink");
+        let (real, bin) = (real.display().to_string(), bin.display().to_string());
+        let rule = |r: String| McpConfig {
+            reveal: false,
+            run_allow: vec![r],
+        };
+        // The path a person knows and the canonical one allow each other.
+        let by_link = rule(format!("{bin}/sh"));
+        assert!(run_rule_for(&by_link, &format!("{real}/sh")).is_some());
+        assert!(run_rule_for(&by_link, &format!("{bin}/sh")).is_some());
+        let by_real = rule(format!("{real}/sh"));
+        assert!(run_rule_for(&by_real, &format!("{bin}/sh")).is_some());
+        let glob = rule(format!("{bin}/*"));
+        assert!(run_rule_for(&glob, &format!("{real}/sh")).is_some());
+        // A symlink's own name is its own program: a rule for `sh` does not allow `link-to-sh`
+        // (a multi-call binary behaves by the name it is run as), nor the other way round.
+        assert!(run_rule_for(&by_real, &format!("{real}/link-to-sh")).is_none());
+        let by_symlink = rule(format!("{bin}/link-to-sh"));
+        assert!(run_rule_for(&by_symlink, &format!("{real}/link-to-sh")).is_some());
+        assert!(run_rule_for(&by_symlink, &format!("{real}/sh")).is_none());
+        // `..` is resolved before a glob sees it.
+        let deep = rule(format!("{real}/**"));
+        assert!(run_rule_for(&deep, &format!("{real}/../usr-bin/sh")).is_some());
+        std::fs::create_dir(tmp.path().join("elsewhere")).expect("mkdir");
+        assert!(run_rule_for(&deep, &format!("{real}/../elsewhere/x")).is_none());
     }
 }

@@ -107,6 +107,20 @@ fn real_main(
     let explicit_config = args.config.is_some();
     let config = Config::load(&config_path, explicit_config)?;
     if args.check_config {
+        // What the next start will use, not only whether it parses: an `op_path` that is not
+        // an executable file fails here, where doctor reads it.
+        if let Some(op) = &config.op_path {
+            use std::os::unix::fs::PermissionsExt;
+            match std::fs::metadata(op) {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(_) => anyhow::bail!(
+                    "{}: op_path {} is not an executable file",
+                    config_path.display(),
+                    op.display()
+                ),
+                Err(e) => anyhow::bail!("{}: op_path {}: {e}", config_path.display(), op.display()),
+            }
+        }
         println!("op-sessiond: {} is valid", config_path.display());
         return Ok(());
     }

@@ -259,6 +259,7 @@ pub fn status(daemon: &Daemon) -> StatusReport {
                 s
             })
             .collect(),
+        config_path: Some(daemon.info.config_path.display().to_string()),
         presence: Some(daemon.presence.report(&daemon.config.presence)),
     }
 }

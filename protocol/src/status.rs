@@ -80,6 +80,10 @@ pub struct StatusReport {
     pub default_account: Option<String>,
     /// Held sessions.
     pub sessions: Vec<SessionStatus>,
+    /// The config file this daemon read at start (absent from daemons that predate it): doctor
+    /// compares it with the file the next start would read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
     /// What the presence watcher sees (absent from daemons that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<crate::presence::PresenceStatus>,

@@ -37,6 +37,13 @@ pub struct Bins {
     pub mcp: PathBuf,
 }
 
+/// The one `cargo` command that builds the binaries the end-to-end tests run: the build of
+/// `cargo test --workspace` itself, so features resolve exactly as for that run
+/// (dev-dependencies included). Building only the four binary packages resolved fewer
+/// features, so each side rebuilt the binaries (and their dependencies) the other had just
+/// built, in the middle of a test run. Inside `cargo test --workspace` this is a no-op.
+pub const BUILD_ARGS: &[&str] = &["test", "-q", "--workspace", "--no-run"];
+
 /// Build the binaries once per test process (cargo's own lock serializes concurrent builds).
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
@@ -48,19 +55,7 @@ pub fn bins() -> &'static Bins {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
             .current_dir(&root)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "op-session",
-                "-p",
-                "op-sessiond",
-                "-p",
-                "fake-op",
-                "-p",
-                "op-session-mcp",
-                "--bins",
-            ])
+            .args(BUILD_ARGS)
             .status()
             .expect("cargo build runs");
         assert!(st.success(), "building the binaries failed");
@@ -76,6 +71,15 @@ pub fn bins() -> &'static Bins {
             mcp: dir.join("op-session-mcp"),
         }
     })
+}
+
+/// Say, where a person reading the test output sees it, that part of a test did not run and why.
+/// Only for checks that need root (another uid, a foreign owner): a missing tool is a failure
+/// (scripts/test installs every tool), never a skip. Written to the process's stderr directly,
+/// past libtest's capture, so a passing run still shows what it left out.
+pub fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {what}");
 }
 
 /// The fixture shipped with fake-op.
@@ -243,7 +247,7 @@ impl World {
 
     /// Run `op-session ARGS` and collect its output.
     pub fn run(&self, args: &[&str]) -> Out {
-        Out::from(self.client(args).output().unwrap())
+        Out::from(self.client(args).finish().unwrap())
     }
 
     /// Run `op-session ARGS` with `stdin` bytes.
@@ -254,8 +258,13 @@ impl World {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        Out::from(child.wait_with_output().unwrap())
+        // A command that refuses before reading its stdin closes it: that is its answer, not
+        // the test's failure (the exit code and stderr say what happened).
+        match child.stdin.take().unwrap().write_all(stdin) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r.unwrap(),
+        }
+        Out::from(wait_output(child, DEADLINE))
     }
 
     /// Run `op-session ARGS` `n` times at once (all spawned before any is awaited).
@@ -270,7 +279,7 @@ impl World {
             })
             .collect();
         kids.into_iter()
-            .map(|k| Out::from(k.wait_with_output().unwrap()))
+            .map(|k| Out::from(wait_output(k, DEADLINE)))
             .collect()
     }
 
@@ -299,7 +308,7 @@ impl World {
 
     /// `fake-op-ctl ARGS`, asserting success; returns stdout.
     pub fn ctl(&self, args: &[&str]) -> String {
-        let out = Out::from(self.cmd(&bins().ctl).args(args).output().unwrap());
+        let out = Out::from(self.cmd(&bins().ctl).args(args).finish().unwrap());
         assert_eq!(out.code, 0, "fake-op-ctl {args:?} failed: {}", out.stderr);
         out.stdout
     }
@@ -403,6 +412,87 @@ impl From<Output> for Out {
     }
 }
 
+/// How long one command of a test may run: past it the test kills the command's process group
+/// and fails, rather than wait with no end (a forwarded signal the command ignores, a daemon
+/// that never answers). Generous: the machine may be busy building.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// `output()` and `status()` with [`DEADLINE`]: every wait for a command in the tests ends.
+pub trait Finish {
+    /// As `Command::output` (stdout and stderr captured), failing the test past the deadline.
+    fn finish(&mut self) -> std::io::Result<Output>;
+    /// As `Command::status` (stdio inherited), failing the test past the deadline.
+    fn finish_status(&mut self) -> std::io::Result<std::process::ExitStatus>;
+}
+
+impl Finish for Command {
+    fn finish(&mut self) -> std::io::Result<Output> {
+        let child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        Ok(wait_output(child, DEADLINE))
+    }
+
+    fn finish_status(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let mut child = self.spawn()?;
+        Ok(wait_status(&mut child, DEADLINE))
+    }
+}
+
+/// Wait for `child` at most `limit`; past it, kill its process group and panic.
+pub fn wait_status(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st,
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let pid = child.id() as i32;
+                // The harness starts commands in their own session (detach_from_terminal), so
+                // the group is theirs; the child itself too, in case it is not a group leader.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(-pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pid {pid} still running after {limit:?}: killed it");
+            }
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
+        }
+    }
+}
+
+/// `Child::wait_with_output` with a deadline: the pipes are read on threads while the child is
+/// waited for at most `limit` (then its process group is killed and the test fails).
+pub fn wait_output(mut child: std::process::Child, limit: Duration) -> Output {
+    use std::io::Read;
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    }
+    drop(child.stdin.take());
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = wait_status(&mut child, limit);
+    // A grandchild may still hold a pipe; give it the rest of a short grace, then go on.
+    let join = |h: std::thread::JoinHandle<Vec<u8>>| {
+        if wait_until(Duration::from_secs(10), || h.is_finished()) {
+            h.join().unwrap_or_default()
+        } else {
+            panic!("a process the command started still holds its output open");
+        }
+    };
+    Output {
+        status,
+        stdout: join(out),
+        stderr: join(err),
+    }
+}
+
 /// Poll `f` until it is true or `limit` passes.
 pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
@@ -494,6 +584,30 @@ pub fn detach_from_terminal(c: &mut Command) {
             nix::unistd::setsid()
                 .map(|_| ())
                 .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Start the command with SIGINT, SIGTERM and SIGHUP at their default disposition and unblocked,
+/// except those in `ignored`, which it starts with ignored: a test about signals sets what it
+/// depends on rather than inherit the test runner's (under `nohup`, SIGHUP arrives ignored).
+pub fn signal_dispositions(c: &mut Command, ignored: &'static [nix::sys::signal::Signal]) {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal and sigprocmask are async-signal-safe and touch only the child.
+    unsafe {
+        c.pre_exec(move || {
+            let mut set = SigSet::empty();
+            for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+                let h = if ignored.contains(&s) {
+                    SigHandler::SigIgn
+                } else {
+                    SigHandler::SigDfl
+                };
+                signal(s, h).map_err(std::io::Error::from)?;
+                set.add(s);
+            }
+            sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None).map_err(std::io::Error::from)
         });
     }
 }

@@ -14,6 +14,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, bins, wait_until};
 
 const MY_PASSWORD: &[u8] = b"correct horse battery staple\n";
@@ -188,7 +189,7 @@ fn op_run_through_the_shim_in_every_spelling_runs_without_the_session() {
             .env("PATH", &path)
             .env("K", "op://Dev/Stripe/key")
             .args(line)
-            .output()
+            .finish()
             .unwrap()
             .into();
         assert_eq!(out.code, 0, "{line:?}: {}", out.stderr);
@@ -297,7 +298,7 @@ fn the_callers_environment_never_reaches_an_op_child_that_holds_the_token() {
     for (k, v) in hostile {
         c.env(k, v);
     }
-    let out: Out = c.output().unwrap().into();
+    let out: Out = c.finish().unwrap().into();
     assert_eq!(out.code, 0, "{}", out.stderr);
     let calls = w.calls();
     let call = calls[before..]
@@ -354,7 +355,7 @@ fn an_auto_started_daemon_gets_a_clean_environment() {
             "PATH",
             format!("/tmp/evil-bin:{}", std::env::var("PATH").unwrap()),
         )
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -442,7 +443,7 @@ fn references_the_daemon_cannot_read_are_refused_under_a_vault_rule() {
     let out: Out = w
         .client(&["run", "--", "printenv", "K"])
         .env("K", bad)
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 78, "{}", out.stderr);
@@ -537,7 +538,7 @@ fn a_value_in_flight_during_lock_never_reaches_the_next_session() {
     std::thread::sleep(Duration::from_millis(250));
     assert_eq!(w.run(&["lock", "--all"]).code, 0);
     init(&w);
-    let out: Out = slow.wait_with_output().unwrap().into();
+    let out: Out = op_session_e2e::wait_output(slow, op_session_e2e::DEADLINE).into();
     assert_eq!(out.code, 77, "{}", out.stderr);
     assert!(out.stdout.is_empty(), "the value outlived the lock");
     let s = w.status();

@@ -11,6 +11,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::connect::{Connect, connect_world};
 use op_session_e2e::{Out, World, fixture, processes, wait_until};
 
@@ -59,7 +60,7 @@ fn run_case(w: &World, args: &[&str], stdin: Option<&str>, env: &[(String, Strin
             .write_all(input.as_bytes())
             .unwrap();
     }
-    child.wait_with_output().unwrap().into()
+    op_session_e2e::wait_output(child, op_session_e2e::DEADLINE).into()
 }
 
 #[test]
@@ -296,7 +297,7 @@ fn the_token_comes_from_stdin_a_token_file_or_systemd_credentials_never_argv() {
     let raw = std::process::Command::new(env!("CARGO_BIN_EXE_raw-frame"))
         .arg(&c.w.socket)
         .arg(op_session_e2e::hex(&req))
-        .output()
+        .finish()
         .unwrap();
     let text = String::from_utf8_lossy(&raw.stdout);
     assert!(text.contains("\"mode\":\"connect\""), "{text}");
@@ -479,7 +480,7 @@ fn passthrough_offers_only_what_op_does_with_connect_and_never_execs_or_reveals(
     let out: Out =
         c.w.client(&["op", "run", "--", "printenv", "K"])
             .env("K", "op://Dev/Stripe/key")
-            .output()
+            .finish()
             .unwrap()
             .into();
     assert_eq!(out.stdout, "<concealed by 1Password>\n", "{}", out.stderr);
@@ -489,7 +490,7 @@ fn passthrough_offers_only_what_op_does_with_connect_and_never_execs_or_reveals(
     let raw = std::process::Command::new(env!("CARGO_BIN_EXE_raw-frame"))
         .arg(&c.w.socket)
         .arg(op_session_e2e::hex(&req))
-        .output()
+        .finish()
         .unwrap();
     let text = String::from_utf8_lossy(&raw.stdout);
     assert!(text.contains("bad_request"), "{text}");
@@ -585,14 +586,14 @@ fn the_connect_token_never_reaches_argv_files_logs_audit_errors_or_responses() {
         })
         .count();
     assert_eq!(in_environ, 0, "the token is in some process's environment");
-    outputs.push(slow.wait_with_output().unwrap().into());
+    outputs.push(op_session_e2e::wait_output(slow, op_session_e2e::DEADLINE).into());
     c.server.knobs().delay_ms.store(0, SeqCst);
 
     outputs.push(c.w.run(&["read", "op://Dev/Stripe/key", "op://Dev/Database/password"]));
     outputs.push(
         c.w.client(&["run", "--", "printenv", "K"])
             .env("K", "op://Prod/Stripe/key")
-            .output()
+            .finish()
             .unwrap()
             .into(),
     );
@@ -718,7 +719,7 @@ fn with_no_op_binary_at_all_read_run_and_inject_still_work() {
     let out: Out =
         c.w.client(&["run", "--no-masking", "--", "printenv", "K"])
             .env("K", "op://Dev/Database/username")
-            .output()
+            .finish()
             .unwrap()
             .into();
     assert_eq!(out.stdout, "dbadmin\n", "{}", out.stderr);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, bins};
 
 /// `doctor --json` with extra environment: (exit code, check → status, the whole report).
@@ -19,7 +20,7 @@ fn doctor(w: &World, env: &[(&str, &str)]) -> (i32, BTreeMap<String, String>, se
     for (k, v) in env {
         c.env(k, v);
     }
-    let out: Out = c.output().unwrap().into();
+    let out: Out = c.finish().unwrap().into();
     let report: serde_json::Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", out.stdout));
     let checks = report["checks"]
@@ -332,4 +333,97 @@ fn a_daemon_of_another_version_fails_the_daemon_check() {
         f["fix"].as_str().unwrap().contains("op-session stop"),
         "{f}"
     );
+}
+
+/// Set `path`'s modification time a minute ahead, as if edited after whatever runs now started.
+fn touch_later(path: &Path) {
+    // Read-only: a running binary cannot be opened for writing; futimens needs only ownership.
+    let f = std::fs::File::open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+}
+
+#[test]
+fn doctor_checks_the_config_the_next_start_reads_not_the_running_daemon() {
+    // The daemon runs with a good op; then the file names an op that does not exist.
+    let w = world();
+    assert_eq!(w.run(&["status"]).code, 0);
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    let good_op = bins().fake_op.display().to_string();
+    std::fs::write(&w.config, text.replace(&good_op, "/nonexistent/op")).unwrap();
+    let f = fails(&w, &[], "config");
+    assert!(
+        f["detail"].as_str().unwrap().contains("/nonexistent/op"),
+        "{f}"
+    );
+    assert!(f["fix"].as_str().unwrap().contains("op_path"), "{f}");
+    // Not executable is as bad as missing.
+    let plain = w.dir.path().join("not-executable");
+    std::fs::write(&plain, "").unwrap();
+    std::fs::write(
+        &w.config,
+        text.replace(&good_op, &plain.display().to_string()),
+    )
+    .unwrap();
+    let f = fails(&w, &[], "config");
+    assert!(
+        f["detail"].as_str().unwrap().contains("not an executable"),
+        "{f}"
+    );
+    // A config that no longer parses.
+    std::fs::write(&w.config, format!("{text}no_such_key = 1\n")).unwrap();
+    let f = fails(&w, &[], "config");
+    assert!(f["detail"].as_str().unwrap().contains("no_such_key"), "{f}");
+    // Valid again, but edited after the daemon started: restart to apply.
+    std::fs::write(&w.config, &text).unwrap();
+    touch_later(&w.config);
+    let f = fails(&w, &[], "config");
+    assert!(
+        f["fix"].as_str().unwrap().contains("op-session stop"),
+        "{f}"
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn a_daemon_started_from_another_config_or_an_older_binary_fails_with_restart_to_apply() {
+    let w = world();
+    // Started with another config file (same contents, another path).
+    let other = w.dir.path().join("other.toml");
+    std::fs::copy(&w.config, &other).unwrap();
+    let out: Out = w
+        .client(&["status"])
+        .env("OPSESSION_CONFIG", &other)
+        .finish()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let f = fails(&w, &[], "config");
+    let detail = f["detail"].as_str().unwrap();
+    assert!(detail.contains(&other.display().to_string()), "{f}");
+    assert!(
+        f["fix"].as_str().unwrap().contains("op-session stop"),
+        "{f}"
+    );
+    w.run(&["stop"]);
+
+    // Started from a binary replaced since.
+    let w = world();
+    let copy = w.dir.path().join("op-sessiond");
+    std::fs::copy(&bins().daemon, &copy).unwrap();
+    let env = [("OPSESSION_DAEMON", copy.to_str().unwrap())];
+    let (code, checks, report) = doctor(&w, &env);
+    assert_eq!(checks["daemon"], "ok", "{report:#}");
+    assert_eq!(code, 0, "{report:#}");
+    touch_later(&copy);
+    let f = fails(&w, &env, "daemon");
+    assert!(
+        f["detail"].as_str().unwrap().contains("older binary"),
+        "{f}"
+    );
+    assert!(
+        f["fix"].as_str().unwrap().contains("op-session stop"),
+        "{f}"
+    );
+    w.run(&["stop"]);
 }

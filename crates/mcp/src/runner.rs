@@ -85,13 +85,9 @@ pub fn find_program(program: &str, cwd: &Path) -> Result<PathBuf, ErrorBody> {
         ));
     }
     if program.contains('/') {
-        // Resolve `.` and `..` in the directory (run_allow matches the absolute path) but keep
-        // the program's own name, so a rule for a symlink's name still matches it.
-        let joined = cwd.join(program);
-        let p = match (joined.parent().map(Path::canonicalize), joined.file_name()) {
-            (Some(Ok(dir)), Some(name)) => dir.join(name),
-            _ => joined,
-        };
+        // The absolute path as asked: the daemon compares it with `run_allow` both as asked and
+        // with its directory resolved, and names both in a refusal.
+        let p = cwd.join(program);
         return if executable(&p) {
             Ok(p)
         } else {

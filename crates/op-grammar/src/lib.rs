@@ -9,6 +9,7 @@
 //! - [`build`]: typed builders for the calls op-session makes itself.
 //! - [`touches`]: what a command touches besides 1Password (files, standard input, templates,
 //!   the environment); the daemon runs with a credential only what touches nothing.
+//! - [`template`]: field assignments as an item JSON template, for `op`'s stdin.
 //!
 //! Why one crate: two hand-kept copies of this grammar once disagreed about whether `--cache`
 //! takes a value, and the daemon then forwarded `op --cache run -- env` with a session token.
@@ -21,6 +22,7 @@ pub mod file_mode;
 pub mod parse;
 pub mod table;
 pub mod touches;
+pub mod template;
 
 pub use build::OpCall;
 pub use command::Vaults;

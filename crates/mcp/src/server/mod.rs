@@ -297,6 +297,7 @@ impl OpSessionMcp {
 
     async fn check(&self, via: &Via, args: Option<JsonObject>) -> Result<Value, ErrorBody> {
         let a: ReferenceArgs = parse(args)?;
+        let reference = a.reference.clone();
         let req = Request::Check(CheckRequest {
             account: a.account,
             reference: a.reference,
@@ -313,6 +314,14 @@ impl OpSessionMcp {
                 "field": c.field,
                 "type": c.field_type,
                 "cached": c.cached,
+            })),
+            // The question was answered: the reference does not resolve, and op said why (no
+            // such vault, item or field). Refusals, a missing session and op failing to run
+            // stay tool errors.
+            Response::Error(e) if e.code == ErrorCode::OpFailed => Ok(json!({
+                "resolves": false,
+                "reference": reference,
+                "reason": without_op_stamps(&e.message),
             })),
             Response::Error(e) => Err(e),
             _ => Err(unexpected()),
