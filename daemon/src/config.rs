@@ -537,8 +537,8 @@ allow_destructive = true
         std::os::unix::fs::symlink(&real, &bin).expect("symlink");
         let (real, bin) = (real.display().to_string(), bin.display().to_string());
         let rule = |r: String| McpConfig {
-            reveal: false,
             run_allow: vec![r],
+            ..McpConfig::default()
         };
         // The path a person knows and the canonical one allow each other.
         let by_link = rule(format!("{bin}/sh"));
