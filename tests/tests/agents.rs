@@ -405,6 +405,30 @@ fn a_client_with_a_trimmed_environment_finds_the_socket_in_run_user() {
         op_session_e2e::detach_from_terminal(&mut c);
         c.finish().unwrap().into()
     };
+    // The daemon is started explicitly (auto-start reads the config at the passwd home, and
+    // this spare uid has no passwd entry), with the same trimmed environment: it finds
+    // /run/user/<uid> by itself too, as a service unit without XDG_RUNTIME_DIR would.
+    let mut d = std::process::Command::new("setpriv");
+    d.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={uid}"),
+        "--clear-groups",
+    ])
+    .arg(&bins().daemon)
+    .arg("--config")
+    .arg(&config)
+    .env_clear()
+    .env("HOME", &home)
+    .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+    .env("USER", "trimmed")
+    .env("LOGNAME", "trimmed")
+    .current_dir("/")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    // The detaching daemon's first process exits once the server is ready (or failed).
+    let started = d.finish_status().unwrap();
+    assert!(started.success(), "op-sessiond started: {started:?}");
     let out = trimmed(&["status", "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();

@@ -20,6 +20,18 @@ fn doctor(w: &World, env: &[(&str, &str)]) -> (i32, BTreeMap<String, String>, se
     for (k, v) in env {
         c.env(k, v);
     }
+    report(c)
+}
+
+/// `doctor --json` run by the `op-session` at `client` (with this world's environment).
+fn doctor_from(w: &World, client: &Path) -> (i32, BTreeMap<String, String>, serde_json::Value) {
+    w.start_daemon();
+    let mut c = std::process::Command::new(client);
+    c.args(["doctor", "--json"]).env_clear().envs(w.env());
+    report(c)
+}
+
+fn report(mut c: std::process::Command) -> (i32, BTreeMap<String, String>, serde_json::Value) {
     let out: Out = c.finish().unwrap().into();
     let report: serde_json::Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", out.stdout));
@@ -159,11 +171,14 @@ fn op_without_the_setgid_group_is_named_as_a_warning() {
 
 #[test]
 fn an_invalid_config_fails_the_config_check() {
+    // The running daemon's file is the one its next start reads (no variable moves it).
     let w = world();
+    w.start_daemon();
     let text = std::fs::read_to_string(&w.config).unwrap();
     std::fs::write(&w.config, format!("{text}no_such_key = 1\n")).unwrap();
-    let f = fails(&w, &[("OPSESSION_NO_AUTOSTART", "1")], "config");
+    let f = fails(&w, &[], "config");
     assert!(f["detail"].as_str().unwrap().contains("no_such_key"), "{f}");
+    w.run(&["stop"]);
 }
 
 #[test]
@@ -387,36 +402,53 @@ fn doctor_checks_the_config_the_next_start_reads_not_the_running_daemon() {
 
 #[test]
 fn a_daemon_started_from_another_config_or_an_older_binary_fails_with_restart_to_apply() {
+    // A caller's variable no longer moves the config (issue 19): doctor names the file the
+    // running daemon read, which is the one its next start is given.
     let w = world();
-    // Started with another config file (same contents, another path).
-    let other = w.dir.path().join("other.toml");
-    std::fs::copy(&w.config, &other).unwrap();
     let out: Out = w
         .client(&["status"])
-        .env("OPSESSION_CONFIG", &other)
+        .env("OPSESSION_CONFIG", "/nonexistent/other.toml")
         .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let f = fails(&w, &[], "config");
-    let detail = f["detail"].as_str().unwrap();
-    assert!(detail.contains(&other.display().to_string()), "{f}");
-    assert!(
-        f["fix"].as_str().unwrap().contains("op-session stop"),
-        "{f}"
-    );
+    let (_, checks, report) = doctor(&w, &[("OPSESSION_CONFIG", "/nonexistent/other.toml")]);
+    assert_eq!(checks["config"], "ok", "{report:#}");
+    let config = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "config")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(config.contains(&w.config.display().to_string()), "{config}");
     w.run(&["stop"]);
 
     // Started from a binary replaced since.
+    // doctor looks at the op-sessiond installed beside it: a copy of both, in their own
+    // directory, so the shared build's binaries are left alone.
     let w = world();
-    let copy = w.dir.path().join("op-sessiond");
-    std::fs::copy(&bins().daemon, &copy).unwrap();
-    let env = [("OPSESSION_DAEMON", copy.to_str().unwrap())];
-    let (code, checks, report) = doctor(&w, &env);
+    let dir = w.dir.path().join("installed");
+    std::fs::create_dir(&dir).unwrap();
+    let (client, daemon) = (dir.join("op-session"), dir.join("op-sessiond"));
+    std::fs::copy(&bins().client, &client).unwrap();
+    std::fs::copy(&bins().daemon, &daemon).unwrap();
+    let (code, checks, report) = doctor_from(&w, &client);
     assert_eq!(checks["daemon"], "ok", "{report:#}");
     assert_eq!(code, 0, "{report:#}");
-    touch_later(&copy);
-    let f = fails(&w, &env, "daemon");
+    touch_later(&daemon);
+    let (code, _, report) = doctor_from(&w, &client);
+    assert_eq!(code, 1, "{report:#}");
+    let f = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "daemon")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "fail", "{f}");
     assert!(
         f["detail"].as_str().unwrap().contains("older binary"),
         "{f}"

@@ -15,7 +15,7 @@
 mod op;
 mod setup;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use op_session_protocol::{Request, Response, exit};
@@ -238,28 +238,29 @@ fn changed_since_start(path: &Path, uptime_s: u64) -> bool {
 }
 
 /// The config the next daemon start will read: it parses, its `op_path` is an executable file
-/// (`op-sessiond --check-config` checks both), and the running daemon, if any, read this same
-/// file, unchanged since it started.
+/// (`op-sessiond --check-config` checks both), and the running daemon, if any, has not seen it
+/// change since it started. The file is the one the daemon reads: the running daemon's (its
+/// `--config`, given by a person or the service manager, is given again at the next start), else
+/// the standard location under the password database's home, which no variable moves
+/// (docs/architecture.md, "Auto-start").
 fn check_config(status: Option<&op_session_protocol::StatusReport>) -> Finding {
-    let path = match op_session_paths::config_path(None) {
-        Ok(p) => p,
-        Err(e) => return Finding::fail("config", e.to_string(), "set HOME or XDG_CONFIG_HOME"),
+    let running = status
+        .and_then(|s| s.config_path.as_deref())
+        .map(PathBuf::from);
+    let path = match running {
+        Some(p) => p,
+        None => match op_session_paths::standard_config_path() {
+            Ok(p) => p,
+            Err(e) => {
+                return Finding::fail(
+                    "config",
+                    e.to_string(),
+                    "run op-session as a user with an entry in the password database",
+                );
+            }
+        },
     };
     const RESTART: &str = "restart to apply: `op-session stop` (the next call starts it again)";
-    if let Some(s) = status
-        && let Some(running) = &s.config_path
-        && Path::new(running) != path
-    {
-        return Finding::fail(
-            "config",
-            format!(
-                "the running op-sessiond (pid {}) read {running}; the next start reads {}",
-                s.pid,
-                path.display()
-            ),
-            RESTART,
-        );
-    }
     if !path.exists() {
         return Finding::ok(
             "config",

@@ -21,8 +21,8 @@ pub mod env;
 pub mod file_mode;
 pub mod parse;
 pub mod table;
-pub mod touches;
 pub mod template;
+pub mod touches;
 
 pub use build::OpCall;
 pub use command::Vaults;
