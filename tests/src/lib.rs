@@ -63,6 +63,23 @@ pub fn bins() -> &'static Bins {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
         let dir = target.join("debug");
+        // `cargo test` builds a package's plain binaries only for that package's own
+        // integration tests: client/, daemon/ and crates/mcp each keep one (tests/cli.rs) so
+        // that these exist on a clean checkout.
+        for name in [
+            "op-session",
+            "op-sessiond",
+            "op-session-mcp",
+            "fake-op",
+            "fake-op-ctl",
+        ] {
+            assert!(
+                dir.join(name).is_file(),
+                "{} was not built by `cargo {}`",
+                dir.join(name).display(),
+                BUILD_ARGS.join(" ")
+            );
+        }
         Bins {
             client: dir.join("op-session"),
             daemon: dir.join("op-sessiond"),
