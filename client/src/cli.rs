@@ -283,6 +283,10 @@ pub struct RunArgs {
     /// Ask 1Password even for cached values.
     #[arg(long)]
     pub no_cache: bool,
+    /// `op run --environment ID`: not supported, refused with the reason
+    /// (docs/op-behaviour.md §10.3).
+    #[arg(long, value_name = "ID", hide = true)]
+    pub environment: Option<String>,
     /// The command and its arguments (after --).
     #[arg(required = true, last = true)]
     pub command: Vec<String>,

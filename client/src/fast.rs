@@ -247,6 +247,7 @@ fn run(w: &mut Words<'_>) -> Option<RunArgs> {
         mask: MaskArg::Encoded,
         mask_min_encoded: min,
         no_cache,
+        environment: None,
         command: w.rest.iter().map(|s| s.to_string()).collect(),
     })
 }

@@ -39,6 +39,7 @@ fn op_run(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
             mask: crate::cli::MaskArg::Encoded,
             mask_min_encoded: None,
             no_cache: false,
+            environment: cmd.values("environment").into_iter().next().map(Into::into),
             command: cmd.rest.clone(),
         },
     )

@@ -95,6 +95,16 @@ fn build_env(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
 
 /// `run`.
 pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
+    if a.environment.is_some() {
+        // A 1Password Environment is in no vault: the `vaults` rule cannot scope it, and its
+        // values would reach the command unchecked (docs/op-behaviour.md §10.3).
+        return Err(Failure::usage(
+            "run --environment is not supported: a 1Password Environment is in no vault, so \
+             op-session's vault rules cannot scope it",
+            "put op:// references in an --env-file, or run `op run --environment ID -- CMD` \
+             yourself in a terminal",
+        ));
+    }
     let env = build_env(&a.env_files)?;
     let env = secret_ref::run_env::RunEnv::new(env);
     let refs = env.refs().to_vec();

@@ -8,7 +8,7 @@
 //! is refused while `vaults` is set (fail closed). Every refusal names its rule.
 //!
 //! Verbs are canonical command paths from the grammar (crates/op-grammar): `item rm`,
-//! `items delete` and `item delete` are one verb, and rules are read the same way.
+//! `item rm` and `item delete` are one verb, and rules are read the same way.
 
 use op_grammar::{Effect, OpCommand, Vaults};
 use op_session_protocol::{ErrorBody, ErrorCode};
@@ -185,7 +185,7 @@ mod tests {
             allow: vec!["item delete".into()],
             ..PolicyConfig::default()
         };
-        assert!(check_command(&p, &cmd("items remove foo")).is_ok());
+        assert!(check_command(&p, &cmd("item remove foo")).is_ok());
         assert!(
             check_command(&p, &cmd("item get foo")).is_err(),
             "allow is a whitelist"
@@ -203,7 +203,7 @@ mod tests {
         for line in [
             "item get foo",
             "--cache item --cache delete --cache Deploy",
-            "items rm X",
+            "item rm X",
             "vault delete Dev",
         ] {
             let e = check_command(&p, &cmd(line)).expect_err(line);
@@ -227,9 +227,9 @@ mod tests {
         assert!(check_passthrough_vaults(&vp, &cmd("vault get Prod")).is_err());
         assert!(check_passthrough_vaults(&vp, &cmd("user list")).is_ok());
         assert!(check_passthrough_vaults(&vp, &cmd("user list --vault Prod")).is_err());
-        assert!(check_passthrough_vaults(&vp, &cmd("users ls --vault=Dev")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("user ls --vault=Dev")).is_ok());
         assert!(check_passthrough_vaults(&vp, &cmd("group list --vault Prod")).is_err());
-        assert!(check_passthrough_vaults(&vp, &cmd("groups list --user u --vault=Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("group list --user u --vault=Prod")).is_err());
     }
 
     #[test]

@@ -212,8 +212,8 @@ fn policy_holds_in_every_spelling_and_the_audit_names_the_real_verb() {
             "--cache", "item", "--cache", "delete", "--cache", "Stripe", "--vault", "Prod",
         ][..],
         &["item", "rm", "Stripe", "--vault", "Prod"],
-        &["items", "delete", "Stripe", "--vault=Prod"],
-        &["--cache=false", "items", "remove", "Stripe"],
+        &["item", "delete", "Stripe", "--vault=Prod"],
+        &["--cache=false", "item", "remove", "Stripe"],
         &["item", "get", "Stripe", "--vault", "Dev"],
     ] {
         let mut args = vec!["op"];
@@ -233,7 +233,7 @@ fn policy_holds_in_every_spelling_and_the_audit_names_the_real_verb() {
     let w2 = world("[policy]\ndeny = [\"item delete\"]\nallow_destructive = true");
     for line in [
         &["item", "rm", "Stripe", "--vault", "Dev"][..],
-        &["items", "delete", "Stripe", "--vault", "Dev"],
+        &["item", "remove", "Stripe", "--vault", "Dev"],
     ] {
         let mut args = vec!["op"];
         args.extend_from_slice(line);

@@ -318,6 +318,24 @@ fn run_masks_values_split_across_writes_and_keeps_exit_status() {
     w.run(&["stop"]);
 }
 
+#[test]
+fn run_environment_is_refused_with_the_reason_and_runs_nothing() {
+    let w = world("");
+    let marker = w.home.join("ran");
+    let touch = format!("touch {}", marker.display());
+    let out = w.run(&["run", "--environment", "ENV123", "--", "sh", "-c", &touch]);
+    assert_eq!(out.code, 64, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--environment is not supported"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("in no vault"), "{}", out.stderr);
+    assert!(out.stderr.contains("fix: "), "{}", out.stderr);
+    assert!(!marker.exists(), "the command ran");
+    w.run(&["stop"]);
+}
+
 /// `op-session run -- sh -c SCRIPT` with the given signals ignored at start; returns once the
 /// script has set its traps.
 fn run_trapping(w: &World, ignored: &'static [Signal], tag: &str) -> std::process::Child {

@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn aliases_run_the_canonical_command() {
-        assert_eq!(p(&["items", "rm", "x"]).unwrap().command, "item delete");
+        assert_eq!(p(&["item", "rm", "x"]).unwrap().command, "item delete");
         assert_eq!(p(&["--cache", "item", "ls"]).unwrap().command, "item list");
     }
 }

@@ -103,7 +103,7 @@ impl ParseError {
 pub struct OpCommand {
     /// The leaf command, or `None` for `op` alone, `op --version` and group help (`op item`).
     pub spec: Option<&'static CommandSpec>,
-    /// The canonical command path (`item delete` for `items rm`); a group's path for group
+    /// The canonical command path (`item delete` for `item rm`); a group's path for group
     /// help; empty for the root.
     pub path: String,
     /// Every flag given, in order, with its value (booleans as `true`/`false`, an optional

@@ -182,11 +182,12 @@ pub static FLAG_ALIASES: &[(&str, &str, &str)] = &[
     ("item share", "expiry", "expires-in"),
 ];
 
-/// Command groups, each with its aliases.
+/// Command groups, each with its aliases: none. Plural spellings (`items`, `vaults`, …) are in
+/// no 1Password reference page, so they are not read (docs/op-behaviour.md §10.3).
 pub static GROUPS: &[Group] = &[
     Group {
         path: "account",
-        aliases: &["accounts"],
+        aliases: &[],
     },
     Group {
         path: "connect",
@@ -210,7 +211,7 @@ pub static GROUPS: &[Group] = &[
     },
     Group {
         path: "document",
-        aliases: &["documents"],
+        aliases: &[],
     },
     Group {
         path: "events-api",
@@ -218,7 +219,7 @@ pub static GROUPS: &[Group] = &[
     },
     Group {
         path: "group",
-        aliases: &["groups"],
+        aliases: &[],
     },
     Group {
         path: "group user",
@@ -226,7 +227,7 @@ pub static GROUPS: &[Group] = &[
     },
     Group {
         path: "item",
-        aliases: &["items"],
+        aliases: &[],
     },
     Group {
         path: "environment",
@@ -234,11 +235,11 @@ pub static GROUPS: &[Group] = &[
     },
     Group {
         path: "item template",
-        aliases: &["templates"],
+        aliases: &[],
     },
     Group {
         path: "plugin",
-        aliases: &["plugins"],
+        aliases: &[],
     },
     Group {
         path: "plugin credential",
@@ -250,7 +251,7 @@ pub static GROUPS: &[Group] = &[
     },
     Group {
         path: "user",
-        aliases: &["users"],
+        aliases: &[],
     },
     Group {
         path: "user recovery",
@@ -258,7 +259,7 @@ pub static GROUPS: &[Group] = &[
     },
     Group {
         path: "vault",
-        aliases: &["vaults"],
+        aliases: &[],
     },
     Group {
         path: "vault group",

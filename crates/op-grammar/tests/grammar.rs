@@ -38,7 +38,7 @@ fn cache_is_a_boolean_and_never_swallows_the_verb() {
 
 #[test]
 fn aliases_resolve_to_the_canonical_path() {
-    for line in ["item rm X", "item remove X", "items delete X", "items rm X"] {
+    for line in ["item rm X", "item remove X", "item delete X"] {
         assert_eq!(p(line).path, "item delete", "{line}");
     }
     assert_eq!(p("vault ls").path, "vault list");
@@ -47,6 +47,24 @@ fn aliases_resolve_to_the_canonical_path() {
         "item move"
     );
     assert_eq!(p("plugin info aws").effect(), Effect::Executes);
+}
+
+#[test]
+fn plural_group_spellings_are_not_read() {
+    // No 1Password reference page has them (docs/op-behaviour.md §10.3): unknown, so refused.
+    for word in [
+        "accounts",
+        "documents",
+        "groups",
+        "items",
+        "plugins",
+        "users",
+        "vaults",
+    ] {
+        assert!(parse(&[word, "list"]).is_err(), "{word} list");
+    }
+    assert!(parse(&["items", "delete", "X"]).is_err());
+    assert!(parse(&["item", "templates", "list"]).is_err());
 }
 
 #[test]
