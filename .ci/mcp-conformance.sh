@@ -28,13 +28,15 @@ trap cleanup EXIT
 mkdir -p "$world"/{home,run,state,config/op-session,fakeop}
 chmod 700 "$world/run"
 export HOME="$world/home" XDG_RUNTIME_DIR="$world/run" XDG_STATE_HOME="$world/state" \
-  XDG_CONFIG_HOME="$world/config" FAKE_OP_HOME="$world/fakeop" OPSESSION_DAEMON="$bin/op-sessiond" \
-  OPSESSION_MCP="$bin/op-session-mcp"
-# fake-op's state reaches op children through op_env: an auto-started daemon gets a clean
+  XDG_CONFIG_HOME="$world/config" FAKE_OP_HOME="$world/fakeop"
+# fake-op's state reaches op children through op_env: the daemon gives them a clean
 # environment, so FAKE_OP_HOME would not pass from here.
-printf 'op_path = "%s"\nop_env = { FAKE_OP_HOME = "%s" }\n' "$bin/fake-op" "$world/fakeop" \
-  >"$world/config/op-session/config.toml"
+config="$world/config/op-session/config.toml"
+printf 'op_path = "%s"\nop_env = { FAKE_OP_HOME = "%s" }\n' "$bin/fake-op" "$world/fakeop" >"$config"
 "$bin/fake-op-ctl" load crates/fake-op/fixtures/basic.json
+# The daemon is started here with this world's config: auto-start takes no config from the
+# caller's environment (it reads the one under the passwd home). It detaches once it serves.
+"$bin/op-sessiond" --socket "$world/run/op-session/agent.sock" --config "$config" </dev/null >/dev/null 2>&1
 echo "correct horse battery staple" | setsid "$bin/op-session" init --account my --password-stdin >/dev/null
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
