@@ -139,8 +139,23 @@ fn a_value_split_between_stdout_and_stderr_into_one_pipe_is_masked() {
         .stderr(writer)
         .spawn()
         .unwrap();
-    let mut both = String::new();
-    reader.read_to_string(&mut both).unwrap();
+    // The read ends when every writer has closed; a thread does it, so a hung child fails
+    // the test at the deadline instead of blocking it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut both = String::new();
+        let _ = tx.send(reader.read_to_string(&mut both).map(|_| both));
+    });
+    let both = match rx.recv_timeout(op_session_e2e::DEADLINE) {
+        Ok(read) => read.unwrap(),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "run's output did not end within {:?}",
+                op_session_e2e::DEADLINE
+            );
+        }
+    };
     assert!(op_session_e2e::wait_status(&mut child, op_session_e2e::DEADLINE).success());
     assert_eq!(both, format!("key={CONCEALED}!\n{CONCEALED}\n"));
     assert!(!both.contains(STRIPE));

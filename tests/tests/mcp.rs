@@ -153,8 +153,7 @@ impl Session {
     async fn call(&mut self, c: &Client, name: &str, args: Value) -> Res {
         let params = CallToolRequestParams::new(name.to_string())
             .with_arguments(args.as_object().cloned().unwrap());
-        let r = c
-            .call_tool(params)
+        let r = within(name, c.call_tool(params))
             .await
             .expect("a tool result, not a protocol error");
         let text: String = r
@@ -170,6 +169,14 @@ impl Session {
             json: r.structured_content.unwrap_or(Value::Null),
         }
     }
+}
+
+/// `f`, or a panic naming `what` once the test deadline has passed: no wait on the server is
+/// open-ended.
+async fn within<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    tokio::time::timeout(op_session_e2e::DEADLINE, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: no answer within {:?}", op_session_e2e::DEADLINE))
 }
 
 fn mcp_command(w: &World, args: &[&str]) -> Command {
@@ -204,7 +211,9 @@ async fn stdio_client(w: &World, tee: &Path) -> (Client, Recorder) {
     let transport =
         rmcp::transport::TokioChildProcess::new(tokio::process::Command::from(c)).unwrap();
     let rec = Recorder::default();
-    let client = rec.clone().serve(transport).await.expect("initializes");
+    let client = within("initialize", rec.clone().serve(transport))
+        .await
+        .expect("initializes");
     (client, rec)
 }
 
@@ -267,7 +276,7 @@ const FULL_CONFIG: &str =
 /// Every tool, with the checks that hold whichever transport carries them. Returns the
 /// generated password of the item it created (to scan for it).
 async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
-    let tools = c.list_all_tools().await.unwrap();
+    let tools = within("tools/list", c.list_all_tools()).await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     for want in [
         "status",
@@ -582,9 +591,11 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
     assert!(stored_value(w, &title, "username").is_none(), "deleted");
 
     // Unknown tools are protocol errors; bad arguments are tool errors. Both keep serving.
-    let bad = c
-        .call_tool(CallToolRequestParams::new("no_such_tool"))
-        .await;
+    let bad = within(
+        "no_such_tool",
+        c.call_tool(CallToolRequestParams::new("no_such_tool")),
+    )
+    .await;
     assert!(bad.is_err());
     let r = s.call(c, "get_item", json!({"itme": "typo"})).await;
     assert!(
@@ -604,7 +615,7 @@ async fn stdio_every_tool_works_and_nothing_secret_reaches_the_transcript() {
     let (client, rec) = stdio_client(&w, &tee).await;
     let mut s = Session::default();
     let generated = exercise_every_tool(&w, &client, &mut s).await;
-    client.cancel().await.unwrap();
+    within("cancel", client.cancel()).await.unwrap();
 
     let mut secrets = fixture_secrets();
     secrets.push(generated);
@@ -710,7 +721,7 @@ async fn read_secret_needs_reveal_in_config_and_the_acknowledgement() {
     // run_allow is empty: run is refused, naming the rule, and nothing ran.
     let r = s.call(&c, "run", json!({"command": ["true"]})).await;
     assert!(r.is_error && r.text.contains("run_allow"), "{}", r.text);
-    c.cancel().await.unwrap();
+    within("cancel", c.cancel()).await.unwrap();
     let audit = audit_when(&w, |a| a.iter().any(|l| l["verb"] == "run"));
     let reveals: Vec<&Value> = audit.iter().filter(|l| l["reveal"] == true).collect();
     assert_eq!(reveals.len(), 1, "{audit:?}");
@@ -733,8 +744,7 @@ async fn policy_denials_and_run_allow_refusals_name_their_rule_and_the_server_ke
     );
     let tee = w.dir.path().join("mcp-stdout.log");
     let (c, _) = stdio_client(&w, &tee).await;
-    let names: Vec<String> = c
-        .list_all_tools()
+    let names: Vec<String> = within("tools/list", c.list_all_tools())
         .await
         .unwrap()
         .into_iter()
@@ -801,7 +811,7 @@ async fn policy_denials_and_run_allow_refusals_name_their_rule_and_the_server_ke
         .filter_map(|v| v["name"].as_str())
         .collect();
     assert_eq!(vaults, ["Dev"]);
-    c.cancel().await.unwrap();
+    within("cancel", c.cancel()).await.unwrap();
     let audit = audit_when(&w, |a| a.iter().any(|l| l["verb"] == "op vault list"));
     assert!(
         audit
@@ -858,7 +868,7 @@ async fn run_allow_matches_the_path_a_person_wrote_through_a_directory_link() {
         "{}",
         r.text
     );
-    c.cancel().await.unwrap();
+    within("cancel", c.cancel()).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -889,7 +899,7 @@ async fn with_no_session_tools_say_run_init_and_do_not_hang() {
     assert!(!r.is_error);
     assert!(r.text.contains("op-session init"), "{}", r.text);
     assert!(started.elapsed() < Duration::from_secs(10));
-    c.cancel().await.unwrap();
+    within("cancel", c.cancel()).await.unwrap();
 }
 
 /// Malformed JSON-RPC on stdio gets an error, and the next request is still answered.
@@ -902,6 +912,9 @@ fn stdio_malformed_json_rpc_is_answered_and_the_server_keeps_serving() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Every read below blocks until the server writes: past the deadline it is killed, and
+    // the reads end.
+    let _watchdog = op_session_e2e::Watchdog::new(child.id(), op_session_e2e::DEADLINE);
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut send = |s: &str| {
@@ -966,7 +979,11 @@ fn http_server(w: &World) -> HttpServer {
         .unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    err.read_line(&mut line).unwrap();
+    {
+        // The first line (the address) comes once it listens, or never: bounded.
+        let _watchdog = op_session_e2e::Watchdog::new(child.id(), op_session_e2e::DEADLINE);
+        err.read_line(&mut line).unwrap();
+    }
     std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = err.read_to_string(&mut rest);
@@ -1071,14 +1088,12 @@ async fn http_every_tool_works_with_the_bearer_token_and_nothing_secret_comes_ba
         .auth_header(srv.token.clone()),
     );
     let rec = Recorder::default();
-    let client = rec
-        .clone()
-        .serve(transport)
+    let client = within("initialize over HTTP", rec.clone().serve(transport))
         .await
         .expect("initializes over HTTP");
     let mut s = Session::default();
     let generated = exercise_every_tool(&w, &client, &mut s).await;
-    client.cancel().await.unwrap();
+    within("cancel", client.cancel()).await.unwrap();
     let mut secrets = fixture_secrets();
     secrets.push(generated);
     for (i, t) in s.transcript.iter().enumerate() {
@@ -1287,7 +1302,7 @@ async fn resolving_tool_answers(w: &World) -> Vec<(String, bool, Value)> {
         false,
         json!(std::fs::read_to_string(&out).unwrap_or_default()),
     ));
-    c.cancel().await.unwrap();
+    within("cancel", c.cancel()).await.unwrap();
     answers
 }
 
