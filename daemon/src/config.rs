@@ -164,6 +164,8 @@ pub struct Config {
     /// Connect mode: a PEM file of CA certificates trusted besides the system's (an internal
     /// CA). There is no setting that turns certificate verification off.
     pub connect_ca_file: Option<PathBuf>,
+    /// Which references a person confirms at each use (`[confirm]`, see docs/confirm.md).
+    pub confirm: crate::confirm::ConfirmConfig,
 }
 
 impl Default for Config {
@@ -186,6 +188,7 @@ impl Default for Config {
             presence: Default::default(),
             mcp: McpConfig::default(),
             connect_ca_file: None,
+            confirm: Default::default(),
         }
     }
 }
@@ -307,6 +310,7 @@ impl Config {
         for rule in &self.mcp.run_allow {
             check_run_rule(rule).map_err(|message| ("mcp.run_allow", message))?;
         }
+        self.confirm.check(self.hard_timeout)?;
         Ok(())
     }
 }

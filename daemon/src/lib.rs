@@ -24,6 +24,7 @@ pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod confirm;
 pub mod connect;
 pub mod connection;
 pub mod expiry;

@@ -18,6 +18,7 @@ use tokio::net::UnixStream;
 use op_grammar::Effect;
 
 use crate::audit::{AuditRecord, Decision, now_rfc3339};
+use crate::confirm::Caller;
 use crate::grants::Grant;
 use crate::lifecycle;
 use crate::peer::Peer;
@@ -40,6 +41,8 @@ pub struct Outcome {
     via: Option<op_session_protocol::Via>,
     /// A value was returned to a relaying client (MCP `read_secret`).
     reveal: bool,
+    /// How a person confirmed it (`[confirm]`).
+    confirm: Option<op_session_protocol::ConfirmRecord>,
 }
 
 /// Handle one decoded request. Returns the response and what the audit line needs; the
@@ -51,6 +54,7 @@ pub async fn handle(
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
     scope: Option<&Grant>,
+    caller: &Caller,
 ) -> (Response, Outcome) {
     let started = Instant::now();
     let mut o = Outcome {
@@ -110,8 +114,26 @@ pub async fn handle(
             }
         }
         Request::Lock(l) => lock(daemon, l, &mut o).await,
-        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope).await,
-        Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o, scope).await,
+        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope, caller, stream).await,
+        Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o, scope, caller).await,
+        Request::Approvals(a) => {
+            o.verb = if a.forget {
+                "approvals --forget"
+            } else {
+                "approvals"
+            }
+            .into();
+            if a.forget {
+                let n = daemon.confirm.forget_all();
+                tracing::info!(
+                    approvals = n,
+                    "remembered confirmations forgotten on request"
+                );
+            }
+            Response::Approvals {
+                approvals: daemon.confirm.approvals(daemon),
+            }
+        }
         Request::Grant(g) => {
             o.verb = format!("grant {}", g.name);
             o.account = g.account.clone();
@@ -228,6 +250,7 @@ pub fn audit(
             .unwrap_or(0),
         reason: None,
         grant: o.grant,
+        confirm: o.confirm,
     });
 }
 
@@ -248,6 +271,7 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         default_account: daemon.sessions.default_name(),
         sessions: daemon.sessions.status(now, |a| daemon.cache.count(a, now)),
         presence: Some(daemon.presence.report(&daemon.config.presence)),
+        confirm: daemon.confirm.status(daemon),
     }
 }
 
@@ -289,7 +313,8 @@ fn grants_refuse(g: &Grant, req: &Request) -> Option<ErrorBody> {
         | Request::Grants
         | Request::McpInfo
         | Request::Check(_)
-        | Request::Item(_) => false,
+        | Request::Item(_)
+        | Request::Approvals(_) => false,
     };
     (!allowed).then(|| {
         ErrorBody::new(
@@ -324,6 +349,8 @@ async fn resolve_request(
     r: ResolveRequest,
     o: &mut Outcome,
     scope: Option<&Grant>,
+    caller: &Caller,
+    stream: &UnixStream,
 ) -> Response {
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
@@ -372,6 +399,26 @@ async fn resolve_request(
         }
     };
     o.account = Some(lease.name.clone());
+    // A person confirms matching references before any value is handed out, cached or not.
+    let force = scope.is_some_and(|g| g.confirm);
+    let subjects: Vec<_> = r
+        .refs
+        .iter()
+        .filter(|x| force || daemon.confirm.matches_reference(x))
+        .map(|x| crate::confirm::Subject::reference(x))
+        .collect();
+    if !subjects.is_empty() {
+        let gate = daemon
+            .confirm
+            .gate(daemon, caller, &lease, &subjects, stream)
+            .await;
+        o.confirm = gate.record;
+        if let Err(e) = gate.result {
+            o.denied = e.code == ErrorCode::ConfirmDenied;
+            scope.inspect(|g| g.refund(reads));
+            return Response::Error(e);
+        }
+    }
     lifecycle::maybe_keepalive(daemon, &lease);
     let resolved = resolve(daemon, &lease, &r.refs, r.no_cache).await;
     if resolved.is_err() {
@@ -403,6 +450,7 @@ async fn passthrough(
     stream: &mut UnixStream,
     o: &mut Outcome,
     scope: Option<&Grant>,
+    caller: &Caller,
 ) -> Response {
     // Parsed once, here; everything below reads this typed command.
     let cmd = match crate::passthrough::parse(&p.args) {
@@ -449,6 +497,21 @@ async fn passthrough(
     {
         o.denied = true;
         return Response::Error(e);
+    }
+    // Commands that print a matching item's fields wait for a person, as reads do.
+    let subjects = daemon
+        .confirm
+        .command_subjects(&cmd, scope.is_some_and(|g| g.confirm));
+    if !subjects.is_empty() {
+        let gate = daemon
+            .confirm
+            .gate(daemon, caller, &lease, &subjects, stream)
+            .await;
+        o.confirm = gate.record;
+        if let Err(e) = gate.result {
+            o.denied = e.code == ErrorCode::ConfirmDenied;
+            return Response::Error(e);
+        }
     }
     match crate::passthrough::run(daemon, Some(&lease), cmd, &p, fds, stream).await {
         Ok(code) => {

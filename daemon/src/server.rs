@@ -179,9 +179,12 @@ async fn connection(
         .await;
         return;
     }
-    // Who the peer is, read now, while it waits for its answer (audit identity).
-    let chain = match (&daemon.audit, peer.pid) {
-        (Some(_), Some(pid)) => crate::peer::identify(&stream, pid, &daemon.ancestry),
+    // Who the peer is, read now, while it waits for its answer (audit identity, and the
+    // caller a confirmation prompt names).
+    let chain = match peer.pid {
+        Some(pid) if daemon.audit.is_some() || daemon.confirm.is_active() || scope.is_some() => {
+            crate::peer::identify(&stream, pid, &daemon.ancestry)
+        }
         _ => Vec::new(),
     };
     let read = async {
@@ -251,7 +254,8 @@ async fn connection(
     drop(payload);
     let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
-    let (resp, outcome) = handle(&daemon, req, fds, &mut stream, scope.as_deref()).await;
+    let caller = crate::confirm::Caller::new(peer.pid, &chain);
+    let (resp, outcome) = handle(&daemon, req, fds, &mut stream, scope.as_deref(), &caller).await;
     if let Err(e) = write_response(&mut stream, &resp).await {
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
     }

@@ -62,6 +62,8 @@ pub struct Daemon {
     pub grants: crate::grants::Grants,
     /// What the presence watcher sees, and why sessions were locked.
     pub presence: crate::presence::seen::Presence,
+    /// `[confirm]`: prompts open and approvals remembered.
+    pub confirm: crate::confirm::Confirm,
 }
 
 impl Daemon {
@@ -78,7 +80,9 @@ impl Daemon {
         } else {
             None
         };
+        let confirm = crate::confirm::Confirm::new(&config.confirm, clock.clone());
         Daemon {
+            confirm,
             sessions: Sessions::new(config.default_account.clone()),
             cache: Cache::new(config.cache_ttl),
             op,
