@@ -685,6 +685,8 @@ async fn ask(channels: &[Channel], text: &str, remember: Option<&str>, timeout: 
 }
 
 /// Resolves when the client hangs up or sends anything: a waiting client has nothing to say.
+/// A client that only shut its writing side (end of file, no hang-up) still waits for its
+/// answer, so after end of file only a hang-up counts.
 async fn client_gone(stream: &UnixStream) {
     let mut buf = [0u8; 1];
     loop {
@@ -693,7 +695,27 @@ async fn client_gone(stream: &UnixStream) {
         }
         match stream.try_read(&mut buf) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Ok(0) => break,
             _ => return,
         }
+    }
+    loop {
+        if hung_up(stream) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Whether both directions of the connection are closed (the client is gone).
+fn hung_up(stream: &UnixStream) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(_) => fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR)),
+        Err(_) => true,
     }
 }
