@@ -289,13 +289,18 @@ impl Channel {
 /// How to set a channel up, for the error when there is none.
 const SET_UP: &str = "set askpass = \"/usr/bin/ssh-askpass\" under [confirm] in the op-session config (Debian: apt install ssh-askpass), or run op-sessiond in a desktop session with a notification service";
 
-/// `60s`, `1m 30s`, `500ms`.
-fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 && d.as_secs() <= 600 {
+/// A timeout as the error says it: `60s`, `90s`, `1500ms`.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {
-        humantime_serde::re::humantime::format_duration(d).to_string()
+        format!("{}ms", d.as_millis())
     }
+}
+
+/// A span as a person reads it: `5m`, `1h 30m`.
+fn human(d: Duration) -> String {
+    humantime_serde::re::humantime::format_duration(d).to_string()
 }
 
 impl Confirm {
@@ -562,7 +567,7 @@ impl Confirm {
                     ErrorCode::NotConfirmed,
                     format!(
                         "not confirmed within {}: {}",
-                        human(self.cfg.timeout),
+                        seconds(self.cfg.timeout),
                         s.shown
                     ),
                 )),
