@@ -269,7 +269,11 @@ pub fn item_argv(op: &ItemOp) -> Result<Vec<String>, ErrorBody> {
 
 /// Run an item operation: policy, then `op`, then the masked result. `argv` receives the
 /// command line for the audit (it holds assignments' values, so only the verb is audited).
-pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Value), ErrorBody> {
+pub async fn item(
+    daemon: &Arc<Daemon>,
+    r: &ItemRequest,
+    ask: &mut crate::confirm::Ask<'_>,
+) -> Result<(String, Value), ErrorBody> {
     // Read with the one grammar, like a passthrough: what is checked is what runs.
     let cmd = op_grammar::parse(&item_argv(&r.op)?).map_err(|e| {
         ErrorBody::new(
@@ -280,6 +284,8 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
     policy::check_command(&daemon.config.policy, &cmd)?;
     policy::check_passthrough_vaults(&daemon.config.policy, &cmd)?;
     let lease = crate::init::lease_or_start(daemon, r.account.as_deref()).await?;
+    // An item's fields go back (concealed ones masked): a matching item asks, as a read does.
+    ask.command(daemon, &lease, &cmd, false).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let out = lifecycle::call_op(daemon, &lease, OpCall::from_command(cmd), None).await;
     // A write may change cached values: drop the account's cache, as a passthrough write does.

@@ -183,13 +183,16 @@ pub async fn handle(
             o.verb = crate::mcp::item_verb(&r.op).into();
             o.account = r.account.clone();
             o.via = r.via.clone();
-            match crate::mcp::item(daemon, &r).await {
+            let mut ask = crate::confirm::Ask::new(caller, stream);
+            let done = crate::mcp::item(daemon, &r, &mut ask).await;
+            o.confirm = ask.record;
+            match done {
                 Ok((account, json)) => {
                     o.account = Some(account);
                     Response::Item { json }
                 }
                 Err(e) => {
-                    o.denied = e.code == ErrorCode::PolicyDenied;
+                    o.denied = matches!(e.code, ErrorCode::PolicyDenied | ErrorCode::ConfirmDenied);
                     Response::Error(e)
                 }
             }
@@ -499,19 +502,14 @@ async fn passthrough(
         return Response::Error(e);
     }
     // Commands that print a matching item's fields wait for a person, as reads do.
-    let subjects = daemon
-        .confirm
-        .command_subjects(&cmd, scope.is_some_and(|g| g.confirm));
-    if !subjects.is_empty() {
-        let gate = daemon
-            .confirm
-            .gate(daemon, caller, &lease, &subjects, stream)
-            .await;
-        o.confirm = gate.record;
-        if let Err(e) = gate.result {
-            o.denied = e.code == ErrorCode::ConfirmDenied;
-            return Response::Error(e);
-        }
+    let mut ask = crate::confirm::Ask::new(caller, stream);
+    let asked = ask
+        .command(daemon, &lease, &cmd, scope.is_some_and(|g| g.confirm))
+        .await;
+    o.confirm = ask.record;
+    if let Err(e) = asked {
+        o.denied = e.code == ErrorCode::ConfirmDenied;
+        return Response::Error(e);
     }
     match crate::passthrough::run(daemon, Some(&lease), cmd, &p, fds, stream).await {
         Ok(code) => {

@@ -436,15 +436,28 @@ fn mcp_reads_and_passthrough_item_get_go_through_the_same_gate() {
     let r = raw(&w, &req);
     assert_eq!(r["type"], "values", "{r}");
     assert_eq!(a.calls().len(), 2);
+    // The get_item tool shows an item's fields (concealed ones masked): it asks too.
+    a.answer("no");
+    let r = raw(
+        &w,
+        r#"{"version":2,"type":"item","op":"get_item","item":"Stripe","vault":"Prod","via":{"channel":"mcp"}}"#,
+    );
+    assert_eq!(r["code"], "confirm_denied", "{r}");
+    let r = raw(
+        &w,
+        r#"{"version":2,"type":"item","op":"get_item","item":"Stripe","vault":"Dev","via":{"channel":"mcp"}}"#,
+    );
+    assert_eq!(r["type"], "item", "{r}");
+    assert_eq!(a.calls().len(), 3, "{:?}", a.calls());
 
     // `op item get` of a matching item prints its fields: it asks too.
     a.answer("no");
     let out = w.run(&["op", "item", "get", "Stripe", "--vault", "Prod", "--reveal"]);
     assert_eq!(out.code, 78, "{}", out.stderr);
     assert!(!out.stdout.contains(PROD_KEY));
-    assert_eq!(a.calls().len(), 3);
+    assert_eq!(a.calls().len(), 4);
     assert!(
-        a.calls()[2].2.contains("op://Prod/Stripe"),
+        a.calls()[3].2.contains("op://Prod/Stripe"),
         "{:?}",
         a.calls()
     );
@@ -454,7 +467,7 @@ fn mcp_reads_and_passthrough_item_get_go_through_the_same_gate() {
     // An item in another vault does not.
     let out = w.run(&["op", "item", "get", "Stripe", "--vault", "Dev"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert_eq!(a.calls().len(), 5);
+    assert_eq!(a.calls().len(), 6);
 }
 
 #[test]

@@ -268,6 +268,49 @@ pub struct Gate {
     pub record: Option<ConfirmRecord>,
 }
 
+/// Asking on a caller's behalf from a path that leases its own session (a passthrough, the
+/// MCP item tools): the gate for what a command would print, and the audit's record of it.
+#[derive(Debug)]
+pub struct Ask<'a> {
+    /// Who asks.
+    pub caller: &'a Caller,
+    /// Its connection, watched for a hang-up while the person is asked.
+    pub stream: &'a UnixStream,
+    /// How it went, for the audit.
+    pub record: Option<ConfirmRecord>,
+}
+
+impl<'a> Ask<'a> {
+    /// For `caller` on `stream`.
+    pub fn new(caller: &'a Caller, stream: &'a UnixStream) -> Ask<'a> {
+        Ask {
+            caller,
+            stream,
+            record: None,
+        }
+    }
+
+    /// Wait for the person when `cmd` would print something a rule (or `force`) covers.
+    pub async fn command(
+        &mut self,
+        daemon: &Daemon,
+        lease: &Lease,
+        cmd: &op_grammar::OpCommand,
+        force: bool,
+    ) -> Result<(), ErrorBody> {
+        let subjects = daemon.confirm.command_subjects(cmd, force);
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        let gate = daemon
+            .confirm
+            .gate(daemon, self.caller, lease, &subjects, self.stream)
+            .await;
+        self.record = gate.record;
+        gate.result
+    }
+}
+
 /// A channel a prompt may use, in the order they are tried.
 #[derive(Debug, Clone)]
 enum Channel {
