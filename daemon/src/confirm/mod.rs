@@ -767,3 +767,69 @@ fn hung_up(stream: &UnixStream) -> bool {
         Err(_) => true,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: i32, exe: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            exe: exe.into(),
+        }
+    }
+
+    #[test]
+    fn the_caller_is_the_peer_under_its_first_ancestor_that_is_not_a_shell() {
+        // Real pids for the agents, so their start times can be read.
+        let me = std::process::id() as i32;
+        let parent = nix::unistd::getppid().as_raw();
+        let chain = [
+            p(4301, "/usr/bin/op-session"),
+            p(4300, "/usr/bin/bash"),
+            p(me, "/opt/claude/bin/claude"),
+            p(100, "/usr/bin/zsh"),
+        ];
+        let c = Caller::new(Some(4301), &chain);
+        assert_eq!(
+            c.chain,
+            format!("claude ({me}) > bash (4300) > op-session (4301)"),
+            "the prompt's words"
+        );
+        assert_eq!(c.agent, Some(format!("/opt/claude/bin/claude ({me})")));
+        // Another tool call of the same agent (new shell, new client) is the same caller.
+        let again = [
+            p(5001, "/usr/bin/op-session"),
+            p(5000, "/usr/bin/bash"),
+            p(me, "/opt/claude/bin/claude"),
+        ];
+        if std::path::Path::new("/proc/self/stat").exists() {
+            assert_eq!(Caller::new(Some(5001), &again).key, c.key);
+        }
+        // Another agent is another caller.
+        let other = [
+            p(6001, "/usr/bin/op-session"),
+            p(parent, "/usr/bin/python3"),
+        ];
+        assert_ne!(Caller::new(Some(6001), &other).key, c.key);
+    }
+
+    #[test]
+    fn names_cannot_forge_the_prompts_lines() {
+        let chain = [p(2, "/tmp/evil\nYes, this is safe"), p(1, "/usr/bin/agent")];
+        let c = Caller::new(Some(2), &chain);
+        assert!(!c.chain.contains('\n'), "{}", c.chain);
+        assert!(
+            Subject::reference("op://Prod/a\u{1b}[2J/b")
+                .shown
+                .contains('?')
+        );
+    }
+
+    #[test]
+    fn an_unknown_chain_makes_each_process_its_own_caller() {
+        let a = Caller::new(Some(10), &[]);
+        let b = Caller::new(Some(11), &[]);
+        assert_ne!(a.key, b.key);
+    }
+}
