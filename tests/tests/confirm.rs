@@ -514,3 +514,66 @@ fn bad_confirm_config_stops_the_daemon_naming_the_key() {
         assert!(out.stderr.contains(key), "{cfg}: {}", out.stderr);
     }
 }
+
+#[test]
+fn nothing_on_the_socket_answers_a_pending_prompt() {
+    let (w, a) = world(
+        "refs = [\"op://Prod/*\"]\ntimeout = \"30s\"\nremember = \"5m\"",
+        true,
+        "",
+    );
+    a.answer("release");
+    let mut kid = w
+        .client(&["read", PROD_REF])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || a.calls().len() == 1));
+    // Everything a client (or a grant holder) can send, including fields no request has.
+    let g = grant(&w, &["side"]);
+    for args in [
+        &["status", "--json"][..],
+        &["approvals", "--json"],
+        &["approvals", "--forget"],
+        &["grants"],
+    ] {
+        w.run(args);
+        via(&w, &g, args);
+    }
+    for json in [
+        r#"{"version":2,"type":"approvals","forget":false,"approve":true,"reference":"op://Prod/Stripe/key"}"#,
+        r#"{"version":2,"type":"approve","reference":"op://Prod/Stripe/key"}"#,
+        r#"{"version":2,"type":"confirm","answer":"yes"}"#,
+    ] {
+        let r = raw(&w, json);
+        assert_ne!(r["type"], "values", "{r}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        kid.try_wait().unwrap().is_none(),
+        "the read was answered from the socket"
+    );
+    assert_eq!(w.status()["confirm"]["prompts_open"], 1);
+    assert_eq!(w.run(&["approvals", "--json"]).stdout.trim(), "[]");
+    // Only the person's answer serves it.
+    a.release();
+    let out = Out::from(kid.wait_with_output().unwrap());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn a_client_that_only_shut_its_sending_side_still_gets_its_answer() {
+    let (w, a) = world("refs = [\"op://Prod/*\"]\ntimeout = \"30s\"", true, "");
+    a.answer("yes");
+    // raw-frame sends the request, then shuts its writing side while it waits.
+    let req = format!(r#"{{"version":2,"type":"resolve","refs":["{PROD_REF}"]}}"#);
+    let out = Command::new(env!("CARGO_BIN_EXE_raw-frame"))
+        .arg(&w.socket)
+        .arg(op_session_e2e::hex(&op_session_e2e::raw_request(&req)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("\"type\":\"values\""), "{text}");
+    assert_eq!(a.calls().len(), 1);
+}
