@@ -577,3 +577,52 @@ fn a_client_that_only_shut_its_sending_side_still_gets_its_answer() {
     assert!(text.contains("\"type\":\"values\""), "{text}");
     assert_eq!(a.calls().len(), 1);
 }
+
+#[test]
+fn sleep_drops_remembered_approvals_even_when_the_session_is_kept() {
+    use op_session_e2e::dbus::{Bus, FakeLogind};
+    let mut w = World::new("[presence]\non_sleep = \"keep\"\n");
+    let system_bus = Bus::start(w.dir.path(), "system");
+    let logind = FakeLogind::start(&system_bus.address, nix::unistd::getuid().as_raw());
+    w.extra_env
+        .push(("DBUS_SYSTEM_BUS_ADDRESS".into(), system_bus.address.clone()));
+    let a = Askpass::new(&w);
+    let mut cfg = std::fs::read_to_string(&w.config).unwrap();
+    cfg.push_str(&format!(
+        "[confirm]\nrefs = [\"op://Prod/*\"]\nremember = \"5m\"\naskpass = \"{}\"\n",
+        a.script.display()
+    ));
+    std::fs::write(&w.config, cfg).unwrap();
+    w.load_basic();
+    let out = w.run_with_stdin(
+        &["init", "--account", "my", "--password-stdin"],
+        MY_PASSWORD,
+    );
+    assert_eq!(out.code, 0, "init: {}", out.stderr);
+    assert!(
+        wait_until(Duration::from_secs(15), || w
+            .daemon_log()
+            .contains("watching sleep")),
+        "the daemon never watched logind: {}",
+        w.daemon_log()
+    );
+    a.answer("yes");
+    assert_eq!(w.run(&["read", PROD_REF]).code, 0);
+    assert_eq!(w.status()["confirm"]["approvals"], 1);
+    logind.prepare_for_sleep(true);
+    assert!(
+        wait_until(
+            Duration::from_secs(10),
+            || w.status()["confirm"]["approvals"] == 0
+        ),
+        "sleep left an approval behind"
+    );
+    assert_eq!(
+        w.status()["sessions"].as_array().unwrap().len(),
+        1,
+        "the session itself is kept (on_sleep = keep)"
+    );
+    a.answer("no");
+    assert_eq!(w.run(&["read", PROD_REF]).code, 78);
+    assert_eq!(a.calls().len(), 2);
+}
