@@ -254,7 +254,12 @@ async fn connection(
     drop(payload);
     let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
-    let caller = crate::confirm::Caller::new(peer.pid, &chain);
+    // Who would be named in a prompt; read only where something may ask.
+    let caller = if daemon.confirm.is_active() || scope.as_ref().is_some_and(|g| g.confirm) {
+        crate::confirm::Caller::new(peer.pid, &chain)
+    } else {
+        crate::confirm::Caller::default()
+    };
     let (resp, outcome) = handle(&daemon, req, fds, &mut stream, scope.as_deref(), &caller).await;
     if let Err(e) = write_response(&mut stream, &resp).await {
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
