@@ -373,7 +373,7 @@ impl Confirm {
 
     /// What a passthrough command would print that needs confirmation: the reference of
     /// `op read`, every field of the item of `op item get`, `op item edit` (which prints the
-    /// item it changed) and `op document get`, and any template `op inject` reads (its
+    /// item it changed), `op item share` (a link that opens it) and `op document get`, and any template `op inject` reads (its
     /// references are out of the daemon's sight, so it asks whenever a rule is set). With
     /// `force` (a grant opened with `--confirm`) each of these asks.
     pub fn command_subjects(&self, cmd: &op_grammar::OpCommand, force: bool) -> Vec<Subject> {
@@ -397,7 +397,10 @@ impl Confirm {
                 Vec::new()
             };
         }
-        if !matches!(verb, "item get" | "item edit" | "document get") {
+        if !matches!(
+            verb,
+            "item get" | "item edit" | "item share" | "document get"
+        ) {
             return Vec::new();
         }
         let vault = match cmd.vaults() {
@@ -823,6 +826,47 @@ mod tests {
             Subject::reference("op://Prod/a\u{1b}[2J/b")
                 .shown
                 .contains('?')
+        );
+    }
+
+    #[test]
+    fn passthrough_commands_that_print_a_matching_items_fields_ask() {
+        let cfg = ConfirmConfig {
+            refs: vec!["op://Prod/*".into()],
+            ..ConfirmConfig::default()
+        };
+        let c = Confirm::new(&cfg, Arc::new(crate::clock::ManualClock::new()));
+        let asks = |line: &str| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let cmd = op_grammar::parse(&words).expect("parses");
+            !c.command_subjects(&cmd, false).is_empty()
+        };
+        for line in [
+            "item get Deploy --vault Prod",
+            "items get Deploy --vault=prod --reveal",
+            "item get Deploy",
+            "item edit Deploy --vault Prod username=x",
+            "item share Deploy --vault Prod",
+            "document get Cert --vault Prod",
+            "read op://Prod/Deploy/credential",
+            "inject -i t.tpl",
+        ] {
+            assert!(asks(line), "{line}");
+        }
+        for line in [
+            "item get Deploy --vault Dev",
+            "item list --vault Prod",
+            "vault list",
+            "read op://Dev/Stripe/key",
+            "whoami",
+        ] {
+            assert!(!asks(line), "{line}");
+        }
+        let cmd = op_grammar::parse(&["item", "get", "x", "--vault", "Dev"]).expect("parses");
+        assert_eq!(
+            c.command_subjects(&cmd, true).len(),
+            1,
+            "a --confirm grant asks"
         );
     }
 
