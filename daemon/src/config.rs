@@ -165,7 +165,7 @@ pub struct Config {
     /// CA). There is no setting that turns certificate verification off.
     pub connect_ca_file: Option<PathBuf>,
     /// Which references a person confirms at each use (`[confirm]`, see docs/confirm.md).
-    pub confirm: crate::confirm::ConfirmConfig,
+    pub confirm: crate::confirm::rules::ConfirmConfig,
 }
 
 impl Default for Config {

@@ -16,7 +16,8 @@
 //! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
 //! socket activation), [`presence`] (sleep and screen lock end sessions), [`connect`]
 //! (sessions against a 1Password Connect server, resolved over its REST API), [`mcp`] (what
-//! `op-session mcp` may do), [`grants`] (scoped grant sockets).
+//! `op-session mcp` may do), [`grants`] (scoped grant sockets), [`confirm`] (a person confirms
+//! each use of a sensitive secret).
 //!
 //! No module imports one that imports it back; docs/architecture.md lists the order.
 

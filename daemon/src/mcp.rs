@@ -285,7 +285,8 @@ pub async fn item(
     policy::check_passthrough_vaults(&daemon.config.policy, &cmd)?;
     let lease = crate::init::lease_or_start(daemon, r.account.as_deref()).await?;
     // An item's fields go back (concealed ones masked): a matching item asks, as a read does.
-    ask.command(daemon, &lease, &cmd, false).await?;
+    ask.command(&daemon.confirm, &daemon.sessions, &lease, &cmd, false)
+        .await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let out = lifecycle::call_op(daemon, &lease, OpCall::from_command(cmd), None).await;
     // A write may change cached values: drop the account's cache, as a passthrough write does.

@@ -131,7 +131,7 @@ pub async fn handle(
                 );
             }
             Response::Approvals {
-                approvals: daemon.confirm.approvals(daemon),
+                approvals: daemon.confirm.approvals(&daemon.sessions),
             }
         }
         Request::Grant(g) => {
@@ -274,7 +274,7 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         default_account: daemon.sessions.default_name(),
         sessions: daemon.sessions.status(now, |a| daemon.cache.count(a, now)),
         presence: Some(daemon.presence.report(&daemon.config.presence)),
-        confirm: daemon.confirm.status(daemon),
+        confirm: daemon.confirm.status(&daemon.sessions),
     }
 }
 
@@ -413,7 +413,7 @@ async fn resolve_request(
     if !subjects.is_empty() {
         let gate = daemon
             .confirm
-            .gate(daemon, caller, &lease, &subjects, stream)
+            .gate(&daemon.sessions, caller, &lease, &subjects, stream)
             .await;
         o.confirm = gate.record;
         if let Err(e) = gate.result {
@@ -504,7 +504,13 @@ async fn passthrough(
     // Commands that print a matching item's fields wait for a person, as reads do.
     let mut ask = crate::confirm::Ask::new(caller, stream);
     let asked = ask
-        .command(daemon, &lease, &cmd, scope.is_some_and(|g| g.confirm))
+        .command(
+            &daemon.confirm,
+            &daemon.sessions,
+            &lease,
+            &cmd,
+            scope.is_some_and(|g| g.confirm),
+        )
         .await;
     o.confirm = ask.record;
     if let Err(e) = asked {

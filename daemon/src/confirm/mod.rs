@@ -34,8 +34,7 @@ use tracing::{info, warn};
 
 use crate::clock::Clock;
 use crate::peer::ProcessInfo;
-use crate::session::Lease;
-use crate::state::Daemon;
+use crate::session::{Lease, Sessions};
 
 pub use rules::{ConfirmConfig, Rules};
 
@@ -173,7 +172,11 @@ impl Subject {
     /// A reference as the caller wrote it.
     pub fn reference(r: &str) -> Subject {
         Subject {
-            key: crate::resolve::cache_key(r),
+            // The cache's key (`resolve::cache_key`, which this module may not import):
+            // the normalized reference, or the text as given when it does not parse.
+            key: secret_ref::reference::parse(r)
+                .map(|p| p.normalized())
+                .unwrap_or_else(|_| r.to_string()),
             shown: clean(r),
         }
     }
@@ -293,18 +296,18 @@ impl<'a> Ask<'a> {
     /// Wait for the person when `cmd` would print something a rule (or `force`) covers.
     pub async fn command(
         &mut self,
-        daemon: &Daemon,
+        confirm: &Confirm,
+        sessions: &Sessions,
         lease: &Lease,
         cmd: &op_grammar::OpCommand,
         force: bool,
     ) -> Result<(), ErrorBody> {
-        let subjects = daemon.confirm.command_subjects(cmd, force);
+        let subjects = confirm.command_subjects(cmd, force);
         if subjects.is_empty() {
             return Ok(());
         }
-        let gate = daemon
-            .confirm
-            .gate(daemon, self.caller, lease, &subjects, self.stream)
+        let gate = confirm
+            .gate(sessions, self.caller, lease, &subjects, self.stream)
             .await;
         self.record = gate.record;
         gate.result
@@ -445,7 +448,7 @@ impl Confirm {
     }
 
     /// `[confirm]` for `status`; `None` when no rule is set.
-    pub fn status(&self, daemon: &Daemon) -> Option<ConfirmStatus> {
+    pub fn status(&self, sessions: &Sessions) -> Option<ConfirmStatus> {
         if !self.is_active() {
             return None;
         }
@@ -465,24 +468,19 @@ impl Confirm {
             timeout_s: self.cfg.timeout.as_secs(),
             remember_s: self.cfg.remember.as_secs(),
             prompts_open,
-            approvals: self.approvals(daemon).len(),
+            approvals: self.approvals(sessions).len(),
         })
     }
 
     /// The approvals remembered now (expired ones and those of ended sessions are dropped).
-    pub fn approvals(&self, daemon: &Daemon) -> Vec<ApprovalInfo> {
-        let now = daemon.clock.now();
+    pub fn approvals(&self, sessions: &Sessions) -> Vec<ApprovalInfo> {
+        let now = self.inner.clock.now();
         let mut a = self
             .inner
             .approvals
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        a.retain(|x| {
-            x.until > now
-                && daemon
-                    .sessions
-                    .is_current(&x.key.account, x.key.generation, now)
-        });
+        a.retain(|x| x.until > now && sessions.is_current(&x.key.account, x.key.generation, now));
         a.iter()
             .map(|x| ApprovalInfo {
                 reference: x.key.subject.clone(),
@@ -507,8 +505,8 @@ impl Confirm {
         n
     }
 
-    fn remembered(&self, daemon: &Daemon, key: &PromptKey) -> Option<String> {
-        let now = daemon.clock.now();
+    fn remembered(&self, sessions: &Sessions, key: &PromptKey) -> Option<String> {
+        let now = self.inner.clock.now();
         let a = self
             .inner
             .approvals
@@ -518,9 +516,7 @@ impl Confirm {
             .find(|x| {
                 x.key == *key
                     && x.until > now
-                    && daemon
-                        .sessions
-                        .is_current(&key.account, key.generation, now)
+                    && sessions.is_current(&key.account, key.generation, now)
             })
             .map(|x| x.until_text.clone())
     }
@@ -530,7 +526,7 @@ impl Confirm {
     /// anything) while it waits ends its wait, and a prompt nobody waits for any more closes.
     pub async fn gate(
         &self,
-        daemon: &Daemon,
+        sessions: &Sessions,
         caller: &Caller,
         lease: &Lease,
         subjects: &[Subject],
@@ -549,7 +545,7 @@ impl Confirm {
                 generation: lease.generation,
                 subject: s.key.clone(),
             };
-            if let Some(until) = self.remembered(daemon, &key) {
+            if let Some(until) = self.remembered(sessions, &key) {
                 record = Some(ConfirmRecord {
                     channel: "remembered".into(),
                     decision: "allow".into(),
