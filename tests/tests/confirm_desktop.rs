@@ -188,21 +188,30 @@ impl Xvfb {
     }
 
     /// Wait for the askpass window and press `key` in it, retrying until the window goes.
+    /// Generous deadlines: on a loaded machine the dialog can take many seconds to map, and a
+    /// key sent before it grabbed the keyboard is lost (so it is sent again).
     fn answer(&self, key: &str) {
-        let mut pressed = false;
-        let ok = wait_until(Duration::from_secs(20), || match self.window() {
-            Some(_) => {
-                // ssh-askpass grabs the keyboard: keys go to it through XTEST.
+        let mut seen = false;
+        let ok = wait_until(Duration::from_secs(60), || match self.window() {
+            Some(win) => {
+                seen = true;
+                // No window manager: focus it ourselves; ssh-askpass also grabs the keyboard,
+                // and keys go to it through XTEST either way.
+                self.xdotool(&["windowfocus", &win]);
                 self.xdotool(&["key", key]);
-                pressed = true;
-                std::thread::sleep(Duration::from_millis(200));
+                std::thread::sleep(Duration::from_millis(300));
                 false
             }
-            None => pressed,
+            None => seen,
         });
         assert!(
             ok,
-            "the ssh-askpass window never appeared or never went away"
+            "the ssh-askpass window {}",
+            if seen {
+                "never went away"
+            } else {
+                "never appeared"
+            }
         );
     }
 }
@@ -217,7 +226,7 @@ fn real_ssh_askpass_under_xvfb_answered_with_xdotool() {
     }
     let x = Xvfb::start();
     let mut w = World::new(&format!(
-        "[confirm]\nrefs = [\"op://Prod/*\"]\ntimeout = \"40s\"\naskpass = \"{ASKPASS}\"\n"
+        "[confirm]\nrefs = [\"op://Prod/*\"]\ntimeout = \"120s\"\naskpass = \"{ASKPASS}\"\n"
     ));
     w.extra_env.push(("DISPLAY".into(), x.display.clone()));
     signed_in(&w);
