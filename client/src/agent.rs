@@ -11,7 +11,8 @@
 //! Installing twice changes nothing. Nothing written holds a token or a secret: MCP entries
 //! run `op-session mcp` by absolute path, and the instructions name commands only.
 
-mod edit;
+pub(crate) mod edit;
+mod jsontext;
 
 use std::path::{Path, PathBuf};
 
@@ -96,12 +97,12 @@ pub fn plan(agent: AgentKind, scope: &Scope, op_session: &Path) -> Vec<Edit> {
     match (agent, scope) {
         (AgentKind::ClaudeCode, Scope::User { home, .. }) => vec![
             Edit::owned(home.join(".claude/skills/op-session/SKILL.md"), SKILL),
-            Edit::owned(home.join(".claude/commands/op-session.md"), COMMAND),
+            Edit::owned(home.join(".claude/commands/op-session-status.md"), COMMAND),
             server(home.join(".claude.json"), McpFormat::ClaudeCode),
         ],
         (AgentKind::ClaudeCode, Scope::Project(dir)) => vec![
             Edit::owned(dir.join(".claude/skills/op-session/SKILL.md"), SKILL),
-            Edit::owned(dir.join(".claude/commands/op-session.md"), COMMAND),
+            Edit::owned(dir.join(".claude/commands/op-session-status.md"), COMMAND),
             server(dir.join(".mcp.json"), McpFormat::ClaudeCode),
         ],
         (AgentKind::Codex, Scope::User { codex_home, .. }) => vec![
@@ -194,7 +195,11 @@ pub fn run(action: &AgentAction) -> Result<i32> {
         (0, false, _) => println!("op-session: nothing of op-session's is set up for {name}"),
         (_, _, true) => println!("op-session: dry run; nothing was changed"),
         (_, true, false) => println!(
-            "op-session: {name} is set up; `op-session agent uninstall {name}` takes it out again"
+            "op-session: {name} is set up; `op-session agent uninstall {name}{}` takes it out again",
+            match &scope {
+                Scope::Project(dir) => format!(" --project {}", dir.display()),
+                Scope::User { .. } => String::new(),
+            }
         ),
         (_, false, false) => println!("op-session: removed what op-session had set up for {name}"),
     }
@@ -205,6 +210,19 @@ pub fn run(action: &AgentAction) -> Result<i32> {
             this_binary()?
                 .parent()
                 .map_or_else(String::new, |d| d.display().to_string())
+        );
+    }
+    if installing
+        && !args.dry_run
+        && let (AgentKind::Codex, Scope::Project(dir)) = (args.agent, &scope)
+    {
+        println!(
+            "note: Codex reads {} only once the project is trusted; trust {} in Codex (it asks \
+             when you first open it, or set projects.\"{}\".trust_level = \"trusted\" in \
+             ~/.codex/config.toml)",
+            dir.join(".codex/config.toml").display(),
+            dir.display(),
+            dir.display()
         );
     }
     if installing

@@ -39,7 +39,13 @@ fn line_of(r: &AuditRecord) -> String {
         r.decision.as_str(),
         r.outcome,
         r.duration_ms,
-        if r.cache_hits > 0 { "cache " } else { "" },
+        if r.negative_cache {
+            "remembered-miss "
+        } else if r.cache_hits > 0 {
+            "cache "
+        } else {
+            ""
+        },
         r.references.join(" ")
     )
 }

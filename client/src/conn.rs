@@ -1,8 +1,9 @@
 //! Reaching the daemon: find the socket, check whose it is, start the daemon if nobody
 //! answers, send one request, read the answer.
 //!
-//! Owns auto-start: spawn `op-sessiond` (beside this binary, else on PATH; `OPSESSION_DAEMON`
-//! overrides) and wait for its readiness (the detaching daemon exits once it serves), at most
+//! Owns auto-start: spawn the `op-sessiond` installed beside this binary (no variable, no
+//! PATH: a caller must not choose the daemon, its config or its `op`) with a clean
+//! environment whose HOME is the password database's, and wait for its readiness (the detaching daemon exits once it serves), at most
 //! about two seconds. Eight clients auto-starting at once end with one daemon, because the
 //! daemon takes a lock beside the socket; the losers' clients simply connect to the winner.
 //! Also owns restarting a daemon of another protocol version that a client started.
@@ -69,9 +70,14 @@ fn try_connect(socket: &Path) -> std::io::Result<UnixStream> {
     UnixStream::connect(socket)
 }
 
-/// The `op-sessiond` to start: `OPSESSION_DAEMON`, else beside this binary, else on PATH.
+/// The `op-sessiond` to start: the one beside this binary, whatever the environment says.
+/// An agent that could set `OPSESSION_DAEMON` (or PATH) would otherwise choose the program
+/// the person's next `init` hands the password to.
 pub fn daemon_binary() -> PathBuf {
-    companion_binary("OPSESSION_DAEMON", "op-sessiond")
+    std::env::current_exe()
+        .ok()
+        .and_then(|me| me.parent().map(|d| d.join("op-sessiond")))
+        .unwrap_or_else(|| PathBuf::from("op-sessiond"))
 }
 
 /// One of op-session's own programs: the path in `env_var`, else `name` beside this binary,
@@ -93,24 +99,39 @@ pub fn companion_binary(env_var: &str, name: &str) -> PathBuf {
 
 /// Variables an auto-started daemon inherits from the client that starts it, besides the
 /// person's session ([`op_session_paths::SESSION_ENV`]): the system bus (presence) and our own
-/// config and log settings. Nothing that loads code (`LD_*`), chooses programs (`PATH`: the daemon gets the fixed
-/// system path), redirects traffic (proxies, CA bundles) or carries a credential. An agent
-/// that runs `PATH=/evil:$PATH op-session status` must not choose the `op` binary that the
-/// person's next `op-session init` hands the password to.
-const AUTOSTART_ENV: &[&str] = &[
-    "DBUS_SYSTEM_BUS_ADDRESS",
-    "OPSESSION_CONFIG",
-    "OPSESSION_LOG",
+/// log setting. Nothing that loads code (`LD_*`), chooses programs (`PATH`: the daemon gets the fixed
+/// system path), redirects traffic (proxies, CA bundles), carries a credential, or says where
+/// configuration lives. An agent that runs `PATH=/evil:$PATH op-session status` (or
+/// `OPSESSION_CONFIG=./x.toml`, `XDG_CONFIG_HOME=…`, `HOME=…`) must not choose the `op` binary
+/// that the person's next `op-session init` hands the password to, nor `op`'s own config.
+const AUTOSTART_ENV: &[&str] = &["DBUS_SYSTEM_BUS_ADDRESS", "OPSESSION_LOG"];
+
+/// Session variables an auto-started daemon never takes from its caller: they say where
+/// configuration, state and data live (the daemon's, and `op`'s own config directory with its
+/// account addresses). HOME is set from the password database instead.
+const AUTOSTART_DROPPED: &[&str] = &[
+    "HOME",
+    "XDG_CONFIG_HOME",
+    "XDG_CONFIG_DIRS",
+    "XDG_STATE_HOME",
+    "XDG_DATA_HOME",
+    "XDG_DATA_DIRS",
+    "XDG_CACHE_HOME",
 ];
 
 /// The environment of an auto-started daemon (see [`AUTOSTART_ENV`]).
 pub fn autostart_env() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
     let mut env: Vec<_> = std::env::vars_os()
         .filter(|(k, _)| {
-            k.to_str()
-                .is_some_and(|k| op_session_paths::is_session_var(k) || AUTOSTART_ENV.contains(&k))
+            k.to_str().is_some_and(|k| {
+                (op_session_paths::is_session_var(k) || AUTOSTART_ENV.contains(&k))
+                    && !AUTOSTART_DROPPED.contains(&k)
+            })
         })
         .collect();
+    if let Ok(home) = op_session_paths::passwd_home() {
+        env.push(("HOME".into(), home.into()));
+    }
     env.push(("PATH".into(), op_session_paths::SYSTEM_PATH.into()));
     env
 }
@@ -138,7 +159,7 @@ fn autostart(socket: &Path) -> Result<UnixStream> {
                 "op-sessiond is not running and could not be started ({}: {e})",
                 bin.display()
             ),
-            "install op-sessiond next to op-session or on PATH, or set OPSESSION_DAEMON",
+            "install op-sessiond in the same directory as op-session (auto-start runs only that one), or start the daemon yourself",
         )
     })?;
     let deadline = Instant::now() + Duration::from_millis(2500);

@@ -39,10 +39,20 @@ pub fn parse_export(out: &str) -> Option<(String, Zeroizing<String>)> {
 }
 
 /// The `op` binary the daemon runs (so both sides use the same one), and whether a person
-/// named it with `op_path`.
+/// named it with `op_path`. Names the daemon's config file on stderr, so the person sees
+/// where `op_path` came from before the password goes anywhere.
 pub fn op_path(t: &Target) -> Result<(String, bool)> {
     match request(t, &Request::OpPath)? {
-        Response::OpPath { path, configured } => Ok((path, configured)),
+        Response::OpPath {
+            path,
+            configured,
+            config,
+        } => {
+            if let Some(c) = config {
+                eprintln!("op-session: the daemon's config file is {c}");
+            }
+            Ok((path, configured))
+        }
         Response::Error(e) => Err(e.into()),
         other => Err(unexpected_response(&other)),
     }

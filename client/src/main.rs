@@ -14,6 +14,7 @@ mod conn;
 mod connect;
 mod doctor;
 mod error;
+mod fast;
 mod grant;
 mod init;
 mod mcp;
@@ -42,6 +43,9 @@ fn main() {
     let code = if invoked_as_op() {
         let args: Vec<String> = std::env::args().skip(1).collect();
         finish(passthrough::passthrough(&Target::new(None, false), args))
+    } else if let Some(cli) = fast::parse(&std::env::args_os().skip(1).collect::<Vec<_>>()) {
+        // The agent's per-call commands skip building clap's command tree (see fast.rs).
+        finish(dispatch(cli))
     } else {
         match Cli::try_parse() {
             Ok(cli) => finish(dispatch(cli)),

@@ -7,7 +7,8 @@
 //! for the start and a daemon that cannot start is reported here, in the person's terminal.
 //!
 //! `--print-config` prints the exact entry for an MCP client: the absolute path of this
-//! binary plus `["mcp"]`. It never includes a token.
+//! binary plus `["mcp"]` (for Codex also `env_vars`, the variables it must pass on; for Claude
+//! Code the bare entry `claude mcp add-json` reads). It never includes a token.
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -28,9 +29,20 @@ pub fn config_entry(kind: McpClientKind, exe: &str) -> String {
     match kind {
         McpClientKind::Codex => {
             let quoted = serde_json::Value::String(exe.to_string()).to_string();
-            format!("[mcp_servers.op-session]\ncommand = {quoted}\nargs = [\"mcp\"]\n")
+            let vars = serde_json::json!(crate::agent::edit::CODEX_ENV_VARS).to_string();
+            let vars = vars.replace(',', ", ");
+            format!(
+                "[mcp_servers.op-session]\ncommand = {quoted}\nargs = [\"mcp\"]\nenv_vars = {vars}\n"
+            )
         }
-        McpClientKind::ClaudeCode | McpClientKind::ClaudeDesktop | McpClientKind::Cursor => {
+        // What `claude mcp add-json NAME JSON` takes: the server entry alone.
+        McpClientKind::ClaudeCode => {
+            let v = serde_json::json!({ "command": exe, "args": ["mcp"] });
+            let mut s = serde_json::to_string_pretty(&v).unwrap_or_else(|_| v.to_string());
+            s.push('\n');
+            s
+        }
+        McpClientKind::ClaudeDesktop | McpClientKind::Cursor => {
             let v = serde_json::json!({
                 "mcpServers": {
                     "op-session": { "command": exe, "args": ["mcp"] }
@@ -56,6 +68,14 @@ pub fn mcp(t: &Target, a: McpArgs) -> Result<i32> {
                 )
             })?;
         print!("{}", config_entry(kind, &exe.display().to_string()));
+        if kind == McpClientKind::ClaudeCode {
+            // On stderr, so stdout stays exactly what `claude mcp add-json` reads.
+            eprintln!(
+                "add it with: claude mcp add-json op-session \"$(op-session mcp --print-config claude-code)\"\n\
+                 (in a project's .mcp.json the entry goes under \"mcpServers\": {{\"op-session\": …}};\n\
+                 `op-session agent install claude-code --project DIR` writes it there)"
+            );
+        }
         return Ok(exit::OK);
     }
     // Refuse a non-loopback address here, in the person's terminal, before anything starts.
@@ -95,11 +115,14 @@ mod tests {
 
     #[test]
     fn entries_name_the_binary_and_mcp_and_no_token() {
-        for kind in [
-            McpClientKind::ClaudeCode,
-            McpClientKind::ClaudeDesktop,
-            McpClientKind::Cursor,
-        ] {
+        // Claude Code: the bare entry, as `claude mcp add-json op-session JSON` takes it.
+        let s = config_entry(McpClientKind::ClaudeCode, "/opt/bin/op-session");
+        let v: serde_json::Value = serde_json::from_str(&s).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!({"command": "/opt/bin/op-session", "args": ["mcp"]})
+        );
+        for kind in [McpClientKind::ClaudeDesktop, McpClientKind::Cursor] {
             let s = config_entry(kind, "/opt/bin/op-session");
             let v: serde_json::Value = serde_json::from_str(&s).expect("json");
             assert_eq!(
@@ -115,6 +138,13 @@ mod tests {
         assert!(s.contains("[mcp_servers.op-session]"), "{s}");
         assert!(s.contains("command = \"/opt/bin/op-session\""), "{s}");
         assert!(s.contains("args = [\"mcp\"]"), "{s}");
+        let v: toml_edit::DocumentMut = s.parse().expect("toml");
+        assert_eq!(
+            v["mcp_servers"]["op-session"]["env_vars"]
+                .to_string()
+                .trim(),
+            r#"["XDG_RUNTIME_DIR", "OPSESSION_SOCKET"]"#
+        );
         assert!(!s.to_lowercase().contains("token"));
     }
 }

@@ -44,12 +44,65 @@ fn op_run(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
     )
 }
 
+/// `op inject …` through the shim is done here, as `op-session inject`: the daemon never runs
+/// `op inject` (it would expand op's environment, which holds the token, and read and write
+/// files with the daemon's hands). Here the template is read, and the output written, by this
+/// process with the caller's own permissions; only the references go to the daemon.
+fn op_inject(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
+    let mode = parse_mode(cmd)?;
+    crate::values::inject(
+        t,
+        crate::cli::InjectArgs {
+            in_file: cmd.value("in-file").map(Into::into),
+            out_file: cmd.value("out-file").map(Into::into),
+            file_mode: mode,
+            force: cmd.bool("force"),
+            account: cmd.account().map(str::to_string),
+        },
+    )
+}
+
+/// `op read REF -o FILE …` through the shim is done here, as `op-session read -o`: the file is
+/// written by this process, with the caller's own permissions, never by the daemon.
+fn op_read_to_file(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
+    let mode = parse_mode(cmd)?;
+    crate::values::read(
+        t,
+        crate::cli::ReadArgs {
+            refs: cmd.positionals.clone(),
+            account: cmd.account().map(str::to_string),
+            no_newline: cmd.bool("no-newline"),
+            out_file: cmd.value("out-file").map(Into::into),
+            file_mode: mode,
+            force: cmd.bool("force"),
+            no_cache: false,
+            json: false,
+        },
+    )
+}
+
+fn parse_mode(cmd: &op_grammar::OpCommand) -> Result<op_grammar::FileMode> {
+    match cmd.value("file-mode") {
+        None => Ok(op_grammar::FileMode::default()),
+        Some(m) => m
+            .parse()
+            .map_err(|e: op_grammar::file_mode::FileModeError| {
+                Failure::usage(e.to_string(), "give --file-mode an octal mode such as 0600")
+            }),
+    }
+}
+
 /// Run `op args` through the daemon. The daemon reads the line again and decides (it is the
-/// trust boundary); the client only takes over `op run` and points `op signin` at `init`.
+/// trust boundary); the client only takes over `op run`, `op inject` and `op read -o` (which
+/// it does itself, with the caller's permissions) and points `op signin` at `init`.
 pub fn passthrough(t: &Target, args: Vec<String>) -> Result<i32> {
     if let Ok(cmd) = op_grammar::parse(&args) {
         match cmd.verb() {
             "run" => return op_run(t, &cmd),
+            "inject" if !cmd.bool("help") => return op_inject(t, &cmd),
+            "read" if cmd.has("out-file") && cmd.positionals.len() == 1 => {
+                return op_read_to_file(t, &cmd);
+            }
             "signin" => {
                 return Err(Failure::usage(
                     "`op signin` through op-session would hand out the daemon's session",

@@ -4,7 +4,8 @@
 //! over the shell), finding every variable whose value holds secret references, resolving
 //! them all in one request, starting CMD ourselves, masking every resolved value in its stdout
 //! and stderr as `<concealed by 1Password>` (streaming: a value split across writes is still
-//! masked) unless `--no-masking`/`OP_RUN_NO_MASKING`, forwarding SIGINT, SIGTERM and SIGHUP, and
+//! masked) unless `--no-masking`/`OP_RUN_NO_MASKING`, forwarding SIGINT, SIGTERM and SIGHUP (each
+//! one our parent did not ignore: an ignored one stays ignored, for us and CMD alike), and
 //! exiting with CMD's status (128+N for signal N). If any reference fails, CMD never starts.
 //!
 //! Masking covers each value's encoded forms too (`--mask=encoded`, the default: base64, hex,
@@ -22,7 +23,7 @@ use std::process::{Command, Stdio};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
 use nix::unistd::Pid;
 use op_session_protocol::{ResolvePurpose, exit};
-use secret_ref::mask::{DEFAULT_MIN_ENCODED, Forms, Masker};
+use secret_ref::mask::{Forms, Masker};
 use zeroize::Zeroizing;
 
 use crate::cli::account_or_env;
@@ -34,11 +35,27 @@ use crate::values::resolve;
 /// Signals forwarded to the child.
 pub const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
+/// Whether `sig` is ignored (`SIG_IGN`) in this process: as the parent left it, since nothing
+/// here installs a handler for the forwarded signals.
+fn ignored(sig: Signal) -> bool {
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current disposition into `old`.
+    let rc = unsafe { libc::sigaction(sig as libc::c_int, std::ptr::null(), old.as_mut_ptr()) };
+    // SAFETY: sigaction filled `old` when it returned 0; zeroed memory is a valid sigaction.
+    rc == 0 && unsafe { old.assume_init() }.sa_sigaction == libc::SIG_IGN
+}
+
 /// Block the forwarded signals in this thread (and threads spawned after), returning the set.
+///
+/// A signal our parent ignored stays ignored (POSIX: an ignored signal is inherited as ignored
+/// across exec, and `nohup` relies on it): it is not in the set, so it is neither waited for nor
+/// forwarded, and the command inherits it as ignored too (docs/architecture.md, "run").
 pub fn block_forwarded() -> SigSet {
     let mut set = SigSet::empty();
     for s in FORWARDED {
-        set.add(s);
+        if !ignored(s) {
+            set.add(s);
+        }
     }
     let _ = nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None);
     set
@@ -184,19 +201,18 @@ fn mask_forms(a: &RunArgs) -> Result<Option<Forms>> {
     if a.mask == MaskArg::Exact {
         return Ok(Some(Forms::Exact));
     }
-    let min_len = match a.mask_min_encoded {
-        Some(n) => n,
-        None => match std::env::var("OPSESSION_MASK_MIN_ENCODED") {
-            Ok(v) if !v.is_empty() => v.trim().parse().map_err(|_| {
-                Failure::usage(
-                    format!("OPSESSION_MASK_MIN_ENCODED={v:?} is not a number of bytes"),
-                    "set it to a whole number such as 8, or unset it",
-                )
-            })?,
-            _ => DEFAULT_MIN_ENCODED,
-        },
-    };
-    Ok(Some(Forms::Encoded { min_len }))
+    if let Some(min_len) = a.mask_min_encoded {
+        return Ok(Some(Forms::Encoded { min_len }));
+    }
+    let env = std::env::var(secret_ref::mask::ENV_MIN_ENCODED).ok();
+    secret_ref::mask::run_forms(env.as_deref())
+        .map(Some)
+        .map_err(|e| {
+            Failure::usage(
+                e.to_string(),
+                "set it to a whole number such as 8, or unset it",
+            )
+        })
 }
 
 /// Whether our stdout and stderr are the same file, pipe or terminal (so a person reading one

@@ -170,6 +170,39 @@ pub fn print_session(s: &SessionStatus) {
             c.version.as_deref().unwrap_or("(version unknown)")
         );
     }
+    if let Some(q) = &s.quota {
+        println!("    {}", quota_line(q));
+    }
+}
+
+/// The request budget in one line: `quota: reads 12/1000 this hour, writes 0/100 this
+/// hour, 40/5000 today; 429: retry in 58m; 90% of a limit is used`.
+pub fn quota_line(q: &op_session_protocol::QuotaStatus) -> String {
+    let window = |w: &op_session_protocol::QuotaWindow| match w.limit {
+        0 => format!("{} (no limit)", w.used),
+        l => format!("{}/{l}", w.used),
+    };
+    let mut parts = Vec::new();
+    if let Some(w) = &q.reads_per_hour {
+        parts.push(format!("reads {} this hour", window(w)));
+    }
+    if let Some(w) = &q.writes_per_hour {
+        parts.push(format!("writes {} this hour", window(w)));
+    }
+    if let Some(w) = &q.per_day {
+        parts.push(format!("{} today", window(w)));
+    }
+    let mut line = format!("quota: {}", parts.join(", "));
+    if parts.is_empty() {
+        line = "quota:".into();
+    }
+    if let Some(s) = q.retry_after_s {
+        line.push_str(&format!("; rate-limited (429): retry in {}", dur(s)));
+    }
+    if let Some(w) = &q.warning {
+        line.push_str(&format!("; {w}"));
+    }
+    line
 }
 
 /// Send a request that answers `Done`, without auto-starting a daemon just for it; when no
@@ -248,4 +281,36 @@ pub fn lock(t: &Target, account: Option<String>, all: bool) -> Result<i32> {
 /// For other modules.
 pub fn unexpected_response(r: &Response) -> Failure {
     unexpected(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_session_protocol::{QuotaStatus, QuotaWindow};
+
+    #[test]
+    fn the_quota_is_one_line() {
+        let w = |used, limit| QuotaWindow {
+            used,
+            limit,
+            left: (limit > 0).then(|| limit - used),
+        };
+        let q = QuotaStatus {
+            reads_per_hour: Some(w(950, 1000)),
+            writes_per_hour: Some(w(0, 100)),
+            per_day: Some(w(12, 0)),
+            retry_after_s: Some(58 * 60),
+            warning: Some("90% of a limit is used".into()),
+        };
+        let line = quota_line(&q);
+        assert!(!line.contains('\n'));
+        assert!(
+            line.starts_with(
+                "quota: reads 950/1000 this hour, writes 0/100 this hour, 12 (no limit) today"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("retry in"), "{line}");
+        assert!(line.ends_with("90% of a limit is used"), "{line}");
+    }
 }

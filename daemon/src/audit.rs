@@ -95,6 +95,7 @@ mod tests {
             outcome: "ok".into(),
             op_exit_code: Some(0),
             cache_hits: 0,
+            negative_cache: false,
             via: None,
             client_name: None,
             reveal: false,

@@ -1,10 +1,18 @@
 //! The resolved-value cache and the coalescing of concurrent misses.
 //!
 //! Owns: values per account keyed by the normalized reference (references are
-//! case-insensitive), each until its TTL passes on the deadline clock; and the in-flight table
-//! that lets 64 concurrent requests for one uncached reference share one `op` call. Values are
-//! `SecretString`s (zeroized on drop); dropping an account's entries wipes them. Never logs a
-//! value; callers log references only.
+//! case-insensitive), each until its TTL passes on the deadline clock; the negative cache
+//! beside them (a reference's "not found" answer, kept for `negative_ttl`, so a caller that
+//! loops on a missing item costs one `op` call per `negative_ttl`, not one per try); and the
+//! in-flight table that lets 64 concurrent requests for one uncached reference share one `op`
+//! call. Values are `SecretString`s (zeroized on drop); dropping an account's entries wipes
+//! them. Never logs a value; callers log references only.
+//!
+//! A remembered miss lives in the same per-account slot as the values, so it obeys the same
+//! rules (docs/architecture.md, "Generations"): it belongs to the session generation that saw
+//! it, and is dropped with the values on lock, expiry, re-init and after a write through the
+//! daemon. Only errors [`is_not_found`] accepts are remembered: anything else (an auth
+//! failure, a timeout, a 429) says nothing lasting about the reference.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,11 +31,47 @@ struct Entry {
     expires: Duration,
 }
 
-/// One account's values, all from one session generation.
+/// A remembered "not found".
+#[derive(Debug)]
+struct Miss {
+    error: ErrorBody,
+    expires: Duration,
+}
+
+/// One account's values and misses, all from one session generation.
 #[derive(Debug, Default)]
 struct Slot {
     generation: u64,
     entries: HashMap<String, Entry>,
+    misses: HashMap<String, Miss>,
+}
+
+impl Slot {
+    /// The slot for `generation`: a newer one replaces an older slot; `None` for a store from
+    /// an older generation (a session that ended).
+    fn for_generation(&mut self, generation: u64) -> Option<&mut Slot> {
+        if self.generation > generation {
+            return None;
+        }
+        if self.generation < generation {
+            *self = Slot {
+                generation,
+                ..Slot::default()
+            };
+        }
+        Some(self)
+    }
+}
+
+/// Whether `op`'s (or Connect's, worded like `op`'s) error says the reference names nothing:
+/// no such vault, item or field (docs/op-behaviour.md §3.3 and §7.4). Such an answer is
+/// remembered for `negative_ttl`.
+pub fn is_not_found(e: &ErrorBody) -> bool {
+    e.code == op_session_protocol::ErrorCode::OpFailed
+        && (e.message.contains("isn't an item")
+            || e.message.contains("isn't a vault")
+            || e.message.contains("does not have a field")
+            || e.message.contains("isn't a field"))
 }
 
 /// An in-flight resolution: account, session generation, reference key.
@@ -91,16 +135,87 @@ impl Drop for Lead<'_> {
 #[derive(Debug)]
 pub struct Cache {
     ttl: Duration,
+    negative_ttl: Duration,
     inner: Mutex<Inner>,
 }
 
 impl Cache {
-    /// A cache keeping values for `ttl` (zero: keep nothing, still coalesce).
+    /// A cache keeping values for `ttl` (zero: keep nothing, still coalesce) and no misses.
     pub fn new(ttl: Duration) -> Self {
         Cache {
             ttl,
+            negative_ttl: Duration::ZERO,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Also remember "not found" answers for `ttl` (zero: never).
+    pub fn with_negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// How long a miss is remembered.
+    pub fn negative_ttl(&self) -> Duration {
+        self.negative_ttl
+    }
+
+    /// A remembered "not found" of this session generation, marked as remembered.
+    pub fn get_miss(
+        &self,
+        account: &str,
+        generation: u64,
+        key: &str,
+        now: Duration,
+    ) -> Option<ErrorBody> {
+        let mut inner = self.lock();
+        let slot = inner.values.get_mut(account)?;
+        if slot.generation != generation {
+            return None;
+        }
+        match slot.misses.get(key) {
+            Some(m) if now < m.expires => {
+                let mut e = m.error.clone();
+                e.remembered = true;
+                Some(e)
+            }
+            Some(_) => {
+                slot.misses.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Remember that `key` names nothing, if `error` says so ([`is_not_found`]). A store from
+    /// an older generation is ignored, as for values.
+    pub fn put_miss(
+        &self,
+        account: &str,
+        generation: u64,
+        key: &str,
+        error: &ErrorBody,
+        now: Duration,
+    ) {
+        if self.negative_ttl.is_zero() || !is_not_found(error) {
+            return;
+        }
+        let mut inner = self.lock();
+        let Some(slot) = inner
+            .values
+            .entry(account.to_string())
+            .or_default()
+            .for_generation(generation)
+        else {
+            return;
+        };
+        slot.misses.insert(
+            key.to_string(),
+            Miss {
+                error: error.clone(),
+                expires: now + self.negative_ttl,
+            },
+        );
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -144,16 +259,15 @@ impl Cache {
             return;
         }
         let mut inner = self.lock();
-        let slot = inner.values.entry(account.to_string()).or_default();
-        if slot.generation > generation {
+        let Some(slot) = inner
+            .values
+            .entry(account.to_string())
+            .or_default()
+            .for_generation(generation)
+        else {
             return;
-        }
-        if slot.generation < generation {
-            *slot = Slot {
-                generation,
-                entries: HashMap::new(),
-            };
-        }
+        };
+        slot.misses.remove(key);
         slot.entries.insert(
             key.to_string(),
             Entry {
@@ -308,6 +422,75 @@ mod tests {
             matches!(c.claim("my", 1, "k"), Claim::Lead(_)),
             "the next request leads instead of waiting on a dead entry"
         );
+    }
+
+    fn missing() -> ErrorBody {
+        ErrorBody::new(
+            op_session_protocol::ErrorCode::OpFailed,
+            "could not read secret 'op://v/nope/f': could not get item v/nope: \"nope\" isn't an item in the \"v\" vault. Specify the item with its UUID, name, or domain.",
+        )
+    }
+
+    #[test]
+    fn misses_are_remembered_for_their_ttl_and_only_not_found() {
+        let c = Cache::new(Duration::from_secs(300)).with_negative_ttl(Duration::from_secs(30));
+        let t0 = Duration::from_secs(1);
+        c.put_miss("my", 1, "k", &missing(), t0);
+        let e = c
+            .get_miss("my", 1, "k", t0 + Duration::from_secs(29))
+            .expect("remembered");
+        assert!(e.remembered);
+        assert_eq!(e.message, missing().message, "the same words as op's");
+        assert!(
+            c.get_miss("my", 1, "k", t0 + Duration::from_secs(30))
+                .is_none(),
+            "ttl"
+        );
+        // Not every failure is a lasting fact about the reference.
+        for other in [
+            ErrorBody::new(
+                op_session_protocol::ErrorCode::OpFailed,
+                "(500) Internal Server Error",
+            ),
+            ErrorBody::new(op_session_protocol::ErrorCode::RateLimited, "isn't an item"),
+            ErrorBody::new(
+                op_session_protocol::ErrorCode::SessionExpired,
+                "not signed in",
+            ),
+        ] {
+            c.put_miss("my", 1, "o", &other, t0);
+            assert!(c.get_miss("my", 1, "o", t0).is_none(), "{}", other.message);
+        }
+        // A value found later replaces the miss.
+        c.put_miss("my", 1, "k", &missing(), t0);
+        c.put("my", 1, "k", v("now it exists"), t0);
+        assert!(c.get_miss("my", 1, "k", t0).is_none());
+        // Zero turns it off.
+        let off = Cache::new(Duration::from_secs(300));
+        off.put_miss("my", 1, "k", &missing(), t0);
+        assert!(off.get_miss("my", 1, "k", t0).is_none());
+    }
+
+    #[test]
+    fn misses_belong_to_their_session_generation_and_end_with_it() {
+        let c = Cache::new(Duration::ZERO).with_negative_ttl(Duration::from_secs(30));
+        let t0 = Duration::from_secs(1);
+        c.put_miss("my", 1, "k", &missing(), t0);
+        assert!(
+            c.get_miss("my", 2, "k", t0).is_none(),
+            "re-init sees nothing"
+        );
+        c.put_miss("my", 2, "k", &missing(), t0);
+        c.put_miss("my", 1, "late", &missing(), t0);
+        assert!(
+            c.get_miss("my", 1, "late", t0).is_none(),
+            "a late store is ignored"
+        );
+        c.drop_account("my");
+        assert!(c.get_miss("my", 2, "k", t0).is_none(), "lock drops misses");
+        c.put_miss("my", 3, "k", &missing(), t0);
+        c.clear();
+        assert!(c.get_miss("my", 3, "k", t0).is_none(), "stop drops misses");
     }
 
     #[test]

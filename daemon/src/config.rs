@@ -79,6 +79,11 @@ pub struct McpConfig {
     /// the person's explicit opt-in to any command. Empty (the default) refuses every `run`.
     #[serde(default)]
     pub run_allow: Vec<String>,
+    /// Directories the `inject` and `run` tools may read templates and env files from, write
+    /// outputs to and run in (absolute). Empty (the default): the directory `op-session mcp`
+    /// was started in.
+    #[serde(default)]
+    pub roots: Vec<String>,
 }
 
 /// The validated configuration. Every key is optional in the file; a missing key takes its
@@ -99,21 +104,59 @@ pub fn check_run_rule(rule: &str) -> Result<(), String> {
         .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
 }
 
-/// The rule that lets `program` run, if any.
+/// A `run_allow` rule in the form programs are compared in
+/// ([`op_session_paths::with_resolved_dir`]): the directory part before the first glob
+/// character resolved, the rest kept as written (`/bin/*` → `/usr/bin/*` on merged /usr).
+fn resolved_rule(rule: &str) -> String {
+    let meta = |c: &str| c.contains(['*', '?', '[']);
+    let parts: Vec<&str> = rule.split('/').collect();
+    match parts.iter().position(|c| meta(c)) {
+        // A literal path: resolve its directory, keep its name.
+        None => op_session_paths::with_resolved_dir(Path::new(rule))
+            .display()
+            .to_string(),
+        // `/a/b/*.sh`: resolve `/a/b`, keep `*.sh` (and anything after it).
+        Some(at) if at >= 2 => {
+            let dir = parts[..at].join("/");
+            match Path::new(&dir).canonicalize() {
+                Ok(d) => format!("{}/{}", d.display(), parts[at..].join("/")),
+                Err(_) => rule.to_string(),
+            }
+        }
+        Some(_) => rule.to_string(),
+    }
+}
+
+/// The rule that lets `program` run, if any. The program (an absolute path, as asked) and each
+/// rule are compared both as written and with their directories resolved, so a person writing
+/// the path they know (`/bin/sh`) gets what they meant wherever `/bin` is a link.
 pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
     let opts = glob::MatchOptions {
         case_sensitive: true,
         require_literal_separator: true,
         require_literal_leading_dot: false,
     };
+    let matches = |rule: &str, program: &str| {
+        rule == program || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+    };
+    let resolved = resolved_program(program);
+    // As written only without `.` or `..`: `/usr/**` must not allow `/usr/../tmp/x`.
+    let plain = !program.split('/').any(|c| c == "." || c == "..");
     cfg.run_allow
         .iter()
         .find(|rule| {
             rule.as_str() == "*"
-                || rule.as_str() == program
-                || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+                || (plain && matches(rule, program))
+                || matches(&resolved_rule(rule), &resolved)
         })
         .map(String::as_str)
+}
+
+/// `program` with its directory resolved: what a refusal shows beside the path asked for.
+pub fn resolved_program(program: &str) -> String {
+    op_session_paths::with_resolved_dir(Path::new(program))
+        .display()
+        .to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -138,6 +181,12 @@ pub struct Config {
     /// How long a resolved value stays cached; zero turns the cache off.
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// How long a "not found" answer (no such vault, item or field) is remembered per session;
+    /// zero turns the negative cache off. Every mode, not only metered ones.
+    #[serde(with = "humantime_serde")]
+    pub negative_ttl: Duration,
+    /// The request budget of service-account and connect sessions, and the per-caller brake.
+    pub quota: crate::quota::QuotaConfig,
     /// How many connections are served at once.
     pub max_connections: usize,
     /// How long a client may take to send its request.
@@ -178,6 +227,8 @@ impl Default for Config {
             keepalive: true,
             op_timeout: Duration::from_secs(60),
             cache_ttl: Duration::from_secs(300),
+            negative_ttl: Duration::from_secs(30),
+            quota: crate::quota::QuotaConfig::default(),
             max_connections: 256,
             read_timeout: Duration::from_secs(5),
             pass_env: Vec::new(),
@@ -310,6 +361,12 @@ impl Config {
         for rule in &self.mcp.run_allow {
             check_run_rule(rule).map_err(|message| ("mcp.run_allow", message))?;
         }
+        if let Some(r) = self.mcp.roots.iter().find(|r| !r.starts_with('/')) {
+            return Err((
+                "mcp.roots",
+                format!("entry \"{r}\" must be an absolute directory"),
+            ));
+        }
         self.confirm.check(self.hard_timeout)?;
         Ok(())
     }
@@ -384,6 +441,33 @@ mod tests {
     }
 
     #[test]
+    fn quota_keys_and_negative_ttl() {
+        let c = parse(
+            "negative_ttl = \"10s\"\n[quota]\nreads_per_hour = 500\nwrites_per_hour = 0\nreads_per_day = 2000\ncaller_errors_per_minute = 5",
+        )
+        .expect("parses");
+        assert_eq!(c.negative_ttl, Duration::from_secs(10));
+        let l = c
+            .quota
+            .limits(op_session_protocol::Mode::ServiceAccount)
+            .expect("metered");
+        assert_eq!(
+            (l.reads_per_hour, l.writes_per_hour, l.per_day),
+            (500, 0, 2000)
+        );
+        assert_eq!(c.quota.caller_errors_per_minute(), 5);
+        assert_eq!(Config::default().negative_ttl, Duration::from_secs(30));
+        let e = parse("[quota]\nreads_per_hou = 1")
+            .expect_err("typo")
+            .to_string();
+        assert!(e.contains("reads_per_hou"), "{e}");
+        let e = parse("[quota]\nreads_per_hour = -1")
+            .expect_err("negative")
+            .to_string();
+        assert!(e.contains("reads_per_hour"), "{e}");
+    }
+
+    #[test]
     fn connect_ca_file_must_be_absolute() {
         let c = parse("connect_ca_file = \"/etc/ssl/internal-ca.pem\"").expect("parses");
         assert_eq!(
@@ -432,6 +516,7 @@ allow_destructive = true
         let cfg = McpConfig {
             reveal: false,
             run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
+            ..McpConfig::default()
         };
         assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
         assert_eq!(run_rule_for(&cfg, "/opt/tool"), Some("/opt/tool"));
@@ -440,6 +525,43 @@ allow_destructive = true
             None,
             "* stays in one dir"
         );
-        assert_eq!(run_rule_for(&cfg, "/bin/sh"), None);
+        assert_eq!(run_rule_for(&cfg, "/opt/other"), None);
+    }
+
+    #[test]
+    fn run_rules_and_programs_compare_with_their_directories_resolved() {
+        // A directory link, as /bin → /usr/bin on merged /usr, made here so the test holds on
+        // any system.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let real = tmp.path().join("usr-bin");
+        std::fs::create_dir(&real).expect("mkdir");
+        std::fs::write(real.join("sh"), "").expect("file");
+        std::os::unix::fs::symlink(real.join("sh"), real.join("link-to-sh")).expect("symlink");
+        let bin = tmp.path().join("bin");
+        std::os::unix::fs::symlink(&real, &bin).expect("symlink");
+        let (real, bin) = (real.display().to_string(), bin.display().to_string());
+        let rule = |r: String| McpConfig {
+            run_allow: vec![r],
+            ..McpConfig::default()
+        };
+        // The path a person knows and the canonical one allow each other.
+        let by_link = rule(format!("{bin}/sh"));
+        assert!(run_rule_for(&by_link, &format!("{real}/sh")).is_some());
+        assert!(run_rule_for(&by_link, &format!("{bin}/sh")).is_some());
+        let by_real = rule(format!("{real}/sh"));
+        assert!(run_rule_for(&by_real, &format!("{bin}/sh")).is_some());
+        let glob = rule(format!("{bin}/*"));
+        assert!(run_rule_for(&glob, &format!("{real}/sh")).is_some());
+        // A symlink's own name is its own program: a rule for `sh` does not allow `link-to-sh`
+        // (a multi-call binary behaves by the name it is run as), nor the other way round.
+        assert!(run_rule_for(&by_real, &format!("{real}/link-to-sh")).is_none());
+        let by_symlink = rule(format!("{bin}/link-to-sh"));
+        assert!(run_rule_for(&by_symlink, &format!("{real}/link-to-sh")).is_some());
+        assert!(run_rule_for(&by_symlink, &format!("{real}/sh")).is_none());
+        // `..` is resolved before a glob sees it.
+        let deep = rule(format!("{real}/**"));
+        assert!(run_rule_for(&deep, &format!("{real}/../usr-bin/sh")).is_some());
+        std::fs::create_dir(tmp.path().join("elsewhere")).expect("mkdir");
+        assert!(run_rule_for(&deep, &format!("{real}/../elsewhere/x")).is_none());
     }
 }

@@ -70,6 +70,7 @@ mod tests {
             started: std::time::Instant::now(),
             uid: 0,
             exit_when_idle: None,
+            config_path: "/nonexistent/config.toml".into(),
         };
         Arc::new(Daemon::new(config, info, clock))
     }

@@ -126,11 +126,19 @@ impl Grant {
     /// Whether every reference is within the grant's vaults and references.
     pub fn check_refs(&self, refs: &[String]) -> Result<(), ErrorBody> {
         for r in refs {
-            let parsed = secret_ref::reference::parse(r)
+            let parsed = secret_ref::Requested::parse(r)
                 .map_err(|e| self.denied(format!("cannot read the reference '{r}' ({e})")))?;
-            self.check_vaults([parsed.vault.as_str()])?;
-            if !self.refs.is_empty() && !self.refs.contains(&parsed.normalized()) {
-                return Err(self.denied(format!("'{r}' is not among its references")));
+            self.check_requested(std::slice::from_ref(&parsed))?;
+        }
+        Ok(())
+    }
+
+    /// [`Grant::check_refs`] for references already parsed (the resolve path's).
+    pub fn check_requested(&self, refs: &[secret_ref::Requested]) -> Result<(), ErrorBody> {
+        for r in refs {
+            self.check_vaults([r.parsed.vault.as_str()])?;
+            if !self.refs.is_empty() && !self.refs.contains(&r.key) {
+                return Err(self.denied(format!("'{}' is not among its references", r.text)));
             }
         }
         Ok(())
@@ -169,6 +177,26 @@ impl Grant {
             Vaults::Unknown(why) => {
                 Err(self.denied(format!("`op {verb}` cannot be checked: {why}")))
             }
+        }
+    }
+
+    /// What a passthrough through this grant costs its read budget: `None` without a budget;
+    /// with one, only `op read` (one value per call) may pass, since what other verbs print
+    /// (whole items, lists, documents) cannot be counted value by value.
+    pub fn passthrough_reads(&self, cmd: &OpCommand) -> Result<Option<u64>, ErrorBody> {
+        let Some(max) = self.max_reads else {
+            return Ok(None);
+        };
+        match cmd.verb() {
+            "read" => Ok(Some(1)),
+            verb => Err(self
+                .denied(format!(
+                    "`op {verb}` cannot be counted against its read budget ({max} values)"
+                ))
+                .with_fix(
+                    "through a grant with --max-reads, use `op-session read` (or `op read \
+                     REFERENCE`): each value is counted",
+                )),
         }
     }
 
@@ -392,6 +420,22 @@ mod tests {
             g.check_passthrough(&cmd("item get Stripe")).is_err(),
             "--no-passthrough"
         );
+    }
+
+    #[test]
+    fn passthrough_through_a_budget_is_read_only_and_counted() {
+        let mut g = grant(&[], &[], &["read", "item get"], true);
+        g.max_reads = None;
+        assert_eq!(
+            g.passthrough_reads(&cmd("read op://Dev/a/b")).ok(),
+            Some(None)
+        );
+        g.max_reads = Some(3);
+        assert_eq!(
+            g.passthrough_reads(&cmd("--cache read op://Dev/a/b")).ok(),
+            Some(Some(1))
+        );
+        assert!(g.passthrough_reads(&cmd("item get a --vault Dev")).is_err());
     }
 
     #[test]

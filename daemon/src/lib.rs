@@ -16,12 +16,14 @@
 //! [`hardening`], [`securemem`], [`clock`], [`config`], [`notify`], [`launchd`] (macOS
 //! socket activation), [`presence`] (sleep and screen lock end sessions), [`connect`]
 //! (sessions against a 1Password Connect server, resolved over its REST API), [`mcp`] (what
-//! `op-session mcp` may do), [`grants`] (scoped grant sockets), [`confirm`] (a person confirms
-//! each use of a sensitive secret).
+//! `op-session mcp` may do), [`grants`] (scoped grant sockets), [`quota`] (the request budget
+//! of service-account and connect sessions, and 429s), [`brake`] (the per-caller brake),
+//! [`confirm`] (a person confirms each use of a sensitive secret).
 //!
 //! No module imports one that imports it back; docs/architecture.md lists the order.
 
 pub mod audit;
+pub mod brake;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -42,6 +44,7 @@ pub mod passthrough;
 pub mod peer;
 pub mod policy;
 pub mod presence;
+pub mod quota;
 pub mod requests;
 pub mod resolve;
 pub mod scrub;
@@ -85,6 +88,7 @@ pub async fn run(
     )
     .await
     .unwrap_or(0);
+    daemon.quota.flush();
     info!(sessions_ended = n, "stopped");
     expiry.abort();
     signals.abort();

@@ -24,14 +24,17 @@ use crate::scrub::{Failure, classify, scrub, to_error};
 use crate::session::{EndReason, Lease, NewSession, Session};
 use crate::state::Daemon;
 
-/// Run `op` with a session, keeping the session's state true: success touches the idle timer,
-/// an auth failure ends the session (and revokes it), and stderr is scrubbed.
+/// Run `op` with a session, keeping the session's state true: the call is counted against
+/// the session's request budget (and refused, without running, when the budget is spent or a
+/// 429 is still in force: [`crate::quota`]), success touches the idle timer, an auth failure
+/// ends the session (and revokes it), and stderr is scrubbed.
 pub async fn call_op(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     call: OpCall,
     stdin: Option<&[u8]>,
 ) -> Result<OpOutput, ErrorBody> {
+    charge(daemon, lease, call.command().effect())?;
     let args = call.account(lease.account_arg.as_deref()).args();
     let out = daemon
         .op
@@ -72,13 +75,33 @@ pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Erro
         .map(|_| ())
 }
 
-/// Turn a failed call into the client's error, ending the session if op says it is gone.
+/// Count one `op` call of `effect` against the lease's session budget, or refuse it (exit 75,
+/// with the time to retry) before anything runs.
+pub fn charge(daemon: &Daemon, lease: &Lease, effect: op_grammar::Effect) -> Result<(), ErrorBody> {
+    daemon
+        .quota
+        .charge(&lease.name, lease.mode, crate::quota::Kind::of(effect))
+        .map_err(|r| {
+            info!(account = %lease.name, retry_after_s = r.retry_after.as_secs(), "request refused: {}", r.message);
+            r.to_error()
+        })
+}
+
+/// Turn a failed call into the client's error, ending the session if op says it is gone and
+/// holding further calls back until a 429's retry time.
 pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody {
     let values = daemon.cache.values(&lease.name);
     let mut secrets: Vec<&str> = values.iter().map(|v| v.expose_secret()).collect();
     secrets.push(lease.secret_str());
     let text = scrub(&out.stderr, &secrets);
     let kind = classify(&text);
+    if let Failure::RateLimited(secs) = kind {
+        // op prints whole minutes, rounded down ("retry in 58 minutes" may mean 58m59s): hold
+        // for the minute it left out too, so the first call after the wait is not another 429.
+        daemon
+            .quota
+            .rate_limited(&lease.name, secs.map(|s| Duration::from_secs(s + 60)));
+    }
     if matches!(
         kind,
         Failure::SessionGone | Failure::Denied | Failure::PromptTimeout | Failure::AppUnavailable
@@ -262,5 +285,6 @@ pub fn start(daemon: &Arc<Daemon>, new: NewSession) -> SessionStatus {
             keepalive: false,
             cache_entries: 0,
             connect: None,
+            quota: None,
         })
 }

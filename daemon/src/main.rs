@@ -30,7 +30,8 @@ struct Args {
     /// else $TMPDIR/op-session-<uid>/agent.sock].
     #[arg(long)]
     socket: Option<PathBuf>,
-    /// Config file [default: $OPSESSION_CONFIG, else $XDG_CONFIG_HOME/op-session/config.toml].
+    /// Config file [default: ~/.config/op-session/config.toml, with ~ the home directory the
+    /// password database gives this user; no environment variable moves it].
     #[arg(long)]
     config: Option<PathBuf>,
     /// Stay in the foreground (for systemd, launchd and other supervisors).
@@ -96,11 +97,30 @@ fn real_main(
     activation: Vec<std::os::fd::RawFd>,
     mut protections: op_session_protocol::Protections,
 ) -> anyhow::Result<()> {
-    let config_path = op_session_paths::config_path(args.config.as_deref())?;
-    let explicit_config =
-        args.config.is_some() || std::env::var_os(op_session_paths::ENV_CONFIG).is_some();
+    // Only a person or a service manager passes --config; an auto-start (whose environment
+    // may be an agent's) never does, so no variable of a caller picks the config (and with it
+    // `op_path`, the program that receives the password).
+    let config_path = match &args.config {
+        Some(p) => p.clone(),
+        None => op_session_paths::standard_config_path()?,
+    };
+    let explicit_config = args.config.is_some();
     let config = Config::load(&config_path, explicit_config)?;
     if args.check_config {
+        // What the next start will use, not only whether it parses: an `op_path` that is not
+        // an executable file fails here, where doctor reads it.
+        if let Some(op) = &config.op_path {
+            use std::os::unix::fs::PermissionsExt;
+            match std::fs::metadata(op) {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(_) => anyhow::bail!(
+                    "{}: op_path {} is not an executable file",
+                    config_path.display(),
+                    op.display()
+                ),
+                Err(e) => anyhow::bail!("{}: op_path {}: {e}", config_path.display(), op.display()),
+            }
+        }
         println!("op-sessiond: {} is valid", config_path.display());
         return Ok(());
     }
@@ -144,6 +164,7 @@ fn real_main(
         started: Instant::now(),
         uid: nix::unistd::geteuid().as_raw(),
         exit_when_idle: args.exit_when_idle,
+        config_path: config_path.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -57,6 +57,7 @@ pub fn info(daemon: &Daemon) -> McpInfo {
         can_create: allowed("item create"),
         can_edit: allowed("item edit"),
         can_delete: allowed("item delete"),
+        roots: daemon.config.mcp.roots.clone(),
     }
 }
 
@@ -97,9 +98,15 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
                 )));
             };
             if run_rule_for(cfg, program).is_none() {
+                let resolved = crate::config::resolved_program(program);
+                let shown = if resolved == program {
+                    program.to_string()
+                } else {
+                    format!("{program} (resolved: {resolved})")
+                };
                 return Some(Response::Error(denied(
                     format!(
-                        "op-session mcp may not run {program} (rule: [mcp] run_allow = {:?})",
+                        "op-session mcp may not run {shown} (rule: [mcp] run_allow = {:?})",
                         cfg.run_allow
                     ),
                     "a person may add the program's absolute path or a glob to run_allow under [mcp] in the op-session config",
@@ -130,7 +137,8 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
     policy::check_vaults(&daemon.config.policy, [parsed.vault.as_str()])?;
     let lease = crate::init::lease_or_start(daemon, c.account.as_deref()).await?;
     lifecycle::maybe_keepalive(daemon, &lease);
-    let resolved = resolve(daemon, &lease, std::slice::from_ref(&c.reference), false).await?;
+    let wanted = secret_ref::Requested::from_parsed(c.reference.clone(), parsed.clone());
+    let resolved = resolve(daemon, &lease, std::slice::from_ref(&wanted), false).await?;
     let cached = resolved.first().is_some_and(|r| r.cached);
     drop(resolved);
     // The field's type, resolved like any value (`?attribute=type`), so it works the same in
@@ -139,8 +147,8 @@ pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport
         attribute: Some(secret_ref::Attribute::Type),
         ssh_format: None,
         ..parsed.clone()
-    }
-    .to_string();
+    };
+    let type_ref = secret_ref::Requested::from_parsed(type_ref.to_string(), type_ref);
     let field_type = match resolve(daemon, &lease, &[type_ref], false).await {
         Ok(mut v) => v
             .pop()
@@ -203,51 +211,12 @@ pub fn item_argv(op: &ItemOp) -> Result<Vec<String>, ErrorBody> {
             a.extend(["item".into(), "get".into(), operand("item", item)?]);
             vault_flag(&mut a, vault)?;
         }
-        ItemOp::CreateItem {
-            vault,
-            title,
-            category,
-            fields,
-            password_recipe,
-            tags,
-            url,
-        } => {
-            a.extend(["item".into(), "create".into()]);
-            a.push(format!("--category={}", operand("category", category)?));
-            a.push(format!("--title={title}"));
-            vault_flag(&mut a, &Some(vault.clone()))?;
-            match password_recipe {
-                Some(r) => a.push(format!("--generate-password={r}")),
-                None => a.push("--generate-password".into()),
-            }
-            if !tags.is_empty() {
-                a.push(format!("--tags={}", tags.join(",")));
-            }
-            if let Some(u) = url {
-                a.push(format!("--url={u}"));
-            }
-            for f in fields {
-                a.push(operand("field assignment", f)?);
-            }
-        }
-        ItemOp::EditItem {
-            item,
-            vault,
-            title,
-            fields,
-            generate_password,
-        } => {
-            a.extend(["item".into(), "edit".into(), operand("item", item)?]);
-            vault_flag(&mut a, vault)?;
-            if let Some(t) = title {
-                a.push(format!("--title={t}"));
-            }
-            if *generate_password {
-                a.push("--generate-password".into());
-            }
-            for f in fields {
-                a.push(operand("field assignment", f)?);
-            }
+        // Their values travel on stdin: see [`plan`].
+        ItemOp::CreateItem { .. } | ItemOp::EditItem { .. } => {
+            return Err(ErrorBody::new(
+                ErrorCode::Internal,
+                "item create and edit are built by plan(), not as an argv",
+            ));
         }
         ItemOp::DeleteItem {
             item,
@@ -267,28 +236,160 @@ pub fn item_argv(op: &ItemOp) -> Result<Vec<String>, ErrorBody> {
     Ok(a)
 }
 
-/// Run an item operation: policy, then `op`, then the masked result. `argv` receives the
-/// command line for the audit (it holds assignments' values, so only the verb is audited).
+/// What runs for an item operation. Field values never go on an argv (docs/op-behaviour.md
+/// §7): they reach `op` as an item JSON template on its stdin.
+enum Plan {
+    /// One call whose argv holds no value.
+    Call(OpCall),
+    /// `op item create -`, the template on stdin.
+    Create(OpCall, zeroize::Zeroizing<Vec<u8>>),
+    /// `op item get` for the item's JSON, then `op item edit --template=/dev/stdin` with the
+    /// title and assignments applied to it.
+    Edit {
+        get: OpCall,
+        edit: OpCall,
+        title: Option<String>,
+        assignments: Vec<op_grammar::template::Assignment>,
+    },
+}
+
+fn assignments(fields: &[String]) -> Result<Vec<op_grammar::template::Assignment>, ErrorBody> {
+    fields
+        .iter()
+        .map(|f| {
+            op_grammar::template::parse_assignment(f).map_err(|e| {
+                // The error names the statement, which holds the value: name the label only.
+                let label = f.split('=').next().unwrap_or_default();
+                ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!(
+                        "field {label:?}: {}",
+                        match e {
+                            op_grammar::template::TemplateError::Syntax(_) =>
+                                "expected [<section>.]<field>[[<fieldType>]]=<value>".to_string(),
+                            other => other.to_string(),
+                        }
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+fn plan(op: &ItemOp) -> Result<Plan, ErrorBody> {
+    let vault_of = |v: &Option<String>| -> Result<Option<String>, ErrorBody> {
+        v.as_deref().map(|v| operand("vault", v)).transpose()
+    };
+    match op {
+        ItemOp::CreateItem {
+            vault,
+            title,
+            category,
+            fields,
+            password_recipe,
+            tags,
+            url,
+        } => {
+            let vault = operand("vault", vault)?;
+            operand("category", category)?;
+            let template = op_grammar::template::create(title, category, &assignments(fields)?);
+            let call = OpCall::item_create(Some(&vault))
+                .generate_password(password_recipe.as_deref())
+                .tags(tags)
+                .url(url.as_deref())
+                .json();
+            let bytes = zeroize::Zeroizing::new(template.to_string().into_bytes());
+            Ok(Plan::Create(call, bytes))
+        }
+        ItemOp::EditItem {
+            item,
+            vault,
+            title,
+            fields,
+            generate_password,
+        } => {
+            let item = operand("item", item)?;
+            let vault = vault_of(vault)?;
+            let assignments = assignments(fields)?;
+            let mut edit = OpCall::item_edit(&item, vault.as_deref());
+            if *generate_password {
+                edit = edit.generate_password(None);
+            }
+            if assignments.is_empty() && title.is_none() {
+                return Ok(Plan::Call(edit.json()));
+            }
+            Ok(Plan::Edit {
+                get: OpCall::item_get_in(&item, vault.as_deref()).json(),
+                edit: edit.template_on_stdin().json(),
+                title: title.clone(),
+                assignments,
+            })
+        }
+        other => {
+            let argv = item_argv(other)?;
+            let cmd = op_grammar::parse(&argv).map_err(|e| {
+                ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    format!("cannot build this op command line ({e})"),
+                )
+            })?;
+            Ok(Plan::Call(OpCall::from_command(cmd)))
+        }
+    }
+}
+
+/// Policy for one call of a plan: the same checks a passthrough of it gets.
+fn check_call(daemon: &Daemon, call: &OpCall) -> Result<(), ErrorBody> {
+    policy::check_command(&daemon.config.policy, call.command())?;
+    policy::check_passthrough_vaults(&daemon.config.policy, call.command())
+}
+
+/// Run an item operation: policy, then `op`, then the masked result.
 pub async fn item(
     daemon: &Arc<Daemon>,
     r: &ItemRequest,
     ask: &mut crate::confirm::Ask<'_>,
 ) -> Result<(String, Value), ErrorBody> {
-    // Read with the one grammar, like a passthrough: what is checked is what runs.
-    let cmd = op_grammar::parse(&item_argv(&r.op)?).map_err(|e| {
-        ErrorBody::new(
-            ErrorCode::BadRequest,
-            format!("cannot build this op command line ({e})"),
-        )
-    })?;
-    policy::check_command(&daemon.config.policy, &cmd)?;
-    policy::check_passthrough_vaults(&daemon.config.policy, &cmd)?;
+    let plan = plan(&r.op)?;
+    match &plan {
+        Plan::Call(c) | Plan::Create(c, _) => check_call(daemon, c)?,
+        Plan::Edit { get, edit, .. } => {
+            check_call(daemon, get)?;
+            check_call(daemon, edit)?;
+        }
+    }
     let lease = crate::init::lease_or_start(daemon, r.account.as_deref()).await?;
     // An item's fields go back (concealed ones masked): a matching item asks, as a read does.
-    ask.command(&daemon.confirm, &daemon.sessions, &lease, &cmd, false)
+    // An edit reads the item first: that read is what asks.
+    let asked = match &plan {
+        Plan::Call(c) | Plan::Create(c, _) => c.command(),
+        Plan::Edit { get, .. } => get.command(),
+    };
+    ask.command(&daemon.confirm, &daemon.sessions, &lease, asked, false)
         .await?;
     lifecycle::maybe_keepalive(daemon, &lease);
-    let out = lifecycle::call_op(daemon, &lease, OpCall::from_command(cmd), None).await;
+    let out = match plan {
+        Plan::Call(c) => lifecycle::call_op(daemon, &lease, c, None).await,
+        Plan::Create(c, stdin) => lifecycle::call_op(daemon, &lease, c, Some(&stdin)).await,
+        Plan::Edit {
+            get,
+            edit,
+            title,
+            assignments,
+        } => {
+            let current = lifecycle::call_op(daemon, &lease, get, None).await?;
+            let mut item: Value = serde_json::from_slice(&current.stdout).map_err(|e| {
+                ErrorBody::new(
+                    ErrorCode::OpFailed,
+                    format!("op printed an item that is not JSON ({e})"),
+                )
+            })?;
+            op_grammar::template::apply(&mut item, title.as_deref(), &assignments)
+                .map_err(|e| ErrorBody::new(ErrorCode::OpFailed, e.to_string()))?;
+            let stdin = zeroize::Zeroizing::new(item.to_string().into_bytes());
+            lifecycle::call_op(daemon, &lease, edit, Some(&stdin)).await
+        }
+    };
     // A write may change cached values: drop the account's cache, as a passthrough write does.
     if matches!(
         r.op,

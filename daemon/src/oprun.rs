@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use secrecy::ExposeSecret;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use zeroize::Zeroizing;
@@ -28,7 +29,7 @@ mod child;
 mod error;
 
 pub use child::EventSource;
-use child::{read_capped, relay_scrubbed, wait_child};
+use child::{read_capped, relay_masked, relay_scrubbed, wait_child};
 pub use error::{MAX_OP_OUTPUT, OpError};
 
 /// Variables an `op` child inherits from the daemon's own environment (set at login by the
@@ -108,14 +109,15 @@ pub enum ChildIo {
     /// Capture stdout and stderr; feed `stdin` (or /dev/null).
     #[default]
     Capture,
-    /// Use the caller's passed descriptors (passthrough). stdin and stdout go to `op`
-    /// directly; stderr goes through a pipe and is relayed line by line with `secrets`
-    /// scrubbed, so a token `op` might print never reaches the caller, and the daemon can read
-    /// an auth failure on this path too.
+    /// Use the caller's passed descriptors (passthrough). stdin goes to `op` directly; stdout
+    /// and stderr go through pipes and are relayed with every one of `secrets` replaced
+    /// (stdout as a byte stream, masking each credential and its encoded forms; stderr line by
+    /// line), so a token `op` might print never reaches the caller, and the daemon can read an
+    /// auth failure on this path too.
     Passed {
         /// stdin, stdout, stderr.
         fds: [OwnedFd; 3],
-        /// What to scrub from stderr (the session's token).
+        /// What to scrub from stdout and stderr (every credential the daemon holds).
         secrets: Vec<Arc<SecretToken>>,
     },
 }
@@ -251,6 +253,7 @@ impl OpRunner {
         }
         cmd.process_group(0);
         let mut relay: Option<(OwnedFd, Vec<Arc<SecretToken>>)> = None;
+        let mut out_sink: Option<(OwnedFd, secret_ref::Masker)> = None;
         match io {
             ChildIo::Capture => {
                 cmd.stdin(if stdin.is_some() {
@@ -264,8 +267,13 @@ impl OpRunner {
             ChildIo::Passed { fds, secrets } => {
                 let [i, o, e] = fds;
                 cmd.stdin(Stdio::from(i))
-                    .stdout(Stdio::from(o))
+                    .stdout(Stdio::piped())
                     .stderr(Stdio::piped());
+                let masker = secret_ref::Masker::with_forms(
+                    secrets.iter().map(|s| s.expose_secret().as_bytes()),
+                    secret_ref::Forms::default(),
+                );
+                out_sink = Some((o, masker));
                 relay = Some((e, secrets));
             }
         }
@@ -289,7 +297,10 @@ impl OpRunner {
             }
             _ => None,
         };
-        let out_task = child.stdout.take().map(|r| tokio::spawn(read_capped(r)));
+        let out_task = child.stdout.take().map(|r| match out_sink {
+            Some((sink, masker)) => tokio::spawn(relay_masked(r, sink, masker)),
+            None => tokio::spawn(read_capped(r)),
+        });
         let err_task = child.stderr.take().map(|r| match relay {
             Some((sink, secrets)) => tokio::spawn(relay_scrubbed(r, sink, secrets)),
             None => tokio::spawn(read_capped(r)),

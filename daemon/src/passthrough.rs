@@ -4,21 +4,26 @@
 //! `op` (crates/op-grammar); the policy, the account choice, the write check, the audit verb
 //! and the spawned argv all read that typed command, and the argv that runs is its canonical
 //! rendering, so what was checked is what runs. What the grammar cannot read is refused,
-//! never forwarded. Commands that start programs or print credentials never run here.
+//! never forwarded. Commands that start programs or print credentials never run here, and
+//! neither does anything that touches more than 1Password ([`check_touches`]): `op` gets a
+//! credential only when every input is typed data the daemon checked and every output is
+//! 1Password data for the caller. So `op inject`, `-o`/`--out-file`, `--file-mode`, `--force`,
+//! `-i`/`--in-file`, `--template`, `document create FILE` and `-` (stdin items) are refused
+//! with the client-side way to do the same (docs/architecture.md, "The passthrough boundary").
 //!
 //! Owns: the child's environment (the daemon's own plus the caller's presentation variables,
-//! never the caller's PATH, loader, proxy or credentials), the caller's working directory,
-//! forwarding the caller's signals to `op`'s process group, killing that group when the caller
-//! vanishes, and ending the session when `op` reports it gone. stdout goes straight to the
-//! caller's descriptor; stderr is relayed scrubbed. Writes drop the account's cache so later
-//! reads cannot return stale values.
+//! never the caller's PATH, loader, proxy or credentials), its working directory (a fixed
+//! directory of the daemon's, never the caller's), forwarding the caller's signals to `op`'s
+//! process group, killing that group when the caller vanishes, and ending the session when
+//! `op` reports it gone. stdout and stderr are relayed with every held credential scrubbed.
+//! Writes drop the account's cache so later reads cannot return stale values.
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use op_grammar::{Effect, OpCommand};
+use op_grammar::{Effect, OpCommand, Touch};
 use op_session_protocol::{ClientEvent, ErrorBody, ErrorCode, PassthroughRequest};
 use tokio::net::UnixStream;
 
@@ -118,8 +123,69 @@ pub fn check(policy: &PolicyConfig, cmd: &OpCommand) -> Result<(), ErrorBody> {
         }
         Effect::Read | Effect::Write | Effect::Destructive | Effect::Local => {}
     }
+    check_touches(cmd)?;
     policy::check_command(policy, cmd)?;
     policy::check_passthrough_vaults(policy, cmd)
+}
+
+/// The rule a passthrough runs by: `op` gets a credential only when every input is typed data
+/// the daemon checked and every output is 1Password data for the caller. A command that would
+/// read or write a file, read a template or items from standard input, or expand the
+/// environment (all in [`OpCommand::touches`]) is refused with the client-side way to do it,
+/// where the caller's own permissions and sandbox apply.
+pub fn check_touches(cmd: &OpCommand) -> Result<(), ErrorBody> {
+    let verb = cmd.verb();
+    if verb == "inject" {
+        return Err(refused(
+            "`op inject` is not run with the daemon's session: it reads a template the daemon \
+             cannot check, expands op's environment and may read or write any file"
+                .into(),
+            "use `op-session inject [-i TEMPLATE] [-o FILE]`: it resolves only the references in \
+             the template and reads and writes files itself, with your permissions",
+        ));
+    }
+    let Some(t) = cmd.touches().into_iter().next() else {
+        return Ok(());
+    };
+    let via = t.via();
+    let (what, fix) = match (&t, verb) {
+        (Touch::WritesFile { .. } | Touch::FileOption { .. }, "read") => (
+            format!("`op read {via}` would have the daemon write a file"),
+            "use `op-session read REFERENCE -o FILE [--file-mode MODE] [--force]` (it writes the \
+             file itself, with your permissions), or a shell redirect: `op read REFERENCE > FILE`"
+                .to_string(),
+        ),
+        (Touch::WritesFile { .. } | Touch::FileOption { .. }, _) => (
+            format!("`op {verb} {via}` would have the daemon write a file"),
+            format!("drop {via} and redirect standard output: `op {verb} … > FILE`"),
+        ),
+        (Touch::ReadsFile { .. }, "item create" | "item edit") => (
+            format!("`op {verb} {via}` would have the daemon read a file"),
+            format!("give the fields as assignments instead: `op {verb} … 'label=value'`"),
+        ),
+        (Touch::ReadsFile { .. } | Touch::ReadsStdin { what: "a document" }, _) => (
+            format!("`op {verb}` would have the daemon read a file or standard input"),
+            "op-session does not upload files: run it with your own `op` in a terminal".to_string(),
+        ),
+        (Touch::ReadsStdin { what }, _) => (
+            format!(
+                "`op {verb} -` would read {what} from standard input, which the daemon cannot check"
+            ),
+            "name it on the command line instead of `-`".to_string(),
+        ),
+        (Touch::UsesDirectory { .. }, _) => (
+            format!("`op {verb} {via}` would have op use a directory of the caller's choosing"),
+            "drop the flag: op-session supplies op's configuration itself".to_string(),
+        ),
+        (Touch::ExpandsTemplate | Touch::ExpandsEnvironment, _) => (
+            format!("`op {verb}` expands the environment the daemon's session is in"),
+            "use `op-session inject` or `op-session run`".to_string(),
+        ),
+    };
+    Err(refused(
+        format!("{what}; it is refused, not forwarded"),
+        &fix,
+    ))
 }
 
 /// The `op://` references a command names (for the audit record).
@@ -148,6 +214,18 @@ fn child_env(daemon: &Daemon, caller: &[(String, String)]) -> Vec<(OsString, OsS
     env
 }
 
+/// Where every passthrough's `op` runs: the directory of the daemon's socket (private, ours),
+/// else `/`.
+fn workdir(daemon: &Daemon) -> std::path::PathBuf {
+    daemon
+        .info
+        .socket
+        .parent()
+        .filter(|d| d.is_dir())
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
+}
+
 /// Run a checked passthrough. `lease` is `None` for commands that need no account (help,
 /// `--version`, completion), which run without any credential. Returns `op`'s exit code.
 pub async fn run(
@@ -168,22 +246,28 @@ pub async fn run(
     if let Some(l) = lease {
         cmd.set_account(l.account_arg.as_deref());
     }
+    if let Some(l) = lease {
+        crate::lifecycle::charge(daemon, l, cmd.effect())?;
+    }
     let args = cmd.to_args();
     let env = child_env(daemon, &req.env);
-    let cwd = Path::new(&req.cwd);
-    let cwd = cwd.is_dir().then_some(cwd);
+    // A fixed directory of the daemon's own (the socket's private directory), never the
+    // caller's: no relative path on the line could name a file of the caller's choosing.
+    let cwd = workdir(daemon);
     let mut events = ConnEvents { stream };
-    let secrets = lease
-        .and_then(|l| l.credential.clone())
-        .into_iter()
-        .collect();
+    let mut secrets = daemon.sessions.credentials();
+    if let Some(c) = lease.and_then(|l| l.credential.clone())
+        && !secrets.iter().any(|s| Arc::ptr_eq(s, &c))
+    {
+        secrets.push(c);
+    }
     let out = daemon
         .op
         .run_with(
             &args,
             lease.map(Lease::auth).unwrap_or(Auth::None),
             env,
-            cwd,
+            Some(&cwd),
             None,
             ChildIo::Passed { fds, secrets },
             Some(&mut events),
@@ -234,6 +318,23 @@ mod tests {
             "signout --all",
             "--session abc whoami",
             "--config /tmp/x whoami",
+            "inject",
+            "inject -i /proc/self/environ",
+            "--cache inject --in-file=t",
+            "read op://Dev/s/password -o /tmp/x",
+            "read --out-file=/tmp/x op://Dev/s/password",
+            "--cache read -fo/tmp/x op://Dev/s/password",
+            "read op://Dev/s/password --file-mode 0700",
+            "read op://Dev/s/password --force -o x",
+            "item template get login -o /tmp/x",
+            "document get d --vault Dev --out-file /tmp/x",
+            "document create /etc/passwd --vault Dev",
+            "document create --vault Dev",
+            "document edit d - --vault Dev",
+            "item create --template t.json --vault Dev",
+            "item edit x --template=t.json --vault Dev",
+            "item get - --vault Dev",
+            "item create - --vault Dev",
             "frobnicate",
             "item get x --nope",
             "item --frob get x",

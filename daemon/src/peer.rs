@@ -53,9 +53,28 @@ fn parent_pid(pid: i32) -> Option<i32> {
     stat_of(pid).map(|(ppid, _)| ppid)
 }
 
+/// A small `/proc` file in one `read` (open, read, close): `read_to_string` asks for the
+/// size first (0 for `/proc` files) and then reads in growing steps, about eight system calls
+/// for a `stat` line, and the kernel formats the whole line again for each read.
+fn read_proc(path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut buf = [0u8; 1024];
+    let mut f = std::fs::File::open(path).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    if n == buf.len() {
+        // Longer than we expect of a `stat` line: read the rest the ordinary way.
+        let mut rest = Vec::new();
+        f.read_to_end(&mut rest).ok()?;
+        let mut all = buf.to_vec();
+        all.extend(rest);
+        return String::from_utf8(all).ok();
+    }
+    String::from_utf8(buf[..n].to_vec()).ok()
+}
+
 /// `(ppid, start time)` from `/proc/<pid>/stat`.
 fn stat_of(pid: i32) -> Option<(i32, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = read_proc(&format!("/proc/{pid}/stat"))?;
     // The command name is in parentheses and may contain spaces; fields follow the last ')'.
     let rest: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
     // After ')': state is field 3, ppid 4, starttime 22.
@@ -71,9 +90,26 @@ pub fn start_time(pid: i32) -> Option<u64> {
 /// Ancestor chains, remembered per (pid, start time): an agent's tool calls are fresh
 /// processes, but their parents (the agent, its shell) are the same for hours, so each request
 /// reads only its own peer's `/proc` entries. The start time guards against pid reuse.
+///
+/// Whole identities (the peer and its chain) are remembered too, per peer process: a
+/// long-lived client (`op-session mcp`, a script holding a loop) connects again and again,
+/// and then its `/proc` entries are not read again at all. That entry's key is the pid and
+/// the process's birth ([`Born`]), so a recycled pid never finds an old entry; it is used only
+/// while `/proc` still shows the executable it remembers (an `execve` keeps pid and birth);
+/// and [`identify`] still checks the pidfd after it.
 #[derive(Debug, Default)]
 pub struct AncestryCache {
     chains: std::sync::Mutex<std::collections::HashMap<(i32, u64), Vec<ProcessInfo>>>,
+    peers: std::sync::Mutex<std::collections::HashMap<(i32, Born), Vec<ProcessInfo>>>,
+}
+
+/// Which process a pid names, told apart from any later process given the same pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Born {
+    /// The inode of its pidfd (pidfs, Linux 6.9+): unique per process for the whole boot.
+    Pidfs(u64),
+    /// Its start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    Ticks(u64),
 }
 
 impl AncestryCache {
@@ -83,8 +119,51 @@ impl AncestryCache {
     /// Like [`ancestry`], reusing the chain above the peer's parent when it is known.
     pub fn of(&self, pid: i32, depth: usize) -> Vec<ProcessInfo> {
         let exe = exe_of(pid);
+        self.walk(pid, exe, stat_of(pid), depth)
+    }
+
+    /// The peer `pid` born `born` (or, without that, read from `/proc`): its remembered
+    /// identity while its executable is unchanged, else a fresh [`AncestryCache::of`].
+    pub fn identity(&self, pid: i32, born: Option<Born>, depth: usize) -> Vec<ProcessInfo> {
+        let exe = exe_of(pid);
+        let (stat, born) = match born {
+            Some(b) => (None, b),
+            None => {
+                let stat = stat_of(pid);
+                match stat {
+                    Some((_, start)) => (stat, Born::Ticks(start)),
+                    None => return vec![ProcessInfo { pid, exe }],
+                }
+            }
+        };
+        {
+            let map = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(chain) = map.get(&(pid, born))
+                && chain.first().is_some_and(|p| p.exe == exe)
+            {
+                return chain.clone();
+            }
+        }
+        let stat = stat.or_else(|| stat_of(pid));
+        let chain = self.walk(pid, exe, stat, depth);
+        let mut map = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert((pid, born), chain.clone());
+        chain
+    }
+
+    /// The peer (`exe`, `stat` already read) and its ancestors, through the chain cache.
+    fn walk(
+        &self,
+        pid: i32,
+        exe: String,
+        stat: Option<(i32, u64)>,
+        depth: usize,
+    ) -> Vec<ProcessInfo> {
         let mut out = vec![ProcessInfo { pid, exe }];
-        let Some((ppid, _)) = stat_of(pid) else {
+        let Some((ppid, _)) = stat else {
             return out;
         };
         if ppid <= 1 || depth == 0 {
@@ -114,14 +193,48 @@ impl AncestryCache {
 /// still waiting for its answer then, so it cannot have exited (a quick client that got its
 /// answer first used to leave an empty record). Where the kernel has `SO_PEERPIDFD` (Linux
 /// 6.5+), the pidfd is checked after `/proc` was read, so a pid recycled in between is never
-/// recorded as the peer: such a record names no executable.
+/// recorded as the peer: such a record names no executable. Where the pidfd lives on pidfs
+/// (Linux 6.9+), its inode tells this process from any other that had the pid, so the peer's
+/// identity is remembered per process (see [`AncestryCache`]).
 pub fn identify(stream: &UnixStream, pid: i32, cache: &AncestryCache) -> Vec<ProcessInfo> {
     let pidfd = peer_pidfd(stream);
-    let chain = cache.of(pid, 6);
+    let born = pidfd.as_ref().and_then(pidfs_inode).map(Born::Pidfs);
+    let chain = cache.identity(pid, born, 6);
     match pidfd {
         Some(fd) if !pidfd_alive(&fd) => Vec::new(),
         _ => chain,
     }
+}
+
+/// The inode of a pidfd when it lives on pidfs, where the kernel numbers each process's
+/// inode uniquely for the whole boot (64-bit inode numbers are never reused); `None` on
+/// older kernels, whose pidfds all share one anonymous inode.
+#[cfg(target_os = "linux")]
+fn pidfs_inode(fd: &std::os::fd::OwnedFd) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    /// `PIDFS_MAGIC` from linux/magic.h.
+    const PIDFS_MAGIC: i64 = 0x5049_4446;
+    static ON_PIDFS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on_pidfs = *ON_PIDFS.get_or_init(|| {
+        // SAFETY: statfs is plain data; fstatfs fills it for a valid descriptor.
+        let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+        // SAFETY: fd is an open descriptor and sfs a valid out-pointer.
+        let rc = unsafe { libc::fstatfs(fd.as_raw_fd(), &mut sfs) };
+        rc == 0 && sfs.f_type as i64 == PIDFS_MAGIC && std::mem::size_of::<libc::ino_t>() == 8
+    });
+    if !on_pidfs {
+        return None;
+    }
+    // SAFETY: stat is plain data; fstat fills it for a valid descriptor.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fd is an open descriptor and st a valid out-pointer.
+    let rc = unsafe { libc::fstat(fd.as_raw_fd(), &mut st) };
+    (rc == 0).then_some(st.st_ino as u64)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfs_inode(_fd: &std::os::fd::OwnedFd) -> Option<u64> {
+    None
 }
 
 #[cfg(target_os = "linux")]
@@ -174,7 +287,9 @@ fn exe_of(pid: i32) -> String {
     std::fs::read_link(format!("/proc/{pid}/exe"))
         .map(|p| p.display().to_string())
         .or_else(|_| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|s| s.trim().to_string())
+            read_proc(&format!("/proc/{pid}/comm"))
+                .map(|s| s.trim().to_string())
+                .ok_or(())
         })
         .unwrap_or_default()
 }
@@ -206,6 +321,75 @@ mod tests {
         assert_eq!(first, fresh);
         assert_eq!(second, fresh);
         assert_eq!(cache.chains.lock().expect("lock").len(), 1);
+    }
+
+    fn exes(chain: &[ProcessInfo]) -> Vec<(i32, String)> {
+        chain.iter().map(|p| (p.pid, p.exe.clone())).collect()
+    }
+
+    #[test]
+    fn a_remembered_identity_is_served_only_to_the_same_process_and_executable() {
+        let me = std::process::id() as i32;
+        if !std::path::Path::new("/proc/self/stat").exists() {
+            return;
+        }
+        let cache = AncestryCache::default();
+        let fresh = exes(&cache.of(me, 4));
+        let born = Born::Pidfs(7);
+        assert_eq!(exes(&cache.identity(me, Some(born), 4)), fresh);
+        // Plant a different chain under this process's key: a hit must serve it (so the
+        // cache is really used) ...
+        let mut planted = cache.identity(me, Some(born), 4);
+        planted.push(ProcessInfo {
+            pid: 4242,
+            exe: "/planted".into(),
+        });
+        cache
+            .peers
+            .lock()
+            .expect("lock")
+            .insert((me, born), planted.clone());
+        assert_eq!(exes(&cache.identity(me, Some(born), 4)), exes(&planted));
+        // ... but never to another process that got the same pid (another birth) ...
+        assert_eq!(exes(&cache.identity(me, Some(Born::Pidfs(8)), 4)), fresh);
+        assert_eq!(exes(&cache.identity(me, None, 4)), fresh);
+        // ... nor after the process ran another executable.
+        planted[0].exe = "/bin/was-something-else".into();
+        cache
+            .peers
+            .lock()
+            .expect("lock")
+            .insert((me, born), planted);
+        assert_eq!(exes(&cache.identity(me, Some(born), 4)), fresh);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_pidfd_inode_names_one_process() {
+        let (a, _b) = UnixStream::pair().expect("pair");
+        let (Some(fd1), Some(fd2)) = (peer_pidfd(&a), peer_pidfd(&a)) else {
+            return; // no SO_PEERPIDFD on this kernel
+        };
+        let (Some(i1), Some(i2)) = (pidfs_inode(&fd1), pidfs_inode(&fd2)) else {
+            return; // pidfds are not on pidfs here: the start time is the key
+        };
+        assert_eq!(i1, i2, "two pidfds of one process share its inode");
+        // A child's pidfd (another process) has another inode.
+        let child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("spawn");
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
+        let mut child = child;
+        if raw >= 0 {
+            use std::os::fd::FromRawFd;
+            // SAFETY: pidfd_open returned a new descriptor only we own.
+            let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw as i32) };
+            assert_ne!(pidfs_inode(&fd), Some(i1));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     #[test]

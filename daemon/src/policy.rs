@@ -12,6 +12,7 @@
 
 use op_grammar::{Effect, OpCommand, Vaults};
 use op_session_protocol::{ErrorBody, ErrorCode};
+use secret_ref::Requested;
 
 use crate::config::PolicyConfig;
 
@@ -95,10 +96,19 @@ pub fn check_vaults<'a>(
 /// is refused, never left to `op`: with a vault rule that is a policy refusal (exit 78), else
 /// the parser's own (op-worded) error.
 pub fn check_references(policy: &PolicyConfig, refs: &[String]) -> Result<(), ErrorBody> {
-    let mut vaults = Vec::with_capacity(refs.len());
+    parse_references(policy, refs).map(drop)
+}
+
+/// [`check_references`], keeping the parses: the resolve path parses a request's references
+/// here, once, and hands them on to the grant's scope and the resolver.
+pub fn parse_references(
+    policy: &PolicyConfig,
+    refs: &[String],
+) -> Result<Vec<Requested>, ErrorBody> {
+    let mut parsed = Vec::with_capacity(refs.len());
     for r in refs {
-        match secret_ref::reference::parse(r) {
-            Ok(p) => vaults.push(p.vault),
+        match Requested::parse(r) {
+            Ok(p) => parsed.push(p),
             Err(e) if !policy.vaults.is_empty() => {
                 return Err(denied(format!(
                     "cannot tell which vault '{r}' names ({e}), and policy limits vaults to {:?} (rule: vaults)",
@@ -115,7 +125,8 @@ pub fn check_references(policy: &PolicyConfig, refs: &[String]) -> Result<(), Er
             }
         }
     }
-    check_vaults(policy, vaults.iter().map(String::as_str))
+    check_vaults(policy, parsed.iter().map(|p| p.parsed.vault.as_str()))?;
+    Ok(parsed)
 }
 
 /// The vaults a passthrough names. When vaults are restricted and the command works inside a
@@ -214,6 +225,11 @@ mod tests {
         assert!(check_passthrough_vaults(&vp, &cmd("inject -i t.tpl")).is_err());
         assert!(check_passthrough_vaults(&vp, &cmd("vault list")).is_ok());
         assert!(check_passthrough_vaults(&vp, &cmd("vault get Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("user list")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("user list --vault Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("users ls --vault=Dev")).is_ok());
+        assert!(check_passthrough_vaults(&vp, &cmd("group list --vault Prod")).is_err());
+        assert!(check_passthrough_vaults(&vp, &cmd("groups list --user u --vault=Prod")).is_err());
     }
 
     #[test]

@@ -95,6 +95,7 @@ fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant)
         outcome: "ok".into(),
         op_exit_code: None,
         cache_hits: 0,
+        negative_cache: false,
         duration_ms: started.elapsed().as_millis() as u64,
         reason: Some(event),
         grant: None,
@@ -165,6 +166,7 @@ mod tests {
             started: Instant::now(),
             uid: 0,
             exit_when_idle: None,
+            config_path: "/nonexistent/config.toml".into(),
         };
         Arc::new(Daemon::new(
             config,

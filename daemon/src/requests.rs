@@ -45,6 +45,16 @@ pub struct Outcome {
     confirm: Option<op_session_protocol::ConfirmRecord>,
 }
 
+/// Who sent a request, read once by the server from the peer's process chain.
+#[derive(Clone, Copy)]
+pub struct Callers<'a> {
+    /// The peer as the per-caller brake counts it ([`crate::brake::caller_key`]); `None` when
+    /// it could not be told (or the brake is off).
+    pub brake: Option<&'a str>,
+    /// The peer as a confirmation prompt names it ([`crate::confirm::Caller`]).
+    pub confirm: &'a Caller,
+}
+
 /// Handle one decoded request. Returns the response and what the audit line needs; the
 /// caller sends the response first and then calls [`audit`], so the audit's `/proc` walk and
 /// file write are off the caller's latency.
@@ -54,7 +64,7 @@ pub async fn handle(
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
     scope: Option<&Grant>,
-    caller: &Caller,
+    callers: Callers<'_>,
 ) -> (Response, Outcome) {
     let started = Instant::now();
     let mut o = Outcome {
@@ -92,6 +102,7 @@ pub async fn handle(
             Ok(p) => Response::OpPath {
                 path: p.display().to_string(),
                 configured: daemon.op.is_configured(),
+                config: Some(daemon.info.config_path.display().to_string()),
             },
             Err(e) => Response::Error(ErrorBody::from(e)),
         },
@@ -114,8 +125,10 @@ pub async fn handle(
             }
         }
         Request::Lock(l) => lock(daemon, l, &mut o).await,
-        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope, caller, stream).await,
-        Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o, scope, caller).await,
+        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope, callers, stream).await,
+        Request::Passthrough(p) => {
+            passthrough(daemon, p, fds, stream, &mut o, scope, callers.confirm).await
+        }
         Request::Approvals(a) => {
             o.verb = if a.forget {
                 "approvals --forget"
@@ -183,7 +196,7 @@ pub async fn handle(
             o.verb = crate::mcp::item_verb(&r.op).into();
             o.account = r.account.clone();
             o.via = r.via.clone();
-            let mut ask = crate::confirm::Ask::new(caller, stream);
+            let mut ask = crate::confirm::Ask::new(callers.confirm, stream);
             let done = crate::mcp::item(daemon, &r, &mut ask).await;
             o.confirm = ask.record;
             match done {
@@ -243,6 +256,7 @@ pub fn audit(
         outcome,
         op_exit_code: o.op_exit_code,
         cache_hits: o.cache_hits,
+        negative_cache: matches!(resp, Response::Error(e) if e.remembered),
         via: o.via.as_ref().map(|v| v.channel.clone()),
         client_name: o.via.as_ref().and_then(|v| v.client_name.clone()),
         // A reveal is recorded only when a value actually went back.
@@ -272,7 +286,16 @@ pub fn status(daemon: &Daemon) -> StatusReport {
         protections,
         op_path: daemon.op.op_path().ok().map(|p| p.display().to_string()),
         default_account: daemon.sessions.default_name(),
-        sessions: daemon.sessions.status(now, |a| daemon.cache.count(a, now)),
+        sessions: daemon
+            .sessions
+            .status(now, |a| daemon.cache.count(a, now))
+            .into_iter()
+            .map(|mut s| {
+                s.quota = daemon.quota.status(&s.account, s.mode);
+                s
+            })
+            .collect(),
+        config_path: Some(daemon.info.config_path.display().to_string()),
         presence: Some(daemon.presence.report(&daemon.config.presence)),
         confirm: daemon.confirm.status(&daemon.sessions),
     }
@@ -352,7 +375,7 @@ async fn resolve_request(
     r: ResolveRequest,
     o: &mut Outcome,
     scope: Option<&Grant>,
-    caller: &Caller,
+    callers: Callers<'_>,
     stream: &UnixStream,
 ) -> Response {
     o.verb = r.purpose.as_str().to_string();
@@ -375,16 +398,20 @@ async fn resolve_request(
             "no references to resolve",
         ));
     }
-    if let Err(e) = policy::check_references(&daemon.config.policy, &r.refs) {
-        o.denied = e.code == ErrorCode::PolicyDenied;
-        return Response::Error(e);
-    }
+    // Parsed once, here; the grant's scope and the resolver read these parses.
+    let refs = match policy::parse_references(&daemon.config.policy, &r.refs) {
+        Ok(refs) => refs,
+        Err(e) => {
+            o.denied = e.code == ErrorCode::PolicyDenied;
+            return Response::Error(e);
+        }
+    };
     // Through a grant: its verbs, vaults and references, its budget, its session.
     let reads = r.refs.len() as u64;
     if let Some(g) = scope
         && let Err(e) = g
             .check_verb(r.purpose.as_str())
-            .and_then(|_| g.check_refs(&r.refs))
+            .and_then(|_| g.check_requested(&refs))
             .and_then(|_| g.reserve(reads))
     {
         o.denied = true;
@@ -413,7 +440,7 @@ async fn resolve_request(
     if !subjects.is_empty() {
         let gate = daemon
             .confirm
-            .gate(&daemon.sessions, caller, &lease, &subjects, stream)
+            .gate(&daemon.sessions, callers.confirm, &lease, &subjects, stream)
             .await;
         o.confirm = gate.record;
         if let Err(e) = gate.result {
@@ -423,7 +450,16 @@ async fn resolve_request(
         }
     }
     lifecycle::maybe_keepalive(daemon, &lease);
-    let resolved = resolve(daemon, &lease, &r.refs, r.no_cache).await;
+    // A caller looping on errors is answered from memory only (brake.rs).
+    let caller = callers.brake;
+    let resolved = match caller.filter(|_| daemon.brake.braked(caller)) {
+        Some(who) => {
+            let name = crate::brake::caller_name(who);
+            crate::resolve::from_memory(daemon, &lease, &refs, name).await
+        }
+        None => resolve(daemon, &lease, &refs, r.no_cache).await,
+    };
+    daemon.brake.record(caller, resolved.is_err());
     if resolved.is_err() {
         scope.inspect(|g| g.refund(reads));
     }
@@ -472,6 +508,29 @@ async fn passthrough(
         o.denied = true;
         return Response::Error(e);
     }
+    // Through a grant with a read budget: every value a passthrough returns is charged, as
+    // `op-session read` charges it (refunded if op fails).
+    let charged = match scope.map(|g| g.passthrough_reads(&cmd).map(|n| (g, n))) {
+        Some(Ok((g, Some(n)))) => match g.reserve(n) {
+            Ok(()) => Some((g, n)),
+            Err(e) => {
+                o.denied = true;
+                return Response::Error(e);
+            }
+        },
+        Some(Err(e)) => {
+            o.denied = true;
+            return Response::Error(e);
+        }
+        Some(Ok((_, None))) | None => None,
+    };
+    let refund = |ok: bool| {
+        if let Some((g, n)) = charged
+            && !ok
+        {
+            g.refund(n);
+        }
+    };
     if cmd.effect() == Effect::Local {
         // Help, `--version`, completion: no account, no credential.
         return match crate::passthrough::run(daemon, None, cmd, &p, fds, stream).await {
@@ -492,12 +551,16 @@ async fn passthrough(
     };
     let lease = match lease {
         Ok(l) => l,
-        Err(e) => return Response::Error(e),
+        Err(e) => {
+            refund(false);
+            return Response::Error(e);
+        }
     };
     o.account = Some(lease.name.clone());
     if lease.mode == op_session_protocol::Mode::Connect
         && let Err(e) = crate::connect::check_passthrough(&cmd)
     {
+        refund(false);
         o.denied = true;
         return Response::Error(e);
     }
@@ -514,14 +577,19 @@ async fn passthrough(
         .await;
     o.confirm = ask.record;
     if let Err(e) = asked {
+        refund(false);
         o.denied = e.code == ErrorCode::ConfirmDenied;
         return Response::Error(e);
     }
     match crate::passthrough::run(daemon, Some(&lease), cmd, &p, fds, stream).await {
         Ok(code) => {
+            refund(code == 0);
             o.op_exit_code = Some(code);
             Response::Exit { code }
         }
-        Err(e) => Response::Error(e),
+        Err(e) => {
+            refund(false);
+            Response::Error(e)
+        }
     }
 }

@@ -4,7 +4,10 @@
 //! is already resolving are awaited, not re-run; the remaining misses of one request go to a
 //! single `op inject` call whose template separates references with random boundaries (a
 //! value cannot forge a boundary it never saw); if that call fails, one `op read` per
-//! reference names the one that failed. One reference alone uses `op read` directly.
+//! reference names the one that failed. One reference alone uses `op read` directly. A
+//! reference that recently named nothing is answered from the negative cache with the same
+//! error, without an `op` call; a caller the brake stopped ([`crate::brake`]) is answered
+//! from the caches only ([`from_memory`]).
 //!
 //! Never logs a value. Values leave this module only inside `SecretString`s.
 
@@ -13,6 +16,7 @@ use std::sync::Arc;
 use op_grammar::OpCall;
 use op_session_protocol::{ErrorBody, ErrorCode};
 use secrecy::SecretString;
+use secret_ref::Requested;
 use zeroize::Zeroizing;
 
 use op_session_protocol::Mode;
@@ -33,18 +37,12 @@ pub struct Resolved {
     pub cached: bool,
 }
 
-/// The cache key of a reference: its normalized form, or the raw text if it does not parse
-/// (then `op` reports the error in its own words).
-pub fn cache_key(reference: &str) -> String {
-    secret_ref::reference::parse(reference)
-        .map(|r| r.normalized())
-        .unwrap_or_else(|_| reference.to_string())
-}
-
 /// Where one distinct reference's value comes from.
 enum Source<'a> {
     /// The cache, for this session generation.
     Hit(Arc<SecretString>),
+    /// The negative cache: a recent "not found" for this session generation.
+    Missing(ErrorBody),
     /// This request resolves it.
     Lead(Lead<'a>),
     /// Another request is resolving it.
@@ -69,39 +67,52 @@ fn ended(lease: &Lease) -> ErrorBody {
     ))
 }
 
-/// Resolve `refs` for `lease`. Fails with the first failing reference's error (in request
-/// order). Nothing outlives the session: cached values belong to the lease's generation, an
-/// app session's cached values are served only while its authorization is confirmed, and a
-/// value resolved after the session ended is neither published nor returned.
+/// Resolve `refs` (parsed once where the request entered) for `lease`. Fails with the first
+/// failing reference's error (in request order). Nothing outlives the session: cached values
+/// belong to the lease's generation, an app session's cached values are served only while its
+/// authorization is confirmed, and a value resolved after the session ended is neither
+/// published nor returned.
 pub async fn resolve(
     daemon: &Arc<Daemon>,
     lease: &Lease,
-    refs: &[String],
+    refs: &[Requested],
     no_cache: bool,
 ) -> Result<Vec<Resolved>, ErrorBody> {
     let now = daemon.clock.now();
     let (account, generation) = (lease.name.as_str(), lease.generation);
-    let keys: Vec<String> = refs.iter().map(|r| cache_key(r)).collect();
 
     // One plan entry per distinct key, in first-seen order.
     let mut plan: Vec<(&str, &str, Source<'_>)> = Vec::new();
-    for (reference, key) in refs.iter().zip(&keys) {
+    for Requested {
+        text: reference,
+        key,
+        ..
+    } in refs
+    {
         if plan.iter().any(|(k, _, _)| *k == key.as_str()) {
             continue;
         }
         let hit = (!no_cache)
             .then(|| daemon.cache.get(account, generation, key, now))
             .flatten();
-        let source = match hit {
-            Some(v) => Source::Hit(v),
-            None => match daemon.cache.claim(account, generation, key) {
+        let miss = (!no_cache && hit.is_none())
+            .then(|| daemon.cache.get_miss(account, generation, key, now))
+            .flatten();
+        let source = match (hit, miss) {
+            (Some(v), _) => Source::Hit(v),
+            (None, Some(e)) => Source::Missing(e),
+            (None, None) => match daemon.cache.claim(account, generation, key) {
                 Claim::Lead(l) => Source::Lead(l),
                 Claim::Follow(rx) => Source::Follow(rx),
             },
         };
         plan.push((key, reference, source));
     }
-    if lease.mode == Mode::App && plan.iter().any(|(_, _, s)| matches!(s, Source::Hit(_))) {
+    if lease.mode == Mode::App
+        && plan
+            .iter()
+            .any(|(_, _, s)| matches!(s, Source::Hit(_) | Source::Missing(_)))
+    {
         // A locked app revokes every authorization at once: confirm before serving a value
         // from memory. On failure the leads are dropped, which releases their followers.
         lifecycle::confirm_app(daemon, lease).await?;
@@ -125,12 +136,19 @@ pub async fn resolve(
     for (key, _, source) in plan {
         let r = match source {
             Source::Hit(v) => Ok((v, true)),
+            Source::Missing(e) => Err(e),
             Source::Lead(lead) => {
                 let r = match fetched.next() {
                     Some(Ok(_)) if !current => Err(ended(lease)),
                     Some(r) => r.map(Arc::new),
                     None => Err(ErrorBody::new(ErrorCode::Internal, "a value went missing")),
                 };
+                if let Err(e) = &r
+                    && current
+                {
+                    // Only a "not found" is kept (cache::is_not_found).
+                    daemon.cache.put_miss(account, generation, key, e, now);
+                }
                 lead.publish(r.clone(), current, now);
                 r.map(|v| (v, false))
             }
@@ -139,7 +157,12 @@ pub async fn resolve(
         results.push((key, r));
     }
     let mut out = Vec::with_capacity(refs.len());
-    for (reference, key) in refs.iter().zip(&keys) {
+    for Requested {
+        text: reference,
+        key,
+        ..
+    } in refs
+    {
         let found = results.iter().find(|(k, _)| *k == key.as_str());
         match found.map(|(_, r)| r) {
             Some(Ok((value, cached))) => out.push(Resolved {
@@ -155,6 +178,57 @@ pub async fn resolve(
                 ));
             }
         }
+    }
+    Ok(out)
+}
+
+/// Resolve `refs` for a caller the brake stopped: from the value and negative caches only,
+/// never with an `op` call (an app session's cache is still confirmed first). A remembered
+/// "not found" keeps `op`'s words and says the caller is looping; anything else fails with
+/// `rate_limited` (exit 75) until the caller has been quiet for a minute.
+pub async fn from_memory(
+    daemon: &Arc<Daemon>,
+    lease: &Lease,
+    refs: &[Requested],
+    caller: &str,
+) -> Result<Vec<Resolved>, ErrorBody> {
+    let now = daemon.clock.now();
+    let (account, generation) = (lease.name.as_str(), lease.generation);
+    let looping = format!(
+        "{caller} is looping (more than {} errors in a row within a minute): op-session answers it from memory only, without calling 1Password, until it stops for a minute",
+        daemon.brake.limit()
+    );
+    let mut out = Vec::with_capacity(refs.len());
+    let mut confirmed = lease.mode != Mode::App;
+    for Requested {
+        text: reference,
+        key,
+        ..
+    } in refs
+    {
+        if !confirmed {
+            lifecycle::confirm_app(daemon, lease).await?;
+            confirmed = true;
+        }
+        if let Some(value) = daemon.cache.get(account, generation, key, now) {
+            out.push(Resolved {
+                reference: reference.clone(),
+                value,
+                cached: true,
+            });
+            continue;
+        }
+        if let Some(mut e) = daemon.cache.get_miss(account, generation, key, now) {
+            e.fix = looping;
+            return Err(e);
+        }
+        let mut e = ErrorBody::new(
+            ErrorCode::RateLimited,
+            format!("{reference} was not looked up: {looping}"),
+        )
+        .with_fix("fix the caller, then retry after a minute without requests");
+        e.retry_after_s = Some(crate::brake::WINDOW.as_secs());
+        return Err(e);
     }
     Ok(out)
 }
@@ -262,15 +336,6 @@ async fn inject_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_are_case_insensitive() {
-        assert_eq!(
-            cache_key("op://Dev/Stripe/Key"),
-            cache_key("op://dev/stripe/key")
-        );
-        assert_eq!(cache_key("not a ref"), "not a ref");
-    }
 
     #[test]
     fn boundaries_are_random() {

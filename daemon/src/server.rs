@@ -180,13 +180,19 @@ async fn connection(
         return;
     }
     // Who the peer is, read now, while it waits for its answer (audit identity, and the
-    // caller a confirmation prompt names).
+    // caller a confirmation prompt names, and the caller the brake counts errors for).
     let chain = match peer.pid {
-        Some(pid) if daemon.audit.is_some() || daemon.confirm.is_active() || scope.is_some() => {
+        Some(pid)
+            if daemon.audit.is_some()
+                || daemon.brake.limit() > 0
+                || daemon.confirm.is_active()
+                || scope.is_some() =>
+        {
             crate::peer::identify(&stream, pid, &daemon.ancestry)
         }
         _ => Vec::new(),
     };
+    let caller = crate::brake::caller_key(&chain);
     let read = async {
         let (pre, fds) = read_preamble(&stream).await.map_err(FrameError::Io)?;
         let payload = read_frame(&mut stream).await?;
@@ -255,12 +261,23 @@ async fn connection(
     let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
     // Who would be named in a prompt; read only where something may ask.
-    let caller = if daemon.confirm.is_active() || scope.as_ref().is_some_and(|g| g.confirm) {
+    let asker = if daemon.confirm.is_active() || scope.as_ref().is_some_and(|g| g.confirm) {
         crate::confirm::Caller::new(peer.pid, &chain)
     } else {
         crate::confirm::Caller::default()
     };
-    let (resp, outcome) = handle(&daemon, req, fds, &mut stream, scope.as_deref(), &caller).await;
+    let (resp, outcome) = handle(
+        &daemon,
+        req,
+        fds,
+        &mut stream,
+        scope.as_deref(),
+        crate::requests::Callers {
+            brake: caller.as_deref(),
+            confirm: &asker,
+        },
+    )
+    .await;
     if let Err(e) = write_response(&mut stream, &resp).await {
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
     }

@@ -134,6 +134,7 @@ impl Session {
             keepalive: self.keepalive,
             cache_entries,
             connect: self.connect.as_ref().map(|l| l.server.clone()),
+            quota: None, // filled in by the status request (crate::quota)
         }
     }
 }
@@ -350,6 +351,15 @@ impl Sessions {
         t.sessions = kept;
         self.changed.notify_one();
         gone
+    }
+
+    /// Every credential held now, for scrubbing what a passthrough prints.
+    pub fn credentials(&self) -> Vec<Arc<SecretToken>> {
+        self.lock()
+            .sessions
+            .iter()
+            .filter_map(|s| s.credential.clone())
+            .collect()
     }
 
     /// Whether a session of a mode `pick` picks is held.

@@ -33,6 +33,8 @@ pub struct DaemonInfo {
     pub uid: u32,
     /// Exit after this long without sessions or connections (socket activation only).
     pub exit_when_idle: Option<std::time::Duration>,
+    /// The config file it read (or would have read: a missing default file means defaults).
+    pub config_path: PathBuf,
 }
 
 /// Everything a request handler needs.
@@ -64,6 +66,10 @@ pub struct Daemon {
     pub presence: crate::presence::seen::Presence,
     /// `[confirm]`: prompts open and approvals remembered.
     pub confirm: crate::confirm::Confirm,
+    /// Request budgets and 429 retry times (kept across restarts).
+    pub quota: Arc<crate::quota::Quotas>,
+    /// The per-caller brake.
+    pub brake: crate::brake::Brake,
 }
 
 impl Daemon {
@@ -81,10 +87,21 @@ impl Daemon {
             None
         };
         let confirm = crate::confirm::Confirm::new(&config.confirm, clock.clone());
+        let quota = Arc::new(crate::quota::Quotas::new(
+            config.quota.clone(),
+            clock.clone(),
+            op_session_paths::state_dir()
+                .ok()
+                .map(|d| d.join(crate::quota::FILE_NAME)),
+        ));
+        let brake =
+            crate::brake::Brake::new(config.quota.caller_errors_per_minute(), clock.clone());
         Daemon {
             confirm,
             sessions: Sessions::new(config.default_account.clone()),
-            cache: Cache::new(config.cache_ttl),
+            cache: Cache::new(config.cache_ttl).with_negative_ttl(config.negative_ttl),
+            quota,
+            brake,
             op,
             audit,
             config,

@@ -40,6 +40,9 @@ pub struct AuditRecord {
     /// How many references were served from the cache.
     #[serde(default)]
     pub cache_hits: usize,
+    /// The answer was a remembered "not found" (the negative cache): no `op` call was made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub negative_cache: bool,
     /// Who relayed the request: `mcp` for `op-session mcp`; absent for the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,

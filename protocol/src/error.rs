@@ -165,6 +165,10 @@ pub struct ErrorBody {
     /// For [`ErrorCode::VersionMismatch`]: what the daemon is, so the client can decide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<Box<DaemonIdentity>>,
+    /// The answer came from the daemon's memory of a recent "not found" (the negative cache),
+    /// not from a new `op` call.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remembered: bool,
 }
 
 /// Who answered: enough for a client to decide whether it may restart the daemon.
@@ -190,6 +194,7 @@ impl ErrorBody {
             retry_after_s: None,
             op_exit_code: None,
             daemon: None,
+            remembered: false,
         }
     }
 

@@ -179,6 +179,10 @@ pub struct McpInfo {
     pub can_edit: bool,
     /// Policy allows `item delete` (destructive).
     pub can_delete: bool,
+    /// `[mcp] roots`: the directories `inject` and `run` may use (empty: the directory
+    /// `op-session mcp` was started in).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roots: Vec<String>,
 }
 
 /// The acknowledgement `read_secret` must carry before a value is returned.

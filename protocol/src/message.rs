@@ -90,7 +90,7 @@ pub enum Request {
     Lock(LockRequest),
     /// Resolve secret references (for `read`, `run` and `inject`).
     Resolve(ResolveRequest),
-    /// Run `op ARGS` with the caller's stdio (passed as fds), cwd and environment.
+    /// Run `op ARGS` with the caller's stdio (passed as fds) and presentation variables.
     Passthrough(PassthroughRequest),
     /// Open a scoped grant socket.
     Grant(crate::grant::GrantRequest),
@@ -226,7 +226,8 @@ pub struct PassthroughRequest {
     pub account: Option<String>,
     /// Arguments after `op`.
     pub args: Vec<String>,
-    /// The caller's working directory.
+    /// The caller's working directory: informational only. `op` runs in a fixed directory of
+    /// the daemon's, never this one (a relative path could otherwise name a caller's file).
     pub cwd: String,
     /// The caller's presentation variables (`OP_FORMAT` …). The daemon takes nothing else
     /// from a caller's environment, whatever is sent here.
@@ -265,6 +266,9 @@ pub enum Response {
         /// it on the fixed system path.
         #[serde(default)]
         configured: bool,
+        /// The config file the daemon read (so `init` can name where `op_path` came from).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        config: Option<String>,
     },
     /// Resolved values, in the order requested.
     Values(Values),

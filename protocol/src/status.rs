@@ -80,6 +80,10 @@ pub struct StatusReport {
     pub default_account: Option<String>,
     /// Held sessions.
     pub sessions: Vec<SessionStatus>,
+    /// The config file this daemon read at start (absent from daemons that predate it): doctor
+    /// compares it with the file the next start would read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
     /// What the presence watcher sees (absent from daemons that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<crate::presence::PresenceStatus>,
@@ -145,6 +149,42 @@ pub struct SessionStatus {
     /// Connect mode: the server and what its `/health` reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connect: Option<ConnectServer>,
+    /// The request budget (service-account and connect sessions), or the wait a 429 imposed
+    /// (any mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaStatus>,
+}
+
+/// A session's request budget: each sliding window, and the retry time of a 429.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaStatus {
+    /// Reads in the last hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads_per_hour: Option<QuotaWindow>,
+    /// Writes in the last hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_per_hour: Option<QuotaWindow>,
+    /// Reads and writes in the last day (`[quota] reads_per_day`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_day: Option<QuotaWindow>,
+    /// Seconds until a 429 from 1Password or Connect lets calls through again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+    /// Set when a window has used 90% of its limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// One window of a budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaWindow {
+    /// Requests counted in the window.
+    pub used: u64,
+    /// The limit (`0`: none).
+    pub limit: u64,
+    /// What is left (absent when there is no limit).
+    #[serde(default)]
+    pub left: Option<u64>,
 }
 
 /// A Connect server a session talks to.

@@ -61,7 +61,7 @@ impl Bus {
             // It complains about fd limits it cannot raise when not root; not our concern.
             .stderr(Stdio::null())
             .spawn()
-            .expect("dbus-daemon runs (Debian package `dbus`; .ci/run installs it)");
+            .expect("dbus-daemon runs (Debian package `dbus`; scripts/test installs it)");
         // It prints its address once it listens.
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())

@@ -2,6 +2,13 @@
 //! private world (HOME, XDG dirs, socket, fake-op state) in a temporary directory, and run the
 //! client, the daemon, fake-op and fake-op-ctl inside it.
 //!
+//! Tests start their daemons explicitly, with `--config` naming the world's config: a client's
+//! auto-start never takes a config from its caller's environment (it reads the one in the home
+//! directory the password database names), so [`World::client`] starts the world's daemon the
+//! way auto-start would (`--started-by autostart`), plus `--config`, before each command that
+//! would auto-start one. [`World::without_daemon`] turns that off for tests of auto-start itself
+//! and of a daemon that is not running.
+//!
 //! Nothing here listens beyond Unix sockets in the test's own temporary directory, except
 //! [`connect`]'s Connect stand-in, which binds 127.0.0.1 only.
 
@@ -30,6 +37,13 @@ pub struct Bins {
     pub mcp: PathBuf,
 }
 
+/// The one `cargo` command that builds the binaries the end-to-end tests run: the build of
+/// `cargo test --workspace` itself, so features resolve exactly as for that run
+/// (dev-dependencies included). Building only the four binary packages resolved fewer
+/// features, so each side rebuilt the binaries (and their dependencies) the other had just
+/// built, in the middle of a test run. Inside `cargo test --workspace` this is a no-op.
+pub const BUILD_ARGS: &[&str] = &["test", "-q", "--workspace", "--no-run"];
+
 /// Build the binaries once per test process (cargo's own lock serializes concurrent builds).
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
@@ -41,19 +55,7 @@ pub fn bins() -> &'static Bins {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
             .current_dir(&root)
-            .args([
-                "build",
-                "-q",
-                "-p",
-                "op-session",
-                "-p",
-                "op-sessiond",
-                "-p",
-                "fake-op",
-                "-p",
-                "op-session-mcp",
-                "--bins",
-            ])
+            .args(BUILD_ARGS)
             .status()
             .expect("cargo build runs");
         assert!(st.success(), "building the binaries failed");
@@ -61,6 +63,23 @@ pub fn bins() -> &'static Bins {
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
         let dir = target.join("debug");
+        // `cargo test` builds a package's plain binaries only for that package's own
+        // integration tests: client/, daemon/ and crates/mcp each keep one (tests/cli.rs) so
+        // that these exist on a clean checkout.
+        for name in [
+            "op-session",
+            "op-sessiond",
+            "op-session-mcp",
+            "fake-op",
+            "fake-op-ctl",
+        ] {
+            assert!(
+                dir.join(name).is_file(),
+                "{} was not built by `cargo {}`",
+                dir.join(name).display(),
+                BUILD_ARGS.join(" ")
+            );
+        }
         Bins {
             client: dir.join("op-session"),
             daemon: dir.join("op-sessiond"),
@@ -69,6 +88,15 @@ pub fn bins() -> &'static Bins {
             mcp: dir.join("op-session-mcp"),
         }
     })
+}
+
+/// Say, where a person reading the test output sees it, that part of a test did not run and why.
+/// Only for checks that need root (another uid, a foreign owner): a missing tool is a failure
+/// (scripts/test installs every tool), never a skip. Written to the process's stderr directly,
+/// past libtest's capture, so a passing run still shows what it left out.
+pub fn skipped(what: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED: {what}");
 }
 
 /// The fixture shipped with fake-op.
@@ -101,6 +129,8 @@ pub struct World {
     pub fake_home: PathBuf,
     /// Extra environment for every command.
     pub extra_env: Vec<(String, String)>,
+    /// Whether [`World::client`] leaves starting a daemon to the client (see the module doc).
+    manual: std::cell::Cell<bool>,
 }
 
 impl World {
@@ -141,7 +171,55 @@ impl World {
             socket,
             fake_home,
             extra_env: Vec::new(),
+            manual: std::cell::Cell::new(false),
         }
+    }
+
+    /// From now on, [`World::client`] starts no daemon: the client auto-starts one (which reads
+    /// no config of this world's) or finds none.
+    pub fn without_daemon(&self) -> &World {
+        self.manual.set(true);
+        self
+    }
+
+    /// Start this world's daemon explicitly (detaching, as auto-start does, with `--config`)
+    /// unless one already answers on its socket; wait until it serves.
+    pub fn start_daemon(&self) {
+        if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+            return;
+        }
+        let socket = self.socket.display().to_string();
+        let config = self.config.display().to_string();
+        let mut c = self.cmd(&bins().daemon);
+        c.args([
+            "--started-by",
+            "autostart",
+            "--socket",
+            &socket,
+            "--config",
+            &config,
+        ])
+        .current_dir("/")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        // The detaching daemon's first process exits once the server is ready (or failed).
+        let _ = c.status();
+        wait_until(Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&self.socket).is_ok()
+        });
+    }
+
+    /// Whether a client command with these arguments would auto-start a daemon for this
+    /// world's socket.
+    fn would_autostart(&self, args: &[&str]) -> bool {
+        let env_says = |k: &str| self.extra_env.iter().any(|(n, _)| n == k);
+        !self.manual.get()
+            && !env_says("OPSESSION_NO_AUTOSTART")
+            && !env_says("OPSESSION_SOCKET")
+            && !args
+                .iter()
+                .any(|a| *a == "--no-autostart" || *a == "--socket" || a.starts_with("--socket="))
+            && args.first() != Some(&"stop")
     }
 
     /// The environment every command of this world gets.
@@ -155,10 +233,6 @@ impl World {
                 self.config_home.display().to_string(),
             ),
             ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
-            (
-                "OPSESSION_DAEMON".into(),
-                bins().daemon.display().to_string(),
-            ),
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
             ("LANG".into(), "C.UTF-8".into()),
             ("TZ".into(), "UTC".into()),
@@ -177,8 +251,12 @@ impl World {
         c
     }
 
-    /// `op-session ARGS` (no TTY, stdin /dev/null).
+    /// `op-session ARGS` (no TTY, stdin /dev/null), with this world's daemon started first
+    /// where the client would auto-start one (see the module doc).
     pub fn client(&self, args: &[&str]) -> Command {
+        if self.would_autostart(args) {
+            self.start_daemon();
+        }
         let mut c = self.cmd(&bins().client);
         c.args(args);
         c
@@ -186,7 +264,7 @@ impl World {
 
     /// Run `op-session ARGS` and collect its output.
     pub fn run(&self, args: &[&str]) -> Out {
-        Out::from(self.client(args).output().unwrap())
+        Out::from(self.client(args).finish().unwrap())
     }
 
     /// Run `op-session ARGS` with `stdin` bytes.
@@ -197,8 +275,13 @@ impl World {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
-        Out::from(child.wait_with_output().unwrap())
+        // A command that refuses before reading its stdin closes it: that is its answer, not
+        // the test's failure (the exit code and stderr say what happened).
+        match child.stdin.take().unwrap().write_all(stdin) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+            r => r.unwrap(),
+        }
+        Out::from(wait_output(child, DEADLINE))
     }
 
     /// Run `op-session ARGS` `n` times at once (all spawned before any is awaited).
@@ -213,7 +296,7 @@ impl World {
             })
             .collect();
         kids.into_iter()
-            .map(|k| Out::from(k.wait_with_output().unwrap()))
+            .map(|k| Out::from(wait_output(k, DEADLINE)))
             .collect()
     }
 
@@ -223,10 +306,13 @@ impl World {
         processes(&format!("fake-op\0{subcommand}"), Some(&ours))
     }
 
-    /// `op-sessiond ARGS` in the foreground.
+    /// `op-sessiond ARGS`, with `--config` naming this world's config unless ARGS name one.
     pub fn daemon(&self, args: &[&str]) -> Command {
         let mut c = self.cmd(&bins().daemon);
         c.args(args);
+        if !args.iter().any(|a| a.starts_with("--config")) {
+            c.arg("--config").arg(&self.config);
+        }
         c
     }
 
@@ -239,7 +325,7 @@ impl World {
 
     /// `fake-op-ctl ARGS`, asserting success; returns stdout.
     pub fn ctl(&self, args: &[&str]) -> String {
-        let out = Out::from(self.cmd(&bins().ctl).args(args).output().unwrap());
+        let out = Out::from(self.cmd(&bins().ctl).args(args).finish().unwrap());
         assert_eq!(out.code, 0, "fake-op-ctl {args:?} failed: {}", out.stderr);
         out.stdout
     }
@@ -343,6 +429,87 @@ impl From<Output> for Out {
     }
 }
 
+/// How long one command of a test may run: past it the test kills the command's process group
+/// and fails, rather than wait with no end (a forwarded signal the command ignores, a daemon
+/// that never answers). Generous: the machine may be busy building.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// `output()` and `status()` with [`DEADLINE`]: every wait for a command in the tests ends.
+pub trait Finish {
+    /// As `Command::output` (stdout and stderr captured), failing the test past the deadline.
+    fn finish(&mut self) -> std::io::Result<Output>;
+    /// As `Command::status` (stdio inherited), failing the test past the deadline.
+    fn finish_status(&mut self) -> std::io::Result<std::process::ExitStatus>;
+}
+
+impl Finish for Command {
+    fn finish(&mut self) -> std::io::Result<Output> {
+        let child = self.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+        Ok(wait_output(child, DEADLINE))
+    }
+
+    fn finish_status(&mut self) -> std::io::Result<std::process::ExitStatus> {
+        let mut child = self.spawn()?;
+        Ok(wait_status(&mut child, DEADLINE))
+    }
+}
+
+/// Wait for `child` at most `limit`; past it, kill its process group and panic.
+pub fn wait_status(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let end = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(st)) => return st,
+            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(10)),
+            Ok(None) => {
+                let pid = child.id() as i32;
+                // The harness starts commands in their own session (detach_from_terminal), so
+                // the group is theirs; the child itself too, in case it is not a group leader.
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(-pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pid {pid} still running after {limit:?}: killed it");
+            }
+            Err(e) => panic!("waiting for pid {}: {e}", child.id()),
+        }
+    }
+}
+
+/// `Child::wait_with_output` with a deadline: the pipes are read on threads while the child is
+/// waited for at most `limit` (then its process group is killed and the test fails).
+pub fn wait_output(mut child: std::process::Child, limit: Duration) -> Output {
+    use std::io::Read;
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut v);
+            }
+            v
+        })
+    }
+    drop(child.stdin.take());
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status = wait_status(&mut child, limit);
+    // A grandchild may still hold a pipe; give it the rest of a short grace, then go on.
+    let join = |h: std::thread::JoinHandle<Vec<u8>>| {
+        if wait_until(Duration::from_secs(10), || h.is_finished()) {
+            h.join().unwrap_or_default()
+        } else {
+            panic!("a process the command started still holds its output open");
+        }
+    };
+    Output {
+        status,
+        stdout: join(out),
+        stderr: join(err),
+    }
+}
+
 /// Poll `f` until it is true or `limit` passes.
 pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;
@@ -434,6 +601,30 @@ pub fn detach_from_terminal(c: &mut Command) {
             nix::unistd::setsid()
                 .map(|_| ())
                 .map_err(std::io::Error::from)
+        });
+    }
+}
+
+/// Start the command with SIGINT, SIGTERM and SIGHUP at their default disposition and unblocked,
+/// except those in `ignored`, which it starts with ignored: a test about signals sets what it
+/// depends on rather than inherit the test runner's (under `nohup`, SIGHUP arrives ignored).
+pub fn signal_dispositions(c: &mut Command, ignored: &'static [nix::sys::signal::Signal]) {
+    use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, signal, sigprocmask};
+    use std::os::unix::process::CommandExt;
+    // SAFETY: signal and sigprocmask are async-signal-safe and touch only the child.
+    unsafe {
+        c.pre_exec(move || {
+            let mut set = SigSet::empty();
+            for s in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+                let h = if ignored.contains(&s) {
+                    SigHandler::SigIgn
+                } else {
+                    SigHandler::SigDfl
+                };
+                signal(s, h).map_err(std::io::Error::from)?;
+                set.add(s);
+            }
+            sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None).map_err(std::io::Error::from)
         });
     }
 }

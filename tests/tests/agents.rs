@@ -201,16 +201,52 @@ fn the_persons_own_config_survives_install_and_uninstall() {
         after.keys().collect::<Vec<_>>(),
         before.keys().collect::<Vec<_>>()
     );
+    // Every file, JSON included, comes back byte for byte: key order, spacing, indentation.
     for (rel, text) in &before {
-        if rel.ends_with(".json") {
-            // JSON comes back with the same content (rewritten with two-space indentation).
-            let a: serde_json::Value = serde_json::from_str(text).unwrap();
-            let b: serde_json::Value = serde_json::from_str(&after[rel]).unwrap();
-            assert_eq!(a, b, "{rel}");
-        } else {
-            assert_eq!(text, &after[rel], "{rel} changed");
-        }
+        assert_eq!(text, &after[rel], "{rel} changed");
     }
+}
+
+/// JSON configs are edited, not re-serialised: install adds our entry in the file's own
+/// indentation and leaves every other byte; uninstall gives the file back as it was. A key the
+/// person added to our Codex table (or JSON entry) survives uninstall.
+#[test]
+fn json_keeps_its_order_and_indentation_and_uninstall_removes_only_what_install_wrote() {
+    let w = World::new("");
+    let project = w.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let mcp = project.join(".mcp.json");
+    let original = "{\n    \"zebra\": true,\n    \"mcpServers\": {\n        \"db\": { \"command\": \"db-mcp\" }\n    },\n    \"alpha\": [1,2]\n}\n";
+    std::fs::write(&mcp, original).unwrap();
+    let dir = project.to_str().unwrap();
+    agent(&w, &["install", "claude-code", "--project", dir]);
+    let installed = std::fs::read_to_string(&mcp).unwrap();
+    assert!(
+        installed.starts_with(
+            "{\n    \"zebra\": true,\n    \"mcpServers\": {\n        \"db\": { \"command\": \"db-mcp\" },\n        \"op-session\": {\n            \"args\": ["
+        ),
+        "{installed}"
+    );
+    assert!(
+        installed.ends_with("    },\n    \"alpha\": [1,2]\n}\n"),
+        "{installed}"
+    );
+    agent(&w, &["uninstall", "claude-code", "--project", dir]);
+    assert_eq!(std::fs::read_to_string(&mcp).unwrap(), original);
+
+    // Codex: a key the person added to our table stays; only command/args/env_vars go.
+    agent(&w, &["install", "codex", "--project", dir]);
+    let toml = project.join(".codex/config.toml");
+    let text = std::fs::read_to_string(&toml).unwrap();
+    std::fs::write(&toml, format!("{text}startup_timeout_sec = 30\n")).unwrap();
+    agent(&w, &["uninstall", "codex", "--project", dir]);
+    let left = std::fs::read_to_string(&toml).unwrap();
+    assert!(left.contains("[mcp_servers.op-session]"), "{left}");
+    assert!(left.contains("startup_timeout_sec = 30"), "{left}");
+    assert!(
+        !left.contains("command") && !left.contains("env_vars"),
+        "{left}"
+    );
 }
 
 #[test]
@@ -248,11 +284,7 @@ fn the_written_mcp_entry_starts_op_session_mcp() {
     assert_eq!(command, bins().client);
     assert_eq!(entry["args"], serde_json::json!(["mcp"]));
 
-    let has_mcp = w.run(&["mcp", "--help"]).code == 0;
-    if !has_mcp {
-        eprintln!("op-session mcp is not in this build; listing its tools is skipped");
-        return;
-    }
+    assert_eq!(w.run(&["mcp", "--help"]).code, 0, "op-session mcp runs");
     let mut child = w
         .client(&["mcp"])
         .stdin(Stdio::piped())
@@ -289,5 +321,154 @@ fn the_written_mcp_entry_starts_op_session_mcp() {
             .as_array()
             .is_some_and(|t| !t.is_empty()),
         "{reply}"
+    );
+}
+
+/// An MCP client that starts `op-session` with only HOME, PATH, USER, SHELL, TERM and LOGNAME
+/// (Codex, the Python SDK's stdio_client, Inspector, fastmcp) reaches the daemon in the
+/// person's runtime directory, `/run/user/<uid>`, not a second one under /tmp. Run as a spare
+/// uid so the machine's own `/run/user` entries are never touched.
+#[test]
+fn a_client_with_a_trimmed_environment_finds_the_socket_in_run_user() {
+    use op_session_e2e::Finish as _;
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        op_session_e2e::skipped("a trimmed-environment client in /run/user/<uid> needs root");
+        return;
+    }
+    let uid = 61000 + std::process::id() % 4000;
+    let run_user = PathBuf::from(format!("/run/user/{uid}"));
+    assert!(!run_user.exists(), "{} is in use", run_user.display());
+    struct Cleanup(PathBuf, PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            // The daemon (uid-owned, auto-started) goes with the directory.
+            if let Ok(pid) = std::fs::read_to_string(self.0.join("op-session/agent.sock.lock"))
+                && let Ok(pid) = pid.trim().parse::<i32>()
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = std::fs::remove_dir_all(&self.0);
+            let _ = std::fs::remove_dir_all(&self.1);
+        }
+    }
+    let home = std::env::temp_dir().join(format!("trimmed-home-{uid}"));
+    let _cleanup = Cleanup(run_user.clone(), home.clone());
+    let fake_home = home.join("fakeop");
+    let config = home.join(".config/op-session/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(&fake_home).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "op_path = \"{}\"\nop_env = {{ FAKE_OP_HOME = \"{}\" }}\n",
+            bins().fake_op.display(),
+            fake_home.display()
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir(&run_user).unwrap();
+    std::fs::set_permissions(&run_user, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let owner = Some(nix::unistd::Uid::from_raw(uid));
+    let group = Some(nix::unistd::Gid::from_raw(uid));
+    for p in [
+        &run_user,
+        &home,
+        &home.join(".config"),
+        &config.parent().unwrap().to_path_buf(),
+        &config,
+        &fake_home,
+    ] {
+        nix::unistd::chown(p.as_path(), owner, group).unwrap();
+    }
+    let trimmed = |args: &[&str]| -> Out {
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            &format!("--reuid={uid}"),
+            &format!("--regid={uid}"),
+            "--clear-groups",
+        ])
+        .arg(&bins().client)
+        .args(args)
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("USER", "trimmed")
+        .env("LOGNAME", "trimmed")
+        .env("SHELL", "/bin/sh")
+        .env("TERM", "dumb")
+        .current_dir(&home)
+        .stdin(Stdio::null());
+        op_session_e2e::detach_from_terminal(&mut c);
+        c.finish().unwrap().into()
+    };
+    // The daemon is started explicitly (auto-start reads the config at the passwd home, and
+    // this spare uid has no passwd entry), with the same trimmed environment: it finds
+    // /run/user/<uid> by itself too, as a service unit without XDG_RUNTIME_DIR would.
+    let mut d = std::process::Command::new("setpriv");
+    d.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={uid}"),
+        "--clear-groups",
+    ])
+    .arg(&bins().daemon)
+    .arg("--config")
+    .arg(&config)
+    .env_clear()
+    .env("HOME", &home)
+    .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+    .env("USER", "trimmed")
+    .env("LOGNAME", "trimmed")
+    .current_dir("/")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    // The detaching daemon's first process exits once the server is ready (or failed).
+    let started = d.finish_status().unwrap();
+    assert!(started.success(), "op-sessiond started: {started:?}");
+    let out = trimmed(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let expected = run_user.join("op-session/agent.sock");
+    assert_eq!(v["socket"], expected.display().to_string(), "{v:#}");
+    assert!(!Path::new(&format!("/tmp/op-session-{uid}")).exists());
+    // The MCP server's entry point finds it too: `op-session mcp` reaches the daemon first.
+    let out = trimmed(&["stop"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// After a project install the hint names `--project DIR` (a bare uninstall would take out the
+/// user-wide install instead), and a Codex project install says Codex needs the project trusted.
+#[test]
+fn project_install_hints_name_the_project_and_codex_trust() {
+    let w = World::new("");
+    let project = w.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    let dir = project.to_str().unwrap();
+    for name in AGENTS {
+        let out = agent(&w, &["install", name, "--project", dir]);
+        assert!(
+            out.stdout.contains(&format!(
+                "op-session agent uninstall {name} --project {dir}"
+            )),
+            "{name}: {}",
+            out.stdout
+        );
+        assert_eq!(
+            out.stdout.contains("trusted"),
+            name == "codex",
+            "{name}: {}",
+            out.stdout
+        );
+    }
+    let out = agent(&w, &["install", "codex"]);
+    assert!(
+        out.stdout
+            .contains("`op-session agent uninstall codex` takes"),
+        "{}",
+        out.stdout
     );
 }

@@ -11,6 +11,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::connect::{Connect, connect_world};
 use op_session_e2e::{Out, World, fixture, processes, wait_until};
 
@@ -59,7 +60,7 @@ fn run_case(w: &World, args: &[&str], stdin: Option<&str>, env: &[(String, Strin
             .write_all(input.as_bytes())
             .unwrap();
     }
-    child.wait_with_output().unwrap().into()
+    op_session_e2e::wait_output(child, op_session_e2e::DEADLINE).into()
 }
 
 #[test]
@@ -296,7 +297,7 @@ fn the_token_comes_from_stdin_a_token_file_or_systemd_credentials_never_argv() {
     let raw = std::process::Command::new(env!("CARGO_BIN_EXE_raw-frame"))
         .arg(&c.w.socket)
         .arg(op_session_e2e::hex(&req))
-        .output()
+        .finish()
         .unwrap();
     let text = String::from_utf8_lossy(&raw.stdout);
     assert!(text.contains("\"mode\":\"connect\""), "{text}");
@@ -360,10 +361,21 @@ fn faults_have_clear_errors_and_exit_codes_and_never_take_the_daemon_down() {
 
     // 429 with Retry-After: 75, and the wait is named.
     k.status.store(429, SeqCst);
-    k.retry_after.store(42, SeqCst);
+    k.retry_after.store(1, SeqCst);
     let out = c.w.run(&["read", "op://Dev/Stripe/key"]);
     assert_eq!(out.code, 75, "{}", out.stderr);
-    assert!(out.stderr.contains("Retry-After: 42s"), "{}", out.stderr);
+    assert!(out.stderr.contains("Retry-After: 1s"), "{}", out.stderr);
+    // Until Retry-After has passed, nothing is sent (issue 22; tests/tests/quota.rs).
+    let served = c.server.requests().len();
+    let out = c.w.run(&["read", "op://Dev/Stripe/key"]);
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(out.stderr.contains("sends nothing"), "{}", out.stderr);
+    assert_eq!(c.server.requests().len(), served);
+    assert!(wait_until(Duration::from_secs(5), || {
+        c.w.status()["sessions"][0]["quota"]
+            .get("retry_after_s")
+            .is_none()
+    }));
     // 5xx: also retry later.
     k.status.store(503, SeqCst);
     k.retry_after.store(0, SeqCst);
@@ -468,7 +480,7 @@ fn passthrough_offers_only_what_op_does_with_connect_and_never_execs_or_reveals(
     let out: Out =
         c.w.client(&["op", "run", "--", "printenv", "K"])
             .env("K", "op://Dev/Stripe/key")
-            .output()
+            .finish()
             .unwrap()
             .into();
     assert_eq!(out.stdout, "<concealed by 1Password>\n", "{}", out.stderr);
@@ -478,7 +490,7 @@ fn passthrough_offers_only_what_op_does_with_connect_and_never_execs_or_reveals(
     let raw = std::process::Command::new(env!("CARGO_BIN_EXE_raw-frame"))
         .arg(&c.w.socket)
         .arg(op_session_e2e::hex(&req))
-        .output()
+        .finish()
         .unwrap();
     let text = String::from_utf8_lossy(&raw.stdout);
     assert!(text.contains("bad_request"), "{text}");
@@ -574,14 +586,14 @@ fn the_connect_token_never_reaches_argv_files_logs_audit_errors_or_responses() {
         })
         .count();
     assert_eq!(in_environ, 0, "the token is in some process's environment");
-    outputs.push(slow.wait_with_output().unwrap().into());
+    outputs.push(op_session_e2e::wait_output(slow, op_session_e2e::DEADLINE).into());
     c.server.knobs().delay_ms.store(0, SeqCst);
 
     outputs.push(c.w.run(&["read", "op://Dev/Stripe/key", "op://Dev/Database/password"]));
     outputs.push(
         c.w.client(&["run", "--", "printenv", "K"])
             .env("K", "op://Prod/Stripe/key")
-            .output()
+            .finish()
             .unwrap()
             .into(),
     );
@@ -707,7 +719,7 @@ fn with_no_op_binary_at_all_read_run_and_inject_still_work() {
     let out: Out =
         c.w.client(&["run", "--no-masking", "--", "printenv", "K"])
             .env("K", "op://Dev/Database/username")
-            .output()
+            .finish()
             .unwrap()
             .into();
     assert_eq!(out.stdout, "dbadmin\n", "{}", out.stderr);

@@ -8,15 +8,31 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, bins};
 
 /// `doctor --json` with extra environment: (exit code, check → status, the whole report).
 fn doctor(w: &World, env: &[(&str, &str)]) -> (i32, BTreeMap<String, String>, serde_json::Value) {
+    if env.iter().any(|(k, _)| *k == "OPSESSION_NO_AUTOSTART") {
+        w.without_daemon();
+    }
     let mut c = w.client(&["doctor", "--json"]);
     for (k, v) in env {
         c.env(k, v);
     }
-    let out: Out = c.output().unwrap().into();
+    report(c)
+}
+
+/// `doctor --json` run by the `op-session` at `client` (with this world's environment).
+fn doctor_from(w: &World, client: &Path) -> (i32, BTreeMap<String, String>, serde_json::Value) {
+    w.start_daemon();
+    let mut c = std::process::Command::new(client);
+    c.args(["doctor", "--json"]).env_clear().envs(w.env());
+    report(c)
+}
+
+fn report(mut c: std::process::Command) -> (i32, BTreeMap<String, String>, serde_json::Value) {
+    let out: Out = c.finish().unwrap().into();
     let report: serde_json::Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("doctor --json printed no JSON ({e}): {}", out.stdout));
     let checks = report["checks"]
@@ -155,11 +171,14 @@ fn op_without_the_setgid_group_is_named_as_a_warning() {
 
 #[test]
 fn an_invalid_config_fails_the_config_check() {
+    // The running daemon's file is the one its next start reads (no variable moves it).
     let w = world();
+    w.start_daemon();
     let text = std::fs::read_to_string(&w.config).unwrap();
     std::fs::write(&w.config, format!("{text}no_such_key = 1\n")).unwrap();
-    let f = fails(&w, &[("OPSESSION_NO_AUTOSTART", "1")], "config");
+    let f = fails(&w, &[], "config");
     assert!(f["detail"].as_str().unwrap().contains("no_such_key"), "{f}");
+    w.run(&["stop"]);
 }
 
 #[test]
@@ -329,4 +348,114 @@ fn a_daemon_of_another_version_fails_the_daemon_check() {
         f["fix"].as_str().unwrap().contains("op-session stop"),
         "{f}"
     );
+}
+
+/// Set `path`'s modification time a minute ahead, as if edited after whatever runs now started.
+fn touch_later(path: &Path) {
+    // Read-only: a running binary cannot be opened for writing; futimens needs only ownership.
+    let f = std::fs::File::open(path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+}
+
+#[test]
+fn doctor_checks_the_config_the_next_start_reads_not_the_running_daemon() {
+    // The daemon runs with a good op; then the file names an op that does not exist.
+    let w = world();
+    assert_eq!(w.run(&["status"]).code, 0);
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    let good_op = bins().fake_op.display().to_string();
+    std::fs::write(&w.config, text.replace(&good_op, "/nonexistent/op")).unwrap();
+    let f = fails(&w, &[], "config");
+    assert!(
+        f["detail"].as_str().unwrap().contains("/nonexistent/op"),
+        "{f}"
+    );
+    assert!(f["fix"].as_str().unwrap().contains("op_path"), "{f}");
+    // Not executable is as bad as missing.
+    let plain = w.dir.path().join("not-executable");
+    std::fs::write(&plain, "").unwrap();
+    std::fs::write(
+        &w.config,
+        text.replace(&good_op, &plain.display().to_string()),
+    )
+    .unwrap();
+    let f = fails(&w, &[], "config");
+    assert!(
+        f["detail"].as_str().unwrap().contains("not an executable"),
+        "{f}"
+    );
+    // A config that no longer parses.
+    std::fs::write(&w.config, format!("{text}no_such_key = 1\n")).unwrap();
+    let f = fails(&w, &[], "config");
+    assert!(f["detail"].as_str().unwrap().contains("no_such_key"), "{f}");
+    // Valid again, but edited after the daemon started: restart to apply.
+    std::fs::write(&w.config, &text).unwrap();
+    touch_later(&w.config);
+    let f = fails(&w, &[], "config");
+    assert!(
+        f["fix"].as_str().unwrap().contains("op-session stop"),
+        "{f}"
+    );
+    w.run(&["stop"]);
+}
+
+#[test]
+fn a_daemon_started_from_another_config_or_an_older_binary_fails_with_restart_to_apply() {
+    // A caller's variable no longer moves the config (issue 19): doctor names the file the
+    // running daemon read, which is the one its next start is given.
+    let w = world();
+    let out: Out = w
+        .client(&["status"])
+        .env("OPSESSION_CONFIG", "/nonexistent/other.toml")
+        .finish()
+        .unwrap()
+        .into();
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let (_, checks, report) = doctor(&w, &[("OPSESSION_CONFIG", "/nonexistent/other.toml")]);
+    assert_eq!(checks["config"], "ok", "{report:#}");
+    let config = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "config")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(config.contains(&w.config.display().to_string()), "{config}");
+    w.run(&["stop"]);
+
+    // Started from a binary replaced since.
+    // doctor looks at the op-sessiond installed beside it: a copy of both, in their own
+    // directory, so the shared build's binaries are left alone.
+    let w = world();
+    let dir = w.dir.path().join("installed");
+    std::fs::create_dir(&dir).unwrap();
+    let (client, daemon) = (dir.join("op-session"), dir.join("op-sessiond"));
+    std::fs::copy(&bins().client, &client).unwrap();
+    std::fs::copy(&bins().daemon, &daemon).unwrap();
+    let (code, checks, report) = doctor_from(&w, &client);
+    assert_eq!(checks["daemon"], "ok", "{report:#}");
+    assert_eq!(code, 0, "{report:#}");
+    touch_later(&daemon);
+    let (code, _, report) = doctor_from(&w, &client);
+    assert_eq!(code, 1, "{report:#}");
+    let f = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "daemon")
+        .unwrap()
+        .clone();
+    assert_eq!(f["status"], "fail", "{f}");
+    assert!(
+        f["detail"].as_str().unwrap().contains("older binary"),
+        "{f}"
+    );
+    assert!(
+        f["fix"].as_str().unwrap().contains("op-session stop"),
+        "{f}"
+    );
+    w.run(&["stop"]);
 }

@@ -9,6 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, hex, raw_request, wait_until};
 
 fn raw_frame_bin() -> &'static str {
@@ -71,7 +72,7 @@ fn a_wide_or_foreign_socket_directory_is_refused_with_the_fix() {
     let dir = w.socket.parent().unwrap();
     std::fs::create_dir_all(dir).unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out: op_session_e2e::Out = w.daemon(&["--foreground"]).output().unwrap().into();
+    let out: op_session_e2e::Out = w.daemon(&["--foreground"]).finish().unwrap().into();
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains(&dir.display().to_string()),
@@ -87,18 +88,18 @@ fn a_wide_or_foreign_socket_directory_is_refused_with_the_fix() {
     if nix::unistd::geteuid().is_root() {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         nix::unistd::chown(dir, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
-        let out: op_session_e2e::Out = w.daemon(&["--foreground"]).output().unwrap().into();
+        let out: op_session_e2e::Out = w.daemon(&["--foreground"]).finish().unwrap().into();
         assert_eq!(out.code, 1);
         assert!(out.stderr.contains("owned by uid 65534"), "{}", out.stderr);
     } else {
-        eprintln!("skipped the foreign-owner half: needs root to chown");
+        op_session_e2e::skipped("the foreign-owner half needs root to chown");
     }
 }
 
 #[test]
 fn a_client_running_as_another_uid_is_refused_and_logged() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root to run a client as another uid");
+        op_session_e2e::skipped("a client as another uid needs root");
         return;
     }
     let w = World::new("");
@@ -122,7 +123,7 @@ fn a_client_running_as_another_uid_is_refused_and_logged() {
         ])
         .arg(&w.socket)
         .arg(hex(&req))
-        .output()
+        .finish()
         .expect("setpriv runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -206,7 +207,7 @@ fn garbage_oversized_and_truncated_frames_leave_the_daemon_serving() {
     let out = Command::new(raw_frame_bin())
         .arg(&w.socket)
         .arg(hex(&big))
-        .output()
+        .finish()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -224,7 +225,7 @@ fn other_protocol_versions_get_a_clear_error_naming_the_daemon() {
     let out = Command::new(raw_frame_bin())
         .arg(&w.socket)
         .arg(hex(&req))
-        .output()
+        .finish()
         .unwrap();
     let v: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
@@ -283,7 +284,7 @@ fn sigterm_exits_zero_and_removes_the_socket() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let st = d.wait().unwrap();
+    let st = op_session_e2e::wait_status(&mut d, op_session_e2e::DEADLINE);
     assert_eq!(st.code(), Some(0));
     assert!(!w.socket.exists(), "socket left behind");
     let out = w.run(&["--no-autostart", "status"]);
@@ -332,6 +333,8 @@ fn two_daemons_started_at_once_one_serves_the_other_explains() {
 #[test]
 fn eight_clients_auto_starting_at_once_end_with_one_daemon() {
     let w = World::new("");
+    // The clients start the daemon themselves (it reads the standard config, not this world's).
+    w.without_daemon();
     let mut pids = std::collections::BTreeSet::new();
     for out in w.run_parallel(8, &["status", "--json"]) {
         assert_eq!(out.code, 0, "{}", out.stderr);
@@ -363,6 +366,7 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
     // Play an older daemon that this client auto-started: it answers every request with
     // version_mismatch naming a pid (a sleeping stand-in) and "autostart".
     let w = World::new("");
+    w.without_daemon();
     let mut old = Command::new("sleep").arg("30").spawn().unwrap();
     let old_pid = old.id();
     let listener = bind_in_private_dir(&w);
@@ -399,6 +403,7 @@ fn a_client_restarts_an_auto_started_daemon_of_another_protocol_version() {
 #[test]
 fn a_daemon_started_by_hand_of_another_version_is_left_alone_with_advice() {
     let w = World::new("");
+    w.without_daemon();
     let listener = bind_in_private_dir(&w);
     let t = std::thread::spawn(move || {
         answer_once(
@@ -451,7 +456,7 @@ fn the_lock_file_names_the_detached_daemon_so_a_second_start_points_at_it() {
         Some(pid),
         "the lock names a process that is gone"
     );
-    let out: op_session_e2e::Out = w.daemon(&["--foreground"]).output().unwrap().into();
+    let out: op_session_e2e::Out = w.daemon(&["--foreground"]).finish().unwrap().into();
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains(&format!("pid {pid}")), "{}", out.stderr);
     w.run(&["stop"]);
@@ -460,6 +465,7 @@ fn the_lock_file_names_the_detached_daemon_so_a_second_start_points_at_it() {
 #[test]
 fn completions_and_a_man_page_are_generated() {
     let w = World::new("");
+    w.without_daemon();
     for shell in ["bash", "zsh", "fish"] {
         let out = w.run(&["completions", shell]);
         assert_eq!(out.code, 0, "{shell}: {}", out.stderr);
@@ -493,7 +499,7 @@ fn stop_returns_once_the_daemon_has_exited_so_a_new_one_can_start_at_once() {
             .is_some_and(|i| !state[i + 1..].trim_start().starts_with('Z'));
         assert!(!running, "stop returned while the daemon still ran");
         // An immediate manual start is not told "already running".
-        let out: Out = w.daemon(&[]).output().unwrap().into();
+        let out: Out = w.daemon(&[]).finish().unwrap().into();
         assert_eq!(out.code, 0, "{}", out.stderr);
         assert_eq!(w.run(&["stop"]).code, 0);
     }

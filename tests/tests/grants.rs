@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, bins, wait_until};
 
 const MY_PASSWORD: &[u8] = b"correct horse battery staple\n";
@@ -43,7 +44,7 @@ fn grant(w: &World, args: &[&str]) -> PathBuf {
 fn via(w: &World, socket: &Path, args: &[&str]) -> Out {
     w.client(args)
         .env("OPSESSION_SOCKET", socket)
-        .output()
+        .finish()
         .unwrap()
         .into()
 }
@@ -128,7 +129,7 @@ fn references_verbs_and_passthrough_are_limited_to_what_was_granted() {
         .client(&["run", "--", "printenv", "K"])
         .env("OPSESSION_SOCKET", &g)
         .env("K", "op://Dev/Stripe/key")
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 78, "run is not among its verbs: {}", out.stderr);
@@ -220,7 +221,7 @@ fn a_grant_holder_can_give_it_up_and_another_uid_is_refused() {
             .arg(env!("CARGO_BIN_EXE_raw-frame"))
             .arg(&g)
             .arg(op_session_e2e::hex(&req))
-            .output()
+            .finish()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("permission_denied"), "{text}");
@@ -232,7 +233,7 @@ fn which(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
         .stdout(Stdio::null())
-        .status()
+        .finish_status()
         .is_ok_and(|s| s.success())
 }
 
@@ -255,14 +256,14 @@ fn sshd(dir: &Path) -> Sshd {
     let sshd_bin = ["/usr/sbin/sshd", "/usr/bin/sshd"]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .expect("sshd is installed (.ci/run installs openssh-server)");
+        .expect("sshd is installed (scripts/test installs openssh-server)");
     std::fs::create_dir_all(dir).unwrap();
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     for name in ["host_key", "user_key"] {
         let st = Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
             .arg(dir.join(name))
-            .status()
+            .finish_status()
             .unwrap();
         assert!(st.success());
     }
@@ -344,7 +345,7 @@ fn ssh_with_forward(s: &Sshd, remote: &Path, local: &Path, command: &str) -> Out
         .arg(format!("{user}@127.0.0.1"))
         .arg(command)
         .stdin(Stdio::null())
-        .output()
+        .finish()
         .unwrap()
         .into()
 }
@@ -426,7 +427,7 @@ fn sandboxed(w: &World, grant_dir: &Path, wrapper: &[&str], args: &[&str]) -> Ou
     t.arg("30").arg(c.get_program()).args(c.get_args());
     t.env_clear()
         .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
-    t.stdin(Stdio::null()).output().unwrap().into()
+    t.stdin(Stdio::null()).finish().unwrap().into()
 }
 
 #[test]
@@ -437,7 +438,7 @@ fn a_sandbox_that_sees_only_the_grants_directory_reads_within_it() {
     let mut wrappers: Vec<Vec<&str>> = Vec::new();
     assert!(
         which("bwrap"),
-        "bubblewrap is installed (.ci/run installs it)"
+        "bubblewrap is installed (scripts/test installs it)"
     );
     wrappers.push(vec!["bwrap"]);
     if nix::unistd::geteuid().is_root() {

@@ -8,6 +8,7 @@
 use std::io::Read;
 use std::process::Stdio;
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World};
 
 const MY_PASSWORD: &[u8] = b"correct horse battery staple\n";
@@ -33,7 +34,7 @@ fn run_script(w: &World, flags: &[&str], script: &str) -> Out {
     w.client(&args)
         .env("K", "op://Dev/Stripe/key")
         .env("U", "op://Dev/Database/username")
-        .output()
+        .finish()
         .unwrap()
         .into()
 }
@@ -93,7 +94,7 @@ fn run_conceals_base64_hex_percent_and_json_forms_of_a_value() {
         .client(&["run", "--", "sh", "-c", ENCODINGS])
         .env("K", "op://Dev/Stripe/key")
         .env("OPSESSION_MASK_MIN_ENCODED", "64")
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(by_env.stdout, exact.stdout);
@@ -101,7 +102,7 @@ fn run_conceals_base64_hex_percent_and_json_forms_of_a_value() {
         .client(&["run", "--", "true"])
         .env("K", "op://Dev/Stripe/key")
         .env("OPSESSION_MASK_MIN_ENCODED", "eight")
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(bad.code, 64, "{}", bad.stderr);
@@ -140,7 +141,7 @@ fn a_value_split_between_stdout_and_stderr_into_one_pipe_is_masked() {
         .unwrap();
     let mut both = String::new();
     reader.read_to_string(&mut both).unwrap();
-    assert!(child.wait().unwrap().success());
+    assert!(op_session_e2e::wait_status(&mut child, op_session_e2e::DEADLINE).success());
     assert_eq!(both, format!("key={CONCEALED}!\n{CONCEALED}\n"));
     assert!(!both.contains(STRIPE));
 
@@ -151,7 +152,7 @@ fn a_value_split_between_stdout_and_stderr_into_one_pipe_is_masked() {
         .env("K", "op://Dev/Stripe/key")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 0);

@@ -173,18 +173,24 @@ impl Session {
 }
 
 fn mcp_command(w: &World, args: &[&str]) -> Command {
+    // Tests start the daemon explicitly (auto-start would read no config of this world's).
+    if !args.contains(&"--print-config") {
+        w.start_daemon();
+    }
     let mut c = Command::new(&bins().client);
     c.arg("mcp")
         .args(args)
         .env_clear()
         .envs(w.env())
-        .current_dir(&w.home);
+        // The world's root: the default `[mcp] roots` (templates, outputs, env files live there).
+        .current_dir(w.dir.path());
     detach_from_terminal(&mut c);
     c
 }
 
 /// `op-session mcp` over stdio, with everything it writes to stdout also kept in `tee`.
 async fn stdio_client(w: &World, tee: &Path) -> (Client, Recorder) {
+    w.start_daemon();
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg("\"$0\" mcp | tee \"$1\"")
@@ -192,7 +198,8 @@ async fn stdio_client(w: &World, tee: &Path) -> (Client, Recorder) {
         .arg(tee)
         .env_clear()
         .envs(w.env())
-        .current_dir(&w.home);
+        // The world's root: the default `[mcp] roots` (templates, outputs, env files live there).
+        .current_dir(w.dir.path());
     detach_from_terminal(&mut c);
     let transport =
         rmcp::transport::TokioChildProcess::new(tokio::process::Command::from(c)).unwrap();
@@ -226,6 +233,9 @@ fn fake_state(w: &World) -> Value {
 }
 
 /// The value of `field` in the first item titled `title` in fake-op's state.
+/// Values the MCP suite writes into fields: they must reach `op` only on its stdin.
+const FIELD_VALUES: [&str; 2] = ["mcp-field-value-7731", "mcp-edited-value-4410"];
+
 fn stored_value(w: &World, title: &str, field: &str) -> Option<String> {
     let state = fake_state(w);
     let mut found = None;
@@ -373,7 +383,18 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
             json!({"reference": "op://Dev/Nope/key"}),
         )
         .await;
-    assert!(r.is_error, "{}", r.text);
+    // Answered, not failed: it does not resolve, and why (op's own words).
+    assert!(!r.is_error, "{}", r.text);
+    assert_eq!(r.json["resolves"], false, "{}", r.text);
+    assert_eq!(r.json["reference"], "op://Dev/Nope/key");
+    assert!(
+        r.json["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Nope"),
+        "{}",
+        r.text
+    );
 
     let r = s
         .call(
@@ -509,10 +530,17 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
         .call(
             c,
             "create_item",
-            json!({"vault": "Dev", "title": title, "category": "Login", "fields": ["username=ci-bot"]}),
+            json!({"vault": "Dev", "title": title, "category": "Login",
+                   "fields": ["username=ci-bot", format!("Deploy.api key[password]={}", FIELD_VALUES[0])]}),
         )
         .await;
     assert!(!r.is_error, "{}", r.text);
+    // The value reached op (on its stdin, as a template: see the argv scan below).
+    assert_eq!(
+        stored_value(w, &title, "api key").as_deref(),
+        Some(FIELD_VALUES[0])
+    );
+    assert!(!r.text.contains(FIELD_VALUES[0]), "{}", r.text);
     let generated = stored_value(w, &title, "password").expect("a generated password");
     assert!(generated.len() >= 8);
     assert!(
@@ -525,11 +553,18 @@ async fn exercise_every_tool(w: &World, c: &Client, s: &mut Session) -> String {
         .call(
             c,
             "edit_item",
-            json!({"item": title, "vault": "Dev", "fields": ["username=ci-bot-2"]}),
+            json!({"item": title, "vault": "Dev",
+                   "fields": ["username=ci-bot-2", format!("Deploy.api key={}", FIELD_VALUES[1])]}),
         )
         .await;
     assert!(!r.is_error, "{}", r.text);
     assert!(r.text.contains("ci-bot-2"), "{}", r.text);
+    assert_eq!(
+        stored_value(w, &title, "api key").as_deref(),
+        Some(FIELD_VALUES[1])
+    );
+    // The edit kept what it did not name: the generated password is still there.
+    assert_eq!(stored_value(w, &title, "password"), Some(generated.clone()));
     // A write drops the account's cached values, so nothing stale is served after it.
     let r = s
         .call(
@@ -622,6 +657,22 @@ async fn stdio_every_tool_works_and_nothing_secret_reaches_the_transcript() {
     assert!(
         calls.iter().all(|c| c["secret_in_argv"] == false),
         "a secret on op's argv"
+    );
+    // No value on any argv: every op command line fake-op logged during the suite, scanned for
+    // the values the tools wrote and every secret of the fixture.
+    let mut values: Vec<String> = FIELD_VALUES.iter().map(|v| v.to_string()).collect();
+    values.extend(secrets.iter().cloned());
+    for c in &calls {
+        let argv = c["argv"].to_string();
+        for v in &values {
+            assert!(!argv.contains(v.as_str()), "{v:?} on op's argv: {argv}");
+        }
+    }
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["command"] == "item create" && c["argv"].to_string().contains("\"-\"")),
+        "create_item passes its template on stdin"
     );
 }
 
@@ -758,6 +809,56 @@ async fn policy_denials_and_run_allow_refusals_name_their_rule_and_the_server_ke
             .any(|l| l["via"] == "mcp" && l["decision"] == "deny" && l["verb"] == "run"),
         "{audit:?}"
     );
+}
+
+/// `run_allow` matches as a person wrote it: a rule naming a program through a directory link
+/// (as `/bin/sh` on merged /usr) allows it, and a refusal shows the path asked for and its
+/// resolved form. The link is made here, so the test holds on any system.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_allow_matches_the_path_a_person_wrote_through_a_directory_link() {
+    let base = tempfile::Builder::new().prefix("ra").tempdir().unwrap();
+    let real = base.path().join("real-bin");
+    std::fs::create_dir(&real).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", real.join("sh")).unwrap();
+    std::fs::copy("/bin/true", real.join("true")).unwrap();
+    let link = base.path().join("bin");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let w = world(&format!("[mcp]\nrun_allow = [\"{}/sh\"]\n", link.display()));
+    let tee = w.dir.path().join("mcp-stdout.log");
+    let (c, _) = stdio_client(&w, &tee).await;
+    let mut s = Session::default();
+    // Asked through the link and through the resolved directory: the same rule allows both.
+    for program in [link.join("sh"), real.join("sh")] {
+        let r = s
+            .call(
+                &c,
+                "run",
+                json!({"command": [program.display().to_string(), "-c", "exit 0"]}),
+            )
+            .await;
+        assert!(!r.is_error, "{}: {}", program.display(), r.text);
+    }
+    let r = s
+        .call(
+            &c,
+            "run",
+            json!({"command": [link.join("true").display().to_string()]}),
+        )
+        .await;
+    assert!(r.is_error, "{}", r.text);
+    let asked = link.join("true").display().to_string();
+    let resolved = real
+        .canonicalize()
+        .unwrap()
+        .join("true")
+        .display()
+        .to_string();
+    assert!(
+        r.text.contains(&format!("{asked} (resolved: {resolved})")),
+        "{}",
+        r.text
+    );
+    c.cancel().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -999,22 +1100,33 @@ async fn http_every_tool_works_with_the_bearer_token_and_nothing_secret_comes_ba
 #[test]
 fn print_config_names_this_binary_and_mcp_and_never_a_token() {
     let w = World::new("");
+    w.without_daemon();
     let exe = bins().client.canonicalize().unwrap();
-    for kind in ["claude-code", "claude-desktop", "cursor"] {
+    let entry = json!({"command": exe.display().to_string(), "args": ["mcp"]});
+    for kind in ["claude-desktop", "cursor"] {
         let out = w.run(&["mcp", "--print-config", kind]);
         assert_eq!(out.code, 0, "{}", out.stderr);
         let v: Value = serde_json::from_str(&out.stdout).unwrap();
-        assert_eq!(
-            v["mcpServers"]["op-session"],
-            json!({"command": exe.display().to_string(), "args": ["mcp"]})
-        );
+        assert_eq!(v["mcpServers"]["op-session"], entry);
     }
+    // Claude Code: exactly what `claude mcp add-json op-session JSON` accepts (the entry, not
+    // a whole file), with how to use it (and .mcp.json) on stderr.
+    let out = w.run(&["mcp", "--print-config", "claude-code"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v, entry);
+    assert!(
+        out.stderr.contains("claude mcp add-json op-session"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(".mcp.json"), "{}", out.stderr);
     let out = w.run(&["mcp", "--print-config", "codex"]);
     assert_eq!(out.code, 0);
     assert_eq!(
         out.stdout,
         format!(
-            "[mcp_servers.op-session]\ncommand = \"{}\"\nargs = [\"mcp\"]\n",
+            "[mcp_servers.op-session]\ncommand = \"{}\"\nargs = [\"mcp\"]\nenv_vars = [\"XDG_RUNTIME_DIR\", \"OPSESSION_SOCKET\"]\n",
             exe.display()
         )
     );

@@ -21,7 +21,7 @@ fn skill_sign_in(w: &World) -> (String, String) {
         .spawn()
         .unwrap();
     c.stdin.take().unwrap().write_all(MY_PASSWORD).unwrap();
-    let out: Out = c.wait_with_output().unwrap().into();
+    let out: Out = op_session_e2e::wait_output(c, op_session_e2e::DEADLINE).into();
     let export = out.stdout.lines().next().unwrap().to_string();
     let (var, token) = export
         .trim_start_matches("export ")

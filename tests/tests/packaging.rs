@@ -7,10 +7,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::bins;
 
 fn gunzip(path: &Path) -> String {
-    let out = Command::new("gzip").arg("-dc").arg(path).output().unwrap();
+    let out = Command::new("gzip").arg("-dc").arg(path).finish().unwrap();
     assert!(out.status.success(), "{} is not gzip", path.display());
     String::from_utf8(out.stdout).unwrap()
 }
@@ -27,7 +28,7 @@ fn dist_makes_man_pages_completions_and_units_for_the_packaged_path() {
         .arg(bin_dir)
         .arg(&out)
         .arg(&daemon)
-        .status()
+        .finish_status()
         .unwrap();
     assert!(st.success());
 
@@ -58,7 +59,7 @@ fn dist_makes_man_pages_completions_and_units_for_the_packaged_path() {
     let bash = Command::new("bash")
         .arg("-n")
         .arg(out.join("completions/op-session.bash"))
-        .status()
+        .finish_status()
         .unwrap();
     assert!(bash.success(), "the bash completion does not parse");
 
@@ -90,7 +91,7 @@ fn dist_makes_man_pages_completions_and_units_for_the_packaged_path() {
         .arg(out.join("systemd/op-sessiond.socket"))
         .arg(out.join("systemd/op-sessiond.service"))
         .env("XDG_RUNTIME_DIR", &rt)
-        .output()
+        .finish()
         .unwrap();
     let stderr = String::from_utf8_lossy(&verify.stderr);
     assert!(verify.status.success(), "{stderr}");

@@ -9,6 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, raw_request, wait_until};
 
 /// A world whose `op` is a shell script: `vault list` and `whoami` succeed (so a
@@ -251,7 +252,7 @@ fn no_token_or_value_leaks_over_a_whole_session_life() {
     let _: Out = w
         .client(&["run", "--", "printenv", "K"])
         .env("K", "op://Dev/GitHub/password")
-        .output()
+        .finish()
         .unwrap()
         .into();
     w.run_with_stdin(&["inject"], b"{{ op://Prod/Stripe/key }}");

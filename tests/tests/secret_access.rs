@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use op_session_e2e::Finish as _;
 use op_session_e2e::{Out, World, bins, wait_until};
 
 const MY_PASSWORD: &[u8] = b"correct horse battery staple\n";
@@ -67,7 +70,7 @@ fn differential_the_shim_matches_op_itself() {
         .map(|mut c| {
             use std::io::Write;
             c.stdin.take().unwrap().write_all(MY_PASSWORD).unwrap();
-            c.wait_with_output().unwrap()
+            op_session_e2e::wait_output(c, op_session_e2e::DEADLINE)
         })
         .unwrap()
         .into();
@@ -155,7 +158,7 @@ fn differential_the_shim_matches_op_itself() {
                     .write_all(input.as_bytes())
                     .unwrap();
             }
-            child.wait_with_output().unwrap().into()
+            op_session_e2e::wait_output(child, op_session_e2e::DEADLINE).into()
         };
         let direct = run(false);
         let shimmed = run(true);
@@ -181,7 +184,7 @@ fn differential_the_shim_matches_op_itself() {
         let theirs: Out = w
             .fake_op(&["read", r])
             .env(var, &token)
-            .output()
+            .finish()
             .unwrap()
             .into();
         assert_eq!(ours.code, theirs.code, "{r}: {}", ours.stderr);
@@ -253,7 +256,7 @@ fn a_twenty_reference_run_is_one_op_call_and_a_failed_reference_stops_it() {
         c.env(format!("V{i}"), r);
     }
     let before = op_calls(&w);
-    let out: Out = c.output().unwrap().into();
+    let out: Out = c.finish().unwrap().into();
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         out.stdout,
@@ -272,7 +275,7 @@ fn a_twenty_reference_run_is_one_op_call_and_a_failed_reference_stops_it() {
         .client(&["run", "--", "touch", marker.to_str().unwrap()])
         .env("GOOD", "op://Dev/Stripe/key")
         .env("BAD", "op://Dev/Nope/key")
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 1);
@@ -291,7 +294,7 @@ fn run_masks_values_split_across_writes_and_keeps_exit_status() {
     let out: Out = w
         .client(&["run", "--", "sh", "-c", script])
         .env("K", "op://Dev/Stripe/key")
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -308,38 +311,85 @@ fn run_masks_values_split_across_writes_and_keeps_exit_status() {
         .client(&["run", "--", "printenv", "K"])
         .env("K", "op://Dev/Stripe/key")
         .env("OP_RUN_NO_MASKING", "true")
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.stdout, format!("{STRIPE}\n"));
     w.run(&["stop"]);
 }
 
+/// `op-session run -- sh -c SCRIPT` with the given signals ignored at start; returns once the
+/// script has set its traps.
+fn run_trapping(w: &World, ignored: &'static [Signal], tag: &str) -> std::process::Child {
+    let ready = w.dir.path().join(format!("ready-{tag}"));
+    let script = format!(
+        "trap 'exit 42' TERM; trap 'exit 43' INT; trap 'exit 44' HUP; touch {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let mut c = w.client(&["run", "--", "sh", "-c", &script]);
+    c.env("K", "op://Dev/Stripe/key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    op_session_e2e::signal_dispositions(&mut c, ignored);
+    let child = c.spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || ready.exists()));
+    child
+}
+
 #[test]
 fn run_forwards_sigterm_sigint_and_sighup_to_the_command() {
     let w = world("");
     for (sig, code) in [
-        (nix::sys::signal::Signal::SIGTERM, 42),
-        (nix::sys::signal::Signal::SIGINT, 43),
-        (nix::sys::signal::Signal::SIGHUP, 44),
+        (Signal::SIGTERM, 42),
+        (Signal::SIGINT, 43),
+        (Signal::SIGHUP, 44),
     ] {
-        let ready = w.dir.path().join(format!("ready-{code}"));
-        let script = format!(
-            "trap 'exit 42' TERM; trap 'exit 43' INT; trap 'exit 44' HUP; touch {}; while :; do sleep 0.05; done",
-            ready.display()
-        );
-        let child = w
-            .client(&["run", "--", "sh", "-c", &script])
-            .env("K", "op://Dev/Stripe/key")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        assert!(wait_until(Duration::from_secs(5), || ready.exists()));
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
-        let out = child.wait_with_output().unwrap();
+        let child = run_trapping(&w, &[], &code.to_string());
+        nix::sys::signal::kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let out = op_session_e2e::wait_output(child, Duration::from_secs(20));
         assert_eq!(out.status.code(), Some(code), "{sig:?}");
     }
+    w.run(&["stop"]);
+}
+
+/// `nohup op-session run …`: a signal the parent ignored stays ignored (POSIX): op-session does
+/// not forward it, even to a command that installs its own handler for it; the others are still
+/// forwarded.
+#[test]
+fn run_keeps_ignoring_a_signal_its_parent_ignored() {
+    let w = world("");
+    let ready = w.dir.path().join("ready-nohup");
+    // Python installs handlers even for a signal ignored at entry (a shell's trap would not).
+    let script = format!(
+        "import signal, sys, time, pathlib\n\
+         signal.signal(signal.SIGHUP, lambda *a: sys.exit(44))\n\
+         signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n\
+         pathlib.Path({:?}).touch()\n\
+         while True: time.sleep(0.05)\n",
+        ready.display().to_string()
+    );
+    let mut c = w.client(&["run", "--", "python3", "-c", &script]);
+    c.env("K", "op://Dev/Stripe/key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    op_session_e2e::signal_dispositions(&mut c, &[Signal::SIGHUP]);
+    let child = c.spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || ready.exists()));
+    let pid = Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGHUP).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        nix::sys::signal::kill(pid, None).is_ok(),
+        "SIGHUP, ignored by op-session's parent, reached the command"
+    );
+    nix::sys::signal::kill(pid, Signal::SIGTERM).unwrap();
+    let out = op_session_e2e::wait_output(child, Duration::from_secs(20));
+    assert_eq!(
+        out.status.code(),
+        Some(42),
+        "SIGTERM is still forwarded: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     w.run(&["stop"]);
 }
 
@@ -362,7 +412,7 @@ fn inject_writes_0600_and_leaves_nothing_on_error() {
             out_path.to_str().unwrap(),
         ])
         .env("DBHOST", "db.local")
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -551,7 +601,7 @@ fn audit_records_every_request_and_no_file_log_or_argv_holds_a_token_or_value() 
     let _: Out = w
         .client(&["run", "--", "printenv", "K"])
         .env("K", "op://Prod/Stripe/key")
-        .output()
+        .finish()
         .unwrap()
         .into();
     w.run_with_stdin(&["inject"], b"x={{ op://Dev/GitHub/password }}\n");
@@ -661,7 +711,7 @@ fn passthrough_forwards_sigint_to_op_and_relays_the_exit_code() {
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = op_session_e2e::wait_output(child, op_session_e2e::DEADLINE);
     assert_eq!(
         out.status.code(),
         Some(130),
@@ -698,7 +748,7 @@ fn a_callers_path_never_chooses_the_op_that_gets_the_password() {
     let out: Out = w
         .client(&["status", "--json"])
         .env("PATH", &path)
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -713,8 +763,10 @@ fn a_callers_path_never_chooses_the_op_that_gets_the_password() {
         .spawn()
         .map(|mut c| {
             use std::io::Write;
-            c.stdin.take().unwrap().write_all(MY_PASSWORD).unwrap();
-            c.wait_with_output().unwrap()
+            // With no op on the system path the client refuses (exit 78) without reading
+            // stdin, and may be gone before the password is written: a broken pipe then.
+            let _ = c.stdin.take().unwrap().write_all(MY_PASSWORD);
+            op_session_e2e::wait_output(c, op_session_e2e::DEADLINE)
         })
         .unwrap()
         .into();
@@ -745,7 +797,7 @@ fn op_run_and_op_signin_through_the_shim_never_hand_out_the_session() {
         .env("PATH", &path)
         .env("K", "op://Dev/Stripe/key")
         .args(["run", "--", "env"])
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 0, "{}", out.stderr);
@@ -763,7 +815,7 @@ fn op_run_and_op_signin_through_the_shim_never_hand_out_the_session() {
         .envs(w.env())
         .env("PATH", &path)
         .args(["signin", "--raw"])
-        .output()
+        .finish()
         .unwrap()
         .into();
     assert_eq!(out.code, 64, "{}", out.stderr);
@@ -777,7 +829,7 @@ fn op_run_and_op_signin_through_the_shim_never_hand_out_the_session() {
     let raw = Command::new(env!("CARGO_BIN_EXE_raw-frame"))
         .arg(&w.socket)
         .arg(op_session_e2e::hex(&req))
-        .output()
+        .finish()
         .unwrap();
     let text = String::from_utf8_lossy(&raw.stdout);
     assert!(

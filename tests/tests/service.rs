@@ -7,6 +7,7 @@
 //! test whose tool is missing (systemd-analyze, systemd-socket-activate, python3) says so and
 //! passes; CI installs them.
 
+use op_session_e2e::Finish as _;
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
@@ -25,7 +26,7 @@ fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "op-session", "-p", "op-sessiond"])
+            .args(op_session_e2e::BUILD_ARGS)
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
             .expect("cargo runs");
@@ -49,16 +50,17 @@ fn bins() -> &'static Bins {
     })
 }
 
-/// `tool` on PATH, or `None` after saying why the test is skipped.
+/// `tool` on PATH. A missing tool fails the test (scripts/test installs it), never skips it.
 fn need(tool: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|p| {
         std::env::split_paths(&p)
             .map(|d| d.join(tool))
             .find(|p| p.is_file())
     });
-    if found.is_none() {
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install systemd / python3)");
-    }
+    assert!(
+        found.is_some(),
+        "{tool} is not installed: scripts/test installs what the tests need"
+    );
     found
 }
 
@@ -95,7 +97,7 @@ fn client(home: &Path) -> Command {
 }
 
 fn run(mut c: Command) -> Output {
-    let out = c.output().expect("command runs");
+    let out = c.finish().expect("command runs");
     assert!(
         out.status.success(),
         "{c:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
@@ -220,7 +222,7 @@ fn the_shipped_units_pass_systemd_analyze_verify() {
             .arg(dir.join("op-sessiond.socket"))
             .arg(dir.join("op-sessiond.service"))
             .env("XDG_RUNTIME_DIR", private_dir(&tmp.path().join("rt")))
-            .output()
+            .finish()
             .expect("systemd-analyze runs");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "verify failed: {stderr}");
@@ -425,7 +427,7 @@ fn plist_as_json(python: &Path, plist: &Path) -> serde_json::Value {
             "import json, plistlib, sys; print(json.dumps(plistlib.load(open(sys.argv[1], 'rb'))))",
         ])
         .arg(plist)
-        .output()
+        .finish()
         .expect("python3 runs");
     assert!(
         out.status.success(),
@@ -514,7 +516,7 @@ fn install_prints_with_dry_run_writes_once_and_then_changes_nothing() {
     let mut c = client(&home);
     c.env("OPSESSION_SERVICE_MANAGER", "none")
         .args(["service", "status"]);
-    let out = c.output().expect("status runs");
+    let out = c.finish().expect("status runs");
     assert_eq!(out.status.code(), Some(1), "not installed is exit 1");
     assert!(stdout(&out).contains("not installed"));
 }

@@ -5,6 +5,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use op_session_e2e::Finish as _;
 use op_session_e2e::{World, wait_until};
 
 const MY_PASSWORD: &[u8] = b"correct horse battery staple\n";
@@ -231,7 +232,7 @@ fn several_accounts_with_a_default_and_per_call_choice() {
     let out = w
         .client(&["read", "op://Dev/Stripe/key"])
         .env("OP_ACCOUNT", "acme.1password.com")
-        .output()
+        .finish()
         .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
@@ -399,7 +400,7 @@ fn a_bad_config_key_or_value_is_named_and_limits_above_1password_are_refused() {
         ("op_timeout = \"soon\"", "op_timeout"),
     ] {
         let w = World::new(line);
-        let out: op_session_e2e::Out = w.daemon(&["--foreground"]).output().unwrap().into();
+        let out: op_session_e2e::Out = w.daemon(&["--foreground"]).finish().unwrap().into();
         assert_eq!(out.code, 1, "{line}");
         assert!(out.stderr.contains(expect), "{line}: {}", out.stderr);
     }

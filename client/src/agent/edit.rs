@@ -5,7 +5,9 @@
 //! - Our entry in the MCP server list of a shared JSON (`mcpServers`) or TOML
 //!   (`[mcp_servers.op-session]`) config: other keys stay as they were; an entry of the same
 //!   name that does not run `op-session mcp` is someone else's and is left alone. TOML keeps its
-//!   comments and layout (toml_edit); JSON is rewritten with two-space indentation.
+//!   comments and layout (toml_edit); JSON is edited in its own text (`jsontext`: key order,
+//!   indentation and spacing stay the person's), never re-serialised. Uninstall removes only
+//!   the keys install wrote.
 //! - A section of a shared Markdown file (`AGENTS.md`) between [`BEGIN`] and [`END`].
 //!
 //! Each edit computes a [`Change`] (the file's text before and after) without touching the
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use super::NAME;
+use super::jsontext;
 
 /// Every file we own whole says this, so uninstall knows it is ours.
 pub const MARK: &str = "Written by `op-session agent install";
@@ -364,6 +367,11 @@ fn json_render(root: &Map<String, Value>) -> String {
     text
 }
 
+/// The keys of our JSON entry: uninstall takes these and nothing the person added.
+const JSON_KEYS: [&str; 3] = ["type", "command", "args"];
+
+/// Install our entry by editing the file's text in place ([`jsontext`]): everything else,
+/// key order and indentation included, stays byte for byte as it was.
 fn json_install(
     path: &Path,
     before: Option<&str>,
@@ -381,7 +389,7 @@ fn json_install(
             what: "`mcpServers` is not an object".into(),
         });
     };
-    match servers.get(NAME) {
+    let replacing = match servers.get(NAME) {
         Some(existing) if *existing == entry => {
             return Ok(before.unwrap_or_default().to_string());
         }
@@ -391,25 +399,102 @@ fn json_install(
                 what: "an MCP server named op-session",
             });
         }
-        _ => {}
+        Some(_) => true,
+        None => false,
+    };
+    let text = before.unwrap_or_default();
+    let malformed = || EditError::Malformed {
+        path: path.to_path_buf(),
+        what: "not a JSON object".into(),
+    };
+    if text.trim().is_empty() {
+        servers.insert(NAME.into(), entry);
+        return Ok(json_render(&root));
     }
-    servers.insert(NAME.into(), entry);
-    Ok(json_render(&root))
+    let unit = jsontext::indent_unit(text);
+    let top = jsontext::object_at(text, 0).ok_or_else(malformed)?;
+    let Some(m) = top.members.iter().find(|m| m.key == "mcpServers") else {
+        let value = jsontext::render(&serde_json::json!({ NAME: entry }), &unit, 1);
+        return Ok(jsontext::insert_last(
+            text,
+            &top,
+            "mcpServers",
+            &value,
+            &unit,
+            1,
+        ));
+    };
+    let obj = jsontext::object_at(text, m.value_start).ok_or_else(malformed)?;
+    let value = jsontext::render(&entry, &unit, 2);
+    match obj.members.iter().find(|m| m.key == NAME) {
+        Some(ours) if replacing => Ok(format!(
+            "{}{value}{}",
+            &text[..ours.value_start],
+            &text[ours.end..]
+        )),
+        _ => Ok(jsontext::insert_last(text, &obj, NAME, &value, &unit, 2)),
+    }
 }
 
+/// Take out what install wrote, and only that: our entry (or, if the person added keys to it,
+/// only our keys), and `mcpServers` when ours was its only server. The file's other bytes are
+/// untouched, so an install followed by an uninstall gives the file back as it was.
 fn json_uninstall(path: &Path, text: &str) -> Result<Option<String>, EditError> {
-    let mut root = json_parse(path, Some(text))?;
-    let Some(servers) = root.get_mut("mcpServers").and_then(Value::as_object_mut) else {
+    let root = json_parse(path, Some(text))?;
+    let Some(servers) = root.get("mcpServers").and_then(Value::as_object) else {
         return Ok(Some(text.to_string()));
     };
     if !servers.get(NAME).is_some_and(json_is_ours) {
         return Ok(Some(text.to_string()));
     }
-    servers.remove(NAME);
-    if servers.is_empty() {
-        root.remove("mcpServers");
+    let malformed = || EditError::Malformed {
+        path: path.to_path_buf(),
+        what: "not a JSON object".into(),
+    };
+    let top = jsontext::object_at(text, 0).ok_or_else(malformed)?;
+    let at_servers = top
+        .members
+        .iter()
+        .position(|m| m.key == "mcpServers")
+        .ok_or_else(malformed)?;
+    let obj =
+        jsontext::object_at(text, top.members[at_servers].value_start).ok_or_else(malformed)?;
+    let at = obj
+        .members
+        .iter()
+        .position(|m| m.key == NAME)
+        .ok_or_else(malformed)?;
+    let entry = jsontext::object_at(text, obj.members[at].value_start).ok_or_else(malformed)?;
+    if entry
+        .members
+        .iter()
+        .any(|m| !JSON_KEYS.contains(&m.key.as_str()))
+    {
+        // The person added to our entry: leave their keys (and so the entry) in place.
+        let mut out = text.to_string();
+        loop {
+            let top = jsontext::object_at(&out, 0).ok_or_else(malformed)?;
+            let servers_at = top.members[at_servers].value_start;
+            let obj = jsontext::object_at(&out, servers_at).ok_or_else(malformed)?;
+            let entry_at = obj.members[at].value_start;
+            let entry = jsontext::object_at(&out, entry_at).ok_or_else(malformed)?;
+            match entry
+                .members
+                .iter()
+                .position(|m| JSON_KEYS.contains(&m.key.as_str()))
+            {
+                Some(i) => out = jsontext::remove(&out, &entry, i),
+                None => return Ok(Some(out)),
+            }
+        }
     }
-    Ok(Some(json_render(&root)).filter(|_| !root.is_empty()))
+    let out = if obj.members.len() == 1 {
+        jsontext::remove(text, &top, at_servers)
+    } else {
+        jsontext::remove(text, &obj, at)
+    };
+    let empty = jsontext::object_at(&out, 0).is_some_and(|o| o.members.is_empty());
+    Ok(Some(out).filter(|_| !empty))
 }
 
 fn toml_parse(path: &Path, text: &str) -> Result<toml_edit::DocumentMut, EditError> {
@@ -431,6 +516,11 @@ fn toml_is_ours(entry: &toml_edit::Item) -> bool {
         &args,
     )
 }
+
+/// What Codex passes on to `op-session mcp` from its own environment (it starts MCP servers
+/// with a trimmed one): where the socket is, when the person's session says so. Without them
+/// the socket is still found at `/run/user/<uid>` (op-session-paths `socket_path`).
+pub const CODEX_ENV_VARS: [&str; 2] = ["XDG_RUNTIME_DIR", "OPSESSION_SOCKET"];
 
 fn toml_install(path: &Path, before: Option<&str>, command: &Path) -> Result<String, EditError> {
     let before = before.unwrap_or("");
@@ -466,6 +556,10 @@ fn toml_install(path: &Path, before: Option<&str>, command: &Path) -> Result<Str
         "args",
         toml_edit::value(toml_edit::Array::from_iter(["mcp"])),
     );
+    entry.insert(
+        "env_vars",
+        toml_edit::value(toml_edit::Array::from_iter(CODEX_ENV_VARS.iter().copied())),
+    );
     servers.insert(NAME, toml_edit::Item::Table(entry));
     Ok(doc.to_string())
 }
@@ -480,6 +574,18 @@ fn toml_uninstall(path: &Path, text: &str) -> Result<Option<String>, EditError> 
     };
     if !servers.get(NAME).is_some_and(toml_is_ours) {
         return Ok(Some(text.to_string()));
+    }
+    // Only the keys install wrote: a key the person added keeps the table.
+    if let Some(entry) = servers
+        .get_mut(NAME)
+        .and_then(toml_edit::Item::as_table_like_mut)
+    {
+        for key in ["command", "args", "env_vars"] {
+            entry.remove(key);
+        }
+        if !entry.is_empty() {
+            return Ok(Some(doc.to_string()));
+        }
     }
     servers.remove(NAME);
     if servers.is_empty() {

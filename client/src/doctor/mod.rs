@@ -15,7 +15,7 @@
 mod op;
 mod setup;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use op_session_protocol::{Request, Response, exit};
@@ -116,7 +116,7 @@ pub fn doctor(t: &Target, json: bool) -> Result<i32> {
         // No daemon to ask: the op it would most likely find.
         None => op::check_op(op::op_on_path().as_deref()),
     });
-    findings.push(check_config());
+    findings.push(check_config(daemon.status.as_ref()));
     findings.push(check_socket_dir(&t.socket));
     findings.push(setup::check_service());
     findings.push(setup::check_shim());
@@ -146,6 +146,8 @@ pub fn doctor(t: &Target, json: bool) -> Result<i32> {
 /// What the daemon check learned.
 struct DaemonCheck {
     finding: Finding,
+    /// Its status, when it answered.
+    status: Option<op_session_protocol::StatusReport>,
     /// The `op` the daemon runs (or why it has none), when it answered.
     op_path: Option<std::result::Result<String, Failure>>,
 }
@@ -160,6 +162,7 @@ fn check_daemon(t: &Target) -> DaemonCheck {
                     format!("unexpected answer at {}: {other:?}", t.socket.display()),
                     "op-session stop, then run any op-session command",
                 ),
+                status: None,
                 op_path: None,
             };
         }
@@ -174,6 +177,7 @@ fn check_daemon(t: &Target) -> DaemonCheck {
                     ),
                     f.fix.unwrap_or_else(|| "op-session service install".into()),
                 ),
+                status: None,
                 op_path: None,
             };
         }
@@ -185,6 +189,7 @@ fn check_daemon(t: &Target) -> DaemonCheck {
         Err(f) => Err(f),
     };
     let ours = env!("CARGO_PKG_VERSION");
+    let binary = daemon_binary();
     let finding = if status.version != ours {
         Finding::fail(
             "daemon",
@@ -193,6 +198,16 @@ fn check_daemon(t: &Target) -> DaemonCheck {
                 status.version
             ),
             "op-session stop (the next call starts the installed daemon)",
+        )
+    } else if changed_since_start(&binary, status.uptime_s) {
+        Finding::fail(
+            "daemon",
+            format!(
+                "{} changed after the running op-sessiond (pid {}) started: it runs an older binary",
+                binary.display(),
+                status.pid
+            ),
+            "restart to apply: `op-session stop` (the next call starts the new one)",
         )
     } else {
         Finding::ok(
@@ -205,15 +220,47 @@ fn check_daemon(t: &Target) -> DaemonCheck {
     };
     DaemonCheck {
         finding,
+        status: Some(status),
         op_path: Some(op_path),
     }
 }
 
-fn check_config() -> Finding {
-    let path = match op_session_paths::config_path(None) {
-        Ok(p) => p,
-        Err(e) => return Finding::fail("config", e.to_string(), "set HOME or XDG_CONFIG_HOME"),
+/// Whether `path` was modified after a process that has run `uptime_s` seconds started. Uptime
+/// is whole seconds, so `now - uptime` is at or just after the real start; one more second of
+/// slack keeps a file written just before the start from counting.
+fn changed_since_start(path: &Path, uptime_s: u64) -> bool {
+    let Ok(modified) = std::fs::metadata(path).and_then(|m| m.modified()) else {
+        return false;
     };
+    let now = std::time::SystemTime::now();
+    let started = now - std::time::Duration::from_secs(uptime_s);
+    modified > started + std::time::Duration::from_secs(1)
+}
+
+/// The config the next daemon start will read: it parses, its `op_path` is an executable file
+/// (`op-sessiond --check-config` checks both), and the running daemon, if any, has not seen it
+/// change since it started. The file is the one the daemon reads: the running daemon's (its
+/// `--config`, given by a person or the service manager, is given again at the next start), else
+/// the standard location under the password database's home, which no variable moves
+/// (docs/architecture.md, "Auto-start").
+fn check_config(status: Option<&op_session_protocol::StatusReport>) -> Finding {
+    let running = status
+        .and_then(|s| s.config_path.as_deref())
+        .map(PathBuf::from);
+    let path = match running {
+        Some(p) => p,
+        None => match op_session_paths::standard_config_path() {
+            Ok(p) => p,
+            Err(e) => {
+                return Finding::fail(
+                    "config",
+                    e.to_string(),
+                    "run op-session as a user with an entry in the password database",
+                );
+            }
+        },
+    };
+    const RESTART: &str = "restart to apply: `op-session stop` (the next call starts it again)";
     if !path.exists() {
         return Finding::ok(
             "config",
@@ -221,25 +268,44 @@ fn check_config() -> Finding {
         );
     }
     let daemon = daemon_binary();
+    // The daemon reads no config location from the environment: name the file.
     let out = Command::new(&daemon)
         .arg("--check-config")
+        .arg("--config")
+        .arg(&path)
         .stdin(Stdio::null())
         .output();
     match out {
-        Ok(o) if o.status.success() => {
-            Finding::ok("config", format!("{} is valid", path.display()))
-        }
-        Ok(o) => Finding::fail(
-            "config",
-            String::from_utf8_lossy(&o.stderr)
+        Ok(o) if o.status.success() => match status {
+            Some(s) if changed_since_start(&path, s.uptime_s) => Finding::fail(
+                "config",
+                format!(
+                    "{} changed after the running op-sessiond (pid {}) started; it still uses the old settings",
+                    path.display(),
+                    s.pid
+                ),
+                RESTART,
+            ),
+            _ => Finding::ok("config", format!("{} is valid", path.display())),
+        },
+        Ok(o) => {
+            let detail = String::from_utf8_lossy(&o.stderr)
                 .trim()
                 .trim_start_matches("op-sessiond: ")
-                .to_string(),
-            format!(
-                "fix {}; `op-sessiond --check-config` checks it again",
-                path.display()
-            ),
-        ),
+                .to_string();
+            let fix = if detail.contains("op_path") {
+                format!(
+                    "install the 1Password CLI there or fix op_path in {}; then `op-session stop` so the next start reads it",
+                    path.display()
+                )
+            } else {
+                format!(
+                    "fix {}; `op-sessiond --check-config` checks it again",
+                    path.display()
+                )
+            };
+            Finding::fail("config", detail, fix)
+        }
         Err(e) => Finding::fail(
             "config",
             format!("cannot run {} --check-config: {e}", daemon.display()),

@@ -150,7 +150,7 @@ pub fn delta(before: &Sample, after: &Sample, ticks_per_s: u64) -> Delta {
 }
 
 /// CPU time (user+system) of the bench process itself so far, in ms.
-fn own_cpu_ms() -> u64 {
+pub fn own_cpu_ms() -> u64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| cpu_ticks(&s))
@@ -158,7 +158,7 @@ fn own_cpu_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn ticks_per_second() -> u64 {
+pub fn ticks_per_second() -> u64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()
@@ -167,15 +167,21 @@ fn ticks_per_second() -> u64 {
 }
 
 /// Cached reads from `threads` threads until `total` are done (or the time limit).
-struct Throughput {
-    done: usize,
-    errors: usize,
-    first_error: Option<String>,
-    elapsed: Duration,
-    latency: Summary,
+pub struct Throughput {
+    /// Requests answered.
+    pub done: usize,
+    /// Requests that failed.
+    pub errors: usize,
+    /// The first failure's text.
+    pub first_error: Option<String>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Per-request latency.
+    pub latency: Summary,
 }
 
-fn throughput(socket: &Path, threads: usize, total: usize) -> Result<Throughput> {
+/// Run the cached reads (see [`Throughput`]).
+pub fn throughput(socket: &Path, threads: usize, total: usize) -> Result<Throughput> {
     let request = wire::framed(&wire::read_request(REF))?;
     wire::cached_read(socket, &request).context("the warm-up read")?;
     let next = AtomicUsize::new(0);

@@ -4,7 +4,7 @@
 //! ```text
 //! cargo run --release -p op-session-bench -- all
 //! op-session-bench [all|overhead|agent|fanout|footprint|masking] [--latency-ms 800] [--runs 200]
-//! op-session-bench [all|overhead|agent|fanout|footprint|mcp] [--latency-ms 800] [--runs 200]
+//! op-session-bench [all|overhead|agent|fanout|footprint|mcp|hotpath] [--latency-ms 800] [--runs 200]
 //!                  [--out docs/BENCHMARKS.md] [--idle-secs 60]
 //! ```
 //!
@@ -16,11 +16,15 @@
 //!
 //! `masking` alone runs in process in a few seconds and rewrites only its own block of the
 //! report (between `<!-- masking -->` markers), so the other figures stay from their run.
+//! `crash-loop` alone (about half a minute at the default `--time-scale 10`) does the same
+//! with its `<!-- crash-loop -->` block, and `hotpath` alone between `<!-- hotpath -->`.
 
 mod agent;
+mod crashloop;
 mod fanout;
 mod fixture;
 mod footprint;
+mod hotpath;
 mod machine;
 mod masking;
 mod mcp;
@@ -43,7 +47,7 @@ use crate::world::{Bins, World};
 /// Which scenarios to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
-    /// All five.
+    /// All of them.
     All,
     /// 1: client start-up against /bin/true.
     Overhead,
@@ -58,6 +62,12 @@ enum Scenario {
     /// 6: `op-session mcp` over stdio: per-call latency and idle RSS (issue 12). Alone, it
     /// writes `docs/BENCHMARKS-MCP.md` unless `--out` says otherwise.
     Mcp,
+    /// 7: `op` calls of a caller reading a missing item every second for 60 s, before and
+    /// after the negative cache and the brake (issue 22). Alone, it rewrites only its block.
+    CrashLoop,
+    /// 8: the hot path (issue 23): client runs against /bin/true with page faults, and the
+    /// daemon's CPU per cached read. Alone, it rewrites only its own block of the report.
+    Hotpath,
 }
 
 /// Benchmarks of op-session against fake-op: client overhead, the agent scenario, fan-out,
@@ -87,6 +97,14 @@ struct Args {
     /// Reader threads in the throughput run.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     threads: u64,
+    /// The crash loop runs this many times faster than real time (1: the real 60 s per
+    /// variant); `negative_ttl` is scaled the same way.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=100))]
+    time_scale: u64,
+    /// crash-loop alone: use the debug binaries (target/debug) instead of release ones; the
+    /// scenario counts `op` calls, which the build profile does not change.
+    #[arg(long)]
+    debug_bins: bool,
     /// Use the release binaries already in target/release instead of building them.
     #[arg(long)]
     no_build: bool,
@@ -188,6 +206,46 @@ fn daemon_scenarios(args: &Args, bins: &Bins, fx: &fixture::Fixtures) -> Result<
 fn masking_only(args: &Args) -> Result<()> {
     eprintln!("5. masking throughput");
     let outcome = masking::run();
+    write_block(args, outcome, masking::MARKER, "masking", None)
+}
+
+/// `crash-loop` alone: measure, then rewrite only the crash-loop block of the report.
+fn crash_loop_only(args: &Args) -> Result<()> {
+    watchdog(args.budget());
+    let bins = if args.debug_bins {
+        Bins::debug(!args.no_build)?
+    } else {
+        Bins::prepare(!args.no_build)?
+    };
+    let fx = fixture::Fixtures::prepare()?;
+    eprintln!("7. crash loop");
+    let outcome = crashloop::run(&bins, fx.basic(), args.time_scale)?;
+    write_block(args, outcome, crashloop::MARKER, "crash-loop", None)
+}
+
+/// `hotpath` alone: measure, then rewrite only the hot-path block of the report.
+fn hotpath_only(args: &Args) -> Result<()> {
+    watchdog(args.budget());
+    let bins = Bins::prepare(!args.no_build)?;
+    let fx = fixture::Fixtures::prepare()?;
+    eprintln!("8. the hot path ({} runs each)", args.runs);
+    let outcome = hotpath::run(&bins, fx.basic(), hotpath_settings(args))?;
+    let load = format!(
+        "\nLoad average 1/5/15 min at the end of this run: {}.\n",
+        machine::load_average()
+    );
+    write_block(args, outcome, hotpath::MARKER, "hot-path", Some(&load))
+}
+
+/// A single scenario's run: print it, then rewrite only its marked block of the report, so
+/// the other figures stay from their own run.
+fn write_block(
+    args: &Args,
+    outcome: report::Outcome,
+    marker: &str,
+    what: &str,
+    trailer: Option<&str>,
+) -> Result<()> {
     let report = Report {
         command: reproduce(),
         machine: machine::describe(),
@@ -201,15 +259,31 @@ fn masking_only(args: &Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("docs/BENCHMARKS.md"));
     let existing = std::fs::read_to_string(&out).unwrap_or_default();
-    let updated = report::splice(&existing, masking::MARKER, &report.to_block());
+    let mut block = report.to_block();
+    block.push_str(trailer.unwrap_or_default());
+    let updated = report::splice(&existing, marker, &block);
     std::fs::write(&out, updated).with_context(|| format!("writing {}", out.display()))?;
-    println!("\nupdated the masking block of {}", out.display());
+    println!("\nupdated the {what} block of {}", out.display());
     Ok(())
+}
+
+fn hotpath_settings(args: &Args) -> hotpath::Settings {
+    hotpath::Settings {
+        runs: args.runs as usize,
+        requests: args.requests as usize,
+        threads: args.threads as usize,
+    }
 }
 
 fn real_main(args: Args) -> Result<()> {
     if args.scenario == Scenario::Masking {
         return masking_only(&args);
+    }
+    if args.scenario == Scenario::CrashLoop {
+        return crash_loop_only(&args);
+    }
+    if args.scenario == Scenario::Hotpath {
+        return hotpath_only(&args);
     }
     watchdog(args.budget());
     let started = Instant::now();
@@ -245,6 +319,15 @@ fn real_main(args: Args) -> Result<()> {
         let outcome = mcp::run(&w, args.runs as usize);
         w.stop()?;
         outcomes.push(outcome?);
+    }
+
+    if args.wants(Scenario::CrashLoop) {
+        eprintln!("7. crash loop (time scaled 1/{})", args.time_scale);
+        outcomes.push(crashloop::run(&bins, fx.basic(), args.time_scale)?);
+    }
+    if args.wants(Scenario::Hotpath) {
+        eprintln!("8. the hot path ({} runs each)", args.runs);
+        outcomes.push(hotpath::run(&bins, fx.basic(), hotpath_settings(&args))?);
     }
 
     let mut machine = machine::describe();
@@ -287,8 +370,20 @@ fn real_main(args: Args) -> Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    std::fs::write(&out, report.to_markdown())
-        .with_context(|| format!("writing {}", out.display()))?;
+    // Blocks added by hand or by a single-scenario run stay, unless this run measured them.
+    let existing = std::fs::read_to_string(&out).unwrap_or_default();
+    let mut measured = Vec::new();
+    if args.wants(Scenario::Masking) {
+        measured.push(masking::MARKER);
+    }
+    if args.wants(Scenario::CrashLoop) {
+        measured.push(crashloop::MARKER);
+    }
+    if args.wants(Scenario::Hotpath) {
+        measured.push(hotpath::MARKER);
+    }
+    let markdown = report::carry_blocks(&existing, &report.to_markdown(), &measured);
+    std::fs::write(&out, markdown).with_context(|| format!("writing {}", out.display()))?;
     println!("\nwrote {}", out.display());
     Ok(())
 }

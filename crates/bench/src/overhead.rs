@@ -30,10 +30,13 @@ struct Contender {
 
 /// What one run cost: wall time, CPU (user+system) and minor page faults of the child.
 #[derive(Debug, Clone, Copy, Default)]
-struct Cost {
-    wall: Duration,
-    cpu: Duration,
-    faults: u64,
+pub struct Cost {
+    /// Spawn to exit.
+    pub wall: Duration,
+    /// The child's user+system time.
+    pub cpu: Duration,
+    /// The child's minor page faults.
+    pub faults: u64,
 }
 
 fn children_usage() -> Result<(Duration, u64)> {
@@ -51,7 +54,7 @@ fn children_usage() -> Result<(Duration, u64)> {
 
 /// Spawn, wait, and take the child's share of RUSAGE_CHILDREN (children are waited one at a
 /// time, so the difference is this child's).
-fn time_one(cmd: &mut Command) -> Result<Cost> {
+pub fn time_one(cmd: &mut Command) -> Result<Cost> {
     let (cpu0, faults0) = children_usage()?;
     let started = Instant::now();
     let status = cmd.status().context("spawning")?;

@@ -233,6 +233,36 @@ pub fn splice(existing: &str, marker: &str, block: &str) -> String {
     }
 }
 
+/// `fresh` (a whole new report) with every `<!-- NAME -->…<!-- /NAME -->` block of `existing`
+/// appended, except those named in `skip` (scenarios this run measured again): a full run
+/// keeps the blocks a person or a single-scenario run added.
+pub fn carry_blocks(existing: &str, fresh: &str, skip: &[&str]) -> String {
+    let mut out = fresh.to_string();
+    let mut rest = existing;
+    while let Some(start) = rest.find("<!-- ") {
+        let after = &rest[start + 5..];
+        let Some(end) = after.find(" -->") else {
+            break;
+        };
+        let name = &after[..end];
+        let close = format!("<!-- /{name} -->");
+        if name.starts_with('/') || name.contains(char::is_whitespace) {
+            rest = after;
+            continue;
+        }
+        let Some(close_at) = rest[start..].find(&close) else {
+            rest = after;
+            continue;
+        };
+        let block_end = start + close_at + close.len();
+        if !skip.contains(&name) && !out.contains(&format!("<!-- {name} -->")) {
+            out = out.trim_end_matches('\n').to_string() + "\n\n" + &rest[start..block_end] + "\n";
+        }
+        rest = &rest[block_end..];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,6 +308,15 @@ mod tests {
         );
         let twice = splice(&once, "masking", "second\n");
         assert_eq!(twice, once.replace("first", "second"));
+    }
+
+    #[test]
+    fn a_full_run_keeps_the_blocks_it_did_not_measure() {
+        let existing = "# old\n\n<!-- profile -->\nhand\n<!-- /profile -->\n\
+                        <!-- hotpath -->\nold figures\n<!-- /hotpath -->\n";
+        let out = carry_blocks(existing, "# new\n", &["hotpath"]);
+        assert_eq!(out, "# new\n\n<!-- profile -->\nhand\n<!-- /profile -->\n");
+        assert_eq!(carry_blocks(&out, &out, &[]), out, "no block twice");
     }
 
     #[test]

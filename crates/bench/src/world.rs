@@ -131,6 +131,53 @@ impl Bins {
     }
 }
 
+impl Bins {
+    /// The debug binaries in target/debug (built first when `build`): for scenarios that
+    /// count calls rather than time them (the crash loop), where the profile changes nothing.
+    pub fn debug(build: bool) -> Result<Bins> {
+        let root = workspace_root();
+        if build {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            eprintln!("building the debug binaries…");
+            let st = Command::new(cargo)
+                .current_dir(&root)
+                .args([
+                    "build",
+                    "-q",
+                    "-p",
+                    "op-session",
+                    "-p",
+                    "op-sessiond",
+                    "-p",
+                    "fake-op",
+                    "--bins",
+                ])
+                .status()
+                .context("running cargo build")?;
+            if !st.success() {
+                bail!("cargo build of the binaries failed ({st})");
+            }
+        }
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"))
+            .join("debug");
+        let bins = Bins {
+            client: dir.join("op-session"),
+            daemon: dir.join("op-sessiond"),
+            fake_op: dir.join("fake-op"),
+            ctl: dir.join("fake-op-ctl"),
+            mcp: dir.join("op-session-mcp"),
+        };
+        for p in [&bins.client, &bins.daemon, &bins.fake_op, &bins.ctl] {
+            if !p.is_file() {
+                bail!("{} is missing: drop --no-build", p.display());
+            }
+        }
+        Ok(bins)
+    }
+}
+
 /// The target triple install.sh builds a static client for (Linux with glibc), if this is one.
 fn static_client_target() -> Option<String> {
     let out = Command::new("rustc").arg("-vV").output().ok()?;

@@ -9,7 +9,8 @@
 //! (`/health`, `/heartbeat`, vaults and items with `filter`, file content, `{status,
 //! message}` error bodies); [`server`] listens on 127.0.0.1 only, on an ephemeral port, over
 //! TLS, and exposes the fault knobs (down, a forced status with `Retry-After`, slow, garbage
-//! JSON) and a log of the requests it served (paths only, never a header).
+//! JSON, a request limit per window answered with 429 and `Retry-After`) and a log of the
+//! requests it served (paths only, never a header).
 
 pub mod api;
 pub mod pki;

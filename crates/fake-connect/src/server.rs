@@ -33,6 +33,12 @@ pub struct Knobs {
     pub delay_ms: AtomicU64,
     /// Answer `/v1` requests 200 with a body that is not JSON.
     pub garbage: AtomicBool,
+    /// A rate limit: at most this many `/v1` requests per window (0: none). Past it, 429 with
+    /// `Retry-After` giving the seconds until the window ends. The window starts at the first
+    /// request counted, like 1Password's hourly service-account window.
+    pub limit: AtomicU64,
+    /// The rate limit's window in seconds (0: one hour).
+    pub limit_window_s: AtomicU64,
 }
 
 impl Knobs {
@@ -43,6 +49,8 @@ impl Knobs {
         self.retry_after.store(0, Ordering::SeqCst);
         self.delay_ms.store(0, Ordering::SeqCst);
         self.garbage.store(false, Ordering::SeqCst);
+        self.limit.store(0, Ordering::SeqCst);
+        self.limit_window_s.store(0, Ordering::SeqCst);
     }
 }
 
@@ -51,6 +59,8 @@ struct App {
     token: String,
     knobs: Arc<Knobs>,
     log: Mutex<Vec<String>>,
+    /// The rate limit's window: when it started and how many requests it counted.
+    window: Mutex<(Option<std::time::Instant>, u64)>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -118,6 +128,7 @@ impl FakeConnect {
             token: token.to_string(),
             knobs: Arc::new(Knobs::default()),
             log: Mutex::new(Vec::new()),
+            window: Mutex::new((None, 0)),
         });
         let acceptor = TlsAcceptor::from(Arc::new(config));
         runtime.spawn(accept_loop(listener, acceptor, app.clone()));
@@ -207,6 +218,31 @@ async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
     }
 }
 
+/// Count one `/v1` request against the `limit` knob; `Some(seconds to wait)` when over it.
+fn over_limit(app: &App) -> Option<u64> {
+    let limit = app.knobs.limit.load(Ordering::SeqCst);
+    if limit == 0 {
+        return None;
+    }
+    let window = match app.knobs.limit_window_s.load(Ordering::SeqCst) {
+        0 => Duration::from_secs(3600),
+        s => Duration::from_secs(s),
+    };
+    let now = std::time::Instant::now();
+    let mut w = app.window.lock().unwrap_or_else(|e| e.into_inner());
+    if w.0.is_none_or(|start| now.duration_since(start) >= window) {
+        *w = (Some(now), 0);
+    }
+    if w.1 >= limit {
+        let left = w.0.map_or(window, |start| {
+            window.saturating_sub(now.duration_since(start))
+        });
+        return Some(left.as_secs_f64().ceil().max(1.0) as u64);
+    }
+    w.1 += 1;
+    None
+}
+
 fn respond(a: Answer, retry_after: Option<u64>) -> Response<Full<Bytes>> {
     let mut b = Response::builder()
         .status(a.status)
@@ -251,6 +287,12 @@ async fn handle(app: &App, req: Request<Incoming>) -> Response<Full<Bytes>> {
         };
         let retry = knobs.retry_after.load(Ordering::SeqCst);
         return respond(Answer::error(forced, message), (retry > 0).then_some(retry));
+    }
+    if v1 && let Some(wait) = over_limit(app) {
+        return respond(
+            Answer::error(429, "Too Many Requests: rate limit exceeded"),
+            Some(wait),
+        );
     }
     if v1 && knobs.garbage.load(Ordering::SeqCst) {
         return respond(

@@ -73,6 +73,7 @@ pub fn record(e: &Entry<'_>) {
         "argv": e.argv,
         "env": e.env.keys().collect::<Vec<_>>(),
         "pid": std::process::id(),
+        "cwd": std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default(),
         "ppid": std::os::unix::process::parent_id(),
         "credential": e.credential,
         "command": e.command,

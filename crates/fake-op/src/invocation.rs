@@ -104,11 +104,23 @@ pub fn main(argv: Vec<String>) -> i32 {
         env,
         stdin_data: None,
     };
+    // stdin is read before the lock by the commands that consume it: `inject` without `-i`,
+    // `item create -` and an item template read from `/dev/stdin` (docs/op-behaviour.md §7).
+    let reads_stdin = |p: &Parsed| {
+        let stdin_path = |f: &str| f == "/dev/stdin" || f == "-";
+        match p.command.as_str() {
+            "inject" => p.value("in-file").is_none_or(stdin_path),
+            "item create" => {
+                p.positionals.iter().any(|a| a == "-")
+                    || p.value("template").is_some_and(stdin_path)
+            }
+            "item edit" => p.value("template").is_some_and(stdin_path),
+            _ => false,
+        }
+    };
     if let Ok(p) = &parsed
-        && p.command == "inject"
         && !p.bool("help")
-        && p.value("in-file")
-            .is_none_or(|f| f == "/dev/stdin" || f == "-")
+        && reads_stdin(p)
     {
         let mut data = Vec::new();
         if std::io::Read::read_to_end(&mut std::io::stdin(), &mut data).is_ok() {

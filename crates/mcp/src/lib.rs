@@ -6,7 +6,7 @@
 //! `[mcp] reveal = true` in the daemon's config and the call acknowledges it.
 //!
 //! Module map: [`daemon`] (the socket client), [`server`] (tools and the rmcp handler),
-//! [`runner`] (the `run` and `inject` tools), [`http`] (Streamable HTTP with bearer token and
+//! [`runner`] (the `run` and `inject` tools), [`roots`] (where those may read and write), [`http`] (Streamable HTTP with bearer token and
 //! Origin checks). The binary (`main.rs`) picks stdio or HTTP. See docs/MCP.md.
 //!
 //! This is a separate binary, exec'd by `op-session mcp`, so the synchronous client never
@@ -14,5 +14,6 @@
 
 pub mod daemon;
 pub mod http;
+pub mod roots;
 pub mod runner;
 pub mod server;

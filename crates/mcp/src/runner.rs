@@ -85,13 +85,9 @@ pub fn find_program(program: &str, cwd: &Path) -> Result<PathBuf, ErrorBody> {
         ));
     }
     if program.contains('/') {
-        // Resolve `.` and `..` in the directory (run_allow matches the absolute path) but keep
-        // the program's own name, so a rule for a symlink's name still matches it.
-        let joined = cwd.join(program);
-        let p = match (joined.parent().map(Path::canonicalize), joined.file_name()) {
-            (Some(Ok(dir)), Some(name)) => dir.join(name),
-            _ => joined,
-        };
+        // The absolute path as asked: the daemon compares it with `run_allow` both as asked and
+        // with its directory resolved, and names both in a refusal.
+        let p = cwd.join(program);
         return if executable(&p) {
             Ok(p)
         } else {
@@ -151,7 +147,12 @@ pub struct RunResult {
 }
 
 /// Run a command with references resolved into its environment only.
-pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunResult, ErrorBody> {
+pub async fn run(
+    daemon: &DaemonClient,
+    via: &Via,
+    roots: &crate::roots::Roots,
+    spec: RunSpec,
+) -> Result<RunResult, ErrorBody> {
     let Some(program) = spec.command.first() else {
         return Err(bad(
             "command is empty",
@@ -170,6 +171,14 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
             ErrorBody::new(ErrorCode::Internal, format!("no working directory: {e}"))
         })?,
     };
+    let cwd = roots.check("cwd", &cwd, true)?;
+    let min_encoded = std::env::var(secret_ref::mask::ENV_MIN_ENCODED).ok();
+    let forms = secret_ref::mask::run_forms(min_encoded.as_deref()).map_err(|e| {
+        bad(
+            e.to_string(),
+            "set it to a whole number such as 8, or unset it",
+        )
+    })?;
     let exe = find_program(program, &cwd)?;
     // Environment: ours, then env files in order, then the tool's map.
     let mut parsed: Vec<Vec<(String, String)>> = Vec::new();
@@ -179,6 +188,7 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
         } else {
             cwd.join(f)
         };
+        let f = roots.check("env file", &f, true)?;
         let text = Zeroizing::new(std::fs::read_to_string(&f).map_err(|e| {
             bad(
                 format!("cannot read env file {}: {e}", f.display()),
@@ -251,12 +261,14 @@ pub async fn run(daemon: &DaemonClient, via: &Via, spec: RunSpec) -> Result<RunR
     let pgid = child.id().map(|p| Pid::from_raw(p as i32));
     // If this call is cancelled (the MCP client gave up), the whole group dies with it.
     let group = GroupGuard(pgid);
+    // The same forms `op-session run` masks by default (base64, hex, percent, JSON…).
+    let masker = || Masker::with_forms(secrets.iter().map(|s| s.as_slice()), forms);
     let out = child.stdout.take().map(|r| {
-        let m = Masker::new(secrets.iter().map(|s| s.as_slice()));
+        let m = masker();
         tokio::spawn(pump(r, m))
     });
     let err = child.stderr.take().map(|r| {
-        let m = Masker::new(secrets.iter().map(|s| s.as_slice()));
+        let m = masker();
         tokio::spawn(pump(r, m))
     });
     drop(secrets);
@@ -371,6 +383,7 @@ pub async fn inject(
     daemon: &DaemonClient,
     via: &Via,
     account: Option<String>,
+    roots: &crate::roots::Roots,
     template: &Path,
     output: &Path,
     overwrite: bool,
@@ -383,6 +396,8 @@ pub async fn inject(
             ));
         }
     }
+    let template = &roots.check("template_path", template, true)?;
+    let output = &roots.check("output_path", output, false)?;
     let meta = std::fs::metadata(template).map_err(|e| {
         bad(
             format!("cannot read {}: {e}", template.display()),

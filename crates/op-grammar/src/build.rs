@@ -55,6 +55,66 @@ impl OpCall {
         OpCall::new("vault list")
     }
 
+    /// `op item create - [--vault VAULT]`: the item (title, category, fields and their values)
+    /// comes as a JSON template on stdin ([`crate::template::create`]), never on the argv.
+    pub fn item_create(vault: Option<&str>) -> OpCall {
+        let mut c = OpCall::new("item create");
+        if let Some(v) = vault {
+            c = c.flag("vault", v);
+        }
+        c.cmd.positionals.push("-".to_string());
+        c
+    }
+
+    /// `op item edit ITEM [--vault VAULT]`; with [`OpCall::template_on_stdin`] the item's new
+    /// title, sections and fields come as a JSON template on stdin.
+    pub fn item_edit(item: &str, vault: Option<&str>) -> OpCall {
+        let mut c = OpCall::new("item edit");
+        if let Some(v) = vault {
+            c = c.flag("vault", v);
+        }
+        c.cmd.positionals.push(item.to_string());
+        c
+    }
+
+    /// `op item get ITEM [--vault VAULT]`, the vault optional.
+    pub fn item_get_in(item: &str, vault: Option<&str>) -> OpCall {
+        let mut c = OpCall::new("item get");
+        if let Some(v) = vault {
+            c = c.flag("vault", v);
+        }
+        c.cmd.positionals.push(item.to_string());
+        c
+    }
+
+    /// `--template=/dev/stdin`: `op item edit` reads its template from a file path only (the
+    /// reference lists no `-` for it); this path is the daemon's own pipe to the child, never
+    /// a path a caller chose.
+    pub fn template_on_stdin(self) -> OpCall {
+        self.flag("template", "/dev/stdin")
+    }
+
+    /// `--generate-password[=RECIPE]`.
+    pub fn generate_password(self, recipe: Option<&str>) -> OpCall {
+        self.flag("generate-password", recipe.unwrap_or(""))
+    }
+
+    /// `--tags=a,b` (not secret: tags are listed by `item list`).
+    pub fn tags(self, tags: &[String]) -> OpCall {
+        if tags.is_empty() {
+            return self;
+        }
+        self.flag("tags", &tags.join(","))
+    }
+
+    /// `--url=URL`.
+    pub fn url(self, url: Option<&str>) -> OpCall {
+        match url {
+            Some(u) => self.flag("url", u),
+            None => self,
+        }
+    }
+
     /// `op item get ITEM --vault VAULT`.
     pub fn item_get(item: &str, vault: &str) -> OpCall {
         let mut c = OpCall::new("item get").flag("vault", vault);

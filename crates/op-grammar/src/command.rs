@@ -114,6 +114,14 @@ impl OpCommand {
                     Vaults::Named(v)
                 }
             }
+            VaultArg::FlagsOrAccount(names) => {
+                let v = from_flags(names);
+                if v.is_empty() {
+                    Vaults::NoVault
+                } else {
+                    Vaults::Named(v)
+                }
+            }
             VaultArg::Positionals => {
                 if self.positionals.is_empty() || self.positionals.iter().any(|p| p == "-") {
                     Vaults::Unknown("the vault comes from standard input")

@@ -246,6 +246,10 @@ fn parse_flag<S: AsRef<str>>(
             Some((n, v)) => (n, Some(v.to_string())),
             None => (body, None),
         };
+        let name = crate::table::FLAG_ALIASES
+            .iter()
+            .find(|(cmd, alias, _)| *cmd == path && *alias == name)
+            .map_or(name, |(_, _, flag)| *flag);
         let Some(spec) = lookup(&|f: &Flag| f.long == name) else {
             return Err(ParseError::UnknownFlag {
                 name: name.to_string(),

@@ -55,6 +55,9 @@ pub enum VaultArg {
     NoVault,
     /// The values of these flags; without any of them the vault cannot be known.
     Flags(&'static [&'static str]),
+    /// The values of these flags when given (`user list --vault X` works inside that vault);
+    /// without them it works on the account.
+    FlagsOrAccount(&'static [&'static str]),
     /// Its positional arguments are vault names or IDs.
     Positionals,
     /// `--vault` if given, else its positional arguments.
@@ -135,7 +138,9 @@ const fn aka(mut c: CommandSpec, aliases: &'static [&'static str]) -> CommandSpe
 
 use Effect::{Destructive, Executes, Local, Read, RevealsCredential, SessionControl, Write};
 use FlagKind::{Bool, OptionalValue, Value};
-use VaultArg::{FlagOrPositionals, Flags, NoVault, Positionals, Reference, Template};
+use VaultArg::{
+    FlagOrPositionals, Flags, FlagsOrAccount, NoVault, Positionals, Reference, Template,
+};
 
 const VAULT: &[&str] = &["vault"];
 const RM: &[&str] = &["rm", "remove"];
@@ -169,6 +174,13 @@ pub static GLOBAL_FLAGS: &[Flag] = &[
 
 /// `op --version`, accepted only before any command.
 pub static ROOT_FLAGS: &[Flag] = &[flag("version", Some('v'), Bool, "Version for op.")];
+
+/// Hidden flag aliases op accepts, per command: (command, alias, the flag it stands for). The
+/// parser reads the alias as the flag, so checks and the canonical argv see one name.
+pub static FLAG_ALIASES: &[(&str, &str, &str)] = &[
+    ("item get", "field", "fields"),
+    ("item share", "expiry", "expires-in"),
+];
 
 /// Command groups, each with its aliases.
 pub static GROUPS: &[Group] = &[
@@ -217,6 +229,10 @@ pub static GROUPS: &[Group] = &[
         aliases: &["items"],
     },
     Group {
+        path: "environment",
+        aliases: &[],
+    },
+    Group {
         path: "item template",
         aliases: &["templates"],
     },
@@ -235,6 +251,10 @@ pub static GROUPS: &[Group] = &[
     Group {
         path: "user",
         aliases: &["users"],
+    },
+    Group {
+        path: "user recovery",
+        aliases: &[],
     },
     Group {
         path: "vault",
@@ -336,7 +356,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "account forget",
         "account forget [{ <shorthand> | <signinAddress> | <accountID> | <userID> }] [flags]",
         &[b("all", "Forget all authenticated accounts.")],
-        Destructive,
+        // It edits the op configuration the daemon signs in with, as `signout --forget` does.
+        SessionControl,
         NoVault,
     ),
     // Secrets.
@@ -393,6 +414,11 @@ pub static COMMANDS: &[CommandSpec] = &[
                 "env-file",
                 "stringArray   Enable Dotenv integration with specific Dotenv files to parse. For example: --env-file=.env",
             ),
+            // Stable from op 2.41: the variables of a 1Password Environment (§10.3).
+            v(
+                "environment",
+                "string   Load the variables of this 1Password Environment (ID).",
+            ),
             b(
                 "no-masking",
                 "Disable masking of secrets on stdout and stderr.",
@@ -402,6 +428,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         effect: Executes,
         vault: Template,
     },
+    // Environments (beta): the values of an Environment, which belongs to no vault, so no
+    // `vaults` rule can scope it: with `vaults` set it is refused (no vault flag = unknown).
+    cmd(
+        "environment read",
+        "environment read <environmentID> [flags]",
+        &[],
+        Read,
+        Flags(&[]),
+    ),
     // Items.
     cmd(
         "item get",
@@ -452,11 +487,11 @@ pub static COMMANDS: &[CommandSpec] = &[
             b("favorite", "Add item to favorites."),
             GENERATE_PASSWORD,
             REVEAL,
-            flag(
+            // Takes a value (`--ssh-generate-key ed25519`), not an optional one: 1Password's
+            // reference, op 2.39-2.41 (docs/op-behaviour.md §10.3).
+            v(
                 "ssh-generate-key",
-                None,
-                OptionalValue,
-                "[=type]   Generate a new SSH key (default Ed25519).",
+                "type   Generate a new SSH key of this type (ed25519 or rsa).",
             ),
             v(
                 "tags",
@@ -547,7 +582,9 @@ pub static COMMANDS: &[CommandSpec] = &[
             v("vault", "string   The vault to look for the item in."),
             b("view-once", "Expire the link after a single view."),
         ],
-        Write,
+        // A link that outlives the session (7 days by default) and gives anyone with it
+        // access: refused unless allow_destructive (docs/op-behaviour.md §10.3).
+        Destructive,
         Flags(VAULT),
     ),
     cmd(
@@ -597,7 +634,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         "document get { <itemName> | <itemID> } [flags]",
         &[
             FILE_MODE,
-            flag("force", Some('f'), Bool, "Do not prompt for confirmation."),
+            // No `-f`: only `--force` (1Password's reference, docs/op-behaviour.md §10.3).
+            b("force", "Do not prompt for confirmation."),
             INCLUDE_ARCHIVE,
             flag(
                 "out-file",
@@ -842,6 +880,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         Destructive,
         NoVault,
     ),
+    // Starts account recovery for users: they lose access until they finish it (stable).
+    cmd(
+        "user recovery begin",
+        "user recovery begin [{ <email> | <name> | <userID> }...] [flags]",
+        &[],
+        Destructive,
+        NoVault,
+    ),
     cmd(
         "user reactivate",
         "user reactivate [{ <email> | <name> | <userID> | - }] [flags]",
@@ -871,7 +917,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 ),
             ],
             Read,
-            NoVault,
+            FlagsOrAccount(VAULT),
         ),
         LS,
     ),
@@ -924,7 +970,7 @@ pub static COMMANDS: &[CommandSpec] = &[
                 ),
             ],
             Read,
-            NoVault,
+            FlagsOrAccount(VAULT),
         ),
         LS,
     ),

@@ -214,3 +214,57 @@ proptest! {
         prop_assert_eq!(again, got);
     }
 }
+
+/// The corrections from a line-by-line comparison with 1Password's CLI reference (op
+/// 2.39-2.41; docs/op-behaviour.md §10.3), one check each.
+#[test]
+fn the_table_agrees_with_the_cli_reference() {
+    // `--ssh-generate-key` takes a value: `ed25519` is its value, not an assignment.
+    let c = p("item create --category SSHKey --ssh-generate-key ed25519 --vault Dev");
+    assert!(c.positionals.is_empty(), "{:?}", c.positionals);
+    assert!(
+        c.flags
+            .iter()
+            .any(|(f, v)| f.long == "ssh-generate-key" && v == "ed25519")
+    );
+    // `document get` has no `-f`, only `--force`.
+    assert!(parse(&["document", "get", "Doc", "-f", "--vault", "Dev"]).is_err());
+    assert!(parse(&["document", "get", "Doc", "--force", "--vault", "Dev"]).is_ok());
+    // `item share` makes a link that outlives the session: destructive, not write.
+    assert_eq!(
+        p("item share Stripe --vault Dev").effect(),
+        Effect::Destructive
+    );
+    // `account forget` edits the op configuration the daemon signs in with.
+    assert_eq!(p("account forget my").effect(), Effect::SessionControl);
+    // Commands and flags that were missing.
+    assert_eq!(
+        p("user recovery begin wendy@example.com").effect(),
+        Effect::Destructive
+    );
+    let run = p("run --environment env123 -- printenv");
+    assert_eq!(run.effect(), Effect::Executes);
+    let env = p("environment read env123");
+    assert_eq!(env.effect(), Effect::Read);
+    assert!(
+        matches!(env.vaults(), Vaults::Unknown(_)),
+        "no vaults rule can scope an Environment"
+    );
+    // Hidden aliases read as the flag they stand for, and render canonically.
+    let c = p("item get Stripe --field label=key --vault Dev");
+    assert!(
+        c.to_args().iter().any(|a| a == "--fields=label=key"),
+        "{:?}",
+        c.to_args()
+    );
+    let c = p("item share Stripe --expiry 1h --vault Dev");
+    assert!(
+        c.to_args().iter().any(|a| a == "--expires-in=1h"),
+        "{:?}",
+        c.to_args()
+    );
+    assert!(
+        parse(&["item", "list", "--field", "x"]).is_err(),
+        "an alias of one command only"
+    );
+}

@@ -110,8 +110,14 @@ fn env_path(name: &str) -> Option<PathBuf> {
 }
 
 /// The socket path: `explicit`, else `$OPSESSION_SOCKET`, else
-/// `$XDG_RUNTIME_DIR/op-session/agent.sock`, else `$TMPDIR/op-session-<uid>/agent.sock`
-/// (`/tmp` when TMPDIR is unset).
+/// `$XDG_RUNTIME_DIR/op-session/agent.sock`, else `/run/user/<uid>/op-session/agent.sock` when
+/// that runtime directory exists and is private (ours, 0700: what logind makes), else
+/// `$TMPDIR/op-session-<uid>/agent.sock` (`/tmp` when TMPDIR is unset).
+///
+/// The `/run/user/<uid>` step is what lets a program started with a trimmed environment (MCP
+/// clients often pass only HOME, PATH, USER, SHELL, TERM and LOGNAME) find the same daemon as
+/// the person's shell and the systemd user units, instead of auto-starting a second, empty one
+/// under `/tmp`.
 pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
@@ -122,9 +128,33 @@ pub fn socket_path(explicit: Option<&Path>) -> PathBuf {
     if let Some(rt) = env_path("XDG_RUNTIME_DIR") {
         return runtime_socket_path(&rt);
     }
-    let tmp = env_path("TMPDIR").unwrap_or_else(|| PathBuf::from("/tmp"));
     let uid = nix::unistd::geteuid().as_raw();
+    if let Some(rt) = private_run_user(Path::new(RUN_USER), uid) {
+        return runtime_socket_path(&rt);
+    }
+    let tmp = env_path("TMPDIR").unwrap_or_else(|| PathBuf::from("/tmp"));
     tmp.join(format!("op-session-{uid}")).join(SOCKET_NAME)
+}
+
+/// Where logind makes each user's runtime directory (`$XDG_RUNTIME_DIR` is `/run/user/<uid>`).
+pub const RUN_USER: &str = "/run/user";
+
+/// `<base>/<uid>` when it is a private directory of ours ([`verify_private_dir`]).
+fn private_run_user(base: &Path, uid: u32) -> Option<PathBuf> {
+    let dir = base.join(uid.to_string());
+    verify_private_dir(&dir).ok().map(|()| dir)
+}
+
+/// `path` with its directory resolved (symlinks, `.` and `..`) and its own name kept: the one
+/// form in which `[mcp] run_allow` rules and the programs a `run` asks for are compared, so
+/// `/bin/sh` and `/usr/bin/sh` are the same program on a merged-/usr system while a rule for a
+/// symlink's own name still names that symlink (and not whatever else points at its target).
+/// A path whose directory does not resolve is returned as it is.
+pub fn with_resolved_dir(path: &Path) -> PathBuf {
+    match (path.parent().map(Path::canonicalize), path.file_name()) {
+        (Some(Ok(dir)), Some(name)) => dir.join(name),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// The socket inside a runtime directory: `<runtime>/op-session/agent.sock`.
@@ -134,10 +164,11 @@ fn runtime_socket_path(runtime: &Path) -> PathBuf {
 
 /// The socket systemd's user socket unit listens on, `%t/op-session/agent.sock`: `%t` is the
 /// user manager's runtime directory, `$XDG_RUNTIME_DIR`, else `/run/user/<uid>`. It is the
-/// clients' default [`socket_path`] wherever `XDG_RUNTIME_DIR` is set.
+/// clients' default [`socket_path`] wherever `XDG_RUNTIME_DIR` is set or `/run/user/<uid>`
+/// exists, whatever else their environment holds.
 pub fn systemd_socket_path() -> PathBuf {
     let runtime = env_path("XDG_RUNTIME_DIR")
-        .unwrap_or_else(|| PathBuf::from(format!("/run/user/{}", nix::unistd::getuid().as_raw())));
+        .unwrap_or_else(|| Path::new(RUN_USER).join(nix::unistd::getuid().as_raw().to_string()));
     runtime_socket_path(&runtime)
 }
 
@@ -268,6 +299,29 @@ pub fn config_path(explicit: Option<&Path>) -> Result<PathBuf, PathError> {
     Ok(base.join("op-session").join("config.toml"))
 }
 
+/// The home directory the password database gives the current user (never `$HOME`): where the
+/// daemon looks for its config when nobody named one with `--config`, so a caller's
+/// environment cannot choose it.
+pub fn passwd_home() -> Result<PathBuf, PathError> {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .filter(|d| d.is_absolute())
+        .ok_or(PathError::NoHome)
+}
+
+/// The config file the daemon reads when not started with `--config`:
+/// `<home from the password database>/.config/op-session/config.toml`. No variable
+/// (`OPSESSION_CONFIG`, `XDG_CONFIG_HOME`, `HOME`) moves it: an auto-started daemon's
+/// environment comes from whichever process started it, and that may be an agent.
+pub fn standard_config_path() -> Result<PathBuf, PathError> {
+    Ok(passwd_home()?
+        .join(".config")
+        .join("op-session")
+        .join("config.toml"))
+}
+
 /// The state directory (audit log): `$XDG_STATE_HOME/op-session`, else
 /// `~/.local/state/op-session`.
 pub fn state_dir() -> Result<PathBuf, PathError> {
@@ -286,6 +340,22 @@ pub fn audit_path() -> Result<PathBuf, PathError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_private_run_user_dir_is_used_and_any_other_is_not() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let uid = nix::unistd::geteuid().as_raw();
+        assert_eq!(private_run_user(t.path(), uid), None, "absent");
+        let d = t.path().join(uid.to_string());
+        fs::create_dir(&d).expect("mkdir");
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o700)).expect("chmod");
+        assert_eq!(private_run_user(t.path(), uid), Some(d.clone()));
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(private_run_user(t.path(), uid), None, "not private");
+        fs::remove_dir(&d).expect("rmdir");
+        std::os::unix::fs::symlink(t.path(), &d).expect("symlink");
+        assert_eq!(private_run_user(t.path(), uid), None, "a link");
+    }
 
     #[test]
     fn creates_0700_and_refuses_wide_or_linked_dirs() {

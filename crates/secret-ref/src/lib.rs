@@ -25,4 +25,4 @@ pub mod vars;
 
 pub use attribute::Attribute;
 pub use mask::{CONCEALED, Forms, Masker};
-pub use reference::{RefError, SecretRef, looks_like_reference};
+pub use reference::{RefError, Requested, SecretRef, looks_like_reference};

@@ -7,9 +7,13 @@
 //! [`Forms::Encoded`], the encoded forms of every value at least `min_len` bytes long (shorter
 //! values would make their encodings match ordinary text). Matching scans left to right and
 //! replaces the longest pattern that matches at each position (so short secrets also mangle
-//! ordinary text, as in real `op`). A pattern split across any number of chunks is still
-//! masked: [`Masker::push`] holds back a tail that could still become a pattern, never more
-//! than the longest pattern minus one byte, and chunking never changes the output.
+//! ordinary text, as in real `op`). Base64 and hex forms also match when wrapped: a line break
+//! (`\n` or `\r\n`) may stand between any two of their characters, so `base64` (76 columns),
+//! PEM and `openssl base64` (64), `xxd -p` (60) and any other fixed width are masked wherever
+//! the value falls on the lines. A pattern split across any number of chunks is still masked:
+//! [`Masker::push`] holds back a tail that could still become a pattern (never more than three
+//! times the longest pattern: its characters and a line break between each), and chunking
+//! never changes the output.
 //!
 //! The scan looks up the first four bytes at each position in a hashed table of pattern
 //! prefixes, so its cost hardly grows with the number of patterns (20 values make 150 to 400
@@ -30,6 +34,30 @@ pub const CONCEALED: &str = "<concealed by 1Password>";
 
 /// Values shorter than this are masked exactly but not in encoded forms, by default.
 pub const DEFAULT_MIN_ENCODED: usize = 8;
+
+/// The variable that sets the shortest value masked in encoded forms too, for `op-session
+/// run` and the MCP `run` tool alike.
+pub const ENV_MIN_ENCODED: &str = "OPSESSION_MASK_MIN_ENCODED";
+
+/// A value of [`ENV_MIN_ENCODED`] that is not a number of bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{ENV_MIN_ENCODED}={0:?} is not a number of bytes")]
+pub struct MinEncodedError(pub String);
+
+/// The forms `op-session run` masks by default, and the MCP `run` tool always: every encoded
+/// form of values at least `min_len` bytes long, `min_len` from the value of
+/// [`ENV_MIN_ENCODED`] (unset or empty: [`DEFAULT_MIN_ENCODED`]). One construction, so the
+/// two runners can never mask differently.
+pub fn run_forms(min_encoded: Option<&str>) -> Result<Forms, MinEncodedError> {
+    let min_len = match min_encoded {
+        Some(v) if !v.is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| MinEncodedError(v.to_string()))?,
+        _ => DEFAULT_MIN_ENCODED,
+    };
+    Ok(Forms::Encoded { min_len })
+}
 
 /// Patterns at least this long are found through the prefix table; shorter ones (short exact
 /// values) through a first-byte table.
@@ -64,6 +92,8 @@ pub struct Masker {
     /// The patterns, distinct and non-empty, longest first so the first full match is the
     /// longest.
     patterns: Vec<Zeroizing<Vec<u8>>>,
+    /// For each pattern, whether it is a base64 or hex form that may be wrapped across lines.
+    wraps: Vec<bool>,
     /// For patterns of at least [`PREFIX`] bytes: `bucket_items[bucket_start[h]..bucket_start[h
     /// + 1]]` are the indices (ascending, so longest first) of the patterns whose first four
     /// bytes hash to `h`.
@@ -114,22 +144,37 @@ impl Masker {
                 values.push(Zeroizing::new(secret.to_vec()));
             }
         }
-        let mut patterns: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut encoded: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         for value in &values {
             if let Forms::Encoded { min_len } = forms
                 && value.len() >= min_len
             {
-                patterns.extend(forms::encoded_forms(value));
+                encoded.extend(forms::encoded_forms(value));
             }
         }
         let count = values.len();
-        patterns.extend(values);
+        let mut patterns: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        patterns.extend(values.iter().map(|v| Zeroizing::new(v.to_vec())));
+        patterns.extend(encoded.iter().map(|v| Zeroizing::new(v.to_vec())));
         patterns.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.as_slice().cmp(b)));
         patterns.dedup_by(|a, b| a.as_slice() == b.as_slice());
+        let wraps: Vec<bool> = patterns
+            .iter()
+            .map(|p| {
+                p.len() >= PREFIX
+                    && p.iter().all(|b| forms::is_wrappable_byte(*b))
+                    && encoded.iter().any(|e| e.as_slice() == p.as_slice())
+            })
+            .collect();
+        drop(values);
+        drop(encoded);
 
         // About 32 buckets per long pattern keeps most positions of ordinary text on the fast
         // path; between 2^4 and 2^16 buckets.
-        let long = patterns.iter().filter(|p| p.len() >= PREFIX).count();
+        // A wrapped pattern is also found by the first four bytes it shows when a line break
+        // falls among its first characters.
+        let long = patterns.iter().filter(|p| p.len() >= PREFIX).count()
+            + 6 * wraps.iter().filter(|w| **w).count();
         let bits = (long * 32)
             .next_power_of_two()
             .trailing_zeros()
@@ -143,9 +188,18 @@ impl Masker {
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             match pattern.first_chunk::<PREFIX>() {
                 Some(prefix) => {
-                    let bucket = prefix_hash(*prefix, bucket_shift);
-                    counts[bucket + 1] += 1;
-                    keyed.push((bucket, index));
+                    let mut keys = Zeroizing::new(Vec::with_capacity(7));
+                    keys.push(*prefix);
+                    if wraps[index as usize] {
+                        keys.extend(wrapped_prefixes(pattern).iter());
+                    }
+                    keys.sort_unstable();
+                    keys.dedup();
+                    for key in keys.iter() {
+                        let bucket = prefix_hash(*key, bucket_shift);
+                        counts[bucket + 1] += 1;
+                        keyed.push((bucket, index));
+                    }
                 }
                 None => {
                     starts_short[usize::from(pattern[0])] = true;
@@ -164,10 +218,11 @@ impl Masker {
             bucket_items[fill[bucket] as usize] = index;
             fill[bucket] += 1;
         }
-        let longest = patterns.first().map_or(0, |pattern| pattern.len());
+        let longest = held_capacity(&patterns);
         Masker {
             values: count,
             patterns,
+            wraps,
             bucket_start,
             bucket_items,
             bucket_shift,
@@ -206,8 +261,7 @@ impl Masker {
     /// then empty and may start a new stream.
     pub fn finish(&mut self) -> Vec<u8> {
         let tail = Zeroizing::new(std::mem::take(&mut *self.held));
-        let longest = self.patterns.first().map_or(0, |pattern| pattern.len());
-        self.held = Zeroizing::new(Vec::with_capacity(longest));
+        self.held = Zeroizing::new(Vec::with_capacity(held_capacity(&self.patterns)));
         self.emit(&tail, true)
     }
 
@@ -224,7 +278,7 @@ impl Masker {
     /// The patterns that may start at the beginning of `rest`, longest first: those whose
     /// prefix hashes to the same bucket, then the short ones starting with its first byte.
     /// With fewer than [`PREFIX`] bytes left, every pattern is a candidate.
-    fn candidates<'a>(&'a self, rest: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    fn candidates<'a>(&'a self, rest: &'a [u8]) -> impl Iterator<Item = (&'a [u8], bool)> + 'a {
         let (bucket, all): (&[u32], bool) = match rest.first_chunk::<PREFIX>() {
             Some(prefix) => {
                 let h = prefix_hash(*prefix, self.bucket_shift);
@@ -237,13 +291,19 @@ impl Masker {
         let listed = bucket
             .iter()
             .chain(self.short.iter().filter(move |_| !all))
-            .map(|&index| self.patterns[index as usize].as_slice())
-            .filter(move |pattern| pattern.first().copied() == first);
+            .map(|&index| {
+                (
+                    self.patterns[index as usize].as_slice(),
+                    self.wraps[index as usize],
+                )
+            })
+            .filter(move |(pattern, _)| pattern.first().copied() == first);
         let everything = self
             .patterns
             .iter()
+            .zip(self.wraps.iter())
             .filter(move |_| all)
-            .map(|pattern| pattern.as_slice());
+            .map(|(pattern, wraps)| (pattern.as_slice(), *wraps));
         listed.chain(everything)
     }
 
@@ -270,19 +330,24 @@ impl Masker {
                     continue;
                 }
             }
-            let may_grow = |pattern: &[u8]| pattern.len() > rest.len() && pattern.starts_with(rest);
-            if !at_end && self.candidates(rest).any(may_grow) {
+            if !at_end
+                && self
+                    .candidates(rest)
+                    .any(|(pattern, wraps)| match_at(pattern, wraps, rest) == Match::Partial)
+            {
                 out.extend_from_slice(&data[plain_from..i]);
                 return i;
             }
-            match self
-                .candidates(rest)
-                .find(|pattern| rest.starts_with(pattern))
-            {
-                Some(pattern) => {
+            match self.candidates(rest).find_map(|(pattern, wraps)| {
+                match match_at(pattern, wraps, rest) {
+                    Match::Full(n) => Some(n),
+                    _ => None,
+                }
+            }) {
+                Some(n) => {
                     out.extend_from_slice(&data[plain_from..i]);
                     out.extend_from_slice(CONCEALED.as_bytes());
-                    i += pattern.len();
+                    i += n;
                     plain_from = i;
                 }
                 None => i += 1,
@@ -291,6 +356,79 @@ impl Masker {
         out.extend_from_slice(&data[plain_from..]);
         data.len()
     }
+}
+
+/// How a pattern meets the bytes at a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// It matches, taking this many bytes (more than its length when wrapped).
+    Full(usize),
+    /// The bytes end while they still match: more input decides.
+    Partial,
+    /// It does not match here.
+    No,
+}
+
+/// Whether `pattern` starts `data`; when `wraps`, one line break (`\n` or `\r\n`) may stand
+/// between any two of its characters (never before the first).
+fn match_at(pattern: &[u8], wraps: bool, data: &[u8]) -> Match {
+    let (mut i, mut j) = (0, 0);
+    while j < pattern.len() {
+        let Some(&b) = data.get(i) else {
+            return Match::Partial;
+        };
+        if b == pattern[j] {
+            i += 1;
+            j += 1;
+            continue;
+        }
+        if !wraps || j == 0 {
+            return Match::No;
+        }
+        let skip = match (b, data.get(i + 1)) {
+            (b'\n', _) => 1,
+            (b'\r', Some(b'\n')) => 2,
+            (b'\r', None) => return Match::Partial,
+            _ => return Match::No,
+        };
+        i += skip;
+        match data.get(i) {
+            None => return Match::Partial,
+            Some(&c) if c == pattern[j] => {
+                i += 1;
+                j += 1;
+            }
+            Some(_) => return Match::No,
+        }
+    }
+    Match::Full(i)
+}
+
+/// The first four bytes a wrapped `pattern` shows when a line break falls after its first,
+/// second or third character.
+fn wrapped_prefixes(pattern: &[u8]) -> Zeroizing<Vec<[u8; PREFIX]>> {
+    let mut keys = Zeroizing::new(Vec::with_capacity(6));
+    for brk in [&b"\n"[..], &b"\r\n"[..]] {
+        for k in 1..PREFIX {
+            let mut key = [0u8; PREFIX];
+            let shown = pattern[..k]
+                .iter()
+                .chain(brk.iter())
+                .chain(pattern[k..].iter())
+                .take(PREFIX);
+            for (slot, byte) in key.iter_mut().zip(shown) {
+                *slot = *byte;
+            }
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The most a masker may hold back: the longest pattern with a `\r\n` between each pair of
+/// its characters.
+fn held_capacity(patterns: &[Zeroizing<Vec<u8>>]) -> usize {
+    patterns.first().map_or(0, |pattern| pattern.len() * 3)
 }
 
 impl fmt::Debug for Masker {

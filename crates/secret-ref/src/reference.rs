@@ -133,6 +133,39 @@ impl FromStr for SecretRef {
     }
 }
 
+/// A reference as a request wrote it, parsed once where the request enters: the daemon's
+/// policy, a grant's scope and the resolver all read this one parse (as the grammar's
+/// `OpCommand` serves every reader of a passthrough's argv), instead of each parsing the text
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requested {
+    /// The text as requested (answers echo it).
+    pub text: String,
+    /// Its parse.
+    pub parsed: SecretRef,
+    /// [`SecretRef::normalized`]: the case-insensitive cache key.
+    pub key: String,
+}
+
+impl Requested {
+    /// Parse `text` (see [`parse`]).
+    ///
+    /// # Errors
+    ///
+    /// The [`RefError`] of [`parse`].
+    pub fn parse(text: &str) -> Result<Requested, RefError> {
+        let parsed = parse(text)?;
+        Ok(Requested::from_parsed(text.to_string(), parsed))
+    }
+
+    /// A reference already parsed, with the text it came from.
+    #[must_use]
+    pub fn from_parsed(text: String, parsed: SecretRef) -> Requested {
+        let key = parsed.normalized();
+        Requested { text, parsed, key }
+    }
+}
+
 /// Whether `s` is meant as a secret reference (starts with `op://`), valid or not.
 ///
 /// `op run` uses this test to decide which environment values to resolve.
@@ -244,6 +277,17 @@ fn parse_query(query: &str) -> Result<(Option<Attribute>, Option<String>), RefEr
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_requested_reference_keeps_its_text_and_keys_case_insensitively() {
+        let a = Requested::parse("op://Dev/Stripe/Key").expect("parses");
+        let b = Requested::parse("op://dev/stripe/key").expect("parses");
+        assert_eq!(a.text, "op://Dev/Stripe/Key");
+        assert_eq!(a.parsed.vault, "Dev");
+        assert_eq!(a.key, b.key);
+        assert_eq!(a.key, "op://dev/stripe/key");
+        assert!(Requested::parse("not a ref").is_err());
+    }
 
     fn err(s: &str) -> String {
         match parse(s) {

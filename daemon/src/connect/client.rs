@@ -61,6 +61,14 @@ pub enum ConnectError {
         /// `Retry-After`, in seconds, when the server sent one.
         retry_after: Option<u64>,
     },
+    /// The session's request budget refused the request; nothing was sent.
+    #[error("{message}")]
+    OverBudget {
+        /// Which limit, and when it frees up.
+        message: String,
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+    },
     /// The server answered 2xx with a body that is not what the API describes.
     #[error("the Connect server sent a response that is not valid JSON for {what}: {reason}")]
     Garbage {
@@ -186,12 +194,22 @@ pub struct Item {
     pub files: Vec<File>,
 }
 
+/// Counts a session's requests (the daemon's request budget, `crate::quota`): asked before
+/// each request is sent, told about each 429.
+pub trait Meter: Send + Sync + std::fmt::Debug {
+    /// Count one request about to be sent, or refuse it: `(message, seconds to retry)`.
+    fn charge(&self) -> Result<(), (String, u64)>;
+    /// The server answered 429, with its `Retry-After` if it sent one.
+    fn rate_limited(&self, retry_after: Option<u64>);
+}
+
 /// A Connect server, as one session talks to it.
 #[derive(Debug, Clone)]
 pub struct ConnectClient {
     http: reqwest::Client,
     base: reqwest::Url,
     timeout: Duration,
+    meter: Option<std::sync::Arc<dyn Meter>>,
 }
 
 /// The base URL: `https://` only, no credentials, query or fragment; trailing `/` dropped.
@@ -253,7 +271,14 @@ impl ConnectClient {
             http,
             base,
             timeout,
+            meter: None,
         })
+    }
+
+    /// The same client, with every later request counted by `meter`.
+    pub fn metered(mut self, meter: std::sync::Arc<dyn Meter>) -> ConnectClient {
+        self.meter = Some(meter);
+        self
     }
 
     /// The base URL, as shown in status.
@@ -280,6 +305,13 @@ impl ConnectClient {
         filter: Option<&str>,
         token: Option<&str>,
     ) -> Result<Vec<u8>, ConnectError> {
+        if let Some(m) = &self.meter {
+            m.charge()
+                .map_err(|(message, retry_after)| ConnectError::OverBudget {
+                    message,
+                    retry_after,
+                })?;
+        }
         let url = self.url(path, filter);
         let mut req = self.http.get(url);
         if let Some(t) = token {
@@ -311,6 +343,11 @@ impl ConnectClient {
         }
         if status.is_success() {
             return Ok(body);
+        }
+        if status.as_u16() == 429
+            && let Some(m) = &self.meter
+        {
+            m.rate_limited(retry_after);
         }
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .ok()

@@ -45,7 +45,6 @@ pub const CREDENTIAL: &str = "op-connect-token";
 /// are usually scoped for reading, and a write would bypass the value cache's generation.
 pub const PASSTHROUGH_VERBS: &[&str] = &[
     "read",
-    "inject",
     "item get",
     "item list",
     "vault get",
@@ -81,6 +80,12 @@ fn plain(e: &ConnectError, secrets: &[&str]) -> ErrorBody {
         }
         ConnectError::Timeout { .. } => ErrorBody::new(ErrorCode::OpTimeout, text)
             .with_fix("retry; raise op_timeout in the op-session config if the Connect server is slow"),
+        ConnectError::OverBudget { retry_after, .. } => {
+            let mut b = ErrorBody::new(ErrorCode::RateLimited, text);
+            b.retry_after_s = Some(*retry_after);
+            b.fix = format!("retry in {}; nothing was sent to the Connect server", human(*retry_after));
+            b
+        }
         ConnectError::Garbage { .. } => {
             let mut b = ErrorBody::new(ErrorCode::OpFailed, text)
                 .with_fix("check that --host names a 1Password Connect server, not a proxy or another service");
@@ -215,13 +220,18 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         url: Some(server.host.clone()),
         ..Identity::default()
     };
+    let name = crate::session::Account::from_request(req.account.as_deref())
+        .session_name(Mode::Connect, &identity);
+    // From here on every request of this session counts against its budget (crate::quota).
+    let client = client.metered(Arc::new(Metered {
+        quotas: daemon.quota.clone(),
+        name: name.clone(),
+    }));
     let link = Arc::new(Link {
         client,
         server,
         ids: IdCache::new(daemon.config.cache_ttl),
     });
-    let name = crate::session::Account::from_request(req.account.as_deref())
-        .session_name(Mode::Connect, &identity);
     Ok(lifecycle::start(
         daemon,
         NewSession {
@@ -231,6 +241,27 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
             ..lifecycle::new_session(daemon, name, Mode::Connect)
         },
     ))
+}
+
+/// A connect session's requests, counted against its budget (all reads: resolution only
+/// reads), and its 429s, which hold the session's calls back until the retry time.
+#[derive(Debug)]
+struct Metered {
+    quotas: Arc<crate::quota::Quotas>,
+    name: String,
+}
+
+impl client::Meter for Metered {
+    fn charge(&self) -> Result<(), (String, u64)> {
+        self.quotas
+            .charge(&self.name, Mode::Connect, crate::quota::Kind::Read)
+            .map_err(|r| (r.message, r.retry_after.as_secs().max(1)))
+    }
+
+    fn rate_limited(&self, retry_after: Option<u64>) {
+        self.quotas
+            .rate_limited(&self.name, retry_after.map(std::time::Duration::from_secs));
+    }
 }
 
 /// Whether a passthrough may run against Connect: only the read-only commands `op` serves

@@ -73,6 +73,41 @@ pub(super) async fn relay_scrubbed<R: tokio::io::AsyncRead + Unpin>(
     }
 }
 
+/// Copy a passthrough's stdout to the caller's descriptor as it comes, through `masker` (every
+/// held credential and its encoded forms), so `op` never prints a token to a caller. Binary
+/// output (a document) passes unchanged apart from a masked pattern. Returns nothing: the
+/// daemon never keeps a passthrough's output.
+pub(super) async fn relay_masked<R: tokio::io::AsyncRead + Unpin>(
+    mut r: R,
+    sink: OwnedFd,
+    mut masker: secret_ref::Masker,
+) -> Result<Zeroizing<Vec<u8>>, OpError> {
+    let mut sink = tokio::fs::File::from_std(std::fs::File::from(sink));
+    let mut chunk = Zeroizing::new([0u8; 8192]);
+    let mut sink_ok = true;
+    loop {
+        let n = match r.read(&mut chunk[..]).await {
+            Ok(0) | Err(_) => 0,
+            Ok(n) => n,
+        };
+        let out = Zeroizing::new(if n == 0 {
+            masker.finish()
+        } else {
+            masker.push(&chunk[..n])
+        });
+        // A caller whose stdout is gone still gets op run to completion.
+        if sink_ok && !out.is_empty() && sink.write_all(&out).await.is_err() {
+            sink_ok = false;
+        }
+        if sink_ok {
+            let _ = sink.flush().await;
+        }
+        if n == 0 {
+            return Ok(Zeroizing::new(Vec::new()));
+        }
+    }
+}
+
 /// Something that delivers passthrough events: `Some(signal)` to forward, `None` when the
 /// client has gone.
 pub trait EventSource {

@@ -2,7 +2,7 @@
 
 mod assign;
 
-use assign::apply;
+use assign::{apply, apply_template, template};
 
 use crate::auth::{self, Principal, Quota};
 use crate::clock;
@@ -230,12 +230,19 @@ fn show(ctx: &Ctx, state: &State, account: usize, v: usize, item: &Item) -> Outc
     }
 }
 
-/// `op item create --category C [--title T] [--vault V] [assignments…]`.
+/// `op item create --category C [--title T] [--vault V] [assignments… | - | --template P]`.
 pub fn create(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
     let principal = auth::authenticate(ctx, state).map_err(|e| e.for_command())?;
+    let template = template(ctx)?;
     let category = ctx
         .args
         .value("category")
+        .or_else(|| {
+            template
+                .as_ref()
+                .and_then(|t| t.get("category"))
+                .and_then(|c| c.as_str())
+        })
         .map(|c| c.trim().to_uppercase().replace(' ', "_"))
         .ok_or_else(|| OpError::new("a category is required: use the --category flag"))?;
     let account = principal.account();
@@ -276,6 +283,9 @@ pub fn create(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
         last_edited_by: user_uuid(state, principal),
         ..Item::default()
     };
+    if let Some(t) = &template {
+        apply_template(&mut item, t)?;
+    }
     apply(&mut item, ctx)?;
     let out = show(ctx, state, account, v, &item);
     if !ctx.args.bool("dry-run") {
@@ -286,7 +296,7 @@ pub fn create(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
     Ok(out)
 }
 
-/// `op item edit <item> [--vault V] [assignments…] [--title …]`.
+/// `op item edit <item> [--vault V] [assignments…] [--title …] [--template P]`.
 pub fn edit(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
     if ctx.args.positionals.is_empty() {
         return Err(OpError::new("accepts at least 1 arg(s), received 0"));
@@ -297,6 +307,9 @@ pub fn edit(ctx: &Ctx, state: &mut State) -> Result<Outcome, OpError> {
     auth::charge(ctx, state, principal, Quota::Write, 1).map_err(|e| e.for_command())?;
     let account = principal.account();
     let mut item = state.accounts[account].vaults[v].items[i].clone();
+    if let Some(t) = template(ctx)? {
+        apply_template(&mut item, &t)?;
+    }
     apply(&mut item, ctx)?;
     item.version += 1;
     item.updated_at = clock::rfc3339(ctx.now);

@@ -297,6 +297,7 @@ impl OpSessionMcp {
 
     async fn check(&self, via: &Via, args: Option<JsonObject>) -> Result<Value, ErrorBody> {
         let a: ReferenceArgs = parse(args)?;
+        let reference = a.reference.clone();
         let req = Request::Check(CheckRequest {
             account: a.account,
             reference: a.reference,
@@ -314,6 +315,14 @@ impl OpSessionMcp {
                 "type": c.field_type,
                 "cached": c.cached,
             })),
+            // The question was answered: the reference does not resolve, and op said why (no
+            // such vault, item or field). Refusals, a missing session and op failing to run
+            // stay tool errors.
+            Response::Error(e) if e.code == ErrorCode::OpFailed => Ok(json!({
+                "resolves": false,
+                "reference": reference,
+                "reason": without_op_stamps(&e.message),
+            })),
             Response::Error(e) => Err(e),
             _ => Err(unexpected()),
         }
@@ -329,16 +338,19 @@ impl OpSessionMcp {
             timeout_s: a.timeout_s.unwrap_or(runner::DEFAULT_TIMEOUT_S),
             account: a.account,
         };
-        let r = runner::run(&self.daemon, via, spec).await?;
+        let roots = crate::roots::Roots::new(&self.info().await.roots);
+        let r = runner::run(&self.daemon, via, &roots, spec).await?;
         serde_json::to_value(r).map_err(|e| ErrorBody::new(ErrorCode::Internal, e.to_string()))
     }
 
     async fn inject(&self, via: &Via, args: Option<JsonObject>) -> Result<Value, ErrorBody> {
         let a: InjectArgs = parse(args)?;
+        let roots = crate::roots::Roots::new(&self.info().await.roots);
         let r = runner::inject(
             &self.daemon,
             via,
             a.account,
+            &roots,
             &PathBuf::from(a.template_path),
             &PathBuf::from(a.output_path),
             a.overwrite,

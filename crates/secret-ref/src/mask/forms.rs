@@ -19,6 +19,12 @@ pub(super) const BASE64_STANDARD: &[u8; 64] =
 pub(super) const BASE64_URL: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/// Whether a byte may appear in a base64 (either alphabet, with padding) or hex form: the
+/// forms that masking also finds when wrapped across lines.
+pub(super) fn is_wrappable_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=')
+}
+
 /// Every encoded form of `value` that masking also hides, distinct, none equal to `value`
 /// itself, none empty. The order is unspecified.
 #[must_use]
@@ -51,8 +57,17 @@ pub fn encoded_forms(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     for style in PercentStyle::ALL {
         add(percent(value, style));
     }
+    // Every byte percent-encoded (some encoders and obfuscators do), in both cases.
+    add(percent_every_byte(value, b"0123456789ABCDEF"));
+    add(percent_every_byte(value, b"0123456789abcdef"));
     for style in JsonStyle::ALL {
         if let Some(escaped) = json(value, style) {
+            add(escaped);
+        }
+    }
+    // Every character as a JSON `\uXXXX` escape, in both cases.
+    for digits in [b"0123456789abcdef", b"0123456789ABCDEF"] {
+        if let Some(escaped) = json_every_char(value, digits) {
             add(escaped);
         }
     }
@@ -177,6 +192,35 @@ fn percent(value: &[u8], style: PercentStyle) -> Zeroizing<Vec<u8>> {
         }
     }
     out
+}
+
+/// `value` with every byte as `%XX`.
+fn percent_every_byte(value: &[u8], digits: &[u8; 16]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 3));
+    for &byte in value {
+        out.extend_from_slice(&[
+            b'%',
+            digits[usize::from(byte >> 4)],
+            digits[usize::from(byte & 0x0f)],
+        ]);
+    }
+    out
+}
+
+/// `value` (UTF-8) with every UTF-16 unit as a JSON `\uXXXX` escape.
+fn json_every_char(value: &[u8], digits: &[u8; 16]) -> Option<Zeroizing<Vec<u8>>> {
+    let text = std::str::from_utf8(value).ok()?;
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 12));
+    let mut units = [0u16; 2];
+    for c in text.chars() {
+        for u in c.encode_utf16(&mut units) {
+            out.extend_from_slice(b"\\u");
+            for shift in [12, 8, 4, 0] {
+                out.push(digits[usize::from((*u >> shift) & 0x0f)]);
+            }
+        }
+    }
+    Some(out)
 }
 
 /// How a JSON serializer escapes a string.

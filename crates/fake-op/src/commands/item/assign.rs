@@ -117,6 +117,78 @@ fn generated_password(recipe: &str) -> String {
         .collect()
 }
 
+/// The item JSON template `op item create -` reads from stdin and `--template PATH` from a file
+/// (`/dev/stdin` included), if this call has one.
+pub(super) fn template(ctx: &Ctx) -> Result<Option<serde_json::Value>, OpError> {
+    let text = match ctx.args.value("template") {
+        Some("/dev/stdin" | "-") => ctx.stdin_data.clone().unwrap_or_default(),
+        Some(path) => std::fs::read(path)
+            .map_err(|e| OpError::new(format!("couldn't read the template file {path}: {e}")))?,
+        None if ctx.args.positionals.iter().any(|a| a == "-") => {
+            ctx.stdin_data.clone().unwrap_or_default()
+        }
+        None => return Ok(None),
+    };
+    serde_json::from_slice(&text)
+        .map(Some)
+        .map_err(|e| OpError::new(format!("invalid JSON in item template: {e}")))
+}
+
+/// Replace an item's title, sections and fields with a template's (as `op item edit
+/// --template` does; `op item create` starts from an empty item). The category comes from the
+/// template only when `--category` is absent.
+pub(super) fn apply_template(item: &mut Item, t: &serde_json::Value) -> Result<(), OpError> {
+    let bad = |what: &str| OpError::new(format!("invalid item template: {what}"));
+    let t = t.as_object().ok_or_else(|| bad("not a JSON object"))?;
+    if let Some(title) = t.get("title").and_then(|v| v.as_str()) {
+        item.title = title.to_string();
+    }
+    item.sections = t
+        .get("sections")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+        .map(|s| Section {
+            id: s
+                .get("id")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string(),
+            label: s
+                .get("label")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string(),
+        })
+        .collect();
+    let mut fields = Vec::new();
+    for f in t
+        .get("fields")
+        .and_then(|v| v.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let s = |k: &str| f.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let label = s("label")
+            .or_else(|| s("id"))
+            .ok_or_else(|| bad("a field has no label"))?;
+        fields.push(Field {
+            id: s("id").filter(|i| !i.is_empty()).unwrap_or_else(random_id),
+            kind: s("type").unwrap_or_else(|| "STRING".to_string()),
+            purpose: s("purpose"),
+            label,
+            value: s("value"),
+            section: f
+                .get("section")
+                .and_then(|v| v.get("id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        });
+    }
+    item.fields = fields;
+    Ok(())
+}
+
 /// Apply assignments (and `--generate-password`) to an item.
 pub(super) fn apply(item: &mut Item, ctx: &Ctx) -> Result<(), OpError> {
     let assignments: Vec<Assignment> = ctx
@@ -124,6 +196,7 @@ pub(super) fn apply(item: &mut Item, ctx: &Ctx) -> Result<(), OpError> {
         .positionals
         .iter()
         .skip(usize::from(ctx.args.command == "item edit"))
+        .filter(|a| *a != "-")
         .map(|a| parse_assignment(a))
         .collect::<Result<_, _>>()?;
     for a in assignments {

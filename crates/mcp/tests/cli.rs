@@ -1,0 +1,31 @@
+//! The `op-session-mcp` binary answers `--version` and `--help` and refuses an unknown flag with
+//! a non-zero usage error, without reaching a daemon. Being an integration test of this package also makes
+//! `cargo test --workspace` build the plain `target/debug/op-session-mcp`, which the end-to-end
+//! tests in tests/ drive.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_op-session-mcp"));
+    c.env_clear().env("PATH", "/usr/bin:/bin");
+    c
+}
+
+#[test]
+fn version_help_and_an_unknown_flag() {
+    let out = bin().arg("--version").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("op-session-mcp "), "{text}");
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+
+    let out = bin().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: op-session-mcp"));
+
+    let out = bin().arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+}
