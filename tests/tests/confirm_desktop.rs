@@ -150,7 +150,7 @@ impl Xvfb {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("Xvfb runs (Debian package xvfb; .ci/run installs it)");
+            .expect("Xvfb runs (Debian package xvfb; scripts/test installs it)");
         drop(wr);
         let mut f = std::fs::File::from(r);
         let mut s = String::new();
@@ -221,7 +221,7 @@ fn real_ssh_askpass_under_xvfb_answered_with_xdotool() {
     const ASKPASS: &str = "/usr/bin/ssh-askpass";
     if !(have("Xvfb") && have("xdotool") && std::path::Path::new(ASKPASS).exists()) {
         panic!(
-            "this test needs Xvfb, xdotool and ssh-askpass (Debian packages xvfb, xdotool, ssh-askpass; .ci/run installs them)"
+            "this test needs Xvfb, xdotool and ssh-askpass (Debian packages xvfb, xdotool, ssh-askpass; scripts/test installs them)"
         );
     }
     let x = Xvfb::start();
