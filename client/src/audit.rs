@@ -23,6 +23,10 @@ fn line_of(r: &AuditRecord) -> String {
     if r.reveal {
         via.push_str(" [value revealed]");
     }
+    // How a person answered a [confirm] prompt.
+    if let Some(c) = &r.confirm {
+        via.push_str(&format!("  [confirm {} via {}]", c.decision, c.channel));
+    }
     format!(
         "{}  pid {:<7} {:<12} {:<10} {:<18} {:<5} {:<16} {}ms {}{}{via}",
         r.time,

@@ -93,6 +93,16 @@ pub enum Command {
         /// The grant's name.
         name: String,
     },
+    /// List the confirmations a person gave that are still remembered ([confirm] remember),
+    /// or forget them all. Nothing here approves anything.
+    Approvals {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Drop every remembered approval: the next use asks again.
+        #[arg(long)]
+        forget: bool,
+    },
     /// Serve MCP tools (stdio, or loopback HTTP) that share the daemon's session; no value is
     /// returned unless [mcp] reveal allows it.
     Mcp(McpArgs),
@@ -316,6 +326,9 @@ pub struct GrantArgs {
     /// Refuse every `op` passthrough, whatever --allow says.
     #[arg(long)]
     pub no_passthrough: bool,
+    /// Every value handed out through it waits for a person's confirmation ([confirm]).
+    #[arg(long)]
+    pub confirm: bool,
     /// Where to put its socket [default: <socket dir>/grants/NAME/agent.sock].
     #[arg(long = "grant-socket", value_name = "PATH")]
     pub socket: Option<PathBuf>,

@@ -24,7 +24,7 @@ fn describe(g: &GrantInfo) -> String {
         None => format!("{} reads", g.reads_used),
     };
     format!(
-        "{}  account {}  vaults {}  refs {}  verbs {}{}  {} left  {}\n  socket {}",
+        "{}  account {}  vaults {}  refs {}  verbs {}{}{}  {} left  {}\n  socket {}",
         g.name,
         g.account,
         list(&g.vaults, "any"),
@@ -34,6 +34,11 @@ fn describe(g: &GrantInfo) -> String {
             ""
         } else {
             " (no passthrough)"
+        },
+        if g.confirm {
+            "  (confirm each read)"
+        } else {
+            ""
         },
         op_session_protocol::human::duration(g.expires_in_s),
         reads,
@@ -52,6 +57,7 @@ pub fn grant(t: &Target, a: GrantArgs) -> Result<i32> {
         ttl: a.ttl,
         max_reads: a.max_reads,
         no_passthrough: a.no_passthrough,
+        confirm: a.confirm,
         socket: a
             .socket
             .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string()),
@@ -82,6 +88,43 @@ pub fn list(t: &Target, json: bool) -> Result<i32> {
             } else {
                 for g in &grants {
                     println!("{}", describe(g));
+                }
+            }
+            Ok(exit::OK)
+        }
+        Response::Error(e) => Err(e.into()),
+        other => Err(unexpected_response(&other)),
+    }
+}
+
+/// `op-session approvals [--json] [--forget]`: what a person's remembered confirmations
+/// cover. Listing and forgetting never approve anything.
+pub fn approvals(t: &Target, json: bool, forget: bool) -> Result<i32> {
+    let req = Request::Approvals(op_session_protocol::ApprovalsRequest { forget });
+    match request(t, &req)? {
+        Response::Approvals { approvals } => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&approvals).unwrap_or_else(|_| "[]".into())
+                );
+            } else if forget {
+                println!("op-session: remembered approvals forgotten; the next use asks again");
+            } else if approvals.is_empty() {
+                println!("no remembered approvals");
+            } else {
+                for a in &approvals {
+                    println!(
+                        "{}  account {}  caller {}{}  {} left",
+                        a.reference,
+                        a.account,
+                        a.exe,
+                        a.agent
+                            .as_deref()
+                            .map(|g| format!(" under {g}"))
+                            .unwrap_or_default(),
+                        op_session_protocol::human::duration(a.expires_in_s)
+                    );
                 }
             }
             Ok(exit::OK)

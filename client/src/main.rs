@@ -81,6 +81,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Grant(a) => grant::grant(&t, a),
         Command::Grants { json } => grant::list(&t, json),
         Command::Revoke { name } => grant::revoke(&t, name),
+        Command::Approvals { json, forget } => grant::approvals(&t, json, forget),
         Command::Mcp(a) => mcp::mcp(&t, a),
         Command::Lock { account, all } => status::lock(&t, account, all),
         Command::Init(a) => init::init(&t, a),

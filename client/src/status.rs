@@ -66,6 +66,9 @@ fn print_status(s: &StatusReport) {
     if let Some(p) = &s.presence {
         print_presence(p);
     }
+    if let Some(c) = &s.confirm {
+        print_confirm(c);
+    }
     if s.sessions.is_empty() {
         println!("sessions: none (run `op-session init` in a terminal to start one)");
         return;
@@ -74,6 +77,29 @@ fn print_status(s: &StatusReport) {
     for sess in &s.sessions {
         print_session(sess);
     }
+}
+
+/// Which references a person confirms, and how they would be asked.
+fn print_confirm(c: &op_session_protocol::ConfirmStatus) {
+    let mut rules: Vec<String> = c.refs.clone();
+    rules.extend(c.vaults.iter().map(|v| format!("vault {v}")));
+    let channel = match (c.channel.as_str(), &c.askpass) {
+        ("askpass", Some(p)) => format!("askpass {p}"),
+        ("none", _) => "none (matching requests fail; set askpass under [confirm])".into(),
+        (other, _) => other.to_string(),
+    };
+    println!(
+        "confirm: {}; asked with {channel}; timeout {}; remembered {}; {} prompt(s) open, {} approval(s) remembered",
+        rules.join(", "),
+        dur(c.timeout_s),
+        if c.remember_s == 0 {
+            "never".to_string()
+        } else {
+            dur(c.remember_s)
+        },
+        c.prompts_open,
+        c.approvals
+    );
 }
 
 /// What ends sessions when the person walks away, and what is watched.

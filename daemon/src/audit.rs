@@ -102,6 +102,7 @@ mod tests {
             duration_ms: 3,
             reason: None,
             grant: None,
+            confirm: None,
         };
         a.write(&rec);
         a.write(&rec);

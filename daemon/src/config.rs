@@ -213,6 +213,8 @@ pub struct Config {
     /// Connect mode: a PEM file of CA certificates trusted besides the system's (an internal
     /// CA). There is no setting that turns certificate verification off.
     pub connect_ca_file: Option<PathBuf>,
+    /// Which references a person confirms at each use (`[confirm]`, see docs/confirm.md).
+    pub confirm: crate::confirm::rules::ConfirmConfig,
 }
 
 impl Default for Config {
@@ -237,6 +239,7 @@ impl Default for Config {
             presence: Default::default(),
             mcp: McpConfig::default(),
             connect_ca_file: None,
+            confirm: Default::default(),
         }
     }
 }
@@ -364,6 +367,7 @@ impl Config {
                 format!("entry \"{r}\" must be an absolute directory"),
             ));
         }
+        self.confirm.check(self.hard_timeout)?;
         Ok(())
     }
 }

@@ -56,6 +56,8 @@ pub struct Grant {
     pub allow: Vec<String>,
     /// Whether a passthrough may be allowed at all.
     pub passthrough: bool,
+    /// Every value handed out through it asks a person first (`grant --confirm`).
+    pub confirm: bool,
     /// When it ends, on the deadline clock.
     deadline: Duration,
     /// Its read budget.
@@ -82,6 +84,7 @@ impl Grant {
                 .reads
                 .load(Ordering::SeqCst)
                 .min(self.max_reads.unwrap_or(u64::MAX)),
+            confirm: self.confirm,
         }
     }
 
@@ -359,6 +362,7 @@ mod tests {
             refs_given: Vec::new(),
             allow: allow.iter().map(|s| s.to_string()).collect(),
             passthrough,
+            confirm: false,
             deadline: Duration::from_secs(10),
             max_reads: Some(2),
             reads: AtomicU64::new(0),

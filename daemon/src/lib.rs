@@ -17,7 +17,8 @@
 //! socket activation), [`presence`] (sleep and screen lock end sessions), [`connect`]
 //! (sessions against a 1Password Connect server, resolved over its REST API), [`mcp`] (what
 //! `op-session mcp` may do), [`grants`] (scoped grant sockets), [`quota`] (the request budget
-//! of service-account and connect sessions, and 429s), [`brake`] (the per-caller brake).
+//! of service-account and connect sessions, and 429s), [`brake`] (the per-caller brake),
+//! [`confirm`] (a person confirms each use of a sensitive secret).
 //!
 //! No module imports one that imports it back; docs/architecture.md lists the order.
 
@@ -26,6 +27,7 @@ pub mod brake;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod confirm;
 pub mod connect;
 pub mod connection;
 pub mod expiry;

@@ -345,7 +345,11 @@ fn check_call(daemon: &Daemon, call: &OpCall) -> Result<(), ErrorBody> {
 }
 
 /// Run an item operation: policy, then `op`, then the masked result.
-pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Value), ErrorBody> {
+pub async fn item(
+    daemon: &Arc<Daemon>,
+    r: &ItemRequest,
+    ask: &mut crate::confirm::Ask<'_>,
+) -> Result<(String, Value), ErrorBody> {
     let plan = plan(&r.op)?;
     match &plan {
         Plan::Call(c) | Plan::Create(c, _) => check_call(daemon, c)?,
@@ -355,6 +359,14 @@ pub async fn item(daemon: &Arc<Daemon>, r: &ItemRequest) -> Result<(String, Valu
         }
     }
     let lease = crate::init::lease_or_start(daemon, r.account.as_deref()).await?;
+    // An item's fields go back (concealed ones masked): a matching item asks, as a read does.
+    // An edit reads the item first: that read is what asks.
+    let asked = match &plan {
+        Plan::Call(c) | Plan::Create(c, _) => c.command(),
+        Plan::Edit { get, .. } => get.command(),
+    };
+    ask.command(&daemon.confirm, &daemon.sessions, &lease, asked, false)
+        .await?;
     lifecycle::maybe_keepalive(daemon, &lease);
     let out = match plan {
         Plan::Call(c) => lifecycle::call_op(daemon, &lease, c, None).await,

@@ -81,6 +81,12 @@ fn stat_of(pid: i32) -> Option<(i32, u64)> {
     Some((rest.get(1)?.parse().ok()?, rest.get(19)?.parse().ok()?))
 }
 
+/// A process's start time (clock ticks since boot), which tells it apart from a later
+/// process given the same pid.
+pub fn start_time(pid: i32) -> Option<u64> {
+    stat_of(pid).map(|(_, start)| start)
+}
+
 /// Ancestor chains, remembered per (pid, start time): an agent's tool calls are fresh
 /// processes, but their parents (the agent, its shell) are the same for hours, so each request
 /// reads only its own peer's `/proc` entries. The start time guards against pid reuse.

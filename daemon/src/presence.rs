@@ -15,7 +15,7 @@ pub mod rules;
 pub mod seen;
 
 #[cfg(target_os = "linux")]
-mod bus;
+pub(crate) mod bus;
 #[cfg(target_os = "linux")]
 mod logind;
 #[cfg(target_os = "linux")]
@@ -44,6 +44,11 @@ pub const REVOKE_BUDGET: Duration = Duration::from_secs(3);
 /// [`REVOKE_BUDGET`]. Returns how many sessions ended.
 pub async fn end_sessions(daemon: &Arc<Daemon>, event: PresenceEvent) -> usize {
     let rules = daemon.config.presence;
+    // The person stepped away: no remembered confirmation survives that.
+    let forgotten = daemon.confirm.forget_all();
+    if forgotten > 0 {
+        info!(event = %event, approvals = forgotten, "remembered confirmations dropped");
+    }
     let gone = daemon.sessions.remove_modes(|m| rules.ends(event, m));
     if gone.is_empty() {
         tracing::debug!(event = %event, "nothing to lock");
@@ -94,6 +99,7 @@ fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant)
         duration_ms: started.elapsed().as_millis() as u64,
         reason: Some(event),
         grant: None,
+        confirm: None,
         via: None,
         client_name: None,
         reveal: false,

@@ -18,6 +18,7 @@ use tokio::net::UnixStream;
 use op_grammar::Effect;
 
 use crate::audit::{AuditRecord, Decision, now_rfc3339};
+use crate::confirm::Caller;
 use crate::grants::Grant;
 use crate::lifecycle;
 use crate::peer::Peer;
@@ -40,19 +41,30 @@ pub struct Outcome {
     via: Option<op_session_protocol::Via>,
     /// A value was returned to a relaying client (MCP `read_secret`).
     reveal: bool,
+    /// How a person confirmed it (`[confirm]`).
+    confirm: Option<op_session_protocol::ConfirmRecord>,
+}
+
+/// Who sent a request, read once by the server from the peer's process chain.
+#[derive(Clone, Copy)]
+pub struct Callers<'a> {
+    /// The peer as the per-caller brake counts it ([`crate::brake::caller_key`]); `None` when
+    /// it could not be told (or the brake is off).
+    pub brake: Option<&'a str>,
+    /// The peer as a confirmation prompt names it ([`crate::confirm::Caller`]).
+    pub confirm: &'a Caller,
 }
 
 /// Handle one decoded request. Returns the response and what the audit line needs; the
 /// caller sends the response first and then calls [`audit`], so the audit's `/proc` walk and
-/// file write are off the caller's latency. `caller` names the peer for the per-caller brake
-/// ([`crate::brake::caller_key`]).
+/// file write are off the caller's latency.
 pub async fn handle(
     daemon: &Arc<Daemon>,
     req: Request,
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
     scope: Option<&Grant>,
-    caller: Option<&str>,
+    callers: Callers<'_>,
 ) -> (Response, Outcome) {
     let started = Instant::now();
     let mut o = Outcome {
@@ -113,8 +125,28 @@ pub async fn handle(
             }
         }
         Request::Lock(l) => lock(daemon, l, &mut o).await,
-        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope, caller).await,
-        Request::Passthrough(p) => passthrough(daemon, p, fds, stream, &mut o, scope).await,
+        Request::Resolve(r) => resolve_request(daemon, r, &mut o, scope, callers, stream).await,
+        Request::Passthrough(p) => {
+            passthrough(daemon, p, fds, stream, &mut o, scope, callers.confirm).await
+        }
+        Request::Approvals(a) => {
+            o.verb = if a.forget {
+                "approvals --forget"
+            } else {
+                "approvals"
+            }
+            .into();
+            if a.forget {
+                let n = daemon.confirm.forget_all();
+                tracing::info!(
+                    approvals = n,
+                    "remembered confirmations forgotten on request"
+                );
+            }
+            Response::Approvals {
+                approvals: daemon.confirm.approvals(&daemon.sessions),
+            }
+        }
         Request::Grant(g) => {
             o.verb = format!("grant {}", g.name);
             o.account = g.account.clone();
@@ -164,13 +196,16 @@ pub async fn handle(
             o.verb = crate::mcp::item_verb(&r.op).into();
             o.account = r.account.clone();
             o.via = r.via.clone();
-            match crate::mcp::item(daemon, &r).await {
+            let mut ask = crate::confirm::Ask::new(callers.confirm, stream);
+            let done = crate::mcp::item(daemon, &r, &mut ask).await;
+            o.confirm = ask.record;
+            match done {
                 Ok((account, json)) => {
                     o.account = Some(account);
                     Response::Item { json }
                 }
                 Err(e) => {
-                    o.denied = e.code == ErrorCode::PolicyDenied;
+                    o.denied = matches!(e.code, ErrorCode::PolicyDenied | ErrorCode::ConfirmDenied);
                     Response::Error(e)
                 }
             }
@@ -232,6 +267,7 @@ pub fn audit(
             .unwrap_or(0),
         reason: None,
         grant: o.grant,
+        confirm: o.confirm,
     });
 }
 
@@ -261,6 +297,7 @@ pub fn status(daemon: &Daemon) -> StatusReport {
             .collect(),
         config_path: Some(daemon.info.config_path.display().to_string()),
         presence: Some(daemon.presence.report(&daemon.config.presence)),
+        confirm: daemon.confirm.status(&daemon.sessions),
     }
 }
 
@@ -302,7 +339,8 @@ fn grants_refuse(g: &Grant, req: &Request) -> Option<ErrorBody> {
         | Request::Grants
         | Request::McpInfo
         | Request::Check(_)
-        | Request::Item(_) => false,
+        | Request::Item(_)
+        | Request::Approvals(_) => false,
     };
     (!allowed).then(|| {
         ErrorBody::new(
@@ -337,7 +375,8 @@ async fn resolve_request(
     r: ResolveRequest,
     o: &mut Outcome,
     scope: Option<&Grant>,
-    caller: Option<&str>,
+    callers: Callers<'_>,
+    stream: &UnixStream,
 ) -> Response {
     o.verb = r.purpose.as_str().to_string();
     o.references = r.refs.clone();
@@ -390,8 +429,29 @@ async fn resolve_request(
         }
     };
     o.account = Some(lease.name.clone());
+    // A person confirms matching references before any value is handed out, cached or not.
+    let force = scope.is_some_and(|g| g.confirm);
+    let subjects: Vec<_> = r
+        .refs
+        .iter()
+        .filter(|x| force || daemon.confirm.matches_reference(x))
+        .map(|x| crate::confirm::Subject::reference(x))
+        .collect();
+    if !subjects.is_empty() {
+        let gate = daemon
+            .confirm
+            .gate(&daemon.sessions, callers.confirm, &lease, &subjects, stream)
+            .await;
+        o.confirm = gate.record;
+        if let Err(e) = gate.result {
+            o.denied = e.code == ErrorCode::ConfirmDenied;
+            scope.inspect(|g| g.refund(reads));
+            return Response::Error(e);
+        }
+    }
     lifecycle::maybe_keepalive(daemon, &lease);
     // A caller looping on errors is answered from memory only (brake.rs).
+    let caller = callers.brake;
     let resolved = match caller.filter(|_| daemon.brake.braked(caller)) {
         Some(who) => {
             let name = crate::brake::caller_name(who);
@@ -429,6 +489,7 @@ async fn passthrough(
     stream: &mut UnixStream,
     o: &mut Outcome,
     scope: Option<&Grant>,
+    caller: &Caller,
 ) -> Response {
     // Parsed once, here; everything below reads this typed command.
     let cmd = match crate::passthrough::parse(&p.args) {
@@ -501,6 +562,23 @@ async fn passthrough(
     {
         refund(false);
         o.denied = true;
+        return Response::Error(e);
+    }
+    // Commands that print a matching item's fields wait for a person, as reads do.
+    let mut ask = crate::confirm::Ask::new(caller, stream);
+    let asked = ask
+        .command(
+            &daemon.confirm,
+            &daemon.sessions,
+            &lease,
+            &cmd,
+            scope.is_some_and(|g| g.confirm),
+        )
+        .await;
+    o.confirm = ask.record;
+    if let Err(e) = asked {
+        refund(false);
+        o.denied = e.code == ErrorCode::ConfirmDenied;
         return Response::Error(e);
     }
     match crate::passthrough::run(daemon, Some(&lease), cmd, &p, fds, stream).await {

@@ -180,9 +180,16 @@ async fn connection(
         return;
     }
     // Who the peer is, read now, while it waits for its answer (audit identity, and the
-    // caller the brake counts errors for).
-    let chain = match (daemon.audit.is_some() || daemon.brake.limit() > 0, peer.pid) {
-        (true, Some(pid)) => crate::peer::identify(&stream, pid, &daemon.ancestry),
+    // caller a confirmation prompt names, and the caller the brake counts errors for).
+    let chain = match peer.pid {
+        Some(pid)
+            if daemon.audit.is_some()
+                || daemon.brake.limit() > 0
+                || daemon.confirm.is_active()
+                || scope.is_some() =>
+        {
+            crate::peer::identify(&stream, pid, &daemon.ancestry)
+        }
         _ => Vec::new(),
     };
     let caller = crate::brake::caller_key(&chain);
@@ -253,13 +260,22 @@ async fn connection(
     drop(payload);
     let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
+    // Who would be named in a prompt; read only where something may ask.
+    let asker = if daemon.confirm.is_active() || scope.as_ref().is_some_and(|g| g.confirm) {
+        crate::confirm::Caller::new(peer.pid, &chain)
+    } else {
+        crate::confirm::Caller::default()
+    };
     let (resp, outcome) = handle(
         &daemon,
         req,
         fds,
         &mut stream,
         scope.as_deref(),
-        caller.as_deref(),
+        crate::requests::Callers {
+            brake: caller.as_deref(),
+            confirm: &asker,
+        },
     )
     .await;
     if let Err(e) = write_response(&mut stream, &resp).await {

@@ -64,6 +64,8 @@ pub struct Daemon {
     pub grants: crate::grants::Grants,
     /// What the presence watcher sees, and why sessions were locked.
     pub presence: crate::presence::seen::Presence,
+    /// `[confirm]`: prompts open and approvals remembered.
+    pub confirm: crate::confirm::Confirm,
     /// Request budgets and 429 retry times (kept across restarts).
     pub quota: Arc<crate::quota::Quotas>,
     /// The per-caller brake.
@@ -84,6 +86,7 @@ impl Daemon {
         } else {
             None
         };
+        let confirm = crate::confirm::Confirm::new(&config.confirm, clock.clone());
         let quota = Arc::new(crate::quota::Quotas::new(
             config.quota.clone(),
             clock.clone(),
@@ -94,6 +97,7 @@ impl Daemon {
         let brake =
             crate::brake::Brake::new(config.quota.caller_errors_per_minute(), clock.clone());
         Daemon {
+            confirm,
             sessions: Sessions::new(config.default_account.clone()),
             cache: Cache::new(config.cache_ttl).with_negative_ttl(config.negative_ttl),
             quota,

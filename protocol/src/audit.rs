@@ -61,6 +61,9 @@ pub struct AuditRecord {
     /// The grant whose socket the request came through.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
+    /// How a person confirmed (or refused) the request, when `[confirm]` asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<crate::confirm::ConfirmRecord>,
 }
 
 /// What policy decided about a request.

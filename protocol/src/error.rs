@@ -43,6 +43,10 @@ pub enum ErrorCode {
     Internal,
     /// A server the daemon talks to directly (a Connect server) could not be reached.
     Unreachable,
+    /// The person said no to a confirmation prompt (`[confirm]`).
+    ConfirmDenied,
+    /// A confirmation prompt was not answered in time, or no channel could show one.
+    NotConfirmed,
 }
 
 impl ErrorCode {
@@ -55,9 +59,10 @@ impl ErrorCode {
             | ErrorCode::SessionExpired
             | ErrorCode::Locked
             | ErrorCode::AuthDenied
-            | ErrorCode::AuthTimeout => exit::PERSON_MUST_ACT,
+            | ErrorCode::AuthTimeout
+            | ErrorCode::NotConfirmed => exit::PERSON_MUST_ACT,
             ErrorCode::RateLimited | ErrorCode::Busy => exit::RETRY_LATER,
-            ErrorCode::PolicyDenied => exit::CONFIG,
+            ErrorCode::PolicyDenied | ErrorCode::ConfirmDenied => exit::CONFIG,
             ErrorCode::OpFailed | ErrorCode::OpTimeout => exit::FAILED,
             ErrorCode::OpNotFound => exit::CONFIG,
             ErrorCode::PermissionDenied | ErrorCode::Internal | ErrorCode::Unreachable => {
@@ -85,6 +90,8 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
             ErrorCode::Unreachable => "unreachable",
+            ErrorCode::ConfirmDenied => "confirm_denied",
+            ErrorCode::NotConfirmed => "not_confirmed",
         }
     }
 
@@ -122,6 +129,12 @@ impl ErrorCode {
             ErrorCode::Internal => "retry; if it persists, restart with `op-session stop`",
             ErrorCode::Unreachable => {
                 "check that the Connect server is up and reachable at the host given to init"
+            }
+            ErrorCode::ConfirmDenied => {
+                "ask the person why; they decide each use of this secret (op-session approvals)"
+            }
+            ErrorCode::NotConfirmed => {
+                "ask the person to answer the confirmation prompt on their desktop, then retry"
             }
         }
     }

@@ -31,6 +31,9 @@ pub struct GrantRequest {
     /// Refuse every passthrough, whatever `allow` says.
     #[serde(default)]
     pub no_passthrough: bool,
+    /// Every value handed out through it waits for a person's confirmation (`[confirm]`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
     /// Where to put its socket; `None` means `<socket dir>/grants/NAME/agent.sock`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<String>,
@@ -68,4 +71,7 @@ pub struct GrantInfo {
     pub max_reads: Option<u64>,
     /// Values handed out so far.
     pub reads_used: u64,
+    /// Every value handed out through it asks a person first.
+    #[serde(default)]
+    pub confirm: bool,
 }

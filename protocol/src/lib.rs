@@ -35,6 +35,7 @@
 //! Frame buffers that may hold either are [`zeroize::Zeroizing`].
 
 pub mod audit;
+pub mod confirm;
 pub mod error;
 pub mod exit;
 pub mod fdpass;
@@ -47,6 +48,7 @@ pub mod presence;
 pub mod status;
 
 pub use audit::{AuditRecord, Decision};
+pub use confirm::{ApprovalInfo, ApprovalsRequest, ConfirmRecord, ConfirmStatus};
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 pub use grant::{GrantInfo, GrantRequest, RevokeRequest};

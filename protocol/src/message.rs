@@ -104,6 +104,8 @@ pub enum Request {
     Item(ItemRequest),
     /// What `op-session mcp` may offer under the daemon's config and policy.
     McpInfo,
+    /// List remembered confirmations, or forget them (never approve: see [`crate::confirm`]).
+    Approvals(crate::confirm::ApprovalsRequest),
 }
 
 impl Request {
@@ -123,6 +125,7 @@ impl Request {
             Request::Check(_) => "check",
             Request::Item(_) => "item",
             Request::McpInfo => "mcp_info",
+            Request::Approvals(_) => "approvals",
         }
     }
 }
@@ -290,6 +293,11 @@ pub enum Response {
     },
     /// Answer to [`Request::McpInfo`].
     McpInfo(McpInfo),
+    /// Answer to [`Request::Approvals`]: what is remembered (after forgetting, if asked).
+    Approvals {
+        /// One per remembered approval.
+        approvals: Vec<crate::confirm::ApprovalInfo>,
+    },
     /// The request failed.
     Error(ErrorBody),
 }

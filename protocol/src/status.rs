@@ -87,6 +87,10 @@ pub struct StatusReport {
     /// What the presence watcher sees (absent from daemons that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presence: Option<crate::presence::PresenceStatus>,
+    /// `[confirm]`: the rules, the channel a prompt would use, prompts open (absent when no
+    /// rule is set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm: Option<crate::confirm::ConfirmStatus>,
 }
 
 /// Process protections and whether each took hold.

@@ -370,3 +370,135 @@ impl Emitter {
             .unwrap();
     }
 }
+
+/// One `Notify` call the stand-in notification service answered.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    /// The id it gave back.
+    pub id: u32,
+    /// Summary.
+    pub summary: String,
+    /// Body.
+    pub body: String,
+    /// Actions: key, label, key, label …
+    pub actions: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct NotifyShared {
+    shown: Vec<Shown>,
+    closed: Vec<u32>,
+}
+
+struct Notifications {
+    shared: Arc<Mutex<NotifyShared>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+#[interface(name = "org.freedesktop.Notifications")]
+impl Notifications {
+    fn notify(
+        &self,
+        _app_name: String,
+        _replaces_id: u32,
+        _app_icon: String,
+        summary: String,
+        body: String,
+        actions: Vec<String>,
+        _hints: HashMap<String, zbus::OwnedVariant>,
+        _expire_timeout: i32,
+    ) -> u32 {
+        let mut s = self.shared.lock().unwrap();
+        let id = 100 + s.shown.len() as u32;
+        s.shown.push(Shown {
+            id,
+            summary,
+            body,
+            actions,
+        });
+        id
+    }
+
+    fn close_notification(&self, id: u32) {
+        self.shared.lock().unwrap().closed.push(id);
+    }
+
+    fn get_capabilities(&self) -> Vec<String> {
+        vec!["actions".into(), "body".into()]
+    }
+
+    fn get_server_information(&self) -> (String, String, String, String) {
+        (
+            "stand-in".into(),
+            "op-session tests".into(),
+            "1".into(),
+            "1.2".into(),
+        )
+    }
+}
+
+/// A stand-in `org.freedesktop.Notifications` (the desktop's notification service) that
+/// records what it is asked to show and answers when a test says so.
+pub struct FakeNotifications {
+    rt: tokio::runtime::Runtime,
+    conn: Connection,
+    shared: Arc<Mutex<NotifyShared>>,
+}
+
+impl std::fmt::Debug for FakeNotifications {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FakeNotifications")
+    }
+}
+
+/// The notifications' object path.
+pub const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
+
+impl FakeNotifications {
+    /// Own `org.freedesktop.Notifications` on the session bus at `address`.
+    pub fn start(address: &str) -> FakeNotifications {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let shared = Arc::new(Mutex::new(NotifyShared::default()));
+        let conn = rt.block_on(async {
+            zbus::connection::Builder::address(address)
+                .serve_at(
+                    NOTIFICATIONS_PATH,
+                    Notifications {
+                        shared: shared.clone(),
+                    },
+                )
+                .name("org.freedesktop.Notifications")
+                .build()
+                .await
+                .expect("the stand-in notification service connects to the session bus")
+        });
+        FakeNotifications { rt, conn, shared }
+    }
+
+    /// Every notification shown so far.
+    pub fn shown(&self) -> Vec<Shown> {
+        self.shared.lock().unwrap().shown.clone()
+    }
+
+    /// Ids closed with `CloseNotification`.
+    pub fn closed(&self) -> Vec<u32> {
+        self.shared.lock().unwrap().closed.clone()
+    }
+
+    /// The person clicks the action `key` of notification `id`.
+    pub fn invoke(&self, id: u32, key: &str) {
+        self.rt
+            .block_on(self.conn.emit_signal(
+                None::<&str>,
+                NOTIFICATIONS_PATH,
+                "org.freedesktop.Notifications",
+                "ActionInvoked",
+                &(id, key),
+            ))
+            .unwrap();
+    }
+}
