@@ -1248,9 +1248,9 @@ fn user_and_group_lists_and_stdin_items_follow_the_vaults_rule() {
     let before = w.calls().len();
     for line in [
         &["op", "user", "list", "--vault", "Prod"][..],
-        &["op", "users", "ls", "--vault=Prod"],
+        &["op", "user", "ls", "--vault=Prod"],
         &["op", "--cache", "group", "list", "--vault", "Prod"],
-        &["op", "groups", "list", "--user", "u", "--vault=Prod"],
+        &["op", "group", "list", "--user", "u", "--vault=Prod"],
     ] {
         let out = w.run(line);
         assert_eq!(out.code, 78, "{line:?}: {}", out.stderr);

@@ -706,7 +706,7 @@ mod tests {
         };
         for line in [
             "item get Deploy --vault Prod",
-            "items get Deploy --vault=prod --reveal",
+            "item get Deploy --vault=prod --reveal",
             "item get Deploy",
             "item edit Deploy --vault Prod username=x",
             "item share Deploy --vault Prod",
