@@ -27,6 +27,7 @@ enum LogFormat {
 #[command(name = "op-sessiond", version, about)]
 struct Args {
     /// Socket path [default: $OPSESSION_SOCKET, else $XDG_RUNTIME_DIR/op-session/agent.sock,
+    /// else /run/user/<uid>/op-session/agent.sock when that directory is ours and private,
     /// else $TMPDIR/op-session-<uid>/agent.sock].
     #[arg(long)]
     socket: Option<PathBuf>,

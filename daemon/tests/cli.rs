@@ -1,31 +1,33 @@
-//! The `op-sessiond` binary answers `--version` and `--help` and refuses an unknown flag with
-//! a non-zero usage error, without starting. Being an integration test of this package also makes
-//! `cargo test --workspace` build the plain `target/debug/op-sessiond`, which the end-to-end
-//! tests in tests/ drive.
+//! `op-sessiond --check-config` answers for a config file without starting a daemon: 0 and the
+//! path when it is valid, 1 and the offending key when it is not. Being an integration test of
+//! this package also makes `cargo test --workspace` build the plain `target/debug/op-sessiond`,
+//! which the end-to-end tests in tests/ drive.
 
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_op-sessiond"));
-    c.env_clear().env("PATH", "/usr/bin:/bin");
-    c
+fn check(config: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_op-sessiond"))
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .arg("--check-config")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap()
 }
 
 #[test]
-fn version_help_and_an_unknown_flag() {
-    let out = bin().arg("--version").output().unwrap();
+fn check_config_says_valid_or_names_the_key() {
+    let out = check("op_path = \"/bin/true\"\n");
     assert_eq!(out.status.code(), Some(0));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.starts_with("op-sessiond "), "{text}");
-    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is valid"));
 
-    let out = bin().arg("--help").output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: op-sessiond"));
-
-    let out = bin().arg("--no-such-flag").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
+    let out = check("op_path = \"/bin/true\"\nno_such_key = 1\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no_such_key"));
 }

@@ -77,6 +77,10 @@ fn real_main() -> Result<()> {
                 Ok(())
             }
             Some(addr) => {
+                // Refused before anything is written (the token file) or bound.
+                if !addr.ip().is_loopback() {
+                    return Err(http::HttpError::NotLoopback(addr).into());
+                }
                 let path = args
                     .token_file
                     .or_else(http::default_token_path)
