@@ -53,7 +53,7 @@ pub fn info(daemon: &Daemon) -> McpInfo {
     };
     McpInfo {
         reveal: daemon.config.mcp.reveal,
-        run_allow: daemon.config.mcp.run_allow.clone(),
+        run_allow: daemon.config.mcp.run_allow.written(),
         can_create: allowed("item create"),
         can_edit: allowed("item edit"),
         can_delete: allowed("item delete"),
@@ -107,7 +107,7 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
                 return Some(Response::Error(denied(
                     format!(
                         "op-session mcp may not run {shown} (rule: [mcp] run_allow = {:?})",
-                        cfg.run_allow
+                        cfg.run_allow.written()
                     ),
                     "a person may add the program's absolute path or a glob to run_allow under [mcp] in the op-session config",
                 )));
