@@ -3,9 +3,10 @@
 //! The MCP process is just another client: it holds no credential and decides nothing. This
 //! module owns the decisions: whether a value may be revealed (`[mcp] reveal` plus the
 //! request's acknowledged `reveal` flag), which programs `run` may hand values to
-//! (`[mcp] run_allow`), building the fixed `op` command lines of the item tools (never caller
-//! argv), and masking every concealed value out of what those commands print before it leaves
-//! the daemon. See docs/MCP.md.
+//! (`[mcp] run_allow`), building the fixed `op` command lines of the item tools with the
+//! grammar's [`OpCall`] builders (never caller argv), and answering with a view of what those
+//! commands print (`mcp/view.rs`: typed in, concealed values masked on the way out) so no concealed
+//! value leaves the daemon. See docs/MCP.md.
 //!
 //! Never returns a concealed value, a length or a prefix from [`item`] or [`check`]; never logs
 //! a value.
