@@ -29,7 +29,9 @@ pub enum ConfigError {
         /// The failure.
         source: std::io::Error,
     },
-    /// The file is not valid TOML for this schema (unknown key, wrong type).
+    /// The file is not valid TOML for this schema (unknown key, wrong type), or a value the
+    /// schema reads is invalid (a `[policy]` rule that is not an op command, a `run_allow`
+    /// glob, a `[presence]` action); the message names the key.
     #[error("config {path}: {message}")]
     Parse {
         /// The file.
@@ -37,7 +39,7 @@ pub enum ConfigError {
         /// The parser's message, which names the key.
         message: String,
     },
-    /// A value is out of range.
+    /// A value is out of range, or breaks a rule across keys (checked after parsing).
     #[error("config {path}: `{key}` {message}")]
     Invalid {
         /// The file.
@@ -49,11 +51,12 @@ pub enum ConfigError {
     },
 }
 
-/// The `[policy]` table.
+/// The `[policy]` table as written; the daemon holds it compiled ([`crate::policy::Policy`]).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// Verbs allowed even if destructive (e.g. `"item delete"`). Empty means "the default".
+    /// If non-empty, the only verbs allowed (besides `whoami` and `account list`), destructive
+    /// ones included (e.g. `"item delete"`). Empty means "the default".
     #[serde(default)]
     pub allow: Vec<String>,
     /// Verbs always refused (e.g. `"item edit"`).
@@ -67,8 +70,9 @@ pub struct PolicyConfig {
     pub allow_destructive: bool,
 }
 
-/// The `[mcp]` table: what `op-session mcp` may do. The daemon enforces it; the MCP process
-/// only reads it to decide which tools to offer. See docs/MCP.md.
+/// The `[mcp]` table: what `op-session mcp` may do. The daemon enforces it and tells the MCP
+/// process (`McpInfo`, from [`crate::mcp::info`]) which tools to offer; that process never reads
+/// the file. See docs/MCP.md.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct McpConfig {
@@ -78,7 +82,7 @@ pub struct McpConfig {
     /// Programs the `run` tool may start: absolute paths or globs (`/usr/bin/*`); `["*"]` is
     /// the person's explicit opt-in to any command. Empty (the default) refuses every `run`.
     #[serde(default)]
-    pub run_allow: Vec<String>,
+    pub run_allow: RunAllow,
     /// Directories the `inject` and `run` tools may read templates and env files from, write
     /// outputs to and run in (absolute). Empty (the default): the directory `op-session mcp`
     /// was started in.
@@ -86,22 +90,82 @@ pub struct McpConfig {
     pub roots: Vec<String>,
 }
 
-/// The validated configuration. Every key is optional in the file; a missing key takes its
-/// default from [`Config::default`]. Durations are read with `humantime-serde` (see
-/// [`parse_duration`]); [`Config::parse`] then checks the ranges serde cannot express.
-/// Validate one `run_allow` rule: `*`, an absolute path, or an absolute glob.
-pub fn check_run_rule(rule: &str) -> Result<(), String> {
+/// `[mcp] run_allow`, compiled at load: each rule's glob built once, as written and with its
+/// directory resolved (`/bin/*` → `/usr/bin/*` on merged /usr), so a `run` compares the
+/// program against ready patterns. The directory is resolved when the config is read: a link
+/// made or moved later takes effect at the next start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunAllow {
+    rules: Vec<RunRule>,
+}
+
+/// One compiled `run_allow` rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RunRule {
+    /// As written (`*`, a path or a glob).
+    written: String,
+    /// `None` for `*`, which allows any command.
+    globs: Option<RunGlobs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RunGlobs {
+    as_written: glob::Pattern,
+    /// The resolved form as text (compared literally too) and as a glob, when it is one.
+    resolved: (String, Option<glob::Pattern>),
+}
+
+impl RunAllow {
+    /// Compile the rules: each `*`, an absolute path, or an absolute glob. The error names
+    /// the entry and what is wrong.
+    pub fn new<S: AsRef<str>>(rules: &[S]) -> Result<RunAllow, String> {
+        let rules = rules
+            .iter()
+            .map(|r| compile_run_rule(r.as_ref()))
+            .collect::<Result<_, _>>()?;
+        Ok(RunAllow { rules })
+    }
+
+    /// The rules as written (what `op-session mcp` is told, and what a refusal quotes).
+    pub fn written(&self) -> Vec<String> {
+        self.rules.iter().map(|r| r.written.clone()).collect()
+    }
+}
+
+impl<'de> Deserialize<'de> for RunAllow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RunAllow, D::Error> {
+        let rules = Vec::<String>::deserialize(d)?;
+        RunAllow::new(&rules).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Compile one `run_allow` rule: `*`, an absolute path, or an absolute glob.
+fn compile_run_rule(rule: &str) -> Result<RunRule, String> {
     if rule == "*" {
-        return Ok(());
+        return Ok(RunRule {
+            written: rule.to_string(),
+            globs: None,
+        });
     }
     if !rule.starts_with('/') {
         return Err(format!(
             "entry \"{rule}\" must be an absolute path or glob (e.g. \"/usr/bin/npm\", \"/usr/bin/*\"), or \"*\" for any command"
         ));
     }
-    glob::Pattern::new(rule)
-        .map(|_| ())
-        .map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
+    let pattern = |r: &str| {
+        glob::Pattern::new(r).map_err(|e| format!("entry \"{rule}\" is not a valid glob: {e}"))
+    };
+    Ok(RunRule {
+        written: rule.to_string(),
+        globs: Some(RunGlobs {
+            as_written: pattern(rule)?,
+            resolved: {
+                let r = resolved_rule(rule);
+                let glob = glob::Pattern::new(&r).ok();
+                (r, glob)
+            },
+        }),
+    })
 }
 
 /// A `run_allow` rule in the form programs are compared in
@@ -136,20 +200,23 @@ pub fn run_rule_for<'a>(cfg: &'a McpConfig, program: &str) -> Option<&'a str> {
         require_literal_separator: true,
         require_literal_leading_dot: false,
     };
-    let matches = |rule: &str, program: &str| {
-        rule == program || glob::Pattern::new(rule).is_ok_and(|p| p.matches_with(program, opts))
+    let matches = |literal: &str, p: Option<&glob::Pattern>, program: &str| {
+        literal == program || p.is_some_and(|p| p.matches_with(program, opts))
     };
     let resolved = resolved_program(program);
     // As written only without `.` or `..`: `/usr/**` must not allow `/usr/../tmp/x`.
     let plain = !program.split('/').any(|c| c == "." || c == "..");
     cfg.run_allow
+        .rules
         .iter()
-        .find(|rule| {
-            rule.as_str() == "*"
-                || (plain && matches(rule, program))
-                || matches(&resolved_rule(rule), &resolved)
+        .find(|rule| match &rule.globs {
+            None => true,
+            Some(g) => {
+                (plain && matches(g.as_written.as_str(), Some(&g.as_written), program))
+                    || matches(&g.resolved.0, g.resolved.1.as_ref(), &resolved)
+            }
         })
-        .map(String::as_str)
+        .map(|r| r.written.as_str())
 }
 
 /// `program` with its directory resolved: what a refusal shows beside the path asked for.
@@ -159,6 +226,9 @@ pub fn resolved_program(program: &str) -> String {
         .to_string()
 }
 
+/// The validated configuration. Every key is optional in the file; a missing key takes its
+/// default from [`Config::default`]. Durations are read with `humantime-serde` (see
+/// [`parse_duration`]); [`Config::parse`] then checks the ranges serde cannot express.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -203,8 +273,9 @@ pub struct Config {
     pub app_check_interval: Duration,
     /// Write the audit log.
     pub audit: bool,
-    /// Policy.
-    pub policy: PolicyConfig,
+    /// `[policy]`, its rules read by the grammar at load.
+    #[serde(deserialize_with = "policy_rules")]
+    pub policy: crate::policy::Policy,
     /// What sleep and a screen lock do to each mode's sessions (`[presence]`).
     #[serde(deserialize_with = "presence_rules")]
     pub presence: crate::presence::rules::PresenceConfig,
@@ -235,7 +306,7 @@ impl Default for Config {
             op_env: BTreeMap::new(),
             app_check_interval: Duration::from_secs(10),
             audit: true,
-            policy: PolicyConfig::default(),
+            policy: crate::policy::Policy::default(),
             presence: Default::default(),
             mcp: McpConfig::default(),
             connect_ca_file: None,
@@ -247,6 +318,13 @@ impl Default for Config {
 /// `default_account = ""` means no default account.
 fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(Option::<String>::deserialize(d)?.filter(|s| !s.is_empty()))
+}
+
+/// `[policy]` as written, compiled into rules; an error names the rule's key
+/// (`policy.deny[0]`).
+fn policy_rules<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::policy::Policy, D::Error> {
+    crate::policy::Policy::compile(&PolicyConfig::deserialize(d)?)
+        .map_err(|(key, message)| serde::de::Error::custom(format!("`{key}` {message}")))
 }
 
 /// `[presence]` as written, validated into rules; an error names the full dotted key.
@@ -358,9 +436,6 @@ impl Config {
                 "must be an absolute path to a PEM file".into(),
             ));
         }
-        for rule in &self.mcp.run_allow {
-            check_run_rule(rule).map_err(|message| ("mcp.run_allow", message))?;
-        }
         if let Some(r) = self.mcp.roots.iter().find(|r| !r.starts_with('/')) {
             return Err((
                 "mcp.roots",
@@ -437,7 +512,7 @@ mod tests {
         assert!(e.contains("run_allow") && e.contains("absolute"), "{e}");
         let c = parse("[mcp]\nreveal = true\nrun_allow = [\"/usr/bin/*\", \"*\"]").expect("ok");
         assert!(c.mcp.reveal);
-        assert_eq!(c.mcp.run_allow.len(), 2);
+        assert_eq!(c.mcp.run_allow.written(), ["/usr/bin/*", "*"]);
     }
 
     #[test]
@@ -510,12 +585,13 @@ allow_destructive = true
 
     #[test]
     fn run_rules_are_absolute_globs_or_star() {
-        assert!(check_run_rule("*").is_ok());
-        assert!(check_run_rule("/usr/bin/*").is_ok());
-        assert!(check_run_rule("npm").is_err());
+        assert!(RunAllow::new(&["*"]).is_ok());
+        assert!(RunAllow::new(&["/usr/bin/*"]).is_ok());
+        assert!(RunAllow::new(&["npm"]).is_err());
+        assert!(RunAllow::new(&["/usr/bin/[x"]).is_err());
         let cfg = McpConfig {
             reveal: false,
-            run_allow: vec!["/usr/bin/*".into(), "/opt/tool".into()],
+            run_allow: RunAllow::new(&["/usr/bin/*", "/opt/tool"]).expect("rules"),
             ..McpConfig::default()
         };
         assert_eq!(run_rule_for(&cfg, "/usr/bin/env"), Some("/usr/bin/*"));
@@ -541,7 +617,7 @@ allow_destructive = true
         std::os::unix::fs::symlink(&real, &bin).expect("symlink");
         let (real, bin) = (real.display().to_string(), bin.display().to_string());
         let rule = |r: String| McpConfig {
-            run_allow: vec![r],
+            run_allow: RunAllow::new(&[r]).expect("rule"),
             ..McpConfig::default()
         };
         // The path a person knows and the canonical one allow each other.

@@ -3,9 +3,10 @@
 //! The MCP process is just another client: it holds no credential and decides nothing. This
 //! module owns the decisions: whether a value may be revealed (`[mcp] reveal` plus the
 //! request's acknowledged `reveal` flag), which programs `run` may hand values to
-//! (`[mcp] run_allow`), building the fixed `op` command lines of the item tools (never caller
-//! argv), and masking every concealed value out of what those commands print before it leaves
-//! the daemon. See docs/MCP.md.
+//! (`[mcp] run_allow`), building the fixed `op` command lines of the item tools with the
+//! grammar's [`OpCall`] builders (never caller argv), and answering with a view of what those
+//! commands print (`mcp/view.rs`: typed in, concealed values masked on the way out) so no concealed
+//! value leaves the daemon. See docs/MCP.md.
 //!
 //! Never returns a concealed value, a length or a prefix from [`item`] or [`check`]; never logs
 //! a value.
@@ -18,7 +19,7 @@ use op_session_protocol::{
     CheckReport, CheckRequest, ErrorBody, ErrorCode, ItemOp, ItemRequest, McpInfo, ResolvePurpose,
     ResolveRequest, Response, Values,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use op_grammar::OpCall;
 
@@ -28,20 +29,10 @@ use crate::policy;
 use crate::resolve::resolve;
 use crate::state::Daemon;
 
-/// What replaces a concealed value in item JSON (the same words `op run` masks with).
-pub const CONCEALED_MARKER: &str = secret_ref::mask::CONCEALED;
+pub use view::CONCEALED_MARKER;
+use view::{OpItem, OpVault};
 
-/// Field types whose values are shown; every other type's value is replaced by the marker.
-const SHOWN_TYPES: &[&str] = &[
-    "STRING",
-    "EMAIL",
-    "URL",
-    "PHONE",
-    "DATE",
-    "MONTH_YEAR",
-    "MENU",
-    "REFERENCE",
-];
+mod view;
 
 /// What `op-session mcp` may offer.
 pub fn info(daemon: &Daemon) -> McpInfo {
@@ -53,7 +44,7 @@ pub fn info(daemon: &Daemon) -> McpInfo {
     };
     McpInfo {
         reveal: daemon.config.mcp.reveal,
-        run_allow: daemon.config.mcp.run_allow.clone(),
+        run_allow: daemon.config.mcp.run_allow.written(),
         can_create: allowed("item create"),
         can_edit: allowed("item edit"),
         can_delete: allowed("item delete"),
@@ -107,7 +98,7 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
                 return Some(Response::Error(denied(
                     format!(
                         "op-session mcp may not run {shown} (rule: [mcp] run_allow = {:?})",
-                        cfg.run_allow
+                        cfg.run_allow.written()
                     ),
                     "a person may add the program's absolute path or a glob to run_allow under [mcp] in the op-session config",
                 )));
@@ -180,64 +171,9 @@ fn operand(what: &str, v: &str) -> Result<String, ErrorBody> {
     Ok(v.to_string())
 }
 
-/// The `op` command line for an item operation: fixed verbs and flags, caller values only as
-/// operands or flag values.
-pub fn item_argv(op: &ItemOp) -> Result<Vec<String>, ErrorBody> {
-    let mut a: Vec<String> = Vec::new();
-    let vault_flag = |a: &mut Vec<String>, v: &Option<String>| -> Result<(), ErrorBody> {
-        if let Some(v) = v {
-            a.push("--vault".into());
-            a.push(operand("vault", v)?);
-        }
-        Ok(())
-    };
-    match op {
-        ItemOp::ListVaults => a.extend(["vault".into(), "list".into()]),
-        ItemOp::ListItems {
-            vault,
-            categories,
-            tags,
-        } => {
-            a.extend(["item".into(), "list".into()]);
-            vault_flag(&mut a, vault)?;
-            if !categories.is_empty() {
-                a.push(format!("--categories={}", categories.join(",")));
-            }
-            if !tags.is_empty() {
-                a.push(format!("--tags={}", tags.join(",")));
-            }
-        }
-        ItemOp::GetItem { item, vault } => {
-            a.extend(["item".into(), "get".into(), operand("item", item)?]);
-            vault_flag(&mut a, vault)?;
-        }
-        // Their values travel on stdin: see [`plan`].
-        ItemOp::CreateItem { .. } | ItemOp::EditItem { .. } => {
-            return Err(ErrorBody::new(
-                ErrorCode::Internal,
-                "item create and edit are built by plan(), not as an argv",
-            ));
-        }
-        ItemOp::DeleteItem {
-            item,
-            vault,
-            archive,
-        } => {
-            a.extend(["item".into(), "delete".into(), operand("item", item)?]);
-            vault_flag(&mut a, vault)?;
-            if *archive {
-                a.push("--archive".into());
-            }
-        }
-    }
-    if !matches!(op, ItemOp::DeleteItem { .. }) {
-        a.extend(["--format".into(), "json".into()]);
-    }
-    Ok(a)
-}
-
-/// What runs for an item operation. Field values never go on an argv (docs/op-behaviour.md
-/// §7): they reach `op` as an item JSON template on its stdin.
+/// What runs for an item operation, built with the grammar's [`OpCall`] builders: fixed verbs
+/// and flags, caller values only as operands or flag values. Field values never go on an
+/// argv (docs/op-behaviour.md §7): they reach `op` as an item JSON template on its stdin.
 enum Plan {
     /// One call whose argv holds no value.
     Call(OpCall),
@@ -325,16 +261,26 @@ fn plan(op: &ItemOp) -> Result<Plan, ErrorBody> {
                 assignments,
             })
         }
-        other => {
-            let argv = item_argv(other)?;
-            let cmd = op_grammar::parse(&argv).map_err(|e| {
-                ErrorBody::new(
-                    ErrorCode::BadRequest,
-                    format!("cannot build this op command line ({e})"),
-                )
-            })?;
-            Ok(Plan::Call(OpCall::from_command(cmd)))
-        }
+        ItemOp::ListVaults => Ok(Plan::Call(OpCall::vault_list().json())),
+        ItemOp::ListItems {
+            vault,
+            categories,
+            tags,
+        } => Ok(Plan::Call(
+            OpCall::item_list(vault_of(vault)?.as_deref(), categories, tags).json(),
+        )),
+        ItemOp::GetItem { item, vault } => Ok(Plan::Call(
+            OpCall::item_get_in(&operand("item", item)?, vault_of(vault)?.as_deref()).json(),
+        )),
+        ItemOp::DeleteItem {
+            item,
+            vault,
+            archive,
+        } => Ok(Plan::Call(OpCall::item_delete(
+            &operand("item", item)?,
+            vault_of(vault)?.as_deref(),
+            *archive,
+        ))),
     }
 }
 
@@ -398,154 +344,55 @@ pub async fn item(
         daemon.cache.drop_account(&lease.name);
     }
     let out = out?;
-    let raw: Value = if out.stdout.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&out.stdout).map_err(|e| {
-            ErrorBody::new(
-                ErrorCode::OpFailed,
-                format!("op printed output that is not JSON ({e})"),
-            )
-        })?
-    };
-    let vaults = &daemon.config.policy.vaults;
     let json = match &r.op {
-        ItemOp::ListVaults => Value::Array(
-            raw.as_array()
-                .into_iter()
-                .flatten()
-                .filter(|v| {
-                    vaults.is_empty()
-                        || ["id", "name"].iter().any(|k| {
-                            v.get(k)
-                                .and_then(Value::as_str)
-                                .is_some_and(|s| vaults.iter().any(|a| a.eq_ignore_ascii_case(s)))
-                        })
-                })
-                .map(|v| pick(v, &["id", "name", "type"]))
-                .collect(),
-        ),
-        // Not `additional_information`: for some categories it is part of a secret (a card
-        // number's last digits).
-        ItemOp::ListItems { .. } => Value::Array(
-            raw.as_array()
-                .into_iter()
-                .flatten()
-                .map(|v| {
-                    pick(
-                        v,
-                        &[
-                            "id",
-                            "title",
-                            "category",
-                            "vault",
-                            "tags",
-                            "urls",
-                            "updated_at",
-                        ],
-                    )
-                })
-                .collect(),
-        ),
+        ItemOp::ListVaults => {
+            let vaults: Vec<OpVault> = op_json(&out.stdout)?.unwrap_or_default();
+            let allowed = &daemon.config.policy.vaults;
+            to_json(
+                &vaults
+                    .into_iter()
+                    .filter(|v| v.allowed(allowed))
+                    .map(OpVault::view)
+                    .collect::<Vec<_>>(),
+            )?
+        }
+        ItemOp::ListItems { .. } => {
+            let items: Vec<OpItem> = op_json(&out.stdout)?.unwrap_or_default();
+            to_json(&items.into_iter().map(OpItem::summary).collect::<Vec<_>>())?
+        }
         ItemOp::DeleteItem { item, archive, .. } => json!({
             "deleted": item,
             "archived": archive,
         }),
         ItemOp::GetItem { .. } | ItemOp::CreateItem { .. } | ItemOp::EditItem { .. } => {
-            mask_item(&raw)
+            let item: OpItem = op_json(&out.stdout)?.unwrap_or_default();
+            to_json(&item.view())?
         }
     };
     Ok((lease.name.clone(), json))
 }
 
-/// Copy only `keys` of an object.
-fn pick(v: &Value, keys: &[&str]) -> Value {
-    let mut m = Map::new();
-    for k in keys {
-        if let Some(x) = v.get(*k) {
-            m.insert((*k).to_string(), x.clone());
-        }
+/// `op`'s JSON output read into `T`; `None` when it printed nothing.
+fn op_json<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> Result<Option<T>, ErrorBody> {
+    if stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
     }
-    Value::Object(m)
+    serde_json::from_slice(stdout).map(Some).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::OpFailed,
+            format!("op printed output that is not the JSON expected ({e})"),
+        )
+    })
 }
 
-/// An item as `get_item` shows it: identity, sections, and per field its label, type,
-/// section and `op://` reference. Values are shown only for plain types; every other value
-/// (concealed, OTP, credit card, SSH key, anything unknown) is the marker, with no length
-/// and no prefix. Password history, TOTP codes and file contents are left out entirely.
-pub fn mask_item(item: &Value) -> Value {
-    let mut out = pick(
-        item,
-        &[
-            "id",
-            "title",
-            "category",
-            "vault",
-            "tags",
-            "urls",
-            "created_at",
-            "updated_at",
-        ],
-    );
-    let sections: Vec<Value> = item
-        .get("sections")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|s| pick(s, &["id", "label"]))
-        .collect();
-    let fields: Vec<Value> = item
-        .get("fields")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            let mut m = Map::new();
-            for k in ["id", "label", "type", "purpose", "reference"] {
-                if let Some(x) = f.get(k) {
-                    m.insert(k.into(), x.clone());
-                }
-            }
-            if let Some(s) = f.get("section") {
-                m.insert("section".into(), pick(s, &["id", "label"]));
-            }
-            let ty = f.get("type").and_then(Value::as_str).unwrap_or("");
-            let has_value = f
-                .get("value")
-                .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
-            if has_value {
-                let shown = SHOWN_TYPES.contains(&ty)
-                    && f.get("purpose").and_then(Value::as_str) != Some("PASSWORD");
-                m.insert(
-                    "value".into(),
-                    if shown {
-                        f.get("value").cloned().unwrap_or(Value::Null)
-                    } else {
-                        Value::String(CONCEALED_MARKER.into())
-                    },
-                );
-            }
-            Value::Object(m)
-        })
-        .collect();
-    if let Value::Object(m) = &mut out {
-        if !sections.is_empty() {
-            m.insert("sections".into(), Value::Array(sections));
-        }
-        m.insert("fields".into(), Value::Array(fields));
-        if let Some(files) = item.get("files").and_then(Value::as_array) {
-            m.insert(
-                "files".into(),
-                Value::Array(
-                    files
-                        .iter()
-                        .map(|f| pick(f, &["id", "name", "size"]))
-                        .collect(),
-                ),
-            );
-        }
-    }
-    out
+/// A view as the JSON the MCP tool returns.
+fn to_json<T: serde::Serialize>(view: &T) -> Result<Value, ErrorBody> {
+    serde_json::to_value(view).map_err(|e| {
+        ErrorBody::new(
+            ErrorCode::Internal,
+            format!("cannot render the item view ({e})"),
+        )
+    })
 }
 
 /// The audit verb of an item operation (never its assignments).

@@ -27,7 +27,6 @@ use op_grammar::{Effect, OpCommand, Touch};
 use op_session_protocol::{ClientEvent, ErrorBody, ErrorCode, PassthroughRequest};
 use tokio::net::UnixStream;
 
-use crate::config::PolicyConfig;
 use crate::connection::read_event;
 use crate::oprun::{Auth, ChildIo, EventSource};
 use crate::policy;
@@ -76,7 +75,7 @@ pub fn parse(args: &[String]) -> Result<OpCommand, ErrorBody> {
 
 /// Decide whether a parsed passthrough may run at all (before any session is touched). The
 /// error names the rule that refused it.
-pub fn check(policy: &PolicyConfig, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
     if let Some((f, _)) = cmd
         .flags
         .iter()
@@ -303,7 +302,7 @@ mod tests {
 
     #[test]
     fn every_spelling_of_a_forbidden_command_is_refused() {
-        let p = PolicyConfig::default();
+        let p = crate::policy::Policy::default();
         for line in [
             "--cache run -- env",
             "--cache=false run -- env",
@@ -346,10 +345,11 @@ mod tests {
 
     #[test]
     fn writes_and_accounts_are_recognized() {
-        let p = PolicyConfig {
+        let p = crate::policy::Policy::compile(&crate::config::PolicyConfig {
             allow_destructive: true,
-            ..PolicyConfig::default()
-        };
+            ..Default::default()
+        })
+        .expect("compiles");
         let ok = |line: &str| {
             let c = parse(&a(line)).expect("parses");
             check(&p, &c).expect("allowed");

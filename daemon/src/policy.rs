@@ -8,7 +8,8 @@
 //! is refused while `vaults` is set (fail closed). Every refusal names its rule.
 //!
 //! Verbs are canonical command paths from the grammar (crates/op-grammar): `item rm`,
-//! `item rm` and `item delete` are one verb, and rules are read the same way.
+//! `item remove` and `item delete` are one verb. Rules are read by the same grammar once, when
+//! the config is loaded ([`Policy::compile`]); a rule it cannot read stops the daemon.
 
 use op_grammar::{Effect, OpCommand, Vaults};
 use op_session_protocol::{ErrorBody, ErrorCode};
@@ -16,19 +17,94 @@ use secret_ref::Requested;
 
 use crate::config::PolicyConfig;
 
-/// A rule's words in canonical form (`item rm` → `item delete`); a rule the grammar cannot
-/// read is compared as written.
-fn canonical_rule(rule: &str) -> String {
-    let words: Vec<&str> = rule.split_whitespace().collect();
-    match op_grammar::parse(&words) {
-        Ok(c) if !c.path.is_empty() && c.positionals.is_empty() => c.path,
-        _ => words.join(" ").to_ascii_lowercase(),
+/// One `allow` or `deny` entry, read by the grammar when the config is loaded: the command
+/// path it names in canonical form (`item rm` → `item delete`; a group such as `item` covers
+/// every command under it), and the entry as written, for refusals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The canonical command path.
+    verb: String,
+    /// The entry as the person wrote it.
+    written: String,
+}
+
+impl Rule {
+    /// Read one entry. An entry the grammar cannot read, or one that is more than a command
+    /// path (an operand, a flag), is an error saying why: compared as written it would match
+    /// nothing, and a `deny` that denies nothing fails open.
+    pub fn parse(written: &str) -> Result<Rule, String> {
+        // Command words are lower case; a rule is read case-insensitively, as before.
+        let lower = written.to_ascii_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        if words.is_empty() {
+            return Err(format!(
+                "{written:?} is empty; write a command such as \"item edit\""
+            ));
+        }
+        let c = op_grammar::parse(&words)
+            .map_err(|e| format!("{written:?} is not an op command ({e})"))?;
+        if c.path.is_empty() {
+            return Err(format!(
+                "{written:?} names no op command; write a command such as \"item edit\""
+            ));
+        }
+        if !c.flags.is_empty() || !c.positionals.is_empty() || !c.rest.is_empty() {
+            return Err(format!(
+                "{written:?} is more than a command: a rule names a command (\"{}\"), without operands or flags",
+                c.path
+            ));
+        }
+        Ok(Rule {
+            verb: c.path,
+            written: written.to_string(),
+        })
+    }
+
+    /// Whether this rule covers `verb` (a canonical command path): the same command, or one
+    /// under the group it names.
+    fn covers(&self, verb: &str) -> bool {
+        verb.strip_prefix(self.verb.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(' '))
     }
 }
 
-fn matches_rule(verb: &str, rule: &str) -> bool {
-    let rule = canonical_rule(rule);
-    verb == rule || verb.starts_with(&format!("{rule} "))
+/// The `[policy]` table compiled at load: every rule read by the grammar once, so a request
+/// is checked against typed verbs and a rule the grammar cannot read stops the daemon at start
+/// (naming `policy.deny[0]`) instead of silently matching nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Verbs allowed even if destructive; empty means "the default".
+    allow: Vec<Rule>,
+    /// Verbs always refused.
+    deny: Vec<Rule>,
+    /// Vault names or IDs that may be read or changed; empty means all.
+    pub vaults: Vec<String>,
+    /// Allow destructive verbs.
+    pub allow_destructive: bool,
+}
+
+impl Policy {
+    /// Compile `[policy]` as written. The error is the full key of the first rule the grammar
+    /// cannot read (`policy.deny[0]`) and what is wrong with it.
+    pub fn compile(cfg: &PolicyConfig) -> Result<Policy, (String, String)> {
+        let rules = |list: &[String], key: &str| -> Result<Vec<Rule>, (String, String)> {
+            list.iter()
+                .enumerate()
+                .map(|(i, r)| Rule::parse(r).map_err(|m| (format!("policy.{key}[{i}]"), m)))
+                .collect()
+        };
+        Ok(Policy {
+            allow: rules(&cfg.allow, "allow")?,
+            deny: rules(&cfg.deny, "deny")?,
+            vaults: cfg.vaults.clone(),
+            allow_destructive: cfg.allow_destructive,
+        })
+    }
+
+    /// The `allow` entries as written.
+    fn allow_written(&self) -> Vec<&str> {
+        self.allow.iter().map(|r| r.written.as_str()).collect()
+    }
 }
 
 fn denied(msg: String) -> ErrorBody {
@@ -36,20 +112,21 @@ fn denied(msg: String) -> ErrorBody {
 }
 
 /// Check a verb (a canonical command path) against the policy.
-pub fn check_verb(policy: &PolicyConfig, verb: &str, destructive: bool) -> Result<(), ErrorBody> {
+pub fn check_verb(policy: &Policy, verb: &str, destructive: bool) -> Result<(), ErrorBody> {
     if verb.is_empty() {
         return Ok(()); // `op --version`, `op --help`
     }
-    if let Some(rule) = policy.deny.iter().find(|r| matches_rule(verb, r)) {
+    if let Some(rule) = policy.deny.iter().find(|r| r.covers(verb)) {
         return Err(denied(format!(
-            "policy denies `op {verb}` (rule: deny = [\"{rule}\"])"
+            "policy denies `op {verb}` (rule: deny = [\"{}\"])",
+            rule.written
         )));
     }
-    let allowed_explicitly = policy.allow.iter().any(|r| matches_rule(verb, r));
+    let allowed_explicitly = policy.allow.iter().any(|r| r.covers(verb));
     if !policy.allow.is_empty() && !allowed_explicitly && !always_allowed(verb) {
         return Err(denied(format!(
             "policy allows only {:?}; `op {verb}` is not among them (rule: allow)",
-            policy.allow
+            policy.allow_written()
         )));
     }
     if destructive && !policy.allow_destructive && !allowed_explicitly {
@@ -64,7 +141,7 @@ pub fn check_verb(policy: &PolicyConfig, verb: &str, destructive: bool) -> Resul
 }
 
 /// Check a parsed command's verb against the policy.
-pub fn check_command(policy: &PolicyConfig, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub fn check_command(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
     check_verb(policy, cmd.verb(), cmd.effect() == Effect::Destructive)
 }
 
@@ -75,7 +152,7 @@ fn always_allowed(verb: &str) -> bool {
 
 /// Check the vaults a request names against `vaults` (names or IDs, case-insensitive).
 pub fn check_vaults<'a>(
-    policy: &PolicyConfig,
+    policy: &Policy,
     vaults: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), ErrorBody> {
     if policy.vaults.is_empty() {
@@ -95,16 +172,13 @@ pub fn check_vaults<'a>(
 /// Parse every reference of a request and check its vault. A reference the parser cannot read
 /// is refused, never left to `op`: with a vault rule that is a policy refusal (exit 78), else
 /// the parser's own (op-worded) error.
-pub fn check_references(policy: &PolicyConfig, refs: &[String]) -> Result<(), ErrorBody> {
+pub fn check_references(policy: &Policy, refs: &[String]) -> Result<(), ErrorBody> {
     parse_references(policy, refs).map(drop)
 }
 
 /// [`check_references`], keeping the parses: the resolve path parses a request's references
 /// here, once, and hands them on to the grant's scope and the resolver.
-pub fn parse_references(
-    policy: &PolicyConfig,
-    refs: &[String],
-) -> Result<Vec<Requested>, ErrorBody> {
+pub fn parse_references(policy: &Policy, refs: &[String]) -> Result<Vec<Requested>, ErrorBody> {
     let mut parsed = Vec::with_capacity(refs.len());
     for r in refs {
         match Requested::parse(r) {
@@ -129,10 +203,10 @@ pub fn parse_references(
     Ok(parsed)
 }
 
-/// The vaults a passthrough names. When vaults are restricted and the command works inside a
+/// Check the vaults a passthrough names. When vaults are restricted and the command works inside a
 /// vault it does not name (or names one the daemon cannot read), it is refused, since the
 /// daemon cannot tell which vault `op` would pick.
-pub fn check_passthrough_vaults(policy: &PolicyConfig, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub fn check_passthrough_vaults(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
     if policy.vaults.is_empty() {
         return Ok(());
     }
@@ -149,7 +223,7 @@ pub fn check_passthrough_vaults(policy: &PolicyConfig, cmd: &OpCommand) -> Resul
     }
 }
 
-fn unknown_vault(policy: &PolicyConfig, cmd: &OpCommand, why: &str) -> ErrorBody {
+fn unknown_vault(policy: &Policy, cmd: &OpCommand, why: &str) -> ErrorBody {
     denied(format!(
         "policy limits vaults to {:?} and `op {}` cannot be checked: {why} (rule: vaults)",
         policy.vaults,
@@ -162,13 +236,17 @@ fn unknown_vault(policy: &PolicyConfig, cmd: &OpCommand, why: &str) -> ErrorBody
 mod tests {
     use super::*;
 
+    fn compiled(c: PolicyConfig) -> Policy {
+        Policy::compile(&c).expect("compiles")
+    }
+
     fn cmd(s: &str) -> OpCommand {
         op_grammar::parse(&s.split_whitespace().collect::<Vec<_>>()).expect("parses")
     }
 
     #[test]
     fn destructive_verbs_are_denied_by_default_and_named() {
-        let p = PolicyConfig::default();
+        let p = Policy::default();
         let e = check_command(&p, &cmd("item delete foo")).expect_err("denied");
         assert_eq!(e.code, ErrorCode::PolicyDenied);
         assert!(e.message.contains("allow_destructive"), "{}", e.message);
@@ -176,15 +254,15 @@ mod tests {
         assert!(check_command(&p, &cmd("item delete foo --archive")).is_err());
         assert!(check_command(&p, &cmd("vault user grant --vault x")).is_err());
         assert!(check_command(&p, &cmd("item get foo")).is_ok());
-        let p = PolicyConfig {
+        let p = compiled(PolicyConfig {
             allow_destructive: true,
             ..PolicyConfig::default()
-        };
+        });
         assert!(check_command(&p, &cmd("item delete foo")).is_ok());
-        let p = PolicyConfig {
+        let p = compiled(PolicyConfig {
             allow: vec!["item delete".into()],
             ..PolicyConfig::default()
-        };
+        });
         assert!(check_command(&p, &cmd("item remove foo")).is_ok());
         assert!(
             check_command(&p, &cmd("item get foo")).is_err(),
@@ -194,12 +272,12 @@ mod tests {
 
     #[test]
     fn deny_wins_in_every_spelling_and_vaults_are_limited() {
-        let p = PolicyConfig {
+        let p = compiled(PolicyConfig {
             deny: vec!["item".into(), "vault rm".into()],
             allow_destructive: true,
             vaults: vec!["Dev".into()],
             ..PolicyConfig::default()
-        };
+        });
         for line in [
             "item get foo",
             "--cache item --cache delete --cache Deploy",
@@ -212,10 +290,10 @@ mod tests {
         assert!(check_vaults(&p, ["dev"]).is_ok());
         let e = check_vaults(&p, ["Prod"]).expect_err("vault");
         assert!(e.message.contains("Prod"));
-        let vp = PolicyConfig {
+        let vp = compiled(PolicyConfig {
             vaults: vec!["Dev".into()],
             ..PolicyConfig::default()
-        };
+        });
         assert!(check_passthrough_vaults(&vp, &cmd("item get foo")).is_err());
         assert!(check_passthrough_vaults(&vp, &cmd("item get foo --vault Dev")).is_ok());
         assert!(check_passthrough_vaults(&vp, &cmd("item get foo --vault=Prod")).is_err());
@@ -234,16 +312,77 @@ mod tests {
 
     #[test]
     fn unreadable_references_are_refused() {
-        let vp = PolicyConfig {
+        let vp = compiled(PolicyConfig {
             vaults: vec!["Prod".into()],
             ..PolicyConfig::default()
-        };
+        });
         let refs = vec!["op://Prod/Deploy/credential?x=1".to_string()];
         assert_eq!(
             check_references(&vp, &refs).expect_err("refused").code,
             ErrorCode::PolicyDenied
         );
-        let e = check_references(&PolicyConfig::default(), &refs).expect_err("refused");
+        let e = check_references(&Policy::default(), &refs).expect_err("refused");
         assert_eq!(e.code, ErrorCode::OpFailed);
+    }
+
+    #[test]
+    fn rules_are_read_by_the_grammar_once_and_an_unreadable_one_is_named() {
+        let p = compiled(PolicyConfig {
+            deny: vec!["item rm".into(), "ITEM   edit".into()],
+            ..PolicyConfig::default()
+        });
+        assert!(check_verb(&p, "item delete", false).is_err());
+        let e = check_verb(&p, "item edit", false).expect_err("denied");
+        assert!(
+            e.message.contains("ITEM   edit"),
+            "the rule as written: {}",
+            e.message
+        );
+        assert!(
+            check_verb(&p, "item editor", false).is_ok(),
+            "a word, not a prefix"
+        );
+        for (deny, allow, key, why) in [
+            (
+                vec!["itme edit"],
+                vec![],
+                "policy.deny[0]",
+                "not an op command",
+            ),
+            (
+                vec!["item get", "item frob"],
+                vec![],
+                "policy.deny[1]",
+                "not an op command",
+            ),
+            (
+                vec![],
+                vec!["item edit foo"],
+                "policy.allow[0]",
+                "without operands",
+            ),
+            (
+                vec![],
+                vec!["item get --vault x"],
+                "policy.allow[0]",
+                "without operands",
+            ),
+            (vec![""], vec![], "policy.deny[0]", "empty"),
+            (
+                vec!["--version"],
+                vec![],
+                "policy.deny[0]",
+                "names no op command",
+            ),
+        ] {
+            let cfg = PolicyConfig {
+                deny: deny.iter().map(|s| s.to_string()).collect(),
+                allow: allow.iter().map(|s| s.to_string()).collect(),
+                ..PolicyConfig::default()
+            };
+            let (k, m) = Policy::compile(&cfg).expect_err(key);
+            assert_eq!(k, key, "{m}");
+            assert!(m.contains(why), "{key}: {m}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! Memory for tokens: a page of its own, locked so it is never swapped, wiped on drop.
 //!
 //! `mlockall` would starve tokio of thread stacks under the usual 8 MiB memlock limit (see
-//! docs/architecture.md, "Facts we verified"), so only the pages that hold tokens are locked. Each token gets its own anonymous
-//! mapping: unlocking one token can then never unlock another's page. If the memlock limit
+//! docs/architecture.md, "Facts we verified"), so only the pages that hold tokens are locked.
+//! Each token gets its own anonymous mapping: unlocking one token can then never unlock
+//! another's page. If the memlock limit
 //! refuses, the page is still used and still wiped, and `status` reports that locking did not
 //! take hold. Wrapped in `secrecy::SecretBox`, so the only way in is `expose_secret()`.
 
@@ -14,15 +15,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use secrecy::SecretBox;
 use zeroize::Zeroize;
 
-/// Whether every locked page so far was actually locked.
+/// Whether every secret mapping made so far could be `mlock`ed (false from the first refusal
+/// on; `status` reports it through [`locking_works`]).
 static ALL_LOCKED: AtomicBool = AtomicBool::new(true);
 
-/// Whether every secret page allocated so far could be mlocked.
+/// Whether every secret mapping made so far could be `mlock`ed.
 pub fn locking_works() -> bool {
     ALL_LOCKED.load(Ordering::Relaxed)
 }
 
-/// Bytes on a page of their own. Reach them through [`SecretBox`] only.
+/// Bytes in an anonymous mapping of their own (whole pages; locked when the memlock limit
+/// allows, kept out of forks and core dumps on Linux), wiped on drop. Reach them through
+/// [`SecretBox`] only.
 pub struct LockedBytes {
     ptr: NonNull<u8>,
     len: usize,
@@ -93,11 +97,6 @@ impl LockedBytes {
     /// The bytes as text (tokens are ASCII; anything else yields "").
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(self.as_bytes()).unwrap_or("")
-    }
-
-    /// Whether the page is locked in memory.
-    pub fn is_locked(&self) -> bool {
-        self.locked
     }
 }
 

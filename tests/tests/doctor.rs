@@ -181,6 +181,39 @@ fn an_invalid_config_fails_the_config_check() {
     w.run(&["stop"]);
 }
 
+/// A policy rule the grammar cannot read once denied nothing (fail-open); now the daemon
+/// refuses to start, naming the rule's key, and doctor's config check (the same loader,
+/// through `op-sessiond --check-config`) reports it.
+#[test]
+fn a_policy_rule_that_is_not_an_op_command_stops_the_daemon_and_fails_the_config_check() {
+    let w = world();
+    w.start_daemon();
+    let text = std::fs::read_to_string(&w.config).unwrap();
+    std::fs::write(
+        &w.config,
+        format!("{text}[policy]\ndeny = [\"itme edit\"]\n"),
+    )
+    .unwrap();
+    let f = fails(&w, &[], "config");
+    let detail = f["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("policy.deny[0]") && detail.contains("itme edit"),
+        "{f}"
+    );
+    w.run(&["stop"]);
+    let out: Out = w.daemon(&["--foreground"]).finish().unwrap().into();
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("policy.deny[0]") && out.stderr.contains("not an op command"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !w.socket.exists(),
+        "no daemon serves with a rule it cannot read"
+    );
+}
+
 #[test]
 fn a_socket_directory_others_can_enter_fails_the_socket_dir_check() {
     let w = world();

@@ -1,5 +1,6 @@
 //! Typed builders for the `op` calls op-session makes itself (whoami, vault list, read,
-//! inject, signin, signout), so no argv is written by hand anywhere else.
+//! inject, signin, signout, and the MCP item tools' item list/get/create/edit/delete), so no
+//! argv is written by hand anywhere else.
 //!
 //! Each builder produces an [`OpCommand`] from the table, and its argv is
 //! [`OpCommand::to_args`], the same rendering a checked passthrough gets.
@@ -82,6 +83,31 @@ impl OpCall {
         let mut c = OpCall::new("item get");
         if let Some(v) = vault {
             c = c.flag("vault", v);
+        }
+        c.cmd.positionals.push(item.to_string());
+        c
+    }
+
+    /// `op item list [--vault VAULT] [--categories=A,B] [--tags=A,B]`.
+    pub fn item_list(vault: Option<&str>, categories: &[String], tags: &[String]) -> OpCall {
+        let mut c = OpCall::new("item list");
+        if let Some(v) = vault {
+            c = c.flag("vault", v);
+        }
+        if !categories.is_empty() {
+            c = c.flag("categories", &categories.join(","));
+        }
+        c.tags(tags)
+    }
+
+    /// `op item delete ITEM [--vault VAULT] [--archive]`.
+    pub fn item_delete(item: &str, vault: Option<&str>, archive: bool) -> OpCall {
+        let mut c = OpCall::new("item delete");
+        if let Some(v) = vault {
+            c = c.flag("vault", v);
+        }
+        if archive {
+            c = c.flag("archive", "true");
         }
         c.cmd.positionals.push(item.to_string());
         c

@@ -16,7 +16,8 @@ fn concealed_values_become_the_marker_with_no_length() {
              "section": {"id": "s", "label": "Security"}}
         ]
     });
-    let m = mask_item(&item).to_string();
+    let item: OpItem = serde_json::from_value(item).expect("an item");
+    let m = to_json(&item.view()).expect("renders").to_string();
     for secret in ["gh-Pa55word-7Hq2", "old-secret", "JBSWY3DP", "123456"] {
         assert!(!m.contains(secret), "{m}");
     }
@@ -28,10 +29,16 @@ fn concealed_values_become_the_marker_with_no_length() {
 }
 
 #[test]
-fn item_argv_never_takes_flags_from_operands() {
-    let e = item_argv(&ItemOp::GetItem {
+fn item_calls_never_take_flags_from_operands() {
+    let e = plan(&ItemOp::GetItem {
         item: "--help".into(),
         vault: None,
+    });
+    assert!(e.is_err());
+    let e = plan(&ItemOp::DeleteItem {
+        item: "x".into(),
+        vault: Some("--format=json".into()),
+        archive: false,
     });
     assert!(e.is_err());
     let a = plan(&ItemOp::EditItem {
@@ -42,23 +49,104 @@ fn item_argv_never_takes_flags_from_operands() {
         generate_password: false,
     });
     assert!(a.is_err());
-    let a = item_argv(&ItemOp::ListItems {
-        vault: Some("Dev".into()),
-        categories: vec!["Login".into()],
-        tags: vec![],
-    })
-    .expect("ok");
+    let args = |op: ItemOp| match plan(&op) {
+        Ok(Plan::Call(c)) => c.args(),
+        _ => panic!("one call"),
+    };
     assert_eq!(
-        a,
+        args(ItemOp::ListItems {
+            vault: Some("Dev".into()),
+            categories: vec!["Login".into()],
+            tags: vec![],
+        }),
         [
             "item",
             "list",
-            "--vault",
-            "Dev",
+            "--vault=Dev",
             "--categories=Login",
-            "--format",
-            "json"
+            "--format=json"
         ]
+    );
+    assert_eq!(args(ItemOp::ListVaults), ["vault", "list", "--format=json"]);
+    assert_eq!(
+        args(ItemOp::GetItem {
+            item: "GitHub".into(),
+            vault: None
+        }),
+        ["item", "get", "--format=json", "GitHub"]
+    );
+    assert_eq!(
+        args(ItemOp::DeleteItem {
+            item: "GitHub".into(),
+            vault: Some("Dev".into()),
+            archive: true
+        }),
+        ["item", "delete", "--vault=Dev", "--archive=true", "GitHub"]
+    );
+}
+
+/// What the model sees is the view: the keys today's tools return, in op's shapes, and
+/// nothing else of the item (additional information, password details, TOTP codes).
+#[test]
+fn the_item_view_keeps_only_what_the_tools_show() {
+    let raw = json!({
+        "id": "i", "title": "Card", "version": 3, "category": "CREDIT_CARD",
+        "vault": {"id": "v", "name": "Dev"}, "tags": ["a"], "last_edited_by": "u",
+        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-02T00:00:00Z",
+        "additional_information": "4242",
+        "urls": [{"label": "site", "primary": true, "href": "https://x"}],
+        "sections": [{"id": "s", "label": "More"}],
+        "fields": [
+            {"id": "n", "type": "CREDIT_CARD_NUMBER", "label": "number", "value": "4242424242424242",
+             "reference": "op://Dev/Card/number"},
+            {"id": "e", "type": "EMAIL", "label": "email", "value": "a@b.c",
+             "section": {"id": "s", "label": "More"}},
+            {"id": "m", "type": "STRING", "label": "memo", "value": ""}
+        ],
+        "files": [{"id": "f", "name": "key.pem", "size": 12, "content_path": "/v1/x"}]
+    });
+    let item: OpItem = serde_json::from_value(raw.clone()).expect("an item");
+    assert_eq!(
+        to_json(&item.view()).expect("renders"),
+        json!({
+            "id": "i", "title": "Card", "category": "CREDIT_CARD",
+            "vault": {"id": "v", "name": "Dev"}, "tags": ["a"],
+            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-02T00:00:00Z",
+            "urls": [{"label": "site", "primary": true, "href": "https://x"}],
+            "sections": [{"id": "s", "label": "More"}],
+            "fields": [
+                {"id": "n", "type": "CREDIT_CARD_NUMBER", "label": "number",
+                 "value": CONCEALED_MARKER, "reference": "op://Dev/Card/number"},
+                {"id": "e", "type": "EMAIL", "label": "email", "value": "a@b.c",
+                 "section": {"id": "s", "label": "More"}},
+                {"id": "m", "type": "STRING", "label": "memo"}
+            ],
+            "files": [{"id": "f", "name": "key.pem", "size": 12}]
+        })
+    );
+    let item: OpItem = serde_json::from_value(raw).expect("an item");
+    assert_eq!(
+        to_json(&item.summary()).expect("renders"),
+        json!({
+            "id": "i", "title": "Card", "category": "CREDIT_CARD",
+            "vault": {"id": "v", "name": "Dev"}, "tags": ["a"],
+            "urls": [{"label": "site", "primary": true, "href": "https://x"}],
+            "updated_at": "2024-01-02T00:00:00Z"
+        })
+    );
+    let vaults: Vec<OpVault> = serde_json::from_value(json!([
+        {"id": "v", "name": "Dev", "content_version": 1, "type": "USER_CREATED"},
+        {"id": "w", "name": "Prod", "content_version": 1}
+    ]))
+    .expect("vaults");
+    let shown: Vec<_> = vaults
+        .into_iter()
+        .filter(|v| v.allowed(&["dev".to_string()]))
+        .map(OpVault::view)
+        .collect();
+    assert_eq!(
+        to_json(&shown).expect("renders"),
+        json!([{"id": "v", "name": "Dev", "type": "USER_CREATED"}])
     );
 }
 
