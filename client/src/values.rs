@@ -97,8 +97,8 @@ pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
             }
         }
     }
-    if let Some(path) = &a.out_file {
-        write_secret_file(path, &out, a.file_mode, a.force)?;
+    if let Some(path) = &a.out.out_file {
+        write_secret_file(path, &out, a.out.file_mode, a.out.force)?;
         println!("{}", path.display());
         return Ok(exit::OK);
     }
@@ -186,9 +186,9 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
         ResolvePurpose::Inject,
         false,
     )?;
-    match &a.out_file {
+    match &a.out.out_file {
         Some(path) => {
-            write_secret_file(path, rendered.as_bytes(), a.file_mode, a.force)?;
+            write_secret_file(path, rendered.as_bytes(), a.out.file_mode, a.out.force)?;
             println!("{}", path.display());
         }
         None => write_stdout(rendered.as_bytes())?,
