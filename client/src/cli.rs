@@ -307,8 +307,10 @@ pub struct GrantArgs {
     #[arg(long)]
     pub no_passthrough: bool,
     /// Where to put its socket [default: <socket dir>/grants/NAME/agent.sock].
+    // Not named `socket`: clap would take it for the global --socket (same id) and send the
+    // request to a daemon auto-started on the grant's path.
     #[arg(long = "grant-socket", value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+    pub grant_socket: Option<PathBuf>,
     /// The account whose session it draws on [env: OP_ACCOUNT].
     #[arg(long)]
     pub account: Option<String>,

@@ -53,7 +53,7 @@ pub fn grant(t: &Target, a: GrantArgs) -> Result<i32> {
         max_reads: a.max_reads,
         no_passthrough: a.no_passthrough,
         socket: a
-            .socket
+            .grant_socket
             .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string()),
     });
     match request(t, &req)? {
