@@ -33,7 +33,7 @@ use crate::daemon::DaemonClient;
 
 /// Most bytes of stdout (and, separately, of stderr) a `run` returns.
 pub const MAX_STREAM: usize = 1024 * 1024;
-/// The default and the longest `run` timeout.
+/// The `run` timeout when the call names none.
 pub const DEFAULT_TIMEOUT_S: u64 = 60;
 /// The longest timeout a call may ask for.
 pub const MAX_TIMEOUT_S: u64 = 600;
