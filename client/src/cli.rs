@@ -254,15 +254,9 @@ pub struct ReadArgs {
     /// Do not print a newline after the value.
     #[arg(short = 'n', long)]
     pub no_newline: bool,
-    /// Write the value to this file (mode 0600 unless --file-mode) and print its path.
-    #[arg(short = 'o', long)]
-    pub out_file: Option<PathBuf>,
-    /// Mode of the --out-file file (octal).
-    #[arg(long, default_value = "0600")]
-    pub file_mode: FileMode,
-    /// Overwrite --out-file if it exists.
-    #[arg(short = 'f', long)]
-    pub force: bool,
+    /// Where the output goes.
+    #[command(flatten)]
+    pub out: OutFileArgs,
     /// Ask 1Password even if the value is cached.
     #[arg(long)]
     pub no_cache: bool,
@@ -330,8 +324,10 @@ pub struct GrantArgs {
     #[arg(long)]
     pub confirm: bool,
     /// Where to put its socket [default: <socket dir>/grants/NAME/agent.sock].
+    // Not named `socket`: clap would take it for the global --socket (same id) and send the
+    // request to a daemon auto-started on the grant's path.
     #[arg(long = "grant-socket", value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+    pub grant_socket: Option<PathBuf>,
     /// The account whose session it draws on [env: OP_ACCOUNT].
     #[arg(long)]
     pub account: Option<String>,
@@ -346,13 +342,10 @@ pub enum MaskArg {
     Exact,
 }
 
-/// `inject` flags.
+/// `--out-file`, `--file-mode` and `--force`, as `op read` and `op inject` take them.
 #[derive(Debug, Args)]
-pub struct InjectArgs {
-    /// The template [default: stdin].
-    #[arg(short = 'i', long)]
-    pub in_file: Option<PathBuf>,
-    /// Write the result here [default: stdout].
+pub struct OutFileArgs {
+    /// Write to this file instead of stdout (mode 0600 unless --file-mode) and print its path.
     #[arg(short = 'o', long)]
     pub out_file: Option<PathBuf>,
     /// Mode of the --out-file file (octal).
@@ -361,6 +354,17 @@ pub struct InjectArgs {
     /// Overwrite --out-file if it exists.
     #[arg(short = 'f', long)]
     pub force: bool,
+}
+
+/// `inject` flags.
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// The template [default: stdin].
+    #[arg(short = 'i', long)]
+    pub in_file: Option<PathBuf>,
+    /// Where the output goes.
+    #[command(flatten)]
+    pub out: OutFileArgs,
     /// The account [env: OP_ACCOUNT].
     #[arg(long)]
     pub account: Option<String>,

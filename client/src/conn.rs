@@ -37,13 +37,10 @@ impl Target {
             .map(|v| !v.is_empty() && v != "0")
             .unwrap_or(false);
         let socket = op_session_paths::socket_path(socket);
-        // A grant's socket (…/grants/NAME/agent.sock) is never served by a daemon of its own:
-        // once the grant ends, its callers get "unavailable", not a fresh, empty daemon.
-        let is_grant = socket
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::file_name)
-            .is_some_and(|n| n == "grants");
+        // A grant's socket, in the daemon's layout or at a path of the person's choosing, is
+        // never served by a daemon of its own: once the grant ends, its callers get
+        // "unavailable", not a fresh, empty daemon (crates/paths owns how to tell).
+        let is_grant = op_session_paths::is_grant_socket(&socket);
         Target {
             socket,
             autostart: !no_autostart && !env_off && !is_grant,

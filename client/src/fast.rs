@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use op_grammar::FileMode;
 
-use crate::cli::{Cli, Command, InjectArgs, MaskArg, ReadArgs, RunArgs};
+use crate::cli::{Cli, Command, InjectArgs, MaskArg, OutFileArgs, ReadArgs, RunArgs};
 
 /// Read `args` (without argv\[0\]) when it is a plain agent command line; `None` sends it to
 /// clap.
@@ -175,9 +175,11 @@ fn read(w: &mut Words<'_>) -> Option<ReadArgs> {
         refs,
         account,
         no_newline,
-        out_file,
-        file_mode: file_mode(mode)?,
-        force,
+        out: OutFileArgs {
+            out_file,
+            file_mode: file_mode(mode)?,
+            force,
+        },
         no_cache,
         json,
     })
@@ -203,9 +205,11 @@ fn inject(w: &mut Words<'_>) -> Option<InjectArgs> {
     }
     Some(InjectArgs {
         in_file,
-        out_file,
-        file_mode: file_mode(mode)?,
-        force,
+        out: OutFileArgs {
+            out_file,
+            file_mode: file_mode(mode)?,
+            force,
+        },
         account,
     })
 }

@@ -59,7 +59,7 @@ pub fn grant(t: &Target, a: GrantArgs) -> Result<i32> {
         no_passthrough: a.no_passthrough,
         confirm: a.confirm,
         socket: a
-            .socket
+            .grant_socket
             .map(|p| std::path::absolute(&p).unwrap_or(p).display().to_string()),
     });
     match request(t, &req)? {

@@ -50,14 +50,11 @@ fn op_run(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
 /// files with the daemon's hands). Here the template is read, and the output written, by this
 /// process with the caller's own permissions; only the references go to the daemon.
 fn op_inject(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
-    let mode = parse_mode(cmd)?;
     crate::values::inject(
         t,
         crate::cli::InjectArgs {
             in_file: cmd.value("in-file").map(Into::into),
-            out_file: cmd.value("out-file").map(Into::into),
-            file_mode: mode,
-            force: cmd.bool("force"),
+            out: out_file(cmd)?,
             account: cmd.account().map(str::to_string),
         },
     )
@@ -66,31 +63,34 @@ fn op_inject(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
 /// `op read REF -o FILE …` through the shim is done here, as `op-session read -o`: the file is
 /// written by this process, with the caller's own permissions, never by the daemon.
 fn op_read_to_file(t: &Target, cmd: &op_grammar::OpCommand) -> Result<i32> {
-    let mode = parse_mode(cmd)?;
     crate::values::read(
         t,
         crate::cli::ReadArgs {
             refs: cmd.positionals.clone(),
             account: cmd.account().map(str::to_string),
             no_newline: cmd.bool("no-newline"),
-            out_file: cmd.value("out-file").map(Into::into),
-            file_mode: mode,
-            force: cmd.bool("force"),
+            out: out_file(cmd)?,
             no_cache: false,
             json: false,
         },
     )
 }
 
-fn parse_mode(cmd: &op_grammar::OpCommand) -> Result<op_grammar::FileMode> {
-    match cmd.value("file-mode") {
-        None => Ok(op_grammar::FileMode::default()),
+/// `--out-file`, `--file-mode` and `--force` as op's own command line gave them.
+fn out_file(cmd: &op_grammar::OpCommand) -> Result<crate::cli::OutFileArgs> {
+    let file_mode = match cmd.value("file-mode") {
+        None => op_grammar::FileMode::default(),
         Some(m) => m
             .parse()
             .map_err(|e: op_grammar::file_mode::FileModeError| {
                 Failure::usage(e.to_string(), "give --file-mode an octal mode such as 0600")
-            }),
-    }
+            })?,
+    };
+    Ok(crate::cli::OutFileArgs {
+        out_file: cmd.value("out-file").map(Into::into),
+        file_mode,
+        force: cmd.bool("force"),
+    })
 }
 
 /// Run `op args` through the daemon. The daemon reads the line again and decides (it is the

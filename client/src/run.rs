@@ -15,7 +15,6 @@
 //! value written half to stdout and half to stderr is masked where the two halves meet; when
 //! they go to different places, neither place ever holds the whole value.
 
-use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
@@ -23,8 +22,8 @@ use std::process::{Command, Stdio};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
 use nix::unistd::Pid;
 use op_session_protocol::{ResolvePurpose, exit};
-use secret_ref::mask::{Forms, Masker};
-use zeroize::Zeroizing;
+use run_inject::mask::pump;
+use run_inject::{EnvPlan, Masking, Values};
 
 use crate::cli::account_or_env;
 use crate::cli::{MaskArg, RunArgs};
@@ -73,24 +72,19 @@ pub fn forward_signals(set: SigSet, deliver: impl Fn(Signal) + Send + 'static) {
     });
 }
 
-/// The environment CMD gets, before resolution.
-fn build_env(files: &[std::path::PathBuf]) -> Result<Vec<(String, String)>> {
-    let shell: Vec<(String, String)> = std::env::vars().collect();
-    let mut parsed = Vec::new();
-    for f in files {
-        let text = Zeroizing::new(std::fs::read_to_string(f).map_err(|e| {
-            Failure::usage(
-                format!("cannot read env file {}: {e}", f.display()),
-                "check the path",
-            )
-        })?);
-        let vars = secret_ref::run_env::parse_env_file(&text, &parsed, |k| std::env::var(k).ok())
-            .map_err(|e| {
-            Failure::usage(format!("env file {}: {e}", f.display()), "fix the file")
-        })?;
-        parsed.push(vars);
+/// A pipeline error as the client reports it: reading env files is a usage error, the rest a
+/// failure.
+pub fn pipeline_failure(e: run_inject::Error) -> Failure {
+    let fix = e.fix();
+    match e {
+        run_inject::Error::ReadEnvFile { .. }
+        | run_inject::Error::EnvFile { .. }
+        | run_inject::Error::BadName(_)
+        | run_inject::Error::MinEncoded(_) => Failure::usage(e.to_string(), fix),
+        run_inject::Error::Template(_) | run_inject::Error::Render(_) => {
+            Failure::new(exit::FAILED, e.to_string(), fix)
+        }
     }
-    Ok(secret_ref::envfile::merge(shell, &parsed))
 }
 
 /// `run`.
@@ -105,29 +99,23 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
              yourself in a terminal",
         ));
     }
-    let env = build_env(&a.env_files)?;
-    let env = secret_ref::run_env::RunEnv::new(env);
-    let refs = env.refs().to_vec();
-    let values = if refs.is_empty() {
-        Vec::new()
+    let plan = EnvPlan::build(std::env::vars().collect(), &a.env_files, Vec::new())
+        .map_err(pipeline_failure)?;
+    let values = if plan.refs().is_empty() {
+        Values::new(Vec::new())
     } else {
-        resolve(
+        Values::new(resolve(
             t,
             account_or_env(a.account.clone()),
-            refs,
+            plan.refs().to_vec(),
             a.no_cache,
             ResolvePurpose::Run,
-        )?
+        )?)
     };
-    let env = env
-        .render(|r| values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str()))
-        .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "check the reference"))?;
-    let forms = mask_forms(&a)?;
+    let env = plan.render(&values).map_err(pipeline_failure)?;
+    let forms = masking(&a).forms().map_err(pipeline_failure)?;
     let mask = forms.is_some() && !values.is_empty();
-    let secrets: Vec<Zeroizing<Vec<u8>>> = values
-        .iter()
-        .map(|(_, v)| Zeroizing::new(v.as_bytes().to_vec()))
-        .collect();
+    let secrets = values.secrets();
     drop(values);
 
     let set = block_forwarded();
@@ -172,7 +160,7 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
     });
     let mut pumps = Vec::new();
     if let Some(forms) = forms.filter(|_| mask) {
-        let masker = || Masker::with_forms(secrets.iter().map(|s| s.as_slice()), forms);
+        let masker = || secrets.masker(forms);
         if let Some(both) = merged {
             let m = masker();
             pumps.push(std::thread::spawn(move || pump(both, std::io::stdout(), m)));
@@ -196,9 +184,9 @@ pub fn run(t: &Target, a: RunArgs) -> Result<i32> {
     Ok(exit::child_status(status).unwrap_or(exit::FAILED))
 }
 
-/// Which forms of the values to mask, or `None` for no masking (`--no-masking` or
-/// `OP_RUN_NO_MASKING`, as `op run` reads it).
-fn mask_forms(a: &RunArgs) -> Result<Option<Forms>> {
+/// What to mask, as asked: nothing with `--no-masking` or `OP_RUN_NO_MASKING` (as `op run`
+/// reads it), else `--mask` and `--mask-min-encoded`.
+fn masking(a: &RunArgs) -> Masking {
     let no_masking = a.no_masking
         || op_grammar::env::run_no_masking(
             std::env::var(op_grammar::env::RUN_NO_MASKING)
@@ -206,23 +194,12 @@ fn mask_forms(a: &RunArgs) -> Result<Option<Forms>> {
                 .as_deref(),
         );
     if no_masking {
-        return Ok(None);
+        Masking::Off
+    } else if a.mask == MaskArg::Exact {
+        Masking::Exact
+    } else {
+        Masking::Encoded(a.mask_min_encoded)
     }
-    if a.mask == MaskArg::Exact {
-        return Ok(Some(Forms::Exact));
-    }
-    if let Some(min_len) = a.mask_min_encoded {
-        return Ok(Some(Forms::Encoded { min_len }));
-    }
-    let env = std::env::var(secret_ref::mask::ENV_MIN_ENCODED).ok();
-    secret_ref::mask::run_forms(env.as_deref())
-        .map(Some)
-        .map_err(|e| {
-            Failure::usage(
-                e.to_string(),
-                "set it to a whole number such as 8, or unset it",
-            )
-        })
 }
 
 /// Whether our stdout and stderr are the same file, pipe or terminal (so a person reading one
@@ -236,23 +213,4 @@ fn stdout_is_stderr() -> bool {
         (Some(out), Some(err)) => out.st_dev == err.st_dev && out.st_ino == err.st_ino,
         _ => false,
     }
-}
-
-/// Copy `from` to `to`, masking secrets, flushing as soon as text is known to be safe.
-fn pump(mut from: impl Read, to: impl Write, mut masker: Masker) {
-    let mut to = to;
-    let mut buf = Zeroizing::new([0u8; 8192]);
-    loop {
-        match from.read(&mut buf[..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let out = masker.push(&buf[..n]);
-                if to.write_all(&out).and_then(|_| to.flush()).is_err() {
-                    break;
-                }
-            }
-        }
-    }
-    let rest = masker.finish();
-    let _ = to.write_all(&rest).and_then(|_| to.flush());
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use op_grammar::FileMode;
 use op_session_protocol::{Request, ResolvePurpose, ResolveRequest, Response, exit};
+use run_inject::{TemplatePlan, Values};
 use zeroize::Zeroizing;
 
 use crate::cli::{InjectArgs, ReadArgs, account_or_env};
@@ -96,8 +97,8 @@ pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
             }
         }
     }
-    if let Some(path) = &a.out_file {
-        write_secret_file(path, &out, a.file_mode, a.force)?;
+    if let Some(path) = &a.out.out_file {
+        write_secret_file(path, &out, a.out.file_mode, a.out.force)?;
         println!("{}", path.display());
         return Ok(exit::OK);
     }
@@ -120,8 +121,8 @@ fn write_stdout(data: &[u8]) -> Result<()> {
         })
 }
 
-/// Render a template: expand variables from the environment, resolve its references in one
-/// request, substitute. Nothing is returned unless every reference resolved.
+/// Render a template through the shared pipeline (`run_inject::TemplatePlan`): expand variables
+/// from the environment, resolve its references in one request, substitute. Nothing is returned unless every reference resolved.
 pub fn render_template(
     t: &Target,
     account: Option<String>,
@@ -129,28 +130,27 @@ pub fn render_template(
     purpose: ResolvePurpose,
     no_cache: bool,
 ) -> Result<Zeroizing<String>> {
-    let lookup = secret_ref::vars::case_insensitive_lookup(std::env::vars());
-    let expanded = Zeroizing::new(secret_ref::template::expand_vars(template, lookup));
-    let segments = secret_ref::template::parse(&expanded).map_err(|e| Failure {
-        code: exit::FAILED,
-        message: format!("[ERROR] {} {e}", op_timestamp()),
-        fix: None,
-        verbatim: true,
+    let plan = TemplatePlan::new(template, std::env::vars()).map_err(|e| match e {
+        run_inject::Error::Template(e) => Failure {
+            code: exit::FAILED,
+            message: format!("[ERROR] {} {e}", op_timestamp()),
+            fix: None,
+            verbatim: true,
+        },
+        e => crate::run::pipeline_failure(e),
     })?;
-    let refs: Vec<String> = secret_ref::template::references(&segments)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let values = if refs.is_empty() {
-        Vec::new()
+    let values = if plan.refs().is_empty() {
+        Values::new(Vec::new())
     } else {
-        resolve(t, account, refs, no_cache, purpose)?
+        Values::new(resolve(
+            t,
+            account,
+            plan.refs().to_vec(),
+            no_cache,
+            purpose,
+        )?)
     };
-    let rendered = secret_ref::template::render(&segments, |r| {
-        values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str())
-    })
-    .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "check the template"))?;
-    Ok(Zeroizing::new(rendered))
+    plan.render(&values).map_err(crate::run::pipeline_failure)
 }
 
 /// `inject`.
@@ -186,9 +186,9 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
         ResolvePurpose::Inject,
         false,
     )?;
-    match &a.out_file {
+    match &a.out.out_file {
         Some(path) => {
-            write_secret_file(path, rendered.as_bytes(), a.file_mode, a.force)?;
+            write_secret_file(path, rendered.as_bytes(), a.out.file_mode, a.out.force)?;
             println!("{}", path.display());
         }
         None => write_stdout(rendered.as_bytes())?,

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
 use op_session_protocol::{ClientEvent, FrameError, MAX_REQUEST_FRAME, Response, fdpass, frame};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::UnixStream;
 use zeroize::Zeroizing;
 
@@ -26,22 +26,7 @@ pub async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<OwnedFd>)
 
 /// Read one frame (request cap).
 pub async fn read_frame(stream: &mut UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
-    let mut header = [0u8; 4];
-    match stream.read_exact(&mut header).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Closed),
-        Err(e) => return Err(e.into()),
-    }
-    let len = frame::payload_len(header, MAX_REQUEST_FRAME)?;
-    let mut payload = Zeroizing::new(vec![0u8; len]);
-    stream.read_exact(&mut payload).await.map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            FrameError::Truncated
-        } else {
-            FrameError::Io(e)
-        }
-    })?;
-    Ok(payload)
+    frame::read_frame_async(stream, MAX_REQUEST_FRAME).await
 }
 
 /// Read a client event (during a passthrough). `Ok(None)` means the client hung up.

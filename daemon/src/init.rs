@@ -290,12 +290,5 @@ pub async fn start_from_credentials(daemon: &Arc<Daemon>) {
 
 /// A service-account token from `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`).
 fn credential_token() -> Option<SecretToken> {
-    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-    let path = std::path::Path::new(&dir).join(SA_CREDENTIAL);
-    let bytes = zeroize::Zeroizing::new(std::fs::read(path).ok()?);
-    let trimmed = std::str::from_utf8(&bytes).ok()?.trim();
-    if trimmed.is_empty() {
-        return None;
-    }
-    secret_token(trimmed.as_bytes()).ok()
+    crate::securemem::systemd_credential(SA_CREDENTIAL)
 }

@@ -422,7 +422,7 @@ impl Quotas {
 /// A wait as people read it, rounded up to the minute above a minute (never promise early).
 fn wait_text(wait: Duration) -> String {
     let s = wait.as_secs().max(1);
-    crate::scrub::human(if s > 60 { s.div_ceil(60) * 60 } else { s })
+    op_session_protocol::human::duration(if s > 60 { s.div_ceil(60) * 60 } else { s })
 }
 
 fn held_back(name: &str, wait: Duration) -> Refusal {

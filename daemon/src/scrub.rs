@@ -165,7 +165,7 @@ pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) ->
             let mut b = ErrorBody::new(ErrorCode::RateLimited, one_line.clone());
             b.retry_after_s = secs;
             if let Some(s) = secs {
-                b.fix = format!("retry in {} (1Password's rate limit)", human(s));
+                b.fix = format!("retry in {} (1Password's rate limit)", op_session_protocol::human::duration(s));
             }
             b
         }
@@ -197,17 +197,6 @@ pub fn describe_exit(code: i32) -> String {
         format!("killed by signal {sig}{name}")
     } else {
         format!("exit code {code}")
-    }
-}
-
-/// "3h 5m", "58m", "40s".
-pub fn human(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    match (h, m) {
-        (0, 0) => format!("{s}s"),
-        (0, m) => format!("{m}m"),
-        (h, 0) => format!("{h}h"),
-        (h, m) => format!("{h}h {m}m"),
     }
 }
 

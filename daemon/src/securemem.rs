@@ -137,6 +137,19 @@ pub fn secret_token(data: &[u8]) -> std::io::Result<SecretToken> {
     Ok(SecretBox::new(Box::new(LockedBytes::new(data)?)))
 }
 
+/// The token systemd passed as credential `name` (`LoadCredential=`/`SetCredentialEncrypted=`,
+/// a file in `$CREDENTIALS_DIRECTORY`), trimmed, in locked memory; `None` when there is no such
+/// directory or file, or it is empty or not UTF-8. The file's bytes are wiped once copied.
+pub fn systemd_credential(name: &str) -> Option<SecretToken> {
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let bytes = zeroize::Zeroizing::new(std::fs::read(std::path::Path::new(&dir).join(name)).ok()?);
+    let trimmed = std::str::from_utf8(&bytes).ok()?.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    secret_token(trimmed.as_bytes()).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

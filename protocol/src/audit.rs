@@ -79,10 +79,7 @@ pub enum Decision {
 impl Decision {
     /// `allow` or `deny`, as written in the log.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Allow => "allow",
-            Decision::Deny => "deny",
-        }
+        crate::wire_name::wire_name(&self)
     }
 }
 

@@ -93,8 +93,7 @@ pub fn read_frame<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, 
     let mut got = 0;
     while got < 4 {
         match r.read(&mut header[got..]) {
-            Ok(0) if got == 0 => return Err(FrameError::Closed),
-            Ok(0) => return Err(FrameError::Truncated),
+            Ok(0) => return Err(ended(got)),
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e.into()),
@@ -102,14 +101,50 @@ pub fn read_frame<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, 
     }
     let len = payload_len(header, max)?;
     let mut payload = Zeroizing::new(vec![0u8; len]);
-    r.read_exact(&mut payload).map_err(|e| {
-        if e.kind() == io::ErrorKind::UnexpectedEof {
-            FrameError::Truncated
-        } else {
-            FrameError::Io(e)
-        }
-    })?;
+    r.read_exact(&mut payload).map_err(payload_error)?;
     Ok(payload)
+}
+
+/// Read one whole frame from an async reader: the same checks as [`read_frame`] (the cap and
+/// the empty frame before any allocation), for the daemon and the MCP server.
+#[cfg(feature = "tokio")]
+pub async fn read_frame_async<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut R,
+    max: usize,
+) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    use tokio::io::AsyncReadExt;
+    let mut header = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut header[got..]).await {
+            Ok(0) => return Err(ended(got)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = payload_len(header, max)?;
+    let mut payload = Zeroizing::new(vec![0u8; len]);
+    r.read_exact(&mut payload).await.map_err(payload_error)?;
+    Ok(payload)
+}
+
+/// The connection ended after `got` header bytes: cleanly between frames, or mid-frame.
+fn ended(got: usize) -> FrameError {
+    if got == 0 {
+        FrameError::Closed
+    } else {
+        FrameError::Truncated
+    }
+}
+
+/// A failed payload read: the peer went away mid-frame, or the socket failed.
+fn payload_error(e: io::Error) -> FrameError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        FrameError::Truncated
+    } else {
+        FrameError::Io(e)
+    }
 }
 
 /// Write one whole frame to a blocking writer.
@@ -161,6 +196,33 @@ mod tests {
             let err = decode(&bytes, MAX_REQUEST_FRAME).expect_err("too large");
             let is_too_large = matches!(err, FrameError::TooLarge { .. });
             prop_assert!(is_too_large);
+        }
+    }
+
+    #[cfg(feature = "tokio")]
+    #[tokio::test]
+    async fn the_async_reader_checks_as_the_blocking_one_does() {
+        let frame = encode(b"{}", MAX_REQUEST_FRAME).expect("encodes");
+        let mut r = &frame[..];
+        let got = read_frame_async(&mut r, MAX_REQUEST_FRAME)
+            .await
+            .expect("reads");
+        assert_eq!(&got[..], b"{}");
+        for (bytes, want) in [
+            (&[][..], "Closed"),
+            (&[0, 0][..], "Truncated"),
+            (&[0, 0, 0, 0][..], "Empty"),
+            (&[0, 0, 0, 3, b'{'][..], "Truncated"),
+            (&[0xff, 0, 0, 0][..], "TooLarge"),
+        ] {
+            let mut r = bytes;
+            let err = read_frame_async(&mut r, MAX_REQUEST_FRAME)
+                .await
+                .expect_err("refused");
+            assert!(format!("{err:?}").starts_with(want), "{bytes:?}: {err:?}");
+            let mut r = bytes;
+            let err = read_frame(&mut r, MAX_REQUEST_FRAME).expect_err("refused");
+            assert!(format!("{err:?}").starts_with(want), "{bytes:?}: {err:?}");
         }
     }
 

@@ -46,6 +46,7 @@ pub mod mcp;
 pub mod message;
 pub mod presence;
 pub mod status;
+pub mod wire_name;
 
 pub use audit::{AuditRecord, Decision};
 pub use confirm::{ApprovalInfo, ApprovalsRequest, ConfirmRecord, ConfirmStatus};

@@ -33,12 +33,7 @@ pub enum Mode {
 impl Mode {
     /// The name used on the command line and in status.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Token => "token",
-            Mode::App => "app",
-            Mode::ServiceAccount => "service-account",
-            Mode::Connect => "connect",
-        }
+        crate::wire_name::wire_name(&self)
     }
 }
 
@@ -183,11 +178,7 @@ pub enum ResolvePurpose {
 impl ResolvePurpose {
     /// The verb as audit records it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ResolvePurpose::Read => "read",
-            ResolvePurpose::Run => "run",
-            ResolvePurpose::Inject => "inject",
-        }
+        crate::wire_name::wire_name(&self)
     }
 }
 

@@ -22,10 +22,7 @@ pub enum PresenceEvent {
 impl PresenceEvent {
     /// The name in config keys, audit records and status: `sleep`, `screen_lock`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            PresenceEvent::Sleep => "sleep",
-            PresenceEvent::ScreenLock => "screen_lock",
-        }
+        crate::wire_name::wire_name(&self)
     }
 
     /// Why a session is gone, for the person who finds it gone.

@@ -24,12 +24,7 @@ pub enum StartedBy {
 impl StartedBy {
     /// The name in status, logs and the `--started-by` flag.
     pub fn as_str(self) -> &'static str {
-        match self {
-            StartedBy::Manual => "manual",
-            StartedBy::Autostart => "autostart",
-            StartedBy::Systemd => "systemd",
-            StartedBy::Launchd => "launchd",
-        }
+        crate::wire_name::wire_name(&self)
     }
 }
 

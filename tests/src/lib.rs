@@ -108,68 +108,109 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// One test's private world.
+/// The directories of a private world, and the environment that points a program at them:
+/// what the e2e tests' [`World`] and the bench's world share (tests/src/lib.rs owns it, the
+/// bench depends on this crate). Each world derefs to its `WorldDirs`.
 #[derive(Debug)]
-pub struct World {
-    /// Keeps the directory alive.
+pub struct WorldDirs {
+    /// Keeps the directory alive; removed on drop.
     pub dir: tempfile::TempDir,
     /// $HOME
     pub home: PathBuf,
-    /// $XDG_RUNTIME_DIR
+    /// $XDG_RUNTIME_DIR (0700; the socket lives below it)
     pub runtime: PathBuf,
     /// $XDG_STATE_HOME
     pub state: PathBuf,
     /// $XDG_CONFIG_HOME
     pub config_home: PathBuf,
-    /// The config file.
+    /// The config file (runs `fake_op` as `op`).
     pub config: PathBuf,
     /// The socket.
     pub socket: PathBuf,
     /// fake-op's state (outside HOME: it plays 1Password's servers).
     pub fake_home: PathBuf,
+}
+
+impl WorldDirs {
+    /// A temporary directory named `prefix…` holding a world whose config runs `fake_op` as
+    /// `op`, plus `extra_config` lines.
+    pub fn create(prefix: &str, fake_op: &Path, extra_config: &str) -> std::io::Result<WorldDirs> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+        let root = dir.path().to_path_buf();
+        let config_home = root.join("config");
+        let w = WorldDirs {
+            home: root.join("home"),
+            runtime: root.join("run"),
+            state: root.join("state"),
+            config: config_home.join("op-session/config.toml"),
+            config_home,
+            fake_home: root.join("fakeop"),
+            socket: root.join("run/op-session/agent.sock"),
+            dir,
+        };
+        for d in [
+            &w.home,
+            &w.runtime,
+            &w.state,
+            &w.config_home.join("op-session"),
+            &w.fake_home,
+        ] {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::set_permissions(&w.runtime, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::write(
+            &w.config,
+            format!(
+                "op_path = \"{}\"\nop_env = {{ FAKE_OP_HOME = \"{}\" }}\n{extra_config}\n",
+                fake_op.display(),
+                w.fake_home.display()
+            ),
+        )?;
+        Ok(w)
+    }
+
+    /// The environment every command of the world gets (and nothing else).
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("HOME".into(), self.home.display().to_string()),
+            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
+            ("XDG_STATE_HOME".into(), self.state.display().to_string()),
+            (
+                "XDG_CONFIG_HOME".into(),
+                self.config_home.display().to_string(),
+            ),
+            ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
+            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
+            ("LANG".into(), "C.UTF-8".into()),
+            ("TZ".into(), "UTC".into()),
+        ]
+    }
+}
+
+/// One test's private world.
+#[derive(Debug)]
+pub struct World {
+    /// Its directories (fields reached through `Deref`: `w.home`, `w.socket`, …).
+    pub dirs: WorldDirs,
     /// Extra environment for every command.
     pub extra_env: Vec<(String, String)>,
     /// Whether [`World::client`] leaves starting a daemon to the client (see the module doc).
     manual: std::cell::Cell<bool>,
 }
 
+impl std::ops::Deref for World {
+    type Target = WorldDirs;
+    fn deref(&self) -> &WorldDirs {
+        &self.dirs
+    }
+}
+
 impl World {
     /// A world whose config uses fake-op as `op`, plus `extra_config` lines.
     pub fn new(extra_config: &str) -> World {
-        let b = bins();
-        let dir = tempfile::Builder::new().prefix("ops-").tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let home = root.join("home");
-        let runtime = root.join("run");
-        let state = root.join("state");
-        let config_home = root.join("config");
-        let fake_home = root.join("fakeop");
-        for d in [&home, &runtime, &state, &config_home, &fake_home] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let config = config_home.join("op-session/config.toml");
-        std::fs::create_dir_all(config.parent().unwrap()).unwrap();
-        std::fs::write(
-            &config,
-            format!(
-                "op_path = \"{}\"\nop_env = {{ FAKE_OP_HOME = \"{}\" }}\n{extra_config}\n",
-                b.fake_op.display(),
-                fake_home.display()
-            ),
-        )
-        .unwrap();
-        let socket = runtime.join("op-session/agent.sock");
         World {
-            dir,
-            home,
-            runtime,
-            state,
-            config_home,
-            config,
-            socket,
-            fake_home,
+            dirs: WorldDirs::create("ops-", &bins().fake_op, extra_config).unwrap(),
             extra_env: Vec::new(),
             manual: std::cell::Cell::new(false),
         }
@@ -222,21 +263,10 @@ impl World {
             && args.first() != Some(&"stop")
     }
 
-    /// The environment every command of this world gets.
+    /// The environment every command of this world gets: the directories', then
+    /// [`World::extra_env`].
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut v = vec![
-            ("HOME".into(), self.home.display().to_string()),
-            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
-            ("XDG_STATE_HOME".into(), self.state.display().to_string()),
-            (
-                "XDG_CONFIG_HOME".into(),
-                self.config_home.display().to_string(),
-            ),
-            ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
-            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("TZ".into(), "UTC".into()),
-        ];
+        let mut v = self.dirs.env();
         v.extend(self.extra_env.iter().cloned());
         v
     }

@@ -229,6 +229,52 @@ fn a_grant_holder_can_give_it_up_and_another_uid_is_refused() {
     w.run(&["stop"]);
 }
 
+/// A grant opened at a path of the person's choosing (`--grant-socket`) is opened by the
+/// person's daemon (not by one auto-started on that path), and is recognised as a grant's after
+/// it ends too: a client pointed at it says "unavailable" and starts no daemon there (which
+/// would serve the path the grant's holder was told to use).
+#[test]
+fn an_ended_grant_elsewhere_gets_no_daemon_auto_started_on_its_path() {
+    let w = world("");
+    let dir = w.dir.path().join("elsewhere");
+    let sock = dir.join("g.sock");
+    let g = grant(
+        &w,
+        &[
+            "away",
+            "--grant-socket",
+            sock.to_str().unwrap(),
+            "--ttl",
+            "10m",
+        ],
+    );
+    assert_eq!(g, sock);
+    assert!(
+        dir.join("g.sock.grant").exists(),
+        "the marker that outlives the grant"
+    );
+    assert_eq!(via(&w, &sock, &["read", "op://Dev/Stripe/key"]).code, 0);
+    assert_eq!(w.run(&["revoke", "away"]).code, 0);
+    assert!(!sock.exists(), "the revoked grant's socket is gone");
+    // Auto-start is on for this call (no OPSESSION_NO_AUTOSTART, no --no-autostart).
+    let out = via(&w, &sock, &["read", "op://Dev/Stripe/key"]);
+    let started = wait_until(Duration::from_secs(2), || sock.exists());
+    if started {
+        // Stop what was started before failing, so no daemon outlives the test.
+        let _ = w
+            .client(&["stop"])
+            .env("OPSESSION_SOCKET", &sock)
+            .env("OPSESSION_NO_AUTOSTART", "1")
+            .finish();
+    }
+    assert!(
+        !started,
+        "a daemon was auto-started on the ended grant's path"
+    );
+    assert_eq!(out.code, 69, "unavailable: {}", out.stderr);
+    w.run(&["stop"]);
+}
+
 fn which(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])

@@ -737,6 +737,64 @@ async fn read_secret_needs_reveal_in_config_and_the_acknowledgement() {
     assert_opaque("op-session audit", &out.stdout, &fixture_secrets());
 }
 
+/// The MCP `run` masks what `op-session run` masks: a value the command prints encoded (base64,
+/// wrapped or not, and hex) comes back concealed, since the model's transcript is what masking
+/// protects. With exact-only masking each of these would reach the transcript.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_masks_encoded_forms_of_values_as_op_session_run_does() {
+    let w = world(FULL_CONFIG);
+    let tee = w.dir.path().join("mcp-stdout.log");
+    let (c, _) = stdio_client(&w, &tee).await;
+    let mut s = Session::default();
+    for (form, script) in [
+        ("base64", r#"printf %s "$X" | base64"#),
+        ("base64 -w 20", r#"printf %s "$X" | base64 -w 20"#),
+        ("hex", r#"printf %s "$X" | od -An -v -tx1 | tr -d ' \n'"#),
+    ] {
+        let r = s
+            .call(
+                &c,
+                "run",
+                json!({"command": ["sh", "-c", script], "env": {"X": "op://Dev/Stripe/key"}}),
+            )
+            .await;
+        assert!(!r.is_error, "{form}: {}", r.text);
+        assert_eq!(r.json["exit_code"], 0, "{form}: {}", r.text);
+        let stdout = r.json["stdout"].as_str().unwrap_or_default();
+        // Compared without printing the output: on failure it would hold the encoded value.
+        assert!(
+            stdout.contains(CONCEALED),
+            "{form}: the encoded value was not masked"
+        );
+    }
+    c.cancel().await.unwrap();
+    let encoded = encoded_forms(STRIPE);
+    for (i, t) in s.transcript.iter().enumerate() {
+        assert_opaque(&format!("result {i}"), &t.replace("\\n", ""), &encoded);
+    }
+}
+
+/// The value base64-encoded and hex-encoded, as the commands above print them.
+fn encoded_forms(value: &str) -> Vec<String> {
+    let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = String::new();
+    for chunk in value.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                b64.push('=');
+            }
+        }
+    }
+    vec![value.to_string(), hex, b64]
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_denials_and_run_allow_refusals_name_their_rule_and_the_server_keeps_serving() {
     let w = world(

@@ -216,7 +216,7 @@ pub fn kill_all_daemons() {
 }
 
 /// A finished command (shared with the end-to-end test harness).
-pub use op_session_e2e::Out;
+pub use op_session_e2e::{Out, WorldDirs};
 
 /// fake-op's counters at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -260,64 +260,31 @@ impl Counters {
     }
 }
 
-/// One scenario's private world.
+/// One scenario's private world: the e2e harness's directories ([`WorldDirs`], reached
+/// through `Deref`) and the release binaries.
 #[derive(Debug)]
 pub struct World {
-    /// Keeps the directory alive; removed on drop.
-    pub dir: tempfile::TempDir,
+    /// Its directories (`w.home`, `w.socket`, … through `Deref`).
+    pub dirs: WorldDirs,
     /// The binaries.
     pub bins: Bins,
-    /// `$HOME`.
-    pub home: PathBuf,
-    /// `$XDG_RUNTIME_DIR` (0700; the socket lives below it).
-    pub runtime: PathBuf,
-    /// `$XDG_STATE_HOME`.
-    pub state: PathBuf,
-    /// `$XDG_CONFIG_HOME`.
-    pub config_home: PathBuf,
-    /// fake-op's state (outside HOME: it plays 1Password's servers).
-    pub fake_home: PathBuf,
-    /// The daemon's socket.
-    pub socket: PathBuf,
+}
+
+impl std::ops::Deref for World {
+    type Target = WorldDirs;
+    fn deref(&self) -> &WorldDirs {
+        &self.dirs
+    }
 }
 
 impl World {
     /// A world whose config runs fake-op as `op`, with `fixture` loaded.
     pub fn new(bins: &Bins, fixture: &Path) -> Result<World> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::Builder::new()
-            .prefix("ops-bench-")
-            .tempdir()
-            .context("creating a temporary directory")?;
-        let root = dir.path().to_path_buf();
         let w = World {
+            dirs: WorldDirs::create("ops-bench-", &bins.fake_op, "")
+                .context("creating the world's directories")?,
             bins: bins.clone(),
-            home: root.join("home"),
-            runtime: root.join("run"),
-            state: root.join("state"),
-            config_home: root.join("config"),
-            fake_home: root.join("fakeop"),
-            socket: root.join("run/op-session/agent.sock"),
-            dir,
         };
-        for d in [
-            &w.home,
-            &w.runtime,
-            &w.state,
-            &w.config_home.join("op-session"),
-            &w.fake_home,
-        ] {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-        }
-        std::fs::set_permissions(&w.runtime, std::fs::Permissions::from_mode(0o700))?;
-        std::fs::write(
-            w.config_home.join("op-session/config.toml"),
-            format!(
-                "op_path = \"{}\"\nop_env = {{ FAKE_OP_HOME = \"{}\" }}\n",
-                bins.fake_op.display(),
-                w.fake_home.display()
-            ),
-        )?;
         if let Ok(mut live) = LIVE_WORLDS.lock() {
             live.push(w.socket.clone());
         }
@@ -325,25 +292,15 @@ impl World {
         Ok(w)
     }
 
-    /// The environment every command of this world gets, and nothing else.
+    /// The environment every command of this world gets, and nothing else: the directories',
+    /// and the daemon binary an auto-start should use.
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("HOME".into(), self.home.display().to_string()),
-            ("XDG_RUNTIME_DIR".into(), self.runtime.display().to_string()),
-            ("XDG_STATE_HOME".into(), self.state.display().to_string()),
-            (
-                "XDG_CONFIG_HOME".into(),
-                self.config_home.display().to_string(),
-            ),
-            ("FAKE_OP_HOME".into(), self.fake_home.display().to_string()),
-            (
-                "OPSESSION_DAEMON".into(),
-                self.bins.daemon.display().to_string(),
-            ),
-            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
-            ("LANG".into(), "C.UTF-8".into()),
-            ("TZ".into(), "UTC".into()),
-        ]
+        let mut v = self.dirs.env();
+        v.push((
+            "OPSESSION_DAEMON".into(),
+            self.bins.daemon.display().to_string(),
+        ));
+        v
     }
 
     /// `program` with the world's environment, in HOME, stdin `/dev/null`.

@@ -25,87 +25,34 @@ pub fn now_ms(offset_ms: i64) -> i64 {
     real_now_ms() + offset_ms
 }
 
+/// A timestamp as jiff holds it, clamped to jiff's range (years ±9999).
+fn timestamp(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
+}
+
 /// `YYYY/MM/DD HH:MM:SS` in local time, as in op's `[ERROR]` lines (docs/op-behaviour.md §8).
 pub fn error_timestamp(ms: i64) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t
-            .to_zoned_datetime(jiff::tz::TimeZone::system())
-            .strftime("%Y/%m/%d %H:%M:%S")
-            .to_string(),
-        // Out of jiff's range (years beyond ±9999): the UTC fields.
-        Err(_) => {
-            let (y, mo, d, h, mi, s) = civil(ms);
-            format!("{y:04}/{mo:02}/{d:02} {h:02}:{mi:02}:{s:02}")
-        }
-    }
+    timestamp(ms)
+        .to_zoned_datetime(jiff::tz::TimeZone::system())
+        .strftime("%Y/%m/%d %H:%M:%S")
+        .to_string()
 }
 
-/// UTC calendar fields of a timestamp: (year, month, day, hour, minute, second).
-fn civil(ms: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
-/// `2020-12-04T00:50:48Z`, the form of op's JSON timestamps.
+/// `2020-12-04T00:50:48Z`, the form of op's JSON timestamps (UTC, whole seconds).
 pub fn rfc3339(ms: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    timestamp(ms).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// Parse `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into milliseconds; `None` if malformed.
+/// Parse an RFC 3339 timestamp (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) into milliseconds;
+/// `None` if malformed.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        rest = &frac[digits..];
-    }
-    let offset_min = match rest {
-        "Z" | "z" => 0,
-        _ if rest.len() == 6 => {
-            let sign = if rest.starts_with('-') { -1 } else { 1 };
-            sign * (rest.get(1..3)?.parse::<i64>().ok()? * 60
-                + rest.get(4..6)?.parse::<i64>().ok()?)
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(y, mo, d);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) - offset_min * 60) * 1000)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(jiff::Timestamp::as_millisecond)
 }
 
 /// op's human-readable relative times: `now`, `3 minutes ago`, `2 years ago`.
@@ -188,6 +135,9 @@ mod tests {
         let ms = parse_rfc3339("2020-12-04T00:50:48Z").unwrap();
         assert_eq!(rfc3339(ms), "2020-12-04T00:50:48Z");
         assert_eq!(parse_rfc3339("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_rfc3339("2020-12-04T00:50:48.250Z"), Some(ms + 250));
+        assert_eq!(parse_rfc3339("2020-12-04 garbage"), None);
+        assert_eq!(rfc3339(ms + 999), "2020-12-04T00:50:48Z");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! Resolution never prints; it returns the value or an error text without the
 //! `could not read secret '<ref>': ` prefix, which `op read` adds and `inject`/`run` also use.
 
-use secret_ref::Attribute;
+use secret_ref::pick::{FieldInfo, FileInfo, Pick, SectionInfo, pick};
 
 use crate::auth::Principal;
 use crate::encoding::totp;
@@ -41,73 +41,57 @@ pub fn resolve(
         e @ Lookup::Ambiguous(_) => items::lookup_error(account, &r.item, Some(&r.vault), e),
     })?;
     let item = &account.vaults[v].items[i];
-    let section_ok = |section: &Option<String>| match (&r.section, section) {
-        (None, _) => true,
-        (Some(want), Some(id)) => {
-            id == want
-                || item
-                    .sections
-                    .iter()
-                    .any(|s| &s.id == id && s.label.eq_ignore_ascii_case(want))
-        }
-        (Some(_), None) => false,
-    };
-    let missing = || {
-        OpError::new(format!(
-            "item '{}/{}' does not have a field '{}'",
-            r.vault, r.item, r.field
-        ))
-    };
-    let field = item
+    let sections: Vec<SectionInfo> = item
+        .sections
+        .iter()
+        .map(|s| SectionInfo {
+            id: &s.id,
+            label: &s.label,
+        })
+        .collect();
+    let fields: Vec<FieldInfo> = item
         .fields
         .iter()
-        .filter(|f| section_ok(&f.section))
-        .find(|f| f.id == r.field || f.label.eq_ignore_ascii_case(&r.field));
-    if let Some(f) = field {
-        let value = f.value.clone().unwrap_or_default();
-        return match r.attribute {
-            None | Some(Attribute::Value) => Ok(value),
-            Some(Attribute::Type) => Ok(f.kind.to_lowercase()),
-            Some(Attribute::Id) => Ok(f.id.clone()),
-            Some(Attribute::Purpose) => Ok(f.purpose.clone().unwrap_or_default().to_lowercase()),
-            Some(Attribute::Otp) if f.kind == "OTP" => totp(&value, now_ms).ok_or_else(|| {
+        .map(|f| FieldInfo {
+            id: &f.id,
+            label: &f.label,
+            section: f.section.as_deref(),
+            kind: &f.kind,
+            purpose: f.purpose.as_deref().unwrap_or(""),
+        })
+        .collect();
+    let files: Vec<FileInfo> = item
+        .files
+        .iter()
+        .map(|f| FileInfo {
+            id: &f.id,
+            name: &f.name,
+            section: f.section.as_deref(),
+        })
+        .collect();
+    // Which field or file, and what of it, is the shared rule (secret_ref::pick).
+    let picked = pick(r, &sections, &fields, &files).map_err(|e| OpError::new(e.message(r)))?;
+    match picked {
+        Pick::Value(i) => Ok(item.fields[i].value.clone().unwrap_or_default()),
+        Pick::Otp(i) => {
+            totp(item.fields[i].value.as_deref().unwrap_or(""), now_ms).ok_or_else(|| {
                 OpError::new(format!(
                     "field '{}' has an invalid one-time password secret",
                     r.field
                 ))
-            }),
-            Some(Attribute::Otp) => Err(OpError::new(format!(
-                "field '{}' is not a one-time password field",
-                r.field
-            ))),
-            Some(other) => Err(OpError::new(format!(
-                "invalid attribute '{other}' for field '{}'",
-                r.field
-            ))),
-        };
-    }
-    let file = item
-        .files
-        .iter()
-        .filter(|f| section_ok(&f.section))
-        .find(|f| f.id == r.field || f.name.eq_ignore_ascii_case(&r.field))
-        .ok_or_else(missing)?;
-    match r.attribute {
-        None | Some(Attribute::Content) => Ok(file.content.clone()),
-        Some(Attribute::Size) => Ok(file.content.len().to_string()),
-        Some(Attribute::Name) => Ok(file.name.clone()),
-        Some(Attribute::Id) => Ok(file.id.clone()),
-        Some(Attribute::Type) => Ok("file".to_string()),
-        Some(other) => Err(OpError::new(format!(
-            "invalid attribute '{other}' for file '{}'",
-            r.field
-        ))),
+            })
+        }
+        Pick::FieldText(_, text) | Pick::FileText(_, text) => Ok(text),
+        Pick::Content(i) => Ok(item.files[i].content.clone()),
+        Pick::Size(i) => Ok(item.files[i].content.len().to_string()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use secret_ref::Attribute;
 
     #[test]
     fn parses_three_and_four_segments_with_attributes() {

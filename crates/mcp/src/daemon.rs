@@ -12,7 +12,7 @@ use op_session_protocol::{
     ErrorBody, ErrorCode, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, PREAMBLE_PLAIN, Request, Response,
     decode_response, encode_request, frame,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use zeroize::Zeroizing;
 
@@ -83,14 +83,9 @@ impl DaemonClient {
         out.push(PREAMBLE_PLAIN);
         out.extend_from_slice(&framed);
         stream.write_all(&out).await.map_err(|e| lost(&e))?;
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len).await.map_err(|e| lost(&e))?;
-        let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_RESPONSE_FRAME {
-            return Err(lost(&format!("response of {n} bytes is over the limit")));
-        }
-        let mut body = Zeroizing::new(vec![0u8; n]);
-        stream.read_exact(&mut body).await.map_err(|e| lost(&e))?;
+        let body = frame::read_frame_async(&mut stream, MAX_RESPONSE_FRAME)
+            .await
+            .map_err(|e| lost(&e))?;
         let resp = decode_response(&body).map_err(|e| lost(&e))?;
         if let Response::Error(e) = &resp
             && e.code == ErrorCode::VersionMismatch

@@ -1,14 +1,17 @@
 //! The `run` and `inject` tools: values go into a child's environment or a 0600 file, never
 //! into a tool result.
 //!
-//! `run` owns: finding the program (its absolute path is what the daemon checks against
-//! `[mcp] run_allow`), building the child's environment (this process's, then env files, then
-//! the tool's `env` map), starting the child in its own process group, masking every resolved
-//! value in stdout and stderr (streaming, see `secret_ref::mask`), capping each stream at
-//! [`MAX_STREAM`] with a note, and killing the whole group at the timeout.
+//! The pipeline itself (the environment with env files and the tool's `env` map, templates,
+//! masking every encoded form, the child's process group killed at the timeout) is
+//! `run_inject`'s, shared with `op-session run` and `op-session inject`.
 //!
-//! `inject` owns writing the rendered template atomically with mode 0600 (a temporary file
-//! beside the target, renamed into place) and returning only the path and a count.
+//! `run` owns: finding the program (its absolute path is what the daemon checks against
+//! `[mcp] run_allow`), keeping its working directory and env files under the roots, capping
+//! each stream at [`MAX_STREAM`] with a note, and the tool's answer.
+//!
+//! `inject` owns reading the template under the roots, writing the result atomically with mode
+//! 0600 (a temporary file beside the target, renamed into place) and returning only the path and
+//! a count.
 //!
 //! Never logs or returns a value; resolved values live in `Zeroizing` buffers.
 
@@ -17,21 +20,20 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use op_session_protocol::{
     ErrorBody, ErrorCode, Request, ResolvePurpose, ResolveRequest, Response, Via,
 };
-use secret_ref::mask::Masker;
+use run_inject::group::Group;
+use run_inject::mask::{Capped, collect};
+use run_inject::{EnvPlan, Masking, TemplatePlan, Values};
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
 use zeroize::Zeroizing;
 
 use crate::daemon::DaemonClient;
 
 /// Most bytes of stdout (and, separately, of stderr) a `run` returns.
 pub const MAX_STREAM: usize = 1024 * 1024;
-/// The default and the longest `run` timeout.
+/// The `run` timeout when the call names none.
 pub const DEFAULT_TIMEOUT_S: u64 = 60;
 /// The longest timeout a call may ask for.
 pub const MAX_TIMEOUT_S: u64 = 600;
@@ -40,6 +42,11 @@ const MAX_TEMPLATE: u64 = 1024 * 1024;
 
 fn bad(message: impl Into<String>, fix: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::BadRequest, message).with_fix(fix)
+}
+
+/// A pipeline error as a tool error: the call asked for something that cannot be done.
+fn pipeline_error(e: run_inject::Error) -> ErrorBody {
+    bad(e.to_string(), e.fix())
 }
 
 /// Resolve references through the daemon for `purpose`.
@@ -172,70 +179,43 @@ pub async fn run(
         })?,
     };
     let cwd = roots.check("cwd", &cwd, true)?;
-    let min_encoded = std::env::var(secret_ref::mask::ENV_MIN_ENCODED).ok();
-    let forms = secret_ref::mask::run_forms(min_encoded.as_deref()).map_err(|e| {
-        bad(
-            e.to_string(),
-            "set it to a whole number such as 8, or unset it",
-        )
-    })?;
+    // The same forms `op-session run` masks by default (base64, hex, percent, JSON…), always.
+    let forms = Masking::Encoded(None)
+        .forms()
+        .map_err(pipeline_error)?
+        .unwrap_or_default();
     let exe = find_program(program, &cwd)?;
-    // Environment: ours, then env files in order, then the tool's map.
-    let mut parsed: Vec<Vec<(String, String)>> = Vec::new();
+    // Environment: ours, then env files in order (each under the roots), then the tool's map.
+    let mut files = Vec::with_capacity(spec.env_files.len());
     for f in &spec.env_files {
         let f = if f.is_absolute() {
             f.clone()
         } else {
             cwd.join(f)
         };
-        let f = roots.check("env file", &f, true)?;
-        let text = Zeroizing::new(std::fs::read_to_string(&f).map_err(|e| {
-            bad(
-                format!("cannot read env file {}: {e}", f.display()),
-                "check the path",
-            )
-        })?);
-        let vars = secret_ref::run_env::parse_env_file(&text, &parsed, |k| std::env::var(k).ok())
-            .map_err(|e| bad(format!("env file {}: {e}", f.display()), "fix the file"))?;
-        parsed.push(vars);
+        files.push(roots.check("env file", &f, true)?);
     }
-    parsed.push(
-        spec.env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-    );
-    for (k, _) in parsed.last().into_iter().flatten() {
-        if !secret_ref::vars::is_valid_name(k) {
-            return Err(bad(
-                format!("{k:?} is not a valid environment variable name"),
-                "use letters, digits and underscores",
-            ));
-        }
-    }
-    let env = secret_ref::run_env::RunEnv::new(secret_ref::envfile::merge(
-        std::env::vars().collect::<Vec<_>>(),
-        &parsed,
-    ));
-    let refs = env.refs().to_vec();
-    // Ask the daemon even with no references: it decides whether this program may run.
-    let values = resolve(
-        daemon,
-        via,
-        spec.account.clone(),
-        refs,
-        ResolvePurpose::Run,
-        Some(exe.display().to_string()),
-        false,
+    let plan = EnvPlan::build(
+        std::env::vars().collect(),
+        &files,
+        spec.env.into_iter().collect(),
     )
-    .await?;
-    let env = env
-        .render(|r| values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str()))
-        .map_err(|e| bad(e.to_string(), "check the reference"))?;
-    let secrets: Vec<Zeroizing<Vec<u8>>> = values
-        .iter()
-        .map(|(_, v)| Zeroizing::new(v.as_bytes().to_vec()))
-        .collect();
+    .map_err(pipeline_error)?;
+    // Ask the daemon even with no references: it decides whether this program may run.
+    let values = Values::new(
+        resolve(
+            daemon,
+            via,
+            spec.account.clone(),
+            plan.refs().to_vec(),
+            ResolvePurpose::Run,
+            Some(exe.display().to_string()),
+            false,
+        )
+        .await?,
+    );
+    let env = plan.render(&values).map_err(pipeline_error)?;
+    let secrets = values.secrets();
     let references = values.len();
     drop(values);
 
@@ -246,10 +226,10 @@ pub async fn run(
         .current_dir(&cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().map_err(|e| {
+        .stderr(Stdio::piped());
+    // In its own process group: if this call is cancelled (the MCP client gave up), the whole
+    // group dies with it.
+    let mut group = Group::spawn(&mut cmd).map_err(|e| {
         ErrorBody::new(
             ErrorCode::OpFailed,
             format!("cannot start {}: {e}", exe.display()),
@@ -258,51 +238,29 @@ pub async fn run(
     })?;
     drop(cmd);
     drop(env);
-    let pgid = child.id().map(|p| Pid::from_raw(p as i32));
-    // If this call is cancelled (the MCP client gave up), the whole group dies with it.
-    let group = GroupGuard(pgid);
-    // The same forms `op-session run` masks by default (base64, hex, percent, JSON…).
-    let masker = || Masker::with_forms(secrets.iter().map(|s| s.as_slice()), forms);
-    let out = child.stdout.take().map(|r| {
-        let m = masker();
-        tokio::spawn(pump(r, m))
+    let out = group.child.stdout.take().map(|r| {
+        let m = secrets.masker(forms);
+        tokio::spawn(collect(r, m, MAX_STREAM))
     });
-    let err = child.stderr.take().map(|r| {
-        let m = masker();
-        tokio::spawn(pump(r, m))
+    let err = group.child.stderr.take().map(|r| {
+        let m = secrets.masker(forms);
+        tokio::spawn(collect(r, m, MAX_STREAM))
     });
     drop(secrets);
     let timeout = Duration::from_secs(spec.timeout_s.clamp(1, MAX_TIMEOUT_S));
-    let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(s) => (s.ok(), false),
-        Err(_) => {
-            if let Some(pg) = pgid {
-                let _ = killpg(pg, Signal::SIGTERM);
-            }
-            let s = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-                Ok(s) => s.ok(),
-                Err(_) => {
-                    if let Some(pg) = pgid {
-                        let _ = killpg(pg, Signal::SIGKILL);
-                    }
-                    child.wait().await.ok()
-                }
-            };
-            (s, true)
-        }
-    };
+    let ended = group.wait(timeout).await;
     // Grandchildren may still hold the pipes open: end the group before collecting output.
     drop(group);
-    let collect = |t: Option<tokio::task::JoinHandle<(Vec<u8>, bool)>>| async move {
+    let gather = |t: Option<tokio::task::JoinHandle<Capped>>| async move {
         match t {
             Some(t) => t.await.unwrap_or_default(),
-            None => (Vec::new(), false),
+            None => Capped::default(),
         }
     };
-    let (stdout, out_cut) = collect(out).await;
-    let (stderr, err_cut) = collect(err).await;
+    let stdout = gather(out).await;
+    let stderr = gather(err).await;
     let mut notes = Vec::new();
-    for (cut, name) in [(out_cut, "stdout"), (err_cut, "stderr")] {
+    for (cut, name) in [(stdout.cut, "stdout"), (stderr.cut, "stderr")] {
         if cut {
             notes.push(format!(
                 "{name} was cut at {} MiB; the rest was discarded",
@@ -310,63 +268,25 @@ pub async fn run(
             ));
         }
     }
-    if timed_out {
+    if ended.timed_out {
         notes.push(format!(
             "the command ran past {}s and its process group was killed",
             timeout.as_secs()
         ));
     }
-    let exit_code = status
+    let exit_code = ended
+        .status
         .and_then(op_session_protocol::exit::child_status)
         .unwrap_or(-1);
     Ok(RunResult {
         program: exe.display().to_string(),
         exit_code,
-        timed_out,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        timed_out: ended.timed_out,
+        stdout: String::from_utf8_lossy(&stdout.bytes).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr.bytes).into_owned(),
         notes,
         references,
     })
-}
-
-/// Kills a process group when dropped.
-struct GroupGuard(Option<Pid>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pg) = self.0.take() {
-            let _ = killpg(pg, Signal::SIGKILL);
-        }
-    }
-}
-
-/// Read a stream to its end, masking, keeping at most [`MAX_STREAM`] masked bytes (the rest
-/// is read and dropped so the child never blocks on a full pipe). Returns the bytes and
-/// whether they were cut.
-async fn pump<R: tokio::io::AsyncRead + Unpin>(mut r: R, mut masker: Masker) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
-    let mut cut = false;
-    let mut buf = Zeroizing::new(vec![0u8; 16 * 1024]);
-    let keep = |bytes: Vec<u8>, kept: &mut Vec<u8>, cut: &mut bool| {
-        let room = MAX_STREAM.saturating_sub(kept.len());
-        if bytes.len() > room {
-            *cut = true;
-        }
-        kept.extend_from_slice(&bytes[..bytes.len().min(room)]);
-    };
-    loop {
-        match r.read(&mut buf[..]).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                let masked = masker.push(&buf[..n]);
-                keep(masked, &mut kept, &mut cut);
-            }
-        }
-    }
-    let rest = masker.finish();
-    keep(rest, &mut kept, &mut cut);
-    (kept, cut)
 }
 
 /// What `inject` returns: never the content.
@@ -422,41 +342,30 @@ pub async fn inject(
             "pass overwrite: true to replace it",
         ));
     }
-    let lookup = secret_ref::vars::case_insensitive_lookup(std::env::vars());
-    let expanded = Zeroizing::new(secret_ref::template::expand_vars(&text, lookup));
-    let segments = secret_ref::template::parse(&expanded).map_err(|e| {
-        bad(
+    let plan = TemplatePlan::new(&text, std::env::vars()).map_err(|e| match e {
+        run_inject::Error::Template(e) => bad(
             format!("template {}: {e}", template.display()),
             "fix the template",
-        )
+        ),
+        e => pipeline_error(e),
     })?;
-    let refs: Vec<String> = secret_ref::template::references(&segments)
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let mut distinct = refs.clone();
-    distinct.sort();
-    distinct.dedup();
-    let values = if refs.is_empty() {
-        Vec::new()
+    let values = if plan.refs().is_empty() {
+        Values::new(Vec::new())
     } else {
-        resolve(
-            daemon,
-            via,
-            account,
-            refs,
-            ResolvePurpose::Inject,
-            None,
-            false,
+        Values::new(
+            resolve(
+                daemon,
+                via,
+                account,
+                plan.refs().to_vec(),
+                ResolvePurpose::Inject,
+                None,
+                false,
+            )
+            .await?,
         )
-        .await?
     };
-    let rendered = Zeroizing::new(
-        secret_ref::template::render(&segments, |r| {
-            values.iter().find(|(k, _)| k == r).map(|(_, v)| v.as_str())
-        })
-        .map_err(|e| bad(e.to_string(), "check the template"))?,
-    );
+    let rendered = plan.render(&values).map_err(pipeline_error)?;
     drop(values);
     op_session_paths::write_atomic(output, rendered.as_bytes(), Some(0o600)).map_err(|e| {
         bad(
@@ -466,28 +375,6 @@ pub async fn inject(
     })?;
     Ok(InjectResult {
         path: output.display().to_string(),
-        references: distinct.len(),
+        references: plan.refs().len(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn pump_masks_across_chunks_and_caps() {
-        let secret = b"sk_test_4eC39HqLyjWDarjtT1zdp7dc".to_vec();
-        let mut data = b"key=".to_vec();
-        data.extend_from_slice(&secret);
-        data.extend(std::iter::repeat_n(b'x', MAX_STREAM + 10));
-        let (out, cut) = pump(&data[..], Masker::new([secret.as_slice()])).await;
-        assert!(cut);
-        assert_eq!(out.len(), MAX_STREAM);
-        let text = String::from_utf8_lossy(&out);
-        assert!(
-            text.starts_with("key=<concealed by 1Password>"),
-            "{}",
-            &text[..40]
-        );
-    }
 }

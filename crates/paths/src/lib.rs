@@ -1,9 +1,10 @@
 //! Where op-session keeps things, and the checks that make those places safe.
 //!
 //! Owns: the socket path search order, the private-directory check (lstat: a real directory,
-//! owned by us, no group or other bits), the `sun_path` length limit, and the config, state
-//! and lock locations. Used by the daemon (which creates and verifies) and the client (which
-//! verifies before it sends anything secret). Never follows a symlink for a directory it
+//! owned by us, no group or other bits), the `sun_path` length limit, the config, state and
+//! lock locations, and the grant sockets' layout ([`grant_socket`], [`is_grant_socket`]). Used
+//! by the daemon (which creates and verifies) and the client (which verifies before it sends
+//! anything secret). Never follows a symlink for a directory it
 //! vouches for.
 
 use std::ffi::OsString;
@@ -12,7 +13,9 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+mod grant;
 mod write;
+pub use grant::{GRANTS_DIR, grant_marker, grant_socket, grants_dir, is_grant_socket};
 pub use write::write_atomic;
 
 /// The environment variable that names the socket.

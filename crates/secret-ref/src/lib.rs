@@ -8,6 +8,7 @@
 //! - [`vars`]: `$VAR`, `${VAR}` and `${VAR:-default}` expansion;
 //! - [`template`]: the `op inject` template syntax (enclosed, unenclosed, escaped);
 //! - [`envfile`]: the dotenv dialect of `op run --env-file` and how files merge with the shell;
+//! - [`pick`]: which field or file of an item a reference names, and the attribute asked of it;
 //! - [`mask`]: the streaming replacement of secret values, and of their encoded forms, on
 //!   `op run`'s output.
 //!
@@ -18,6 +19,7 @@
 pub mod attribute;
 pub mod envfile;
 pub mod mask;
+pub mod pick;
 pub mod reference;
 pub mod run_env;
 pub mod template;

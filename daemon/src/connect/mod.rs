@@ -23,12 +23,13 @@ pub mod resolve;
 use std::sync::Arc;
 
 use op_grammar::{Effect, OpCommand};
+use op_session_protocol::human::duration as human;
 use op_session_protocol::{ConnectServer, ErrorBody, ErrorCode, InitRequest, Mode, SessionStatus};
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
 use crate::lifecycle;
-use crate::scrub::{human, scrub};
+use crate::scrub::scrub;
 use crate::securemem::{SecretToken, secret_token};
 use crate::session::{EndReason, Identity, Lease, NewSession};
 use crate::state::Daemon;
@@ -54,13 +55,7 @@ pub const PASSTHROUGH_VERBS: &[&str] = &[
 
 /// The Connect token from systemd's `$CREDENTIALS_DIRECTORY/op-connect-token`.
 fn credential_token() -> Option<SecretToken> {
-    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-    let bytes =
-        zeroize::Zeroizing::new(std::fs::read(std::path::Path::new(&dir).join(CREDENTIAL)).ok()?);
-    let trimmed = std::str::from_utf8(&bytes).ok()?.trim();
-    (!trimmed.is_empty())
-        .then(|| secret_token(trimmed.as_bytes()).ok())
-        .flatten()
+    crate::securemem::systemd_credential(CREDENTIAL)
 }
 
 /// The error for a failure outside any one reference (init, or a batch-wide failure).

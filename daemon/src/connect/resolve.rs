@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use op_session_protocol::{ErrorBody, ErrorCode};
 use secrecy::{ExposeSecret, SecretString};
-use secret_ref::reference::{Attribute, SecretRef, is_id};
+use secret_ref::pick::{FieldInfo, FileInfo, Pick, SectionInfo};
+use secret_ref::reference::{SecretRef, is_id};
 
 use super::client::{ConnectError, Item};
 use super::{Link, api_error, item_key, vault_key};
@@ -288,81 +289,68 @@ async fn pick(
     item: &Item,
     r: &SecretRef,
 ) -> Result<SecretString, Miss> {
-    let in_section = |section: Option<&str>| match (&r.section, section) {
-        (None, _) => true,
-        (Some(want), Some(id)) => {
-            id == want
-                || item.sections.iter().any(|s| {
-                    s.id == id
-                        && s.label
-                            .as_deref()
-                            .is_some_and(|l| l.eq_ignore_ascii_case(want))
-                })
-        }
-        (Some(_), None) => false,
-    };
-    let field = item
-        .fields
-        .iter()
-        .filter(|f| in_section(f.section.as_ref().map(|s| s.id.as_str())))
-        .find(|f| {
-            f.id == r.field
-                || f.label
-                    .as_deref()
-                    .is_some_and(|l| l.eq_ignore_ascii_case(&r.field))
-        });
-    if let Some(f) = field {
-        // The API description spells the one-time password type `TOTP`, the Go SDK (and
-        // `op`) `OTP` (docs/connect.md, "Items"); `op` reports it as `otp`.
-        let kind = match f.kind.as_deref().unwrap_or("STRING") {
+    // The API description spells the one-time password type `TOTP`, the Go SDK (and `op`)
+    // `OTP` (docs/connect.md, "Items"); `op` reports it as `otp`.
+    fn kind(f: &super::client::Field) -> &str {
+        match f.kind.as_deref().unwrap_or("STRING") {
             "TOTP" => "OTP",
             k => k,
-        };
-        if r.ssh_format.is_some() && kind == "SSHKEY" {
-            return Err(Miss::Lookup(format!(
-                "?ssh-format is not available in connect mode for field '{}': Connect does not convert keys",
-                r.field
-            )));
         }
-        let text = |s: &str| Ok(SecretString::from(s));
-        return match r.attribute {
-            None | Some(Attribute::Value) => {
-                Ok(f.value.clone().unwrap_or_else(|| SecretString::from("")))
-            }
-            Some(Attribute::Type) => text(&kind.to_ascii_lowercase()),
-            Some(Attribute::Id) => text(&f.id),
-            Some(Attribute::Purpose) => {
-                text(&f.purpose.as_deref().unwrap_or("").to_ascii_lowercase())
-            }
-            Some(Attribute::Otp) if kind == "OTP" => f.totp.clone().ok_or_else(|| {
-                Miss::Lookup(format!(
-                    "field '{}' has an invalid one-time password secret",
-                    r.field
-                ))
-            }),
-            Some(Attribute::Otp) => Err(Miss::Lookup(format!(
-                "field '{}' is not a one-time password field",
-                r.field
-            ))),
-            Some(other) => Err(Miss::Lookup(format!(
-                "invalid attribute '{other}' for field '{}'",
-                r.field
-            ))),
-        };
     }
-    let file = item
+    let sections: Vec<SectionInfo> = item
+        .sections
+        .iter()
+        .map(|s| SectionInfo {
+            id: &s.id,
+            label: s.label.as_deref().unwrap_or(""),
+        })
+        .collect();
+    let fields: Vec<FieldInfo> = item
+        .fields
+        .iter()
+        .map(|f| FieldInfo {
+            id: &f.id,
+            label: f.label.as_deref().unwrap_or(""),
+            section: f.section.as_ref().map(|s| s.id.as_str()),
+            kind: kind(f),
+            purpose: f.purpose.as_deref().unwrap_or(""),
+        })
+        .collect();
+    let files: Vec<FileInfo> = item
         .files
         .iter()
-        .filter(|f| in_section(f.section.as_ref().map(|s| s.id.as_str())))
-        .find(|f| f.id == r.field || f.name.eq_ignore_ascii_case(&r.field))
-        .ok_or_else(|| {
+        .map(|f| FileInfo {
+            id: &f.id,
+            name: &f.name,
+            section: f.section.as_ref().map(|s| s.id.as_str()),
+        })
+        .collect();
+    // Which field or file, and what of it, is op's rule, shared with fake-op (secret_ref::pick).
+    let picked = secret_ref::pick::pick(r, &sections, &fields, &files)
+        .map_err(|e| Miss::Lookup(e.message(r)))?;
+    if let Some(i) = picked.field()
+        && r.ssh_format.is_some()
+        && fields[i].kind == "SSHKEY"
+    {
+        return Err(Miss::Lookup(format!(
+            "?ssh-format is not available in connect mode for field '{}': Connect does not convert keys",
+            r.field
+        )));
+    }
+    match picked {
+        Pick::Value(i) => Ok(item.fields[i]
+            .value
+            .clone()
+            .unwrap_or_else(|| SecretString::from(""))),
+        Pick::Otp(i) => item.fields[i].totp.clone().ok_or_else(|| {
             Miss::Lookup(format!(
-                "item '{}/{}' does not have a field '{}'",
-                r.vault, r.item, r.field
+                "field '{}' has an invalid one-time password secret",
+                r.field
             ))
-        })?;
-    match r.attribute {
-        None | Some(Attribute::Content) => {
+        }),
+        Pick::FieldText(_, text) | Pick::FileText(_, text) => Ok(SecretString::from(text)),
+        Pick::Content(i) => {
+            let file = &item.files[i];
             let bytes = link
                 .client
                 .file_content(token, vault_id, &item.id, &file.id)
@@ -376,15 +364,11 @@ async fn pick(
             })?;
             Ok(SecretString::from(text))
         }
-        Some(Attribute::Size) => Ok(SecretString::from(
-            file.size.map(|s| s.to_string()).unwrap_or_default(),
+        Pick::Size(i) => Ok(SecretString::from(
+            item.files[i]
+                .size
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
         )),
-        Some(Attribute::Name) => Ok(SecretString::from(file.name.as_str())),
-        Some(Attribute::Id) => Ok(SecretString::from(file.id.as_str())),
-        Some(Attribute::Type) => Ok(SecretString::from("file")),
-        Some(other) => Err(Miss::Lookup(format!(
-            "invalid attribute '{other}' for file '{}'",
-            r.field
-        ))),
     }
 }

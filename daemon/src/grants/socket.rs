@@ -94,15 +94,11 @@ pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, 
     let (socket, own_dir) = match &req.socket {
         Some(s) => (PathBuf::from(s), None),
         None => {
-            let base = daemon
-                .info
-                .socket
-                .parent()
-                .unwrap_or(Path::new("/"))
-                .join("grants");
+            let base = op_session_paths::grants_dir(&daemon.info.socket);
             op_session_paths::ensure_private_dir(&base).map_err(|e| bad(e.to_string()))?;
-            let dir = base.join(&req.name);
-            (dir.join(op_session_paths::SOCKET_NAME), Some(dir))
+            let socket = op_session_paths::grant_socket(&daemon.info.socket, &req.name);
+            let dir = socket.parent().unwrap_or(&base).to_path_buf();
+            (socket, Some(dir))
         }
     };
     if !socket.is_absolute() {
@@ -112,6 +108,15 @@ pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, 
         )));
     }
     let (listener, inode) = bind(&socket)?;
+    if own_dir.is_none() {
+        // Outside the layout, a marker tells clients this path is a grant's, now and after it
+        // ends, so none auto-starts a daemon on it (crates/paths, `is_grant_socket`).
+        let marker = op_session_paths::grant_marker(&socket);
+        if let Err(e) = op_session_paths::write_atomic(&marker, b"", Some(0o600)) {
+            crate::socket::remove_if_ours(&socket, Some(inode));
+            return Err(bad(format!("cannot write {}: {e}", marker.display())));
+        }
+    }
     let now = daemon.clock.now();
     let grant = Arc::new(Grant {
         name: req.name.clone(),
