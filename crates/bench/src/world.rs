@@ -292,15 +292,9 @@ impl World {
         Ok(w)
     }
 
-    /// The environment every command of this world gets, and nothing else: the directories',
-    /// and the daemon binary an auto-start should use.
+    /// The environment every command of this world gets, and nothing else: the directories'.
     pub fn env(&self) -> Vec<(String, String)> {
-        let mut v = self.dirs.env();
-        v.push((
-            "OPSESSION_DAEMON".into(),
-            self.bins.daemon.display().to_string(),
-        ));
-        v
+        self.dirs.env()
     }
 
     /// `program` with the world's environment, in HOME, stdin `/dev/null`.
@@ -313,8 +307,14 @@ impl World {
         c
     }
 
-    /// `op-session ARGS`.
+    /// `op-session ARGS`, with this world's daemon started first where the client would
+    /// auto-start one: auto-start reads the config under the passwd home, never this world's
+    /// (docs/architecture.md, "Where things live"), so the world starts its own with `--config`.
     pub fn client(&self, args: &[&str]) -> Command {
+        if args.first() != Some(&"stop") && self.daemon_pid().is_none() {
+            // A failure shows in the command's own answer ("no daemon"), where the caller looks.
+            let _ = self.start_daemon();
+        }
         let mut c = self.command(&self.bins.client);
         c.args(args);
         c
@@ -426,6 +426,11 @@ impl World {
     pub fn start_daemon(&self) -> Result<i32> {
         let st = self
             .command(&self.bins.daemon)
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--config")
+            .arg(&self.config)
+            .current_dir("/")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
