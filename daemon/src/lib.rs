@@ -30,6 +30,7 @@ pub mod config;
 pub mod confirm;
 pub mod connect;
 pub mod connection;
+pub mod error;
 pub mod expiry;
 pub mod gate;
 pub mod grants;

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use op_grammar::OpCall;
-use op_session_protocol::{ErrorBody, Mode, SessionStatus};
+use op_session_protocol::{Mode, SessionStatus};
+
+use crate::error::Error;
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
@@ -33,14 +35,10 @@ pub async fn call_op(
     lease: &Lease,
     call: OpCall,
     stdin: Option<&[u8]>,
-) -> Result<OpOutput, ErrorBody> {
+) -> Result<OpOutput, Error> {
     charge(daemon, lease, call.command().effect())?;
     let args = call.account(lease.account_arg.as_deref()).args();
-    let out = daemon
-        .op
-        .run(&args, lease.auth(), stdin)
-        .await
-        .map_err(ErrorBody::from)?;
+    let out = daemon.op.run(&args, lease.auth(), stdin).await?;
     if out.success() {
         daemon
             .sessions
@@ -54,7 +52,7 @@ pub async fn call_op(
 /// free within `app_check_interval` of the last successful call, else one cheap `op vault
 /// list` that concurrent requests share. A locked app fails it, which ends the session and
 /// wipes its cache (see [`failure`]).
-pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), ErrorBody> {
+pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Error> {
     let interval = daemon.config.app_check_interval;
     let fresh = || {
         daemon
@@ -77,19 +75,19 @@ pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Erro
 
 /// Count one `op` call of `effect` against the lease's session budget, or refuse it (exit 75,
 /// with the time to retry) before anything runs.
-pub fn charge(daemon: &Daemon, lease: &Lease, effect: op_grammar::Effect) -> Result<(), ErrorBody> {
+pub fn charge(daemon: &Daemon, lease: &Lease, effect: op_grammar::Effect) -> Result<(), Error> {
     daemon
         .quota
         .charge(&lease.name, lease.mode, crate::quota::Kind::of(effect))
         .map_err(|r| {
             info!(account = %lease.name, retry_after_s = r.retry_after.as_secs(), "request refused: {}", r.message);
-            r.to_error()
+            Error::from(r.to_error())
         })
 }
 
 /// Turn a failed call into the client's error, ending the session if op says it is gone and
 /// holding further calls back until a 429's retry time.
-pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody {
+pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> Error {
     let values = daemon.cache.values(&lease.name);
     let mut secrets: Vec<&str> = values.iter().map(|v| v.expose_secret()).collect();
     secrets.push(lease.secret_str());
@@ -110,7 +108,7 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody
         info!(account = %s.name, mode = %s.mode, "op reports the session is gone; ending it");
         end_session(daemon, s, EndReason::Revoked);
     }
-    to_error(kind, &lease.name, &text, out.code)
+    to_error(kind, &lease.name, &text, out.code).into()
 }
 
 /// Whether ending a session for `why` must sign it out with `op`: a token session is revoked
@@ -180,7 +178,7 @@ pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
 }
 
 /// Lock one account (or the default), signing it out. Waits for the sign-out.
-pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, ErrorBody> {
+pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, Error> {
     let s = daemon.sessions.remove(account)?;
     let name = s.name.clone();
     daemon.cache.drop_account(&name);
@@ -211,7 +209,7 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
         };
         match call_op(&d, &lease, args, None).await {
             Ok(_) => tracing::debug!(account = %lease.name, "keepalive refreshed the session"),
-            Err(e) => warn!(account = %lease.name, code = %e.code, "keepalive failed"),
+            Err(e) => warn!(account = %lease.name, code = %e.code(), "keepalive failed"),
         }
         d.sessions.keepalive_done(&lease.name, lease.generation);
     });
@@ -220,19 +218,18 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
 /// Borrow the session for `account`, ending it (and revoking) if it has run out. Requests go
 /// through [`crate::init::lease_or_start`], which also starts a service-account session from
 /// systemd credentials when none is held.
-pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, ErrorBody> {
+pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, Error> {
     match daemon.sessions.lease(account, daemon.clock.now()) {
         Ok(l) => Ok(l),
         Err((err, Some(ended))) => {
             let (s, why) = *ended;
             end_session(daemon, s, why);
-            Err(err)
+            Err(err.into())
         }
-        Err((err, None)) => {
-            Err(daemon
-                .presence
-                .explain(err, account, daemon.sessions.default_name().as_deref()))
-        }
+        Err((err, None)) => Err(daemon
+            .presence
+            .explain(err, account, daemon.sessions.default_name().as_deref())
+            .into()),
     }
 }
 

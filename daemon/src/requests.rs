@@ -114,7 +114,7 @@ pub async fn handle(
                     o.account = Some(s.account.clone());
                     Response::Session(s)
                 }
-                Err(e) => Response::Error(e),
+                Err(e) => Response::Error(e.into()),
             }
         }
         Request::Lock(_) if let Some(g) = scope => {
@@ -321,7 +321,7 @@ async fn lock(daemon: &Arc<Daemon>, l: LockRequest, o: &mut Outcome) -> Response
                 message: format!("locked account {name}; its session is wiped and revoked"),
             }
         }
-        Err(e) => Response::Error(e),
+        Err(e) => Response::Error(e.into()),
     }
 }
 
@@ -352,7 +352,10 @@ fn grants_refuse(g: &Grant, req: &Request) -> Option<ErrorBody> {
 }
 
 /// Borrow the session a grant draws on; a re-initialized session ended the grant.
-async fn grant_lease(daemon: &Arc<Daemon>, g: &Grant) -> Result<crate::session::Lease, ErrorBody> {
+async fn grant_lease(
+    daemon: &Arc<Daemon>,
+    g: &Grant,
+) -> Result<crate::session::Lease, crate::error::Error> {
     let lease = crate::init::lease_or_start(daemon, Some(g.account())).await?;
     if !daemon
         .sessions
@@ -361,11 +364,13 @@ async fn grant_lease(daemon: &Arc<Daemon>, g: &Grant) -> Result<crate::session::
         daemon
             .grants
             .revoke(&g.name, "the session it draws on ended");
-        return Err(ErrorBody::new(
-            ErrorCode::SessionExpired,
-            format!("grant {} ended with the session it drew on", g.name),
-        )
-        .with_fix("ask for a new grant once the session is started again"));
+        return Err(
+            crate::error::Error::Expired(crate::error::Detail::new(format!(
+                "grant {} ended with the session it drew on",
+                g.name
+            )))
+            .with_fix("ask for a new grant once the session is started again"),
+        );
     }
     Ok(lease)
 }
@@ -425,7 +430,7 @@ async fn resolve_request(
         Ok(l) => l,
         Err(e) => {
             scope.inspect(|g| g.refund(reads));
-            return Response::Error(e);
+            return Response::Error(e.into());
         }
     };
     o.account = Some(lease.name.clone());
@@ -478,7 +483,7 @@ async fn resolve_request(
                     .collect(),
             })
         }
-        Err(e) => Response::Error(e),
+        Err(e) => Response::Error(e.into()),
     }
 }
 
@@ -497,16 +502,16 @@ async fn passthrough(
         Err(e) => {
             o.verb = "op (unreadable)".into();
             o.denied = true;
-            return Response::Error(e);
+            return Response::Error(e.into());
         }
     };
     o.verb = format!("op {}", cmd.verb()).trim_end().to_string();
     o.references = crate::passthrough::references(&cmd);
     if let Err(e) = crate::passthrough::check(&daemon.config.policy, &cmd)
-        .and_then(|_| scope.map_or(Ok(()), |g| g.check_passthrough(&cmd)))
+        .and_then(|_| scope.map_or(Ok(()), |g| Ok(g.check_passthrough(&cmd)?)))
     {
         o.denied = true;
-        return Response::Error(e);
+        return Response::Error(e.into());
     }
     // Through a grant with a read budget: every value a passthrough returns is charged, as
     // `op-session read` charges it (refunded if op fails).
@@ -538,7 +543,7 @@ async fn passthrough(
                 o.op_exit_code = Some(code);
                 Response::Exit { code }
             }
-            Err(e) => Response::Error(e),
+            Err(e) => Response::Error(e.into()),
         };
     }
     // op's own rule: the last --account on the line, else OP_ACCOUNT (sent by the client).
@@ -553,7 +558,7 @@ async fn passthrough(
         Ok(l) => l,
         Err(e) => {
             refund(false);
-            return Response::Error(e);
+            return Response::Error(e.into());
         }
     };
     o.account = Some(lease.name.clone());
@@ -589,7 +594,7 @@ async fn passthrough(
         }
         Err(e) => {
             refund(false);
-            Response::Error(e)
+            Response::Error(e.into())
         }
     }
 }

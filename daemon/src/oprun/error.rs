@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use op_session_protocol::{ErrorBody, ErrorCode};
+use op_session_protocol::ErrorBody;
 
 /// Most `op` stdout the daemon keeps for one call.
 pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
@@ -33,17 +33,6 @@ pub enum OpError {
 impl From<OpError> for ErrorBody {
     /// The client's error for an `op` that could not be run to completion.
     fn from(e: OpError) -> ErrorBody {
-        match e {
-            OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
-            OpError::Timeout(d) => ErrorBody::new(
-                ErrorCode::OpTimeout,
-                format!(
-                    "op did not finish within {}s and was stopped",
-                    d.as_secs_f32()
-                ),
-            ),
-            e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
-            e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
-        }
+        ErrorBody::from(crate::error::Error::from(e))
     }
 }
