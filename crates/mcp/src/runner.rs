@@ -20,7 +20,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use op_session_protocol::{
-    ErrorBody, ErrorCode, Request, ResolvePurpose, ResolveRequest, Response, Via,
+    ErrorBody, ErrorCode, RelayedResolve, Request, ResolvePurpose, ResolveRequest, Response, Via,
 };
 use secret_ref::mask::Masker;
 use serde::Serialize;
@@ -57,9 +57,11 @@ pub async fn resolve(
         refs,
         no_cache: false,
         purpose,
-        via: Some(via.clone()),
-        reveal,
-        program,
+        relayed: Some(RelayedResolve {
+            via: via.clone(),
+            reveal,
+            program,
+        }),
     });
     match daemon.request(&req).await? {
         Response::Values(v) => Ok(v.into_pairs()),
