@@ -290,6 +290,13 @@ impl From<OpError> for Error {
     }
 }
 
+impl From<OpError> for ErrorBody {
+    /// The client's error for an `op` that could not be run to completion.
+    fn from(e: OpError) -> ErrorBody {
+        ErrorBody::from(Error::from(e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

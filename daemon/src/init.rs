@@ -20,7 +20,7 @@ use crate::lifecycle::{self, new_session};
 use crate::oprun::{Auth, OpOutput};
 use crate::scrub::{Failure, classify, scrub, to_error};
 use crate::securemem::{SecretToken, secret_token};
-use crate::session::{Account, Identity, Lease, NewSession, unnamed_session};
+use crate::session::{Account, Credential, Identity, Lease, NewSession, unnamed_session};
 use crate::state::Daemon;
 
 /// The systemd credential name for a service-account token.
@@ -109,9 +109,14 @@ async fn init_token(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionSta
         daemon,
         NewSession {
             identity,
-            credential: Some(token),
-            session_var: Some(var),
-            ..new_session(daemon, name, Mode::Token)
+            ..new_session(
+                daemon,
+                name,
+                Credential::Token {
+                    var,
+                    token: Arc::new(token),
+                },
+            )
         },
     ))
 }
@@ -154,8 +159,13 @@ async fn init_service_account(
         daemon,
         NewSession {
             identity,
-            credential: Some(token),
-            ..new_session(daemon, name, Mode::ServiceAccount)
+            ..new_session(
+                daemon,
+                name,
+                Credential::ServiceAccount {
+                    token: Arc::new(token),
+                },
+            )
         },
     ))
 }
@@ -169,7 +179,7 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
     let now = daemon.clock.now();
     if daemon.sessions.has_live(req.account.as_deref(), now)
         && let Ok(l) = daemon.sessions.lease(req.account.as_deref(), now)
-        && l.mode == Mode::App
+        && l.mode() == Mode::App
     {
         return daemon
             .sessions
@@ -221,7 +231,7 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         daemon,
         NewSession {
             identity,
-            ..new_session(daemon, name, Mode::App)
+            ..new_session(daemon, name, Credential::app())
         },
     ))
 }

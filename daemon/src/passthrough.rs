@@ -254,7 +254,7 @@ pub async fn run(
     let cwd = workdir(daemon);
     let mut events = ConnEvents { stream };
     let mut secrets = daemon.sessions.credentials();
-    if let Some(c) = lease.and_then(|l| l.credential.clone())
+    if let Some(c) = lease.and_then(|l| l.credential.token().cloned())
         && !secrets.iter().any(|s| Arc::ptr_eq(s, &c))
     {
         secrets.push(c);

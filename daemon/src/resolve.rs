@@ -105,7 +105,7 @@ pub async fn resolve(
         };
         plan.push((key, reference, source));
     }
-    if lease.mode == Mode::App
+    if lease.mode() == Mode::App
         && plan
             .iter()
             .any(|(_, _, s)| matches!(s, Source::Hit(_) | Source::Missing(_)))
@@ -195,7 +195,7 @@ pub async fn from_memory(
         daemon.brake.limit()
     );
     let mut out = Vec::with_capacity(refs.len());
-    let mut confirmed = lease.mode != Mode::App;
+    let mut confirmed = lease.mode() != Mode::App;
     for Requested {
         text: reference,
         key,
@@ -240,7 +240,7 @@ async fn fetch(
     refs: &[&str],
 ) -> Vec<Result<SecretString, Error>> {
     // Connect mode resolves over the server's REST API instead of running `op`.
-    if let Some(link) = &lease.connect {
+    if let Some(link) = lease.credential.link() {
         return crate::connect::resolve::fetch(daemon, lease, link, refs)
             .await
             .into_iter()

@@ -30,7 +30,7 @@ use tracing::{info, warn};
 use crate::lifecycle;
 use crate::scrub::{human, scrub};
 use crate::securemem::{SecretToken, secret_token};
-use crate::session::{EndReason, Identity, Lease, NewSession};
+use crate::session::{Credential, EndReason, Identity, Lease, NewSession};
 use crate::state::Daemon;
 
 pub use client::{ConnectClient, ConnectError};
@@ -148,8 +148,8 @@ pub fn api_error(daemon: &Arc<Daemon>, lease: &Lease, e: &ConnectError) -> Error
             lifecycle::end_session(daemon, s, EndReason::Revoked);
         }
         let host = lease
-            .connect
-            .as_ref()
+            .credential
+            .link()
             .map(|l| l.host().to_string())
             .unwrap_or_default();
         body.fix = format!(
@@ -236,9 +236,14 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         daemon,
         NewSession {
             identity,
-            credential: Some(token),
-            connect: Some(link),
-            ..lifecycle::new_session(daemon, name, Mode::Connect)
+            ..lifecycle::new_session(
+                daemon,
+                name,
+                Credential::Connect {
+                    token: Arc::new(token),
+                    link,
+                },
+            )
         },
     ))
 }

@@ -1,9 +1,8 @@
-//! Why `op` could not be run to completion, and the client's error for it.
+//! Why `op` could not be run to completion (the client's error for it is in
+//! [`crate::error`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
-
-use op_session_protocol::ErrorBody;
 
 /// Most `op` stdout the daemon keeps for one call.
 pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
@@ -28,11 +27,4 @@ pub enum OpError {
         /// The failure.
         source: std::io::Error,
     },
-}
-
-impl From<OpError> for ErrorBody {
-    /// The client's error for an `op` that could not be run to completion.
-    fn from(e: OpError) -> ErrorBody {
-        ErrorBody::from(crate::error::Error::from(e))
-    }
 }

@@ -65,7 +65,7 @@ impl Handle for PassthroughRequest {
             facts.fail(e)
         })?;
         facts.account = Some(lease.name.clone());
-        if lease.mode == Mode::Connect {
+        if lease.mode() == Mode::Connect {
             crate::connect::check_passthrough(&cmd).map_err(|e| {
                 refund(false);
                 facts.fail(Error::from(e).refused())

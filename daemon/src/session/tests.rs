@@ -11,10 +11,16 @@ fn session(t: &Sessions, name: &str, now: Duration, idle: Option<u64>, hard: u64
                 user_uuid: Some(format!("{}UUID", name.to_uppercase())),
                 ..Identity::default()
             },
-            session_var: Some("OP_SESSION_X".into()),
             idle_limit: idle.map(Duration::from_secs),
             keepalive: true,
-            ..NewSession::new(name, Mode::Token, Duration::from_secs(hard))
+            ..NewSession::new(
+                name,
+                Credential::Token {
+                    var: "OP_SESSION_X".into(),
+                    token: Arc::new(crate::securemem::secret_token(b"tok").expect("token")),
+                },
+                Duration::from_secs(hard),
+            )
         },
         now,
     )
