@@ -52,7 +52,7 @@ fn bad_init(op: &OpOutput, lease_like: &str, secrets: &[&str]) -> Error {
     let text = scrub(&op.stderr, secrets);
     match classify(&text) {
         Failure::SessionGone => not_accepted(lease_like, op.code),
-        kind => to_error(kind, lease_like, &text, op.code).into(),
+        kind => to_error(kind, lease_like, &text, op.code),
     }
 }
 
@@ -205,7 +205,7 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
                 op_exit_code: Some(out.code),
                 ..Detail::default()
             }),
-            kind => to_error(kind, &label, &text, out.code).into(),
+            kind => to_error(kind, &label, &text, out.code),
         });
     }
     if !out.stdout.iter().all(u8::is_ascii_whitespace) {
@@ -257,7 +257,7 @@ pub async fn lease_or_start(daemon: &Arc<Daemon>, account: Option<&str>) -> Resu
     daemon
         .sessions
         .lease(account, daemon.clock.now())
-        .map_err(|(e, _)| e.into())
+        .map_err(|(e, _)| e)
 }
 
 fn service_account_request() -> InitRequest {

@@ -108,7 +108,7 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> Error {
         info!(account = %s.name, mode = %s.mode(), "op reports the session is gone; ending it");
         end_session(daemon, s, EndReason::Revoked);
     }
-    to_error(kind, &lease.name, &text, out.code).into()
+    to_error(kind, &lease.name, &text, out.code)
 }
 
 /// Whether ending a session for `why` must sign it out with `op`: a token session is revoked
@@ -221,12 +221,13 @@ pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease,
         Err((err, Some(ended))) => {
             let (s, why) = *ended;
             end_session(daemon, s, why);
-            Err(err.into())
+            Err(err)
         }
-        Err((err, None)) => Err(daemon
-            .presence
-            .explain(err, account, daemon.sessions.default_name().as_deref())
-            .into()),
+        Err((err, None)) => {
+            Err(daemon
+                .presence
+                .explain(err, account, daemon.sessions.default_name().as_deref()))
+        }
     }
 }
 

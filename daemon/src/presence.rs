@@ -134,26 +134,26 @@ mod tests {
         let err = || crate::session::not_signed_in(Some("my"), None);
         assert!(
             !p.explain(err(), Some("my"), None)
-                .message
+                .to_string()
                 .contains("locked")
         );
         p.remember("My", PresenceEvent::ScreenLock);
         let e = p.explain(err(), Some("my"), None);
         assert!(
-            e.message.ends_with("locked when the screen locked"),
+            e.to_string().ends_with("locked when the screen locked"),
             "{}",
-            e.message
+            e.to_string()
         );
         assert!(
             p.explain(err(), None, Some("MY"))
-                .message
+                .to_string()
                 .contains("locked when the screen locked"),
             "the default account"
         );
         p.session_started("my");
         assert!(
             !p.explain(err(), Some("my"), None)
-                .message
+                .to_string()
                 .contains("locked")
         );
     }

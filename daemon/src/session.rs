@@ -13,10 +13,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use op_session_protocol::{ErrorBody, Mode, SessionStatus};
+use op_session_protocol::{Mode, SessionStatus};
 use tokio::sync::Notify;
 
 use crate::clock::unix_now;
+use crate::error::Error;
 use crate::securemem::SecretToken;
 mod account;
 mod credential;
@@ -33,7 +34,7 @@ pub use lease::{Lease, not_signed_in};
 
 /// Why a lease failed: the error for the client, and the session that just ran out (if one
 /// did), which the caller must wipe and revoke.
-pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
+pub type LeaseError = (Error, Option<Box<(Session, EndReason)>>);
 
 /// One held session.
 #[derive(Debug)]
@@ -329,7 +330,7 @@ impl Sessions {
     }
 
     /// Remove the session for `account` (None: default).
-    pub fn remove(&self, account: Option<&str>) -> Result<Session, ErrorBody> {
+    pub fn remove(&self, account: Option<&str>) -> Result<Session, Error> {
         let mut t = self.lock();
         let Some(i) = t.find(account) else {
             return Err(not_signed_in(account, t.default_name()));

@@ -27,6 +27,7 @@ use op_session_protocol::{ConnectServer, ErrorBody, ErrorCode, InitRequest, Mode
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
+use crate::error::{Detail, Error};
 use crate::lifecycle;
 use crate::scrub::{human, scrub};
 use crate::securemem::{SecretToken, secret_token};
@@ -186,19 +187,24 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
     }
     let secret = token.expose_secret().as_str();
     let fail = |e: ConnectError| {
-        let mut b = plain(&e, &[secret]);
-        if matches!(e, ConnectError::Status { status: 401, .. }) {
-            b.code = ErrorCode::NotSignedIn;
-            b.message = format!(
-                "the Connect server at {host} did not accept the token ({})",
-                b.message
-            );
-            b.fix =
-                "check the token (1Password > Developer > Connect servers) and pipe it in again"
-                    .into();
-        }
-        warn!(code = %b.code, "connect init failed");
-        b
+        let plain = Error::from(plain(&e, &[secret]));
+        // A refused token at sign-in: nothing was held to expire, so not signed in.
+        let err = match e {
+            ConnectError::Status { status: 401, .. } => Error::NotSignedIn(Detail {
+                message: format!(
+                    "the Connect server at {host} did not accept the token ({})",
+                    plain.detail().message
+                ),
+                fix: Some(
+                    "check the token (1Password > Developer > Connect servers) and pipe it in again"
+                        .into(),
+                ),
+                ..plain.detail().clone()
+            }),
+            _ => plain,
+        };
+        warn!(code = %err.code(), "connect init failed");
+        ErrorBody::from(err)
     };
     let client = ConnectClient::new(
         host,

@@ -1,10 +1,11 @@
 //! What a request borrows from a session for one `op` call ([`Lease`]), and the errors a
 //! request gets when there is nothing to borrow.
 
-use op_session_protocol::{ErrorBody, ErrorCode, Mode};
+use op_session_protocol::Mode;
 use secrecy::ExposeSecret;
 
 use super::Credential;
+use crate::error::{Detail, Error};
 use crate::oprun::Auth;
 
 /// What a request borrows from a session for one `op` call.
@@ -41,7 +42,7 @@ impl Lease {
 }
 
 /// The error for "no session for this account".
-pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> ErrorBody {
+pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> Error {
     let which = account.or(default);
     let (msg, fix) = match which {
         Some(a) => (
@@ -53,5 +54,5 @@ pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> ErrorBody 
             "run `op-session init` in a terminal".to_string(),
         ),
     };
-    ErrorBody::new(ErrorCode::NotSignedIn, msg).with_fix(fix)
+    Error::NotSignedIn(Detail::new(msg)).with_fix(fix)
 }
