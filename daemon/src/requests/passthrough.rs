@@ -24,19 +24,18 @@ impl Handle for PassthroughRequest {
             ..AuditFacts::verb(format!("op {}", cmd.verb()).trim_end())
         };
         pt::check(&daemon.config.policy, &cmd)
-            .and_then(|_| scope.map_or(Ok(()), |g| Ok(g.check_passthrough(&cmd)?)))
+            .and_then(|_| scope.map_or(Ok(()), |g| g.check_passthrough(&cmd)))
             .map_err(|e| facts.fail(e.refused()))?;
         // Through a grant with a read budget: every value a passthrough returns is charged,
         // as `op-session read` charges it (refunded if op fails).
         let charged = match scope {
             Some(g) => match g.passthrough_reads(&cmd) {
                 Ok(Some(n)) => {
-                    g.reserve(n)
-                        .map_err(|e| facts.fail(Error::from(e).refused()))?;
+                    g.reserve(n).map_err(|e| facts.fail(e.refused()))?;
                     Some((g, n))
                 }
                 Ok(None) => None,
-                Err(e) => return Err(facts.fail(Error::from(e).refused())),
+                Err(e) => return Err(facts.fail(e.refused())),
             },
             None => None,
         };

@@ -44,7 +44,7 @@ impl Handle for ResolveRequest {
             g.check_verb(r.purpose.as_str())
                 .and_then(|_| g.check_requested(&refs))
                 .and_then(|_| g.reserve(reads))
-                .map_err(|e| facts.fail(Error::from(e).refused()))?;
+                .map_err(|e| facts.fail(e.refused()))?;
         }
         let refund = || {
             scope.inspect(|g| g.refund(reads));
