@@ -18,12 +18,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use op_session_protocol::ErrorBody;
+use crate::error::Error;
 use secrecy::SecretString;
 use tokio::sync::watch;
 
 /// The result every waiter on one in-flight reference receives.
-pub type Shared = Option<Result<Arc<SecretString>, ErrorBody>>;
+pub type Shared = Option<Result<Arc<SecretString>, Error>>;
 
 #[derive(Debug)]
 struct Entry {
@@ -34,7 +34,7 @@ struct Entry {
 /// A remembered "not found".
 #[derive(Debug)]
 struct Miss {
-    error: ErrorBody,
+    error: Error,
     expires: Duration,
 }
 
@@ -66,12 +66,14 @@ impl Slot {
 /// Whether `op`'s (or Connect's, worded like `op`'s) error says the reference names nothing:
 /// no such vault, item or field (docs/op-behaviour.md §3.3 and §7.4). Such an answer is
 /// remembered for `negative_ttl`.
-pub fn is_not_found(e: &ErrorBody) -> bool {
-    e.code == op_session_protocol::ErrorCode::OpFailed
-        && (e.message.contains("isn't an item")
-            || e.message.contains("isn't a vault")
-            || e.message.contains("does not have a field")
-            || e.message.contains("isn't a field"))
+pub fn is_not_found(e: &Error) -> bool {
+    let Error::OpFailed(d) = e else {
+        return false;
+    };
+    d.message.contains("isn't an item")
+        || d.message.contains("isn't a vault")
+        || d.message.contains("does not have a field")
+        || d.message.contains("isn't a field")
 }
 
 /// An in-flight resolution: account, session generation, reference key.
@@ -104,12 +106,7 @@ pub struct Lead<'a> {
 
 impl Lead<'_> {
     /// Send `result` to every follower and, when `keep` and it succeeded, cache it.
-    pub fn publish(
-        mut self,
-        result: Result<Arc<SecretString>, ErrorBody>,
-        keep: bool,
-        now: Duration,
-    ) {
+    pub fn publish(mut self, result: Result<Arc<SecretString>, Error>, keep: bool, now: Duration) {
         if let Some((account, generation, key)) = self.key.take() {
             if keep && let Ok(v) = &result {
                 self.cache.put(&account, generation, &key, v.clone(), now);
@@ -167,7 +164,7 @@ impl Cache {
         generation: u64,
         key: &str,
         now: Duration,
-    ) -> Option<ErrorBody> {
+    ) -> Option<Error> {
         let mut inner = self.lock();
         let slot = inner.values.get_mut(account)?;
         if slot.generation != generation {
@@ -176,7 +173,7 @@ impl Cache {
         match slot.misses.get(key) {
             Some(m) if now < m.expires => {
                 let mut e = m.error.clone();
-                e.remembered = true;
+                e.detail_mut().remembered = true;
                 Some(e)
             }
             Some(_) => {
@@ -194,7 +191,7 @@ impl Cache {
         account: &str,
         generation: u64,
         key: &str,
-        error: &ErrorBody,
+        error: &Error,
         now: Duration,
     ) {
         if self.negative_ttl.is_zero() || !is_not_found(error) {
@@ -327,7 +324,7 @@ impl Cache {
 }
 
 /// Wait for a follower's result. A lead that vanished without publishing yields an error.
-pub async fn follow(mut rx: watch::Receiver<Shared>) -> Result<Arc<SecretString>, ErrorBody> {
+pub async fn follow(mut rx: watch::Receiver<Shared>) -> Result<Arc<SecretString>, Error> {
     loop {
         if let Some(r) = rx.borrow().clone() {
             return r;
@@ -336,8 +333,7 @@ pub async fn follow(mut rx: watch::Receiver<Shared>) -> Result<Arc<SecretString>
             if let Some(r) = rx.borrow().clone() {
                 return r;
             }
-            return Err(ErrorBody::new(
-                op_session_protocol::ErrorCode::Internal,
+            return Err(Error::internal(
                 "a concurrent request resolving the same reference was cancelled",
             )
             .with_fix("retry"));
@@ -424,11 +420,12 @@ mod tests {
         );
     }
 
-    fn missing() -> ErrorBody {
-        ErrorBody::new(
+    fn missing() -> Error {
+        op_session_protocol::ErrorBody::new(
             op_session_protocol::ErrorCode::OpFailed,
             "could not read secret 'op://v/nope/f': could not get item v/nope: \"nope\" isn't an item in the \"v\" vault. Specify the item with its UUID, name, or domain.",
         )
+        .into()
     }
 
     #[test]
@@ -439,8 +436,12 @@ mod tests {
         let e = c
             .get_miss("my", 1, "k", t0 + Duration::from_secs(29))
             .expect("remembered");
-        assert!(e.remembered);
-        assert_eq!(e.message, missing().message, "the same words as op's");
+        assert!(e.detail().remembered);
+        assert_eq!(
+            e.detail().message,
+            missing().detail().message,
+            "the same words as op's"
+        );
         assert!(
             c.get_miss("my", 1, "k", t0 + Duration::from_secs(30))
                 .is_none(),
@@ -448,18 +449,12 @@ mod tests {
         );
         // Not every failure is a lasting fact about the reference.
         for other in [
-            ErrorBody::new(
-                op_session_protocol::ErrorCode::OpFailed,
-                "(500) Internal Server Error",
-            ),
-            ErrorBody::new(op_session_protocol::ErrorCode::RateLimited, "isn't an item"),
-            ErrorBody::new(
-                op_session_protocol::ErrorCode::SessionExpired,
-                "not signed in",
-            ),
+            Error::OpFailed(crate::error::Detail::new("(500) Internal Server Error")),
+            Error::RateLimited(crate::error::Detail::new("isn't an item")),
+            Error::Expired(crate::error::Detail::new("not signed in")),
         ] {
             c.put_miss("my", 1, "o", &other, t0);
-            assert!(c.get_miss("my", 1, "o", t0).is_none(), "{}", other.message);
+            assert!(c.get_miss("my", 1, "o", t0).is_none(), "{other}");
         }
         // A value found later replaces the miss.
         c.put_miss("my", 1, "k", &missing(), t0);

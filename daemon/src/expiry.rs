@@ -53,9 +53,8 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::config::Config;
-    use crate::session::NewSession;
+    use crate::session::{Credential, NewSession};
     use crate::state::DaemonInfo;
-    use op_session_protocol::Mode;
 
     fn daemon(clock: Arc<ManualClock>) -> Arc<Daemon> {
         let config = Config {
@@ -82,7 +81,7 @@ mod tests {
         let s = d.sessions.build(
             NewSession {
                 idle_limit: Some(Duration::from_secs(10)),
-                ..NewSession::new("team", Mode::App, Duration::from_secs(3600))
+                ..NewSession::new("team", Credential::app(), Duration::from_secs(3600))
             },
             clock.now(),
         );

@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use op_grammar::{OpCommand, Vaults};
-use op_session_protocol::{ErrorBody, ErrorCode, GrantInfo};
+use op_session_protocol::GrantInfo;
+
+use crate::error::Error;
 use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -88,12 +90,8 @@ impl Grant {
         }
     }
 
-    fn denied(&self, what: String) -> ErrorBody {
-        ErrorBody::new(
-            ErrorCode::PolicyDenied,
-            format!("{what} (grant {})", self.name),
-        )
-        .with_fix(format!(
+    fn denied(&self, what: String) -> Error {
+        Error::denied(format!("{what} (grant {})", self.name)).with_fix(format!(
             "ask for a grant that covers it: op-session grant {} … on the main socket",
             self.name
         ))
@@ -110,7 +108,7 @@ impl Grant {
     }
 
     /// Whether `verb` (canonical) is within the grant.
-    pub fn check_verb(&self, verb: &str) -> Result<(), ErrorBody> {
+    pub fn check_verb(&self, verb: &str) -> Result<(), Error> {
         let allowed = if self.allow.is_empty() {
             DEFAULT_VERBS.contains(&verb)
         } else {
@@ -124,7 +122,7 @@ impl Grant {
     }
 
     /// Whether every reference is within the grant's vaults and references.
-    pub fn check_refs(&self, refs: &[String]) -> Result<(), ErrorBody> {
+    pub fn check_refs(&self, refs: &[String]) -> Result<(), Error> {
         for r in refs {
             let parsed = secret_ref::Requested::parse(r)
                 .map_err(|e| self.denied(format!("cannot read the reference '{r}' ({e})")))?;
@@ -134,7 +132,7 @@ impl Grant {
     }
 
     /// [`Grant::check_refs`] for references already parsed (the resolve path's).
-    pub fn check_requested(&self, refs: &[secret_ref::Requested]) -> Result<(), ErrorBody> {
+    pub fn check_requested(&self, refs: &[secret_ref::Requested]) -> Result<(), Error> {
         for r in refs {
             self.check_vaults([r.parsed.vault.as_str()])?;
             if !self.refs.is_empty() && !self.refs.contains(&r.key) {
@@ -144,7 +142,7 @@ impl Grant {
         Ok(())
     }
 
-    fn check_vaults<'a>(&self, vaults: impl IntoIterator<Item = &'a str>) -> Result<(), ErrorBody> {
+    fn check_vaults<'a>(&self, vaults: impl IntoIterator<Item = &'a str>) -> Result<(), Error> {
         if self.vaults.is_empty() {
             return Ok(());
         }
@@ -158,7 +156,7 @@ impl Grant {
 
     /// Whether a passthrough is within the grant: passthrough on, its verb allowed by name,
     /// and its vaults (which must be known) within the grant's.
-    pub fn check_passthrough(&self, cmd: &OpCommand) -> Result<(), ErrorBody> {
+    pub fn check_passthrough(&self, cmd: &OpCommand) -> Result<(), Error> {
         let verb = cmd.verb();
         if !self.passthrough || !self.allow.iter().any(|a| a == verb) {
             return Err(self.denied(format!("`op {verb}` is not allowed")));
@@ -183,7 +181,7 @@ impl Grant {
     /// What a passthrough through this grant costs its read budget: `None` without a budget;
     /// with one, only `op read` (one value per call) may pass, since what other verbs print
     /// (whole items, lists, documents) cannot be counted value by value.
-    pub fn passthrough_reads(&self, cmd: &OpCommand) -> Result<Option<u64>, ErrorBody> {
+    pub fn passthrough_reads(&self, cmd: &OpCommand) -> Result<Option<u64>, Error> {
         let Some(max) = self.max_reads else {
             return Ok(None);
         };
@@ -201,7 +199,7 @@ impl Grant {
     }
 
     /// Reserve `n` reads of the budget; the error names the grant when it is spent.
-    pub fn reserve(&self, n: u64) -> Result<(), ErrorBody> {
+    pub fn reserve(&self, n: u64) -> Result<(), Error> {
         let before = self.reads.fetch_add(n, Ordering::SeqCst);
         let Some(max) = self.max_reads else {
             return Ok(());
@@ -264,8 +262,8 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn bad(msg: String) -> ErrorBody {
-    ErrorBody::new(ErrorCode::BadRequest, msg)
+fn bad(msg: String) -> Error {
+    Error::bad_request(msg)
 }
 
 impl Grants {
@@ -386,8 +384,8 @@ mod tests {
         let e = g
             .check_refs(&["op://Prod/Stripe/key".into()])
             .expect_err("outside");
-        assert_eq!(e.code, ErrorCode::PolicyDenied);
-        assert!(e.message.contains("grant g"), "{}", e.message);
+        assert!(matches!(e, Error::Denied(_)), "{e}");
+        assert!(e.to_string().contains("grant g"), "{e}");
         assert!(
             g.check_passthrough(&cmd("item get Stripe --vault Dev"))
                 .is_err()

@@ -8,7 +8,8 @@
 //!
 //! Module map (one responsibility each): [`socket`] (path, lock, bind, activation),
 //! [`peer`] (uid check, audit identity), [`server`] (accept loop, limits, deadlines, grant
-//! sockets), [`connection`] (frames), [`requests`] (what each request does), [`session`] (the
+//! sockets), [`connection`] (frames), [`requests`] (one module per request kind), [`error`]
+//! (the daemon's own error, turned into the wire error once), [`session`] (the
 //! table, deadlines, leases, account names), [`init`] (signing in, per mode), [`lifecycle`]
 //! (storing, leasing, calling `op` with a session, keepalive, ending, revocation), [`expiry`]
 //! (the deadline timer), [`gate`] (coalescing app authorizations), [`oprun`] (spawning `op`),
@@ -30,6 +31,7 @@ pub mod config;
 pub mod confirm;
 pub mod connect;
 pub mod connection;
+pub mod error;
 pub mod expiry;
 pub mod gate;
 pub mod grants;

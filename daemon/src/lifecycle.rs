@@ -14,14 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use op_grammar::OpCall;
-use op_session_protocol::{ErrorBody, Mode, SessionStatus};
+use op_session_protocol::{Mode, SessionStatus};
+
+use crate::error::Error;
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
 use crate::config::{APP_IDLE_MAX, TOKEN_IDLE_MAX};
-use crate::oprun::{Auth, OpOutput};
+use crate::oprun::OpOutput;
 use crate::scrub::{Failure, classify, scrub, to_error};
-use crate::session::{EndReason, Lease, NewSession, Session};
+use crate::session::{Credential, EndReason, Lease, NewSession, Session};
 use crate::state::Daemon;
 
 /// Run `op` with a session, keeping the session's state true: the call is counted against
@@ -33,14 +35,10 @@ pub async fn call_op(
     lease: &Lease,
     call: OpCall,
     stdin: Option<&[u8]>,
-) -> Result<OpOutput, ErrorBody> {
+) -> Result<OpOutput, Error> {
     charge(daemon, lease, call.command().effect())?;
     let args = call.account(lease.account_arg.as_deref()).args();
-    let out = daemon
-        .op
-        .run(&args, lease.auth(), stdin)
-        .await
-        .map_err(ErrorBody::from)?;
+    let out = daemon.op.run(&args, lease.auth(), stdin).await?;
     if out.success() {
         daemon
             .sessions
@@ -54,7 +52,7 @@ pub async fn call_op(
 /// free within `app_check_interval` of the last successful call, else one cheap `op vault
 /// list` that concurrent requests share. A locked app fails it, which ends the session and
 /// wipes its cache (see [`failure`]).
-pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), ErrorBody> {
+pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Error> {
     let interval = daemon.config.app_check_interval;
     let fresh = || {
         daemon
@@ -77,19 +75,19 @@ pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Erro
 
 /// Count one `op` call of `effect` against the lease's session budget, or refuse it (exit 75,
 /// with the time to retry) before anything runs.
-pub fn charge(daemon: &Daemon, lease: &Lease, effect: op_grammar::Effect) -> Result<(), ErrorBody> {
+pub fn charge(daemon: &Daemon, lease: &Lease, effect: op_grammar::Effect) -> Result<(), Error> {
     daemon
         .quota
-        .charge(&lease.name, lease.mode, crate::quota::Kind::of(effect))
+        .charge(&lease.name, lease.mode(), crate::quota::Kind::of(effect))
         .map_err(|r| {
             info!(account = %lease.name, retry_after_s = r.retry_after.as_secs(), "request refused: {}", r.message);
-            r.to_error()
+            Error::from(r.to_error())
         })
 }
 
 /// Turn a failed call into the client's error, ending the session if op says it is gone and
 /// holding further calls back until a 429's retry time.
-pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody {
+pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> Error {
     let values = daemon.cache.values(&lease.name);
     let mut secrets: Vec<&str> = values.iter().map(|v| v.expose_secret()).collect();
     secrets.push(lease.secret_str());
@@ -107,7 +105,7 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody
         Failure::SessionGone | Failure::Denied | Failure::PromptTimeout | Failure::AppUnavailable
     ) && let Some(s) = daemon.sessions.end(&lease.name, lease.generation)
     {
-        info!(account = %s.name, mode = %s.mode, "op reports the session is gone; ending it");
+        info!(account = %s.name, mode = %s.mode(), "op reports the session is gone; ending it");
         end_session(daemon, s, EndReason::Revoked);
     }
     to_error(kind, &lease.name, &text, out.code)
@@ -118,10 +116,10 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> ErrorBody
 /// daemon's authorization out, so the next `init` asks the person again, unless it was
 /// replaced by a new sign-in of the same app authorization.
 pub fn needs_signout(s: &Session, why: EndReason) -> bool {
-    match s.mode {
-        Mode::Token => s.credential.is_some() && why != EndReason::Revoked,
-        Mode::App => !matches!(why, EndReason::Revoked | EndReason::Replaced),
-        Mode::ServiceAccount | Mode::Connect => false,
+    match s.credential {
+        Credential::Token { .. } => why != EndReason::Revoked,
+        Credential::App { .. } => !matches!(why, EndReason::Revoked | EndReason::Replaced),
+        Credential::ServiceAccount { .. } | Credential::Connect { .. } => false,
     }
 }
 
@@ -129,7 +127,7 @@ pub fn needs_signout(s: &Session, why: EndReason) -> bool {
 /// call ends).
 pub fn end_session(daemon: &Arc<Daemon>, s: Session, why: EndReason) {
     let dropped = daemon.cache.drop_account(&s.name);
-    info!(account = %s.name, mode = %s.mode, reason = why.as_str(), cached_dropped = dropped, "session ended");
+    info!(account = %s.name, mode = %s.mode(), reason = why.as_str(), cached_dropped = dropped, "session ended");
     if needs_signout(&s, why) {
         let d = daemon.clone();
         tokio::spawn(async move { revoke(&d, s).await });
@@ -140,17 +138,14 @@ pub fn end_session(daemon: &Arc<Daemon>, s: Session, why: EndReason) {
 /// in app mode), bounded by the op timeout.
 pub async fn revoke(daemon: &Daemon, s: Session) {
     let args = OpCall::signout().account(s.account_arg().as_deref()).args();
-    let auth = match (s.mode, &s.credential, &s.session_var) {
-        (Mode::Token, Some(cred), Some(var)) => Auth::Token {
-            var,
-            token: cred.expose_secret().as_str(),
-        },
-        (Mode::App, _, _) => Auth::None,
-        _ => return,
+    // Service-account and Connect tokens are not sessions `op` can sign out.
+    let auth = match &s.credential {
+        c @ (Credential::Token { .. } | Credential::App { .. }) => c.auth(),
+        Credential::ServiceAccount { .. } | Credential::Connect { .. } => return,
     };
     match daemon.op.run(&args, auth, None).await {
         Ok(out) if out.success() => {
-            info!(account = %s.name, mode = %s.mode, "signed out with op signout")
+            info!(account = %s.name, mode = %s.mode(), "signed out with op signout")
         }
         Ok(out) => {
             warn!(account = %s.name, code = out.code, "op signout failed; the session is wiped anyway")
@@ -168,7 +163,7 @@ pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
     daemon.cache.clear();
     let mut revokes = Vec::new();
     for s in all {
-        info!(account = %s.name, mode = %s.mode, reason = why.as_str(), "session ended");
+        info!(account = %s.name, mode = %s.mode(), reason = why.as_str(), "session ended");
         if needs_signout(&s, why) {
             revokes.push(revoke(daemon, s));
         }
@@ -180,11 +175,11 @@ pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
 }
 
 /// Lock one account (or the default), signing it out. Waits for the sign-out.
-pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, ErrorBody> {
+pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, Error> {
     let s = daemon.sessions.remove(account)?;
     let name = s.name.clone();
     daemon.cache.drop_account(&name);
-    info!(account = %name, mode = %s.mode, "session locked");
+    info!(account = %name, mode = %s.mode(), "session locked");
     if needs_signout(&s, EndReason::Locked) {
         revoke(daemon, s).await;
     }
@@ -205,13 +200,13 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
     tokio::spawn(async move {
         // The cheapest call that the server counts as use. `whoami` can fail in app mode
         // (docs/op-behaviour.md §1.3), so app sessions list vaults instead.
-        let args = match lease.mode {
+        let args = match lease.mode() {
             Mode::App => OpCall::vault_list().json(),
-            _ => OpCall::whoami().json(),
+            Mode::Token | Mode::ServiceAccount | Mode::Connect => OpCall::whoami().json(),
         };
         match call_op(&d, &lease, args, None).await {
             Ok(_) => tracing::debug!(account = %lease.name, "keepalive refreshed the session"),
-            Err(e) => warn!(account = %lease.name, code = %e.code, "keepalive failed"),
+            Err(e) => warn!(account = %lease.name, code = %e.code(), "keepalive failed"),
         }
         d.sessions.keepalive_done(&lease.name, lease.generation);
     });
@@ -220,7 +215,7 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
 /// Borrow the session for `account`, ending it (and revoking) if it has run out. Requests go
 /// through [`crate::init::lease_or_start`], which also starts a service-account session from
 /// systemd credentials when none is held.
-pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, ErrorBody> {
+pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, Error> {
     match daemon.sessions.lease(account, daemon.clock.now()) {
         Ok(l) => Ok(l),
         Err((err, Some(ended))) => {
@@ -236,14 +231,15 @@ pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease,
     }
 }
 
-/// A new session of `mode` named `name`, with the limits this daemon's config and the mode
-/// give it (idle limit capped by the mode's maximum, hard limit, keepalive). Callers add the
-/// identity, credential and the rest with struct update syntax, then call [`start`].
-pub fn new_session(daemon: &Daemon, name: String, mode: Mode) -> NewSession {
+/// A new session named `name` holding `credential`, with the limits this daemon's config
+/// and the credential's mode give it (idle limit capped by the mode's maximum, hard limit,
+/// keepalive). Callers add the identity with struct update syntax, then call [`start`].
+pub fn new_session(daemon: &Daemon, name: String, credential: Credential) -> NewSession {
+    let mode = credential.mode();
     NewSession {
         idle_limit: idle_for(daemon, mode),
         keepalive: daemon.config.keepalive && !matches!(mode, Mode::ServiceAccount | Mode::Connect),
-        ..NewSession::new(name, mode, daemon.config.hard_timeout)
+        ..NewSession::new(name, credential, daemon.config.hard_timeout)
     }
 }
 
@@ -258,7 +254,7 @@ fn idle_for(daemon: &Daemon, mode: Mode) -> Option<Duration> {
 /// Insert and report a new session (ending one of the same name, as replaced).
 pub fn start(daemon: &Arc<Daemon>, new: NewSession) -> SessionStatus {
     let now = daemon.clock.now();
-    let (name, mode) = (new.name.clone(), new.mode);
+    let (name, mode) = (new.name.clone(), new.credential.mode());
     let s = daemon.sessions.build(new, now);
     if let Some(old) = daemon.sessions.insert(s) {
         end_session(daemon, old, EndReason::Replaced);

@@ -60,10 +60,8 @@ fn denied(message: String, fix: &str) -> ErrorBody {
 /// send instead of resolving (a refusal, or the empty answer that lets a `run` with no
 /// references start).
 pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
-    let via_mcp = r.via.as_ref().is_some_and(|v| v.is_mcp());
-    if !via_mcp {
-        return None;
-    }
+    // Only `op-session mcp` relays (the one `Via`).
+    let relayed = r.relayed.as_ref()?;
     let cfg = &daemon.config.mcp;
     match r.purpose {
         ResolvePurpose::Read => {
@@ -74,7 +72,7 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
                     "use `run` or `inject` so values go only to a process or file; a person may set reveal = true under [mcp] in the op-session config",
                 )));
             }
-            if !r.reveal {
+            if !relayed.reveal {
                 return Some(Response::Error(denied(
                     "read_secret needs the acknowledgement that it returns plaintext".into(),
                     "pass acknowledge: \"I_UNDERSTAND_THIS_RETURNS_SECRET_PLAINTEXT\"",
@@ -82,7 +80,7 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
             }
         }
         ResolvePurpose::Run => {
-            let Some(program) = r.program.as_deref().filter(|p| p.starts_with('/')) else {
+            let Some(program) = relayed.program.as_deref().filter(|p| p.starts_with('/')) else {
                 return Some(Response::Error(ErrorBody::new(
                     ErrorCode::BadRequest,
                     "a run via op-session mcp must name the absolute program path",

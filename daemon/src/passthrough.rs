@@ -24,10 +24,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use op_grammar::{Effect, OpCommand, Touch};
-use op_session_protocol::{ClientEvent, ErrorBody, ErrorCode, PassthroughRequest};
+use op_session_protocol::{ClientEvent, PassthroughRequest};
 use tokio::net::UnixStream;
 
 use crate::connection::read_event;
+use crate::error::Error;
 use crate::oprun::{Auth, ChildIo, EventSource};
 use crate::policy;
 use crate::session::Lease;
@@ -55,13 +56,13 @@ impl EventSource for ConnEvents<'_> {
     }
 }
 
-fn refused(what: String, fix: &str) -> ErrorBody {
-    ErrorBody::new(ErrorCode::BadRequest, what).with_fix(fix)
+fn refused(what: String, fix: &str) -> Error {
+    Error::bad_request(what).with_fix(fix)
 }
 
 /// Read a passthrough's arguments with the grammar; the error names the word it could not
 /// read. Nothing unreadable is forwarded.
-pub fn parse(args: &[String]) -> Result<OpCommand, ErrorBody> {
+pub fn parse(args: &[String]) -> Result<OpCommand, Error> {
     op_grammar::parse(args).map_err(|e| {
         refused(
             format!(
@@ -75,7 +76,7 @@ pub fn parse(args: &[String]) -> Result<OpCommand, ErrorBody> {
 
 /// Decide whether a parsed passthrough may run at all (before any session is touched). The
 /// error names the rule that refused it.
-pub fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), Error> {
     if let Some((f, _)) = cmd
         .flags
         .iter()
@@ -124,7 +125,7 @@ pub fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), ErrorBody> 
     }
     check_touches(cmd)?;
     policy::check_command(policy, cmd)?;
-    policy::check_passthrough_vaults(policy, cmd)
+    Ok(policy::check_passthrough_vaults(policy, cmd)?)
 }
 
 /// The rule a passthrough runs by: `op` gets a credential only when every input is typed data
@@ -132,7 +133,7 @@ pub fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), ErrorBody> 
 /// read or write a file, read a template or items from standard input, or expand the
 /// environment (all in [`OpCommand::touches`]) is refused with the client-side way to do it,
 /// where the caller's own permissions and sandbox apply.
-pub fn check_touches(cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub fn check_touches(cmd: &OpCommand) -> Result<(), Error> {
     let verb = cmd.verb();
     if verb == "inject" {
         return Err(refused(
@@ -234,12 +235,9 @@ pub async fn run(
     req: &PassthroughRequest,
     fds: Vec<OwnedFd>,
     stream: &mut UnixStream,
-) -> Result<i32, ErrorBody> {
+) -> Result<i32, Error> {
     let fds: [OwnedFd; 3] = fds.try_into().map_err(|_| {
-        ErrorBody::new(
-            ErrorCode::BadRequest,
-            "a passthrough must pass exactly stdin, stdout and stderr",
-        )
+        Error::bad_request("a passthrough must pass exactly stdin, stdout and stderr")
     })?;
     // The account op uses is the one the session was chosen by: one `--account`, the session's.
     if let Some(l) = lease {
@@ -255,7 +253,7 @@ pub async fn run(
     let cwd = workdir(daemon);
     let mut events = ConnEvents { stream };
     let mut secrets = daemon.sessions.credentials();
-    if let Some(c) = lease.and_then(|l| l.credential.clone())
+    if let Some(c) = lease.and_then(|l| l.credential.token().cloned())
         && !secrets.iter().any(|s| Arc::ptr_eq(s, &c))
     {
         secrets.push(c);
@@ -271,8 +269,7 @@ pub async fn run(
             ChildIo::Passed { fds, secrets },
             Some(&mut events),
         )
-        .await
-        .map_err(ErrorBody::from)?;
+        .await?;
     let Some(lease) = lease else {
         return Ok(out.code);
     };
@@ -339,7 +336,7 @@ mod tests {
             "item --frob get x",
         ] {
             let e = parse(&a(line)).and_then(|c| check(&p, &c)).expect_err(line);
-            assert_eq!(e.code, ErrorCode::BadRequest, "{line}: {}", e.message);
+            assert!(matches!(e, Error::BadRequest(_)), "{line}: {e}");
         }
     }
 

@@ -60,7 +60,7 @@ pub async fn end_sessions(daemon: &Arc<Daemon>, event: PresenceEvent) -> usize {
     for s in gone {
         let dropped = daemon.cache.drop_account(&s.name);
         daemon.presence.remember(&s.name, event);
-        info!(account = %s.name, mode = %s.mode, reason = event.as_str(), cached_dropped = dropped, "session locked");
+        info!(account = %s.name, mode = %s.mode(), reason = event.as_str(), cached_dropped = dropped, "session locked");
         audit(daemon, &s.name, event, started);
         if crate::lifecycle::needs_signout(&s, crate::session::EndReason::Locked) {
             let d = daemon.clone();
@@ -134,26 +134,26 @@ mod tests {
         let err = || crate::session::not_signed_in(Some("my"), None);
         assert!(
             !p.explain(err(), Some("my"), None)
-                .message
+                .to_string()
                 .contains("locked")
         );
         p.remember("My", PresenceEvent::ScreenLock);
         let e = p.explain(err(), Some("my"), None);
         assert!(
-            e.message.ends_with("locked when the screen locked"),
+            e.to_string().ends_with("locked when the screen locked"),
             "{}",
-            e.message
+            e.to_string()
         );
         assert!(
             p.explain(err(), None, Some("MY"))
-                .message
+                .to_string()
                 .contains("locked when the screen locked"),
             "the default account"
         );
         p.session_started("my");
         assert!(
             !p.explain(err(), Some("my"), None)
-                .message
+                .to_string()
                 .contains("locked")
         );
     }
@@ -175,10 +175,10 @@ mod tests {
         ))
     }
 
-    fn hold(d: &Daemon, name: &str, mode: Mode) {
+    fn hold(d: &Daemon, name: &str, credential: crate::session::Credential) {
         let now = d.clock.now();
         let s = d.sessions.build(
-            crate::session::NewSession::new(name, mode, Duration::from_secs(3600)),
+            crate::session::NewSession::new(name, credential, Duration::from_secs(3600)),
             now,
         );
         d.sessions.insert(s);
@@ -197,8 +197,14 @@ mod tests {
             audit: false,
             ..Default::default()
         });
-        hold(&d, "team", Mode::App);
-        hold(&d, "ci", Mode::ServiceAccount);
+        hold(&d, "team", crate::session::Credential::app());
+        hold(
+            &d,
+            "ci",
+            crate::session::Credential::ServiceAccount {
+                token: Arc::new(crate::securemem::secret_token(b"ops_test").expect("token")),
+            },
+        );
         assert_eq!(end_sessions(&d, PresenceEvent::ScreenLock).await, 1);
         assert_eq!(d.sessions.len(), 1, "the service account keeps by default");
         assert_eq!(d.cache.count("team", d.clock.now()), 0, "cache dropped");

@@ -14,7 +14,6 @@
 use std::sync::Arc;
 
 use op_grammar::OpCall;
-use op_session_protocol::{ErrorBody, ErrorCode};
 use secrecy::SecretString;
 use secret_ref::Requested;
 use zeroize::Zeroizing;
@@ -22,6 +21,7 @@ use zeroize::Zeroizing;
 use op_session_protocol::Mode;
 
 use crate::cache::{Claim, Lead, follow};
+use crate::error::{Detail, Error};
 use crate::lifecycle::{self, call_op};
 use crate::session::Lease;
 use crate::state::Daemon;
@@ -42,7 +42,7 @@ enum Source<'a> {
     /// The cache, for this session generation.
     Hit(Arc<SecretString>),
     /// The negative cache: a recent "not found" for this session generation.
-    Missing(ErrorBody),
+    Missing(Error),
     /// This request resolves it.
     Lead(Lead<'a>),
     /// Another request is resolving it.
@@ -50,17 +50,14 @@ enum Source<'a> {
 }
 
 /// A distinct reference's value and whether it came from the cache, or why it failed.
-type Found = Result<(Arc<SecretString>, bool), ErrorBody>;
+type Found = Result<(Arc<SecretString>, bool), Error>;
 
 /// The error for a value whose session ended while it was being resolved.
-fn ended(lease: &Lease) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::SessionExpired,
-        format!(
-            "the session for account {} ended while this request was resolving it",
-            lease.name
-        ),
-    )
+fn ended(lease: &Lease) -> Error {
+    Error::Expired(Detail::new(format!(
+        "the session for account {} ended while this request was resolving it",
+        lease.name
+    )))
     .with_fix(format!(
         "run `op-session init --account {}` in a terminal",
         lease.name
@@ -77,7 +74,7 @@ pub async fn resolve(
     lease: &Lease,
     refs: &[Requested],
     no_cache: bool,
-) -> Result<Vec<Resolved>, ErrorBody> {
+) -> Result<Vec<Resolved>, Error> {
     let now = daemon.clock.now();
     let (account, generation) = (lease.name.as_str(), lease.generation);
 
@@ -108,7 +105,7 @@ pub async fn resolve(
         };
         plan.push((key, reference, source));
     }
-    if lease.mode == Mode::App
+    if lease.mode() == Mode::App
         && plan
             .iter()
             .any(|(_, _, s)| matches!(s, Source::Hit(_) | Source::Missing(_)))
@@ -141,7 +138,7 @@ pub async fn resolve(
                 let r = match fetched.next() {
                     Some(Ok(_)) if !current => Err(ended(lease)),
                     Some(r) => r.map(Arc::new),
-                    None => Err(ErrorBody::new(ErrorCode::Internal, "a value went missing")),
+                    None => Err(Error::internal("a value went missing")),
                 };
                 if let Err(e) = &r
                     && current
@@ -172,10 +169,9 @@ pub async fn resolve(
             }),
             Some(Err(e)) => return Err(e.clone()),
             None => {
-                return Err(ErrorBody::new(
-                    ErrorCode::Internal,
-                    format!("no value resolved for {reference}"),
-                ));
+                return Err(Error::internal(format!(
+                    "no value resolved for {reference}"
+                )));
             }
         }
     }
@@ -191,7 +187,7 @@ pub async fn from_memory(
     lease: &Lease,
     refs: &[Requested],
     caller: &str,
-) -> Result<Vec<Resolved>, ErrorBody> {
+) -> Result<Vec<Resolved>, Error> {
     let now = daemon.clock.now();
     let (account, generation) = (lease.name.as_str(), lease.generation);
     let looping = format!(
@@ -199,7 +195,7 @@ pub async fn from_memory(
         daemon.brake.limit()
     );
     let mut out = Vec::with_capacity(refs.len());
-    let mut confirmed = lease.mode != Mode::App;
+    let mut confirmed = lease.mode() != Mode::App;
     for Requested {
         text: reference,
         key,
@@ -219,16 +215,15 @@ pub async fn from_memory(
             continue;
         }
         if let Some(mut e) = daemon.cache.get_miss(account, generation, key, now) {
-            e.fix = looping;
+            e.detail_mut().fix = Some(looping);
             return Err(e);
         }
-        let mut e = ErrorBody::new(
-            ErrorCode::RateLimited,
-            format!("{reference} was not looked up: {looping}"),
-        )
-        .with_fix("fix the caller, then retry after a minute without requests");
-        e.retry_after_s = Some(crate::brake::WINDOW.as_secs());
-        return Err(e);
+        return Err(Error::RateLimited(Detail {
+            message: format!("{reference} was not looked up: {looping}"),
+            fix: Some("fix the caller, then retry after a minute without requests".into()),
+            retry_after_s: Some(crate::brake::WINDOW.as_secs()),
+            ..Detail::default()
+        }));
     }
     Ok(out)
 }
@@ -243,10 +238,14 @@ async fn fetch(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     refs: &[&str],
-) -> Vec<Result<SecretString, ErrorBody>> {
+) -> Vec<Result<SecretString, Error>> {
     // Connect mode resolves over the server's REST API instead of running `op`.
-    if let Some(link) = &lease.connect {
-        return crate::connect::resolve::fetch(daemon, lease, link, refs).await;
+    if let Some(link) = lease.credential.link() {
+        return crate::connect::resolve::fetch(daemon, lease, link, refs)
+            .await
+            .into_iter()
+            .map(|r| r.map_err(Error::from))
+            .collect();
     }
     if refs.len() > 1 && refs.iter().all(|r| template_safe(r)) {
         match inject_batch(daemon, lease, refs).await {
@@ -262,21 +261,20 @@ async fn fetch(
     out
 }
 
-fn is_session_error(e: &ErrorBody) -> bool {
-    !matches!(e.code, ErrorCode::OpFailed)
+fn is_session_error(e: &Error) -> bool {
+    !matches!(e, Error::OpFailed(_))
 }
 
 async fn read_one(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     reference: &str,
-) -> Result<SecretString, ErrorBody> {
+) -> Result<SecretString, Error> {
     let out = call_op(daemon, lease, OpCall::read(reference), None).await?;
     let text = std::str::from_utf8(&out.stdout).map_err(|_| {
-        ErrorBody::new(
-            ErrorCode::OpFailed,
-            format!("the value of {reference} is not UTF-8 text"),
-        )
+        Error::OpFailed(Detail::new(format!(
+            "the value of {reference} is not UTF-8 text"
+        )))
         .with_fix("use `op read --out-file` through `op-session op` for binary files")
     })?;
     Ok(SecretString::from(text))
@@ -300,7 +298,7 @@ async fn inject_batch(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     refs: &[&str],
-) -> Result<Vec<SecretString>, ErrorBody> {
+) -> Result<Vec<SecretString>, Error> {
     let b = boundary();
     let mut template = Zeroizing::new(String::new());
     for (i, r) in refs.iter().enumerate() {
@@ -309,7 +307,7 @@ async fn inject_batch(
     template.push_str(&format!("<<{b}:end>>"));
     let out = call_op(daemon, lease, OpCall::inject(), Some(template.as_bytes())).await?;
     let text = std::str::from_utf8(&out.stdout)
-        .map_err(|_| ErrorBody::new(ErrorCode::OpFailed, "op inject printed non-UTF-8 output"))?;
+        .map_err(|_| Error::OpFailed(Detail::new("op inject printed non-UTF-8 output")))?;
     let mut values = Vec::with_capacity(refs.len());
     for i in 0..refs.len() {
         let start_tag = format!("<<{b}:{i}>>");
@@ -323,10 +321,9 @@ async fn inject_batch(
         match (start, end) {
             (Some(s), Some(e)) if s <= e => values.push(SecretString::from(&text[s..e])),
             _ => {
-                return Err(ErrorBody::new(
-                    ErrorCode::OpFailed,
+                return Err(Error::OpFailed(Detail::new(
                     "op inject's output did not keep the template's boundaries",
-                ));
+                )));
             }
         }
     }

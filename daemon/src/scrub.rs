@@ -2,10 +2,10 @@
 //!
 //! Owns two jobs on `op`'s error text: removing anything secret (the held tokens, cached
 //! values, any `ops_…` service-account token shape) and classifying the failure into an
-//! [`ErrorCode`] so auth failures end the session at once (docs/architecture.md, "Expiry is enforced by the daemon": expiry is enforced, an
+//! an [`Error`] so auth failures end the session at once (docs/architecture.md, "Expiry is enforced by the daemon": expiry is enforced, an
 //! auth error marks the session expired) and the client gets one clear message.
 
-use op_session_protocol::{ErrorBody, ErrorCode};
+use crate::error::{Detail, Error};
 
 /// What replaces a scrubbed secret.
 pub const REDACTED: &str = "<redacted>";
@@ -137,38 +137,42 @@ fn retry_after(s: &str) -> Option<u64> {
     found.then_some(total)
 }
 
-/// Turn a classified failure into the error the client sees. `message` is scrubbed op text.
-pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) -> ErrorBody {
+/// Turn a classified failure into the error the client sees. `message` is scrubbed op text;
+/// every variant carries `op`'s exit code.
+pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) -> Error {
     let one_line = strip_error_prefix(message).trim().to_string();
-    let mut body = match failure {
-        Failure::SessionGone => ErrorBody::new(
-            ErrorCode::SessionExpired,
+    let detail = |message: String, fix: Option<String>| Detail {
+        message,
+        fix,
+        op_exit_code: Some(op_code),
+        ..Detail::default()
+    };
+    match failure {
+        Failure::SessionGone => Error::Expired(detail(
             format!("the 1Password session for account {account} has ended ({one_line})"),
-        )
-        .with_fix(format!("run `op-session init --account {account}` in a terminal to sign in again")),
-        Failure::Denied => ErrorBody::new(
-            ErrorCode::AuthDenied,
+            Some(format!(
+                "run `op-session init --account {account}` in a terminal to sign in again"
+            )),
+        )),
+        Failure::Denied => Error::AuthDenied(detail(
             format!("the 1Password app's authorization prompt was dismissed for account {account}"),
-        ),
-        Failure::PromptTimeout => ErrorBody::new(
-            ErrorCode::AuthTimeout,
+            None,
+        )),
+        Failure::PromptTimeout => Error::AuthTimeout(detail(
             format!("nobody answered the 1Password app's authorization prompt for account {account}"),
-        ),
-        Failure::AppUnavailable => ErrorBody::new(
-            ErrorCode::Locked,
+            None,
+        )),
+        Failure::AppUnavailable => Error::Locked(detail(
             format!("the 1Password app is not reachable or is locked ({one_line})"),
-        )
-        .with_fix(
-            "open and unlock the 1Password app, enable Settings > Developer > Integrate with 1Password CLI, then run `op-session init`",
-        ),
-        Failure::RateLimited(secs) => {
-            let mut b = ErrorBody::new(ErrorCode::RateLimited, one_line.clone());
-            b.retry_after_s = secs;
-            if let Some(s) = secs {
-                b.fix = format!("retry in {} (1Password's rate limit)", op_session_protocol::human::duration(s));
-            }
-            b
-        }
+            Some("open and unlock the 1Password app, enable Settings > Developer > Integrate with 1Password CLI, then run `op-session init`".into()),
+        )),
+        Failure::RateLimited(secs) => Error::RateLimited(Detail {
+            retry_after_s: secs,
+            ..detail(
+                one_line,
+                secs.map(|s| format!("retry in {} (1Password's rate limit)", op_session_protocol::human::duration(s))),
+            )
+        }),
         Failure::Other => {
             let text = if message.trim().is_empty() {
                 // A crash or a kill prints nothing; say what happened instead of nothing.
@@ -176,15 +180,9 @@ pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) ->
             } else {
                 message.trim_end().to_string()
             };
-            let mut b = ErrorBody::new(ErrorCode::OpFailed, text);
-            b.op_exit_code = Some(op_code);
-            b
+            Error::OpFailed(detail(text, None))
         }
-    };
-    if body.op_exit_code.is_none() {
-        body.op_exit_code = Some(op_code);
     }
-    body
 }
 
 /// "exit code 3", "killed by signal 11 (SIGSEGV)".

@@ -13,17 +13,20 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use op_session_protocol::{ErrorBody, Mode, SessionStatus};
+use op_session_protocol::{Mode, SessionStatus};
 use tokio::sync::Notify;
 
 use crate::clock::unix_now;
+use crate::error::Error;
 use crate::securemem::SecretToken;
 mod account;
+mod credential;
 mod end;
 mod identity;
 mod lease;
 
 pub use account::{Account, unnamed_session};
+pub use credential::Credential;
 pub use end::{EndReason, expired_error};
 pub use identity::Identity;
 use identity::normalize_url;
@@ -31,31 +34,23 @@ pub use lease::{Lease, not_signed_in};
 
 /// Why a lease failed: the error for the client, and the session that just ran out (if one
 /// did), which the caller must wipe and revoke.
-pub type LeaseError = (ErrorBody, Option<Box<(Session, EndReason)>>);
+pub type LeaseError = (Error, Option<Box<(Session, EndReason)>>);
 
 /// One held session.
 #[derive(Debug)]
 pub struct Session {
     /// The account's name in op-session (what `--account` was at init, or derived).
     pub name: String,
-    /// How it authenticates.
-    pub mode: Mode,
     /// Who it is.
     pub identity: Identity,
-    /// The token (token and service-account modes).
-    pub credential: Option<Arc<SecretToken>>,
-    /// `OP_SESSION_<USERUUID>` (token mode).
-    pub session_var: Option<String>,
+    /// How it authenticates, and what it holds to (its mode is [`Session::mode`]).
+    pub credential: Credential,
     /// Unix time of sign-in (display only).
     pub signed_in_unix: u64,
     /// Sign-in time on the deadline clock.
     pub started: Duration,
     /// Last successful `op` call on the deadline clock (what the server's idle timer counts).
     pub last_op_use: Duration,
-    /// App mode: when an `op` call last proved the desktop app's authorization live. Cached
-    /// values are served only within `app_check_interval` of this (a locked app revokes
-    /// every authorization at once, and the cache must not outlive that).
-    pub app_confirmed: Duration,
     /// Idle limit (`None`: no idle limit, e.g. service accounts).
     pub idle_limit: Option<Duration>,
     /// Absolute hard deadline on the deadline clock.
@@ -67,11 +62,14 @@ pub struct Session {
     /// Changes whenever the account is re-initialized, so a stale request cannot end a new
     /// session.
     pub generation: u64,
-    /// Connect mode: the server this session resolves against (its token is `credential`).
-    pub connect: Option<Arc<crate::connect::link::Link>>,
 }
 
 impl Session {
+    /// How it authenticates.
+    pub fn mode(&self) -> Mode {
+        self.credential.mode()
+    }
+
     /// Whether `name` names this session (name, shorthand, address, UUIDs, email).
     pub fn matches(&self, name: &str) -> bool {
         let n = name.trim();
@@ -105,9 +103,9 @@ impl Session {
 
     /// What to tell `op --account` so it picks this account.
     pub fn account_arg(&self) -> Option<String> {
-        match self.mode {
+        match self.mode() {
             Mode::ServiceAccount | Mode::Connect => None,
-            _ => self
+            Mode::Token | Mode::App => self
                 .identity
                 .user_uuid
                 .clone()
@@ -119,7 +117,7 @@ impl Session {
         let left = |at: Duration| at.saturating_sub(now).as_secs();
         SessionStatus {
             account: self.name.clone(),
-            mode: self.mode,
+            mode: self.mode(),
             default,
             email: self.identity.email.clone(),
             url: self.identity.url.clone(),
@@ -133,7 +131,7 @@ impl Session {
             hard_remaining_s: left(self.hard_deadline),
             keepalive: self.keepalive,
             cache_entries,
-            connect: self.connect.as_ref().map(|l| l.server.clone()),
+            connect: self.credential.link().map(|l| l.server.clone()),
             quota: None, // filled in by the status request (crate::quota)
         }
     }
@@ -213,12 +211,9 @@ impl Sessions {
         let s = &t.sessions[i];
         Ok(Lease {
             name: s.name.clone(),
-            mode: s.mode,
             credential: s.credential.clone(),
-            session_var: s.session_var.clone(),
             generation: s.generation,
             account_arg: s.account_arg(),
-            connect: s.connect.clone(),
         })
     }
 
@@ -231,7 +226,9 @@ impl Sessions {
             .find(|s| s.name == name && s.generation == generation)
         {
             s.last_op_use = s.last_op_use.max(now);
-            s.app_confirmed = s.app_confirmed.max(now);
+            if let Credential::App { confirmed } = &mut s.credential {
+                *confirmed = (*confirmed).max(now);
+            }
             self.changed.notify_one();
         }
     }
@@ -245,13 +242,20 @@ impl Sessions {
             .any(|s| s.name == name && s.generation == generation && s.expired(now).is_none())
     }
 
-    /// When the app authorization of `name` (generation `generation`) was last confirmed.
+    /// When the app authorization of `name` (generation `generation`) was last confirmed;
+    /// `None` for a session that is gone or not an app session.
     pub fn app_confirmed(&self, name: &str, generation: u64) -> Option<Duration> {
-        self.lock()
+        let t = self.lock();
+        let s = t
             .sessions
             .iter()
-            .find(|s| s.name == name && s.generation == generation)
-            .map(|s| s.app_confirmed)
+            .find(|s| s.name == name && s.generation == generation)?;
+        match s.credential {
+            Credential::App { confirmed } => Some(confirmed),
+            Credential::Token { .. }
+            | Credential::ServiceAccount { .. }
+            | Credential::Connect { .. } => None,
+        }
     }
 
     /// Decide whether a keepalive call is due for `name`: keepalive on, idle limit set, at
@@ -326,7 +330,7 @@ impl Sessions {
     }
 
     /// Remove the session for `account` (None: default).
-    pub fn remove(&self, account: Option<&str>) -> Result<Session, ErrorBody> {
+    pub fn remove(&self, account: Option<&str>) -> Result<Session, Error> {
         let mut t = self.lock();
         let Some(i) = t.find(account) else {
             return Err(not_signed_in(account, t.default_name()));
@@ -347,7 +351,7 @@ impl Sessions {
         let mut t = self.lock();
         let (gone, kept) = std::mem::take(&mut t.sessions)
             .into_iter()
-            .partition(|s| ends(s.mode));
+            .partition(|s| ends(s.mode()));
         t.sessions = kept;
         self.changed.notify_one();
         gone
@@ -358,13 +362,13 @@ impl Sessions {
         self.lock()
             .sessions
             .iter()
-            .filter_map(|s| s.credential.clone())
+            .filter_map(|s| s.credential.token().cloned())
             .collect()
     }
 
     /// Whether a session of a mode `pick` picks is held.
     pub fn any_mode(&self, pick: impl Fn(Mode) -> bool) -> bool {
-        self.lock().sessions.iter().any(|s| pick(s.mode))
+        self.lock().sessions.iter().any(|s| pick(s.mode()))
     }
 
     /// Remove sessions that ran out by `now`.
@@ -417,22 +421,23 @@ impl Sessions {
     /// Build a new session value (not yet inserted), signed in at `now` on the deadline
     /// clock, with the next generation.
     pub fn build(&self, new: NewSession, now: Duration) -> Session {
+        let mut credential = new.credential;
+        if let Credential::App { confirmed } = &mut credential {
+            // Signing in proved the app's authorization.
+            *confirmed = now;
+        }
         Session {
             name: new.name,
-            mode: new.mode,
             identity: new.identity,
-            credential: new.credential.map(Arc::new),
-            session_var: new.session_var,
+            credential,
             signed_in_unix: unix_now(),
             started: now,
             last_op_use: now,
-            app_confirmed: now,
             idle_limit: new.idle_limit,
             hard_deadline: now + new.hard_limit,
             keepalive: new.keepalive,
             keepalive_running: false,
             generation: self.next_generation(),
-            connect: new.connect,
         }
     }
 }
@@ -443,38 +448,29 @@ impl Sessions {
 pub struct NewSession {
     /// The account's name in op-session.
     pub name: String,
-    /// How it authenticates.
-    pub mode: Mode,
     /// Who it is.
     pub identity: Identity,
-    /// The token (token, service-account and connect modes).
-    pub credential: Option<SecretToken>,
-    /// `OP_SESSION_<USERUUID>` (token mode).
-    pub session_var: Option<String>,
+    /// How it authenticates (its mode follows).
+    pub credential: Credential,
     /// Idle limit (`None`: no idle limit).
     pub idle_limit: Option<Duration>,
     /// How long after sign-in the session ends whatever happens.
     pub hard_limit: Duration,
     /// Refresh the server session while clients are active.
     pub keepalive: bool,
-    /// Connect mode: the server this session resolves against.
-    pub connect: Option<Arc<crate::connect::link::Link>>,
 }
 
 impl NewSession {
-    /// A session of `mode` for `name` with no credential, no idle limit, no keepalive and
-    /// the given hard limit; set the rest with struct update syntax.
-    pub fn new(name: impl Into<String>, mode: Mode, hard_limit: Duration) -> Self {
+    /// A session for `name` holding `credential`, with no idle limit, no keepalive and the
+    /// given hard limit; set the rest with struct update syntax.
+    pub fn new(name: impl Into<String>, credential: Credential, hard_limit: Duration) -> Self {
         NewSession {
             name: name.into(),
-            mode,
             identity: Identity::default(),
-            credential: None,
-            session_var: None,
+            credential,
             idle_limit: None,
             hard_limit,
             keepalive: false,
-            connect: None,
         }
     }
 }

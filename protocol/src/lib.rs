@@ -53,7 +53,7 @@ pub use confirm::{ApprovalInfo, ApprovalsRequest, ConfirmRecord, ConfirmStatus};
 pub use error::{DaemonIdentity, ErrorBody, ErrorCode};
 pub use frame::{FrameError, MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME};
 pub use grant::{GrantInfo, GrantRequest, RevokeRequest};
-pub use mcp::{CheckReport, CheckRequest, ItemOp, ItemRequest, McpInfo, Via};
+pub use mcp::{CheckReport, CheckRequest, ItemOp, ItemRequest, McpInfo, RelayedResolve, Via};
 pub use message::*;
 pub use presence::{PresenceEvent, PresenceStatus};
 pub use status::*;

@@ -13,29 +13,54 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Who relayed a request, for policy and audit.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Via {
-    /// The channel: `"mcp"` for `op-session mcp`.
-    pub channel: String,
-    /// The MCP client's self-reported name (`clientInfo.name`), if it gave one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_name: Option<String>,
+/// Who relayed a request, for policy and audit. On the wire: `{"channel": "mcp",
+/// "client_name": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "channel", rename_all = "snake_case")]
+pub enum Via {
+    /// `op-session mcp`, for an MCP client.
+    Mcp {
+        /// The MCP client's self-reported name (`clientInfo.name`), if it gave one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_name: Option<String>,
+    },
 }
 
 impl Via {
     /// The MCP channel with the client's name.
     pub fn mcp(client_name: Option<String>) -> Self {
-        Via {
-            channel: "mcp".into(),
-            client_name,
+        Via::Mcp { client_name }
+    }
+
+    /// The channel's wire name, as the audit line records it.
+    pub fn channel(&self) -> &'static str {
+        match self {
+            Via::Mcp { .. } => "mcp",
         }
     }
 
-    /// Whether this request came through `op-session mcp`.
-    pub fn is_mcp(&self) -> bool {
-        self.channel == "mcp"
+    /// The relaying client's self-reported name.
+    pub fn client_name(&self) -> Option<&str> {
+        match self {
+            Via::Mcp { client_name } => client_name.as_deref(),
+        }
     }
+}
+
+/// What `op-session mcp` adds to a resolution it relays; flattened into
+/// [`crate::ResolveRequest`], so the wire form is the same fields beside the generic ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayedResolve {
+    /// Who relayed it.
+    pub via: Via,
+    /// The values will be shown to the relaying client (MCP `read_secret`). The daemon
+    /// refuses this unless its config allows it, and audits it as a reveal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reveal: bool,
+    /// For `run`: the absolute path of the program that will receive the values, checked
+    /// against `[mcp] run_allow`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// Check that a reference resolves, without returning its value.

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::PROTOCOL_VERSION;
 use crate::error::{ErrorBody, ErrorCode};
 use crate::frame::FrameError;
-use crate::mcp::{CheckReport, CheckRequest, ItemRequest, McpInfo, Via};
+use crate::mcp::{CheckReport, CheckRequest, ItemRequest, McpInfo, RelayedResolve};
 use crate::status::{SessionStatus, StatusReport};
 
 /// How a session authenticates `op`.
@@ -196,17 +196,10 @@ pub struct ResolveRequest {
     /// What the values are for.
     #[serde(default)]
     pub purpose: ResolvePurpose,
-    /// Who relayed the request (`op-session mcp`); `None` for the CLI.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub via: Option<Via>,
-    /// The values will be shown to the relaying client (MCP `read_secret`). The daemon
-    /// refuses this unless its config allows it, and audits it as a reveal.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub reveal: bool,
-    /// For `run` via MCP: the absolute path of the program that will receive the values,
-    /// checked against `[mcp] run_allow`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+    /// What `op-session mcp` adds when it relays the request (`via`, `reveal`, `program`
+    /// beside the fields above); `None` for the CLI.
+    #[serde(flatten)]
+    pub relayed: Option<RelayedResolve>,
 }
 
 /// Run `op` on the caller's behalf.

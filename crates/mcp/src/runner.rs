@@ -21,7 +21,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use op_session_protocol::{
-    ErrorBody, ErrorCode, Request, ResolvePurpose, ResolveRequest, Response, Via,
+    ErrorBody, ErrorCode, RelayedResolve, Request, ResolvePurpose, ResolveRequest, Response, Via,
 };
 use run_inject::group::Group;
 use run_inject::mask::{Capped, collect};
@@ -64,9 +64,11 @@ pub async fn resolve(
         refs,
         no_cache: false,
         purpose,
-        via: Some(via.clone()),
-        reveal,
-        program,
+        relayed: Some(RelayedResolve {
+            via: via.clone(),
+            reveal,
+            program,
+        }),
     });
     match daemon.request(&req).await? {
         Response::Values(v) => Ok(v.into_pairs()),

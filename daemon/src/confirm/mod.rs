@@ -27,7 +27,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use op_session_protocol::{ApprovalInfo, ConfirmRecord, ConfirmStatus, ErrorBody, ErrorCode};
+use op_session_protocol::{ApprovalInfo, ConfirmRecord, ConfirmStatus};
+
+use crate::error::{Detail, Error};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -170,7 +172,7 @@ pub struct Confirm {
 #[derive(Debug)]
 pub struct Gate {
     /// `Ok` when every matching subject was approved (or none matched).
-    pub result: Result<(), ErrorBody>,
+    pub result: Result<(), Error>,
     /// For the audit record; `None` when nothing needed confirmation.
     pub record: Option<ConfirmRecord>,
 }
@@ -205,7 +207,7 @@ impl<'a> Ask<'a> {
         lease: &Lease,
         cmd: &op_grammar::OpCommand,
         force: bool,
-    ) -> Result<(), ErrorBody> {
+    ) -> Result<(), Error> {
         let subjects = confirm.command_subjects(cmd, force);
         if subjects.is_empty() {
             return Ok(());
@@ -463,10 +465,9 @@ impl Confirm {
                 r = answer.wait_for(Option::is_some) => r.ok().and_then(|v| v.clone()),
                 _ = client_gone(stream) => {
                     return Gate {
-                        result: Err(ErrorBody::new(
-                            ErrorCode::NotConfirmed,
+                        result: Err(Error::NotConfirmed(Detail::new(
                             "the client went away while the person was being asked",
-                        )),
+                        ))),
                         record: Some(ConfirmRecord {
                             channel: String::new(),
                             decision: "gone".into(),
@@ -491,7 +492,7 @@ impl Confirm {
         }
     }
 
-    fn outcome(&self, ended: Option<Ended>, s: &Subject) -> (Result<(), ErrorBody>, ConfirmRecord) {
+    fn outcome(&self, ended: Option<Ended>, s: &Subject) -> (Result<(), Error>, ConfirmRecord) {
         let rec = |channel: &str, decision: &str, until: Option<String>| ConfirmRecord {
             channel: channel.into(),
             decision: decision.into(),
@@ -502,31 +503,25 @@ impl Confirm {
         match ended {
             Ended::Answered(Answer::Allow { .. }, ch, until) => (Ok(()), rec(ch, "allow", until)),
             Ended::Answered(Answer::Deny, ch, _) => (
-                Err(ErrorBody::new(
-                    ErrorCode::ConfirmDenied,
-                    format!("denied by the person: {}", s.shown),
-                )),
+                Err(Error::ConfirmDenied(Detail::new(format!(
+                    "denied by the person: {}",
+                    s.shown
+                )))),
                 rec(ch, "deny", None),
             ),
             Ended::Timeout(ch) => (
-                Err(ErrorBody::new(
-                    ErrorCode::NotConfirmed,
-                    format!(
-                        "not confirmed within {}: {}",
-                        seconds(self.cfg.timeout),
-                        s.shown
-                    ),
-                )),
+                Err(Error::NotConfirmed(Detail::new(format!(
+                    "not confirmed within {}: {}",
+                    seconds(self.cfg.timeout),
+                    s.shown
+                )))),
                 rec(ch, "timeout", None),
             ),
             Ended::Unavailable(why) => (
-                Err(ErrorBody::new(
-                    ErrorCode::NotConfirmed,
-                    format!(
-                        "{} needs a person's confirmation and there is no way to ask ({why})",
-                        s.shown
-                    ),
-                )
+                Err(Error::NotConfirmed(Detail::new(format!(
+                    "{} needs a person's confirmation and there is no way to ask ({why})",
+                    s.shown
+                )))
                 .with_fix(SET_UP)),
                 rec("none", "unavailable", None),
             ),

@@ -28,10 +28,11 @@ use op_session_protocol::{ConnectServer, ErrorBody, ErrorCode, InitRequest, Mode
 use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
+use crate::error::{Detail, Error};
 use crate::lifecycle;
 use crate::scrub::scrub;
 use crate::securemem::{SecretToken, secret_token};
-use crate::session::{EndReason, Identity, Lease, NewSession};
+use crate::session::{Credential, EndReason, Identity, Lease, NewSession};
 use crate::state::Daemon;
 
 pub use client::{ConnectClient, ConnectError};
@@ -143,8 +144,8 @@ pub fn api_error(daemon: &Arc<Daemon>, lease: &Lease, e: &ConnectError) -> Error
             lifecycle::end_session(daemon, s, EndReason::Revoked);
         }
         let host = lease
-            .connect
-            .as_ref()
+            .credential
+            .link()
             .map(|l| l.host().to_string())
             .unwrap_or_default();
         body.fix = format!(
@@ -181,19 +182,24 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
     }
     let secret = token.expose_secret().as_str();
     let fail = |e: ConnectError| {
-        let mut b = plain(&e, &[secret]);
-        if matches!(e, ConnectError::Status { status: 401, .. }) {
-            b.code = ErrorCode::NotSignedIn;
-            b.message = format!(
-                "the Connect server at {host} did not accept the token ({})",
-                b.message
-            );
-            b.fix =
-                "check the token (1Password > Developer > Connect servers) and pipe it in again"
-                    .into();
-        }
-        warn!(code = %b.code, "connect init failed");
-        b
+        let plain = Error::from(plain(&e, &[secret]));
+        // A refused token at sign-in: nothing was held to expire, so not signed in.
+        let err = match e {
+            ConnectError::Status { status: 401, .. } => Error::NotSignedIn(Detail {
+                message: format!(
+                    "the Connect server at {host} did not accept the token ({})",
+                    plain.detail().message
+                ),
+                fix: Some(
+                    "check the token (1Password > Developer > Connect servers) and pipe it in again"
+                        .into(),
+                ),
+                ..plain.detail().clone()
+            }),
+            _ => plain,
+        };
+        warn!(code = %err.code(), "connect init failed");
+        ErrorBody::from(err)
     };
     let client = ConnectClient::new(
         host,
@@ -231,9 +237,14 @@ pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
         daemon,
         NewSession {
             identity,
-            credential: Some(token),
-            connect: Some(link),
-            ..lifecycle::new_session(daemon, name, Mode::Connect)
+            ..lifecycle::new_session(
+                daemon,
+                name,
+                Credential::Connect {
+                    token: Arc::new(token),
+                    link,
+                },
+            )
         },
     ))
 }

@@ -81,7 +81,7 @@ pub async fn fetch(
         if !pending.insert(key.clone()) {
             continue;
         }
-        let (link, credential) = (link.clone(), lease.credential.clone());
+        let (link, credential) = (link.clone(), lease.credential.token().cloned());
         let (vault, r) = (vault.clone(), r.clone());
         tasks.spawn(async move {
             let token = credential

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use op_session_protocol::{ErrorBody, GrantInfo, GrantRequest};
+use op_session_protocol::{GrantInfo, GrantRequest};
+
+use crate::error::Error;
 use tokio::net::UnixListener;
 use tracing::info;
 
@@ -18,7 +20,7 @@ use crate::state::Daemon;
 
 /// Bind a grant socket: its directory must be ours and private (created 0700 if missing);
 /// a stale socket of ours is replaced, anything that answers is refused.
-fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), ErrorBody> {
+fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), Error> {
     use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
     op_session_paths::check_socket_len(path).map_err(|e| bad(e.to_string()))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -52,7 +54,7 @@ fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), ErrorBody> {
 }
 
 /// Open a grant: check the request, bind its socket, start serving it.
-pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, ErrorBody> {
+pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, Error> {
     if !valid_name(&req.name) {
         return Err(bad(format!(
             "\"{}\" is not a grant name (letters, digits, '-', '_', '.'; at most 64)",

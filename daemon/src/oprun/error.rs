@@ -1,9 +1,8 @@
-//! Why `op` could not be run to completion, and the client's error for it.
+//! Why `op` could not be run to completion (the client's error for it is in
+//! [`crate::error`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
-
-use op_session_protocol::{ErrorBody, ErrorCode};
 
 /// Most `op` stdout the daemon keeps for one call.
 pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
@@ -28,22 +27,4 @@ pub enum OpError {
         /// The failure.
         source: std::io::Error,
     },
-}
-
-impl From<OpError> for ErrorBody {
-    /// The client's error for an `op` that could not be run to completion.
-    fn from(e: OpError) -> ErrorBody {
-        match e {
-            OpError::NotFound(m) => ErrorBody::new(ErrorCode::OpNotFound, m),
-            OpError::Timeout(d) => ErrorBody::new(
-                ErrorCode::OpTimeout,
-                format!(
-                    "op did not finish within {}s and was stopped",
-                    d.as_secs_f32()
-                ),
-            ),
-            e @ OpError::TooMuchOutput => ErrorBody::new(ErrorCode::OpFailed, e.to_string()),
-            e @ OpError::Spawn { .. } => ErrorBody::new(ErrorCode::OpNotFound, e.to_string()),
-        }
-    }
 }

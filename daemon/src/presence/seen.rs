@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use op_session_protocol::{ErrorBody, ErrorCode, PresenceEvent, PresenceStatus};
+use op_session_protocol::{PresenceEvent, PresenceStatus};
+
+use crate::error::Error;
 use tokio::sync::Notify;
 
 /// One bus connection's state, for status.
@@ -131,16 +133,11 @@ impl Presence {
     }
 
     /// Add why to a "no session" error when an event ended that session.
-    pub fn explain(
-        &self,
-        mut err: ErrorBody,
-        account: Option<&str>,
-        default: Option<&str>,
-    ) -> ErrorBody {
-        if err.code == ErrorCode::NotSignedIn
+    pub fn explain(&self, mut err: Error, account: Option<&str>, default: Option<&str>) -> Error {
+        if let Error::NotSignedIn(d) = &mut err
             && let Some(why) = self.why_gone(account, default)
         {
-            err.message = format!("{}: it was {}", err.message, why.ended_because());
+            d.message = format!("{}: it was {}", d.message, why.ended_because());
         }
         err
     }

@@ -1,6 +1,6 @@
 //! Why a session ended, and what a request is told when its session ran out.
 
-use op_session_protocol::{ErrorBody, ErrorCode};
+use crate::error::{Detail, Error};
 
 /// Why a session ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,14 +34,11 @@ impl EndReason {
 }
 
 /// The error for a session that ran out.
-pub fn expired_error(name: &str, why: EndReason) -> ErrorBody {
-    ErrorBody::new(
-        ErrorCode::SessionExpired,
-        format!(
-            "the 1Password session for account {name} ended ({})",
-            why.as_str()
-        ),
-    )
+pub fn expired_error(name: &str, why: EndReason) -> Error {
+    Error::Expired(Detail::new(format!(
+        "the 1Password session for account {name} ended ({})",
+        why.as_str()
+    )))
     .with_fix(format!(
         "run `op-session init --account {name}` in a terminal to sign in again"
     ))

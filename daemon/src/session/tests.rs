@@ -1,7 +1,7 @@
 //! Unit tests of [`super`].
 
 use super::*;
-use op_session_protocol::ErrorCode;
+use op_session_protocol::{ErrorBody, ErrorCode};
 
 fn session(t: &Sessions, name: &str, now: Duration, idle: Option<u64>, hard: u64) -> Session {
     t.build(
@@ -11,10 +11,16 @@ fn session(t: &Sessions, name: &str, now: Duration, idle: Option<u64>, hard: u64
                 user_uuid: Some(format!("{}UUID", name.to_uppercase())),
                 ..Identity::default()
             },
-            session_var: Some("OP_SESSION_X".into()),
             idle_limit: idle.map(Duration::from_secs),
             keepalive: true,
-            ..NewSession::new(name, Mode::Token, Duration::from_secs(hard))
+            ..NewSession::new(
+                name,
+                Credential::Token {
+                    var: "OP_SESSION_X".into(),
+                    token: Arc::new(crate::securemem::secret_token(b"tok").expect("token")),
+                },
+                Duration::from_secs(hard),
+            )
         },
         now,
     )
@@ -34,7 +40,7 @@ fn idle_is_measured_from_the_last_op_call_and_capped_by_hard() {
     let (err, ended) = t
         .lease(None, s0 + Duration::from_secs(50))
         .expect_err("hard limit even while in use");
-    assert_eq!(err.code, ErrorCode::SessionExpired);
+    assert_eq!(err.code(), ErrorCode::SessionExpired);
     assert_eq!(ended.map(|b| b.1), Some(EndReason::Hard));
     assert!(t.is_empty());
 }
@@ -47,7 +53,7 @@ fn idle_expiry_without_use() {
     let (err, ended) = t
         .lease(Some("my"), s0 + Duration::from_secs(2))
         .expect_err("idle");
-    assert_eq!(err.code, ErrorCode::SessionExpired);
+    assert_eq!(err.code(), ErrorCode::SessionExpired);
     assert_eq!(ended.map(|b| b.1), Some(EndReason::Idle));
 }
 
@@ -70,8 +76,8 @@ fn accounts_match_by_name_address_and_uuid_and_default_is_first() {
         "home"
     );
     let (err, _) = t.lease(Some("nope"), now).expect_err("unknown");
-    assert_eq!(err.code, ErrorCode::NotSignedIn);
-    assert!(err.fix.contains("--account nope"));
+    assert_eq!(err.code(), ErrorCode::NotSignedIn);
+    assert!(ErrorBody::from(err).fix.contains("--account nope"));
 }
 
 #[test]

@@ -114,9 +114,11 @@ fn arb_request() -> impl Strategy<Value = Request> {
         )
             .prop_map(|(refs, reveal, program)| Request::Resolve(ResolveRequest {
                 refs,
-                reveal,
-                program,
-                via: Some(crate::mcp::Via::mcp(Some("agent".into()))),
+                relayed: Some(crate::mcp::RelayedResolve {
+                    via: crate::mcp::Via::mcp(Some("agent".into())),
+                    reveal,
+                    program,
+                }),
                 ..ResolveRequest::default()
             })),
         (proptest::option::of(s), proptest::option::of(s)).prop_map(|(account, tok)| {
@@ -175,7 +177,24 @@ fn mcp_fields_are_additive_a_cli_request_has_none_of_them() {
     let Ok(Request::Resolve(r)) = decode_request(old) else {
         panic!("old resolve request no longer decodes")
     };
-    assert!(r.via.is_none() && !r.reveal && r.program.is_none());
+    assert!(r.relayed.is_none());
+}
+
+#[test]
+fn a_relayed_resolve_keeps_its_wire_form() {
+    let text = br#"{"version":2,"type":"resolve","refs":["op://a/b/c"],"purpose":"run","via":{"channel":"mcp","client_name":"agent"},"program":"/bin/sh"}"#;
+    let Ok(Request::Resolve(r)) = decode_request(text) else {
+        panic!("a relayed resolve no longer decodes")
+    };
+    let relayed = r.relayed.clone().expect("relayed");
+    assert_eq!(relayed.via, crate::mcp::Via::mcp(Some("agent".into())));
+    assert_eq!(relayed.program.as_deref(), Some("/bin/sh"));
+    assert!(!relayed.reveal);
+    let again = encode_request(&Request::Resolve(r)).expect("encodes");
+    let v: serde_json::Value = serde_json::from_slice(&again).expect("json");
+    assert_eq!(v["via"]["channel"], "mcp");
+    assert_eq!(v["via"]["client_name"], "agent");
+    assert_eq!(v["program"], "/bin/sh");
 }
 
 #[test]
