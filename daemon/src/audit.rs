@@ -12,7 +12,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-pub use op_session_protocol::audit::{AuditRecord, Decision};
+pub(crate) use op_session_protocol::audit::{AuditRecord, Decision};
 
 /// The audit writer.
 #[derive(Debug)]
@@ -68,7 +68,7 @@ impl Audit {
 }
 
 /// Now as RFC 3339 UTC with milliseconds, e.g. `2026-01-02T03:04:05.678Z`.
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     format!("{:.3}", jiff::Timestamp::now())
 }
 

@@ -21,7 +21,7 @@ use op_session_protocol::audit::ProcessInfo;
 use crate::clock::Clock;
 
 /// How long errors are counted, and how long a braked caller must be quiet.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Callers tracked at most; the quiet ones are forgotten first.
 const MAX_CALLERS: usize = 4096;
 
@@ -29,14 +29,14 @@ const MAX_CALLERS: usize = 4096;
 /// and the outermost ancestor the daemon read (its pid and executable), so a loop that starts
 /// a fresh process each time is still one caller. `None` when the chain is unknown (no
 /// `/proc`): such callers are never braked.
-pub fn caller_key(chain: &[ProcessInfo]) -> Option<String> {
+pub(crate) fn caller_key(chain: &[ProcessInfo]) -> Option<String> {
     let caller = chain.get(1).or(chain.first())?;
     let top = chain.last()?;
     Some(format!("{}|{}:{}", caller.exe, top.pid, top.exe))
 }
 
 /// The short form of a caller for messages: its executable.
-pub fn caller_name(key: &str) -> &str {
+pub(crate) fn caller_name(key: &str) -> &str {
     key.split('|').next().unwrap_or(key)
 }
 

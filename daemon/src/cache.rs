@@ -23,7 +23,7 @@ use secrecy::SecretString;
 use tokio::sync::watch;
 
 /// The result every waiter on one in-flight reference receives.
-pub type Shared = Option<Result<Arc<SecretString>, Error>>;
+pub(crate) type Shared = Option<Result<Arc<SecretString>, Error>>;
 
 #[derive(Debug)]
 struct Entry {
@@ -66,7 +66,7 @@ impl Slot {
 /// Whether `op`'s (or Connect's, worded like `op`'s) error says the reference names nothing:
 /// no such vault, item or field (docs/op-behaviour.md §3.3 and §7.4). Such an answer is
 /// remembered for `negative_ttl`.
-pub fn is_not_found(e: &Error) -> bool {
+pub(crate) fn is_not_found(e: &Error) -> bool {
     let Error::OpFailed(d) = e else {
         return false;
     };
@@ -324,7 +324,7 @@ impl Cache {
 }
 
 /// Wait for a follower's result. A lead that vanished without publishing yields an error.
-pub async fn follow(mut rx: watch::Receiver<Shared>) -> Result<Arc<SecretString>, Error> {
+pub(crate) async fn follow(mut rx: watch::Receiver<Shared>) -> Result<Arc<SecretString>, Error> {
     loop {
         if let Some(r) = rx.borrow().clone() {
             return r;

@@ -13,7 +13,7 @@ use tokio::net::UnixStream;
 use zeroize::Zeroizing;
 
 /// Read the one-byte preamble and any descriptors sent with it.
-pub async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<OwnedFd>)> {
+pub(crate) async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<OwnedFd>)> {
     loop {
         stream.readable().await?;
         match stream.try_io(Interest::READABLE, || fdpass::recv_preamble(stream.as_fd())) {
@@ -25,12 +25,12 @@ pub async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<OwnedFd>)
 }
 
 /// Read one frame (request cap).
-pub async fn read_frame(stream: &mut UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+pub(crate) async fn read_frame(stream: &mut UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     frame::read_frame_async(stream, MAX_REQUEST_FRAME).await
 }
 
 /// Read a client event (during a passthrough). `Ok(None)` means the client hung up.
-pub async fn read_event(stream: &mut UnixStream) -> Result<Option<ClientEvent>, FrameError> {
+pub(crate) async fn read_event(stream: &mut UnixStream) -> Result<Option<ClientEvent>, FrameError> {
     match read_frame(stream).await {
         Ok(p) => op_session_protocol::decode_event(&p).map(Some),
         Err(FrameError::Closed) | Err(FrameError::Truncated) => Ok(None),
@@ -40,7 +40,10 @@ pub async fn read_event(stream: &mut UnixStream) -> Result<Option<ClientEvent>, 
 }
 
 /// Write one response frame.
-pub async fn write_response(stream: &mut UnixStream, resp: &Response) -> Result<(), FrameError> {
+pub(crate) async fn write_response(
+    stream: &mut UnixStream,
+    resp: &Response,
+) -> Result<(), FrameError> {
     let payload = op_session_protocol::encode_response(resp)?;
     let frame = frame::encode(&payload, op_session_protocol::MAX_RESPONSE_FRAME)?;
     stream.write_all(&frame).await?;

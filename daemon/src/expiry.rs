@@ -15,7 +15,7 @@ use crate::state::Daemon;
 /// out. Requests re-check deadlines themselves; this only makes the wipe prompt. It also
 /// wakes at least once a minute, because tokio's timers stop during suspend while the
 /// deadline clock does not.
-pub async fn expiry_task(daemon: Arc<Daemon>) {
+pub(crate) async fn expiry_task(daemon: Arc<Daemon>) {
     loop {
         let now = daemon.clock.now();
         for (s, why) in daemon.sessions.sweep(now) {

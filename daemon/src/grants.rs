@@ -26,10 +26,10 @@ use tracing::info;
 
 use crate::session::Sessions;
 
-pub mod socket;
+pub(crate) mod socket;
 
 /// A grant's life when the request names none.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 
 /// Verbs a grant allows when `--allow` names none: secret access, no passthrough.
 const DEFAULT_VERBS: &[&str] = &["read", "run", "inject"];

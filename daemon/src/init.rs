@@ -24,10 +24,10 @@ use crate::session::{Account, Credential, Identity, Lease, NewSession, unnamed_s
 use crate::state::Daemon;
 
 /// The systemd credential name for a service-account token.
-pub const SA_CREDENTIAL: &str = "op-service-account-token";
+pub(crate) const SA_CREDENTIAL: &str = "op-service-account-token";
 
 /// Handle `init`.
-pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, Error> {
+pub(crate) async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, Error> {
     match req.mode {
         Some(Mode::Token) => init_token(daemon, req).await,
         Some(Mode::ServiceAccount) => {
@@ -239,7 +239,10 @@ async fn init_app(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatu
 /// Borrow the session for `account` (see [`lifecycle::lease`]). When none is held and a
 /// systemd credential holds a service-account token, start that session first, so a service
 /// started with `LoadCredential=` needs no `init`.
-pub async fn lease_or_start(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, Error> {
+pub(crate) async fn lease_or_start(
+    daemon: &Arc<Daemon>,
+    account: Option<&str>,
+) -> Result<Lease, Error> {
     let err = match lifecycle::lease(daemon, account).await {
         Ok(l) => return Ok(l),
         Err(e) => e,
@@ -273,7 +276,7 @@ fn service_account_request() -> InitRequest {
 /// At start: if systemd handed us a service-account token (`LoadCredential=`), start that
 /// session now, so the first caller does not pay for it. Failures are logged; the lazy path
 /// in [`lease_or_start`] retries on the next request.
-pub async fn start_from_credentials(daemon: &Arc<Daemon>) {
+pub(crate) async fn start_from_credentials(daemon: &Arc<Daemon>) {
     let Some(token) = credential_token() else {
         return;
     };

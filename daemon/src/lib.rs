@@ -22,39 +22,44 @@
 //! [`confirm`] (a person confirms each use of a sensitive secret).
 //!
 //! No module imports one that imports it back; docs/architecture.md lists the order.
+//!
+//! Only what `main.rs` uses is `pub`; everything else is `pub(crate)`, and `unreachable_pub`
+//! keeps it so, so that dead code shows up as dead.
 
-pub mod audit;
-pub mod brake;
-pub mod cache;
+#![warn(unreachable_pub)]
+
+pub(crate) mod audit;
+pub(crate) mod brake;
+pub(crate) mod cache;
 pub mod clock;
 pub mod config;
-pub mod confirm;
-pub mod connect;
-pub mod connection;
-pub mod error;
-pub mod expiry;
-pub mod gate;
-pub mod grants;
+pub(crate) mod confirm;
+pub(crate) mod connect;
+pub(crate) mod connection;
+pub(crate) mod error;
+pub(crate) mod expiry;
+pub(crate) mod gate;
+pub(crate) mod grants;
 pub mod hardening;
-pub mod init;
+pub(crate) mod init;
 pub mod launchd;
-pub mod lifecycle;
-pub mod mcp;
+pub(crate) mod lifecycle;
+pub(crate) mod mcp;
 pub mod notify;
-pub mod oprun;
-pub mod passthrough;
-pub mod peer;
-pub mod policy;
-pub mod presence;
-pub mod quota;
-pub mod requests;
-pub mod resolve;
-pub mod scrub;
-pub mod securemem;
-pub mod server;
-pub mod session;
+pub(crate) mod oprun;
+pub(crate) mod passthrough;
+pub(crate) mod peer;
+pub(crate) mod policy;
+pub(crate) mod presence;
+pub(crate) mod quota;
+pub(crate) mod requests;
+pub(crate) mod resolve;
+pub(crate) mod scrub;
+pub(crate) mod securemem;
+pub(crate) mod server;
+pub(crate) mod session;
 pub mod socket;
-pub mod state;
+pub(crate) mod state;
 
 use std::sync::Arc;
 use std::time::Duration;

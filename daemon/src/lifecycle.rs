@@ -30,7 +30,7 @@ use crate::state::Daemon;
 /// the session's request budget (and refused, without running, when the budget is spent or a
 /// 429 is still in force: [`crate::quota`]), success touches the idle timer, an auth failure
 /// ends the session (and revokes it), and stderr is scrubbed.
-pub async fn call_op(
+pub(crate) async fn call_op(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     call: OpCall,
@@ -52,7 +52,7 @@ pub async fn call_op(
 /// free within `app_check_interval` of the last successful call, else one cheap `op vault
 /// list` that concurrent requests share. A locked app fails it, which ends the session and
 /// wipes its cache (see [`failure`]).
-pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Error> {
+pub(crate) async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Error> {
     let interval = daemon.config.app_check_interval;
     let fresh = || {
         daemon
@@ -75,7 +75,11 @@ pub async fn confirm_app(daemon: &Arc<Daemon>, lease: &Lease) -> Result<(), Erro
 
 /// Count one `op` call of `effect` against the lease's session budget, or refuse it (exit 75,
 /// with the time to retry) before anything runs.
-pub fn charge(daemon: &Daemon, lease: &Lease, effect: op_grammar::Effect) -> Result<(), Error> {
+pub(crate) fn charge(
+    daemon: &Daemon,
+    lease: &Lease,
+    effect: op_grammar::Effect,
+) -> Result<(), Error> {
     daemon
         .quota
         .charge(&lease.name, lease.mode(), crate::quota::Kind::of(effect))
@@ -87,7 +91,7 @@ pub fn charge(daemon: &Daemon, lease: &Lease, effect: op_grammar::Effect) -> Res
 
 /// Turn a failed call into the client's error, ending the session if op says it is gone and
 /// holding further calls back until a 429's retry time.
-pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> Error {
+pub(crate) fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> Error {
     let values = daemon.cache.values(&lease.name);
     let mut secrets: Vec<&str> = values.iter().map(|v| v.expose_secret()).collect();
     secrets.push(lease.secret_str());
@@ -115,7 +119,7 @@ pub fn failure(daemon: &Arc<Daemon>, lease: &Lease, out: &OpOutput) -> Error {
 /// (not just forgotten) unless 1Password already revoked it; an app session signs the
 /// daemon's authorization out, so the next `init` asks the person again, unless it was
 /// replaced by a new sign-in of the same app authorization.
-pub fn needs_signout(s: &Session, why: EndReason) -> bool {
+pub(crate) fn needs_signout(s: &Session, why: EndReason) -> bool {
     match s.credential {
         Credential::Token { .. } => why != EndReason::Revoked,
         Credential::App { .. } => !matches!(why, EndReason::Revoked | EndReason::Replaced),
@@ -125,7 +129,7 @@ pub fn needs_signout(s: &Session, why: EndReason) -> bool {
 
 /// Wipe a session's cache and sign it out (in the background; a token is wiped when that
 /// call ends).
-pub fn end_session(daemon: &Arc<Daemon>, s: Session, why: EndReason) {
+pub(crate) fn end_session(daemon: &Arc<Daemon>, s: Session, why: EndReason) {
     let dropped = daemon.cache.drop_account(&s.name);
     info!(account = %s.name, mode = %s.mode(), reason = why.as_str(), cached_dropped = dropped, "session ended");
     if needs_signout(&s, why) {
@@ -136,7 +140,7 @@ pub fn end_session(daemon: &Arc<Daemon>, s: Session, why: EndReason) {
 
 /// `op signout` for the session (with its token in token mode; as the daemon's own process
 /// in app mode), bounded by the op timeout.
-pub async fn revoke(daemon: &Daemon, s: Session) {
+pub(crate) async fn revoke(daemon: &Daemon, s: Session) {
     let args = OpCall::signout().account(s.account_arg().as_deref()).args();
     // Service-account and Connect tokens are not sessions `op` can sign out.
     let auth = match &s.credential {
@@ -157,7 +161,7 @@ pub async fn revoke(daemon: &Daemon, s: Session) {
 }
 
 /// End and sign out every session (lock --all, stop, shutdown). Waits for the sign-outs.
-pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
+pub(crate) async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
     let all = daemon.sessions.remove_all();
     let n = all.len();
     daemon.cache.clear();
@@ -175,7 +179,7 @@ pub async fn end_all(daemon: &Arc<Daemon>, why: EndReason) -> usize {
 }
 
 /// Lock one account (or the default), signing it out. Waits for the sign-out.
-pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, Error> {
+pub(crate) async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<String, Error> {
     let s = daemon.sessions.remove(account)?;
     let name = s.name.clone();
     daemon.cache.drop_account(&name);
@@ -187,7 +191,7 @@ pub async fn lock_one(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Str
 }
 
 /// Start a keepalive call in the background if one is due (see [`crate::session`]).
-pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
+pub(crate) fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
     let now = daemon.clock.now();
     if !daemon
         .sessions
@@ -215,7 +219,7 @@ pub fn maybe_keepalive(daemon: &Arc<Daemon>, lease: &Lease) {
 /// Borrow the session for `account`, ending it (and revoking) if it has run out. Requests go
 /// through [`crate::init::lease_or_start`], which also starts a service-account session from
 /// systemd credentials when none is held.
-pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, Error> {
+pub(crate) async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease, Error> {
     match daemon.sessions.lease(account, daemon.clock.now()) {
         Ok(l) => Ok(l),
         Err((err, Some(ended))) => {
@@ -234,7 +238,7 @@ pub async fn lease(daemon: &Arc<Daemon>, account: Option<&str>) -> Result<Lease,
 /// A new session named `name` holding `credential`, with the limits this daemon's config
 /// and the credential's mode give it (idle limit capped by the mode's maximum, hard limit,
 /// keepalive). Callers add the identity with struct update syntax, then call [`start`].
-pub fn new_session(daemon: &Daemon, name: String, credential: Credential) -> NewSession {
+pub(crate) fn new_session(daemon: &Daemon, name: String, credential: Credential) -> NewSession {
     let mode = credential.mode();
     NewSession {
         idle_limit: idle_for(daemon, mode),
@@ -252,7 +256,7 @@ fn idle_for(daemon: &Daemon, mode: Mode) -> Option<Duration> {
 }
 
 /// Insert and report a new session (ending one of the same name, as replaced).
-pub fn start(daemon: &Arc<Daemon>, new: NewSession) -> SessionStatus {
+pub(crate) fn start(daemon: &Arc<Daemon>, new: NewSession) -> SessionStatus {
     let now = daemon.clock.now();
     let (name, mode) = (new.name.clone(), new.credential.mode());
     let s = daemon.sessions.build(new, now);

@@ -29,13 +29,14 @@ use crate::policy;
 use crate::resolve::resolve;
 use crate::state::Daemon;
 
-pub use view::CONCEALED_MARKER;
 use view::{OpItem, OpVault};
 
 mod view;
+#[cfg(test)]
+use view::CONCEALED_MARKER;
 
 /// What `op-session mcp` may offer.
-pub fn info(daemon: &Daemon) -> McpInfo {
+pub(crate) fn info(daemon: &Daemon) -> McpInfo {
     let p = &daemon.config.policy;
     let allowed = |verb: &str| {
         let destructive =
@@ -59,7 +60,7 @@ fn denied(message: String, fix: &str) -> ErrorBody {
 /// The `[mcp]` gate on a resolution relayed by `op-session mcp`. `Some` is the answer to
 /// send instead of resolving (a refusal, or the empty answer that lets a `run` with no
 /// references start).
-pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
+pub(crate) fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
     // Only `op-session mcp` relays (the one `Via`).
     let relayed = r.relayed.as_ref()?;
     let cfg = &daemon.config.mcp;
@@ -114,7 +115,10 @@ pub fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
 }
 
 /// `check_reference`: resolve (through the cache, single-flight) and say where it points.
-pub async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport, ErrorBody> {
+pub(crate) async fn check(
+    daemon: &Arc<Daemon>,
+    c: &CheckRequest,
+) -> Result<CheckReport, ErrorBody> {
     let parsed = secret_ref::reference::parse(&c.reference).map_err(|e| {
         ErrorBody::new(
             ErrorCode::BadRequest,
@@ -289,7 +293,7 @@ fn check_call(daemon: &Daemon, call: &OpCall) -> Result<(), ErrorBody> {
 }
 
 /// Run an item operation: policy, then `op`, then the masked result.
-pub async fn item(
+pub(crate) async fn item(
     daemon: &Arc<Daemon>,
     r: &ItemRequest,
     ask: &mut crate::confirm::Ask<'_>,
@@ -394,7 +398,7 @@ fn to_json<T: serde::Serialize>(view: &T) -> Result<Value, ErrorBody> {
 }
 
 /// The audit verb of an item operation (never its assignments).
-pub fn item_verb(op: &ItemOp) -> &'static str {
+pub(crate) fn item_verb(op: &ItemOp) -> &'static str {
     match op {
         ItemOp::ListVaults => "op vault list",
         ItemOp::ListItems { .. } => "op item list",

@@ -28,9 +28,9 @@ mod child;
 
 mod error;
 
-pub use child::EventSource;
+pub(crate) use child::EventSource;
 use child::{read_capped, relay_masked, relay_scrubbed, wait_child};
-pub use error::{MAX_OP_OUTPUT, OpError};
+pub(crate) use error::OpError;
 
 /// Variables an `op` child inherits from the daemon's own environment (set at login by the
 /// service manager, or by the client's clean auto-start; never a caller's): the person's

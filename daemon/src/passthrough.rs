@@ -62,7 +62,7 @@ fn refused(what: String, fix: &str) -> Error {
 
 /// Read a passthrough's arguments with the grammar; the error names the word it could not
 /// read. Nothing unreadable is forwarded.
-pub fn parse(args: &[String]) -> Result<OpCommand, Error> {
+pub(crate) fn parse(args: &[String]) -> Result<OpCommand, Error> {
     op_grammar::parse(args).map_err(|e| {
         refused(
             format!(
@@ -76,7 +76,7 @@ pub fn parse(args: &[String]) -> Result<OpCommand, Error> {
 
 /// Decide whether a parsed passthrough may run at all (before any session is touched). The
 /// error names the rule that refused it.
-pub fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), Error> {
+pub(crate) fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), Error> {
     if let Some((f, _)) = cmd
         .flags
         .iter()
@@ -133,7 +133,7 @@ pub fn check(policy: &policy::Policy, cmd: &OpCommand) -> Result<(), Error> {
 /// read or write a file, read a template or items from standard input, or expand the
 /// environment (all in [`OpCommand::touches`]) is refused with the client-side way to do it,
 /// where the caller's own permissions and sandbox apply.
-pub fn check_touches(cmd: &OpCommand) -> Result<(), Error> {
+pub(crate) fn check_touches(cmd: &OpCommand) -> Result<(), Error> {
     let verb = cmd.verb();
     if verb == "inject" {
         return Err(refused(
@@ -189,7 +189,7 @@ pub fn check_touches(cmd: &OpCommand) -> Result<(), Error> {
 }
 
 /// The `op://` references a command names (for the audit record).
-pub fn references(cmd: &OpCommand) -> Vec<String> {
+pub(crate) fn references(cmd: &OpCommand) -> Vec<String> {
     match cmd.spec.map(|s| s.vault) {
         Some(op_grammar::VaultArg::Reference) => cmd.positionals.iter().take(1).cloned().collect(),
         _ => Vec::new(),
@@ -197,7 +197,7 @@ pub fn references(cmd: &OpCommand) -> Vec<String> {
 }
 
 /// Whether the command changes items or vaults (so cached values may be stale).
-pub fn is_write(cmd: &OpCommand) -> bool {
+pub(crate) fn is_write(cmd: &OpCommand) -> bool {
     matches!(cmd.effect(), Effect::Write | Effect::Destructive)
 }
 
@@ -228,7 +228,7 @@ fn workdir(daemon: &Daemon) -> std::path::PathBuf {
 
 /// Run a checked passthrough. `lease` is `None` for commands that need no account (help,
 /// `--version`, completion), which run without any credential. Returns `op`'s exit code.
-pub async fn run(
+pub(crate) async fn run(
     daemon: &Arc<Daemon>,
     lease: Option<&Lease>,
     mut cmd: OpCommand,

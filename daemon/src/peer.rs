@@ -8,7 +8,7 @@ use tokio::net::UnixStream;
 
 /// The peer of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Peer {
+pub(crate) struct Peer {
     /// Its pid, where the platform reports one.
     pub pid: Option<i32>,
     /// Its effective uid.
@@ -16,7 +16,7 @@ pub struct Peer {
 }
 
 /// Read the peer's credentials.
-pub fn peer_of(stream: &UnixStream) -> std::io::Result<Peer> {
+pub(crate) fn peer_of(stream: &UnixStream) -> std::io::Result<Peer> {
     let cred = stream.peer_cred()?;
     Ok(Peer {
         pid: cred.pid(),
@@ -25,15 +25,15 @@ pub fn peer_of(stream: &UnixStream) -> std::io::Result<Peer> {
 }
 
 /// Whether the peer may talk to us: the same uid as the daemon.
-pub fn allowed(peer: &Peer, our_uid: u32) -> bool {
+pub(crate) fn allowed(peer: &Peer, our_uid: u32) -> bool {
     peer.uid == our_uid
 }
 
-pub use op_session_protocol::audit::ProcessInfo;
+pub(crate) use op_session_protocol::audit::ProcessInfo;
 
 /// The peer's executable and up to `depth` ancestors, nearest first. Best effort (Linux
 /// `/proc`); empty where unavailable.
-pub fn ancestry(pid: i32, depth: usize) -> Vec<ProcessInfo> {
+pub(crate) fn ancestry(pid: i32, depth: usize) -> Vec<ProcessInfo> {
     let mut out = Vec::new();
     let mut cur = pid;
     while cur > 1 && out.len() <= depth {
@@ -83,7 +83,7 @@ fn stat_of(pid: i32) -> Option<(i32, u64)> {
 
 /// A process's start time (clock ticks since boot), which tells it apart from a later
 /// process given the same pid.
-pub fn start_time(pid: i32) -> Option<u64> {
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
     stat_of(pid).map(|(_, start)| start)
 }
 
@@ -196,7 +196,7 @@ impl AncestryCache {
 /// recorded as the peer: such a record names no executable. Where the pidfd lives on pidfs
 /// (Linux 6.9+), its inode tells this process from any other that had the pid, so the peer's
 /// identity is remembered per process (see [`AncestryCache`]).
-pub fn identify(stream: &UnixStream, pid: i32, cache: &AncestryCache) -> Vec<ProcessInfo> {
+pub(crate) fn identify(stream: &UnixStream, pid: i32, cache: &AncestryCache) -> Vec<ProcessInfo> {
     let pidfd = peer_pidfd(stream);
     let born = pidfd.as_ref().and_then(pidfs_inode).map(Born::Pidfs);
     let chain = cache.identity(pid, born, 6);

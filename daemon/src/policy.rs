@@ -21,7 +21,7 @@ use crate::config::PolicyConfig;
 /// path it names in canonical form (`item rm` → `item delete`; a group such as `item` covers
 /// every command under it), and the entry as written, for refusals.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule {
+pub(crate) struct Rule {
     /// The canonical command path.
     verb: String,
     /// The entry as the person wrote it.
@@ -32,7 +32,7 @@ impl Rule {
     /// Read one entry. An entry the grammar cannot read, or one that is more than a command
     /// path (an operand, a flag), is an error saying why: compared as written it would match
     /// nothing, and a `deny` that denies nothing fails open.
-    pub fn parse(written: &str) -> Result<Rule, String> {
+    pub(crate) fn parse(written: &str) -> Result<Rule, String> {
         // Command words are lower case; a rule is read case-insensitively, as before.
         let lower = written.to_ascii_lowercase();
         let words: Vec<&str> = lower.split_whitespace().collect();
@@ -112,7 +112,7 @@ fn denied(msg: String) -> ErrorBody {
 }
 
 /// Check a verb (a canonical command path) against the policy.
-pub fn check_verb(policy: &Policy, verb: &str, destructive: bool) -> Result<(), ErrorBody> {
+pub(crate) fn check_verb(policy: &Policy, verb: &str, destructive: bool) -> Result<(), ErrorBody> {
     if verb.is_empty() {
         return Ok(()); // `op --version`, `op --help`
     }
@@ -141,7 +141,7 @@ pub fn check_verb(policy: &Policy, verb: &str, destructive: bool) -> Result<(), 
 }
 
 /// Check a parsed command's verb against the policy.
-pub fn check_command(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub(crate) fn check_command(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
     check_verb(policy, cmd.verb(), cmd.effect() == Effect::Destructive)
 }
 
@@ -151,7 +151,7 @@ fn always_allowed(verb: &str) -> bool {
 }
 
 /// Check the vaults a request names against `vaults` (names or IDs, case-insensitive).
-pub fn check_vaults<'a>(
+pub(crate) fn check_vaults<'a>(
     policy: &Policy,
     vaults: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), ErrorBody> {
@@ -172,13 +172,16 @@ pub fn check_vaults<'a>(
 /// Parse every reference of a request and check its vault. A reference the parser cannot read
 /// is refused, never left to `op`: with a vault rule that is a policy refusal (exit 78), else
 /// the parser's own (op-worded) error.
-pub fn check_references(policy: &Policy, refs: &[String]) -> Result<(), ErrorBody> {
+pub(crate) fn check_references(policy: &Policy, refs: &[String]) -> Result<(), ErrorBody> {
     parse_references(policy, refs).map(drop)
 }
 
 /// [`check_references`], keeping the parses: the resolve path parses a request's references
 /// here, once, and hands them on to the grant's scope and the resolver.
-pub fn parse_references(policy: &Policy, refs: &[String]) -> Result<Vec<Requested>, ErrorBody> {
+pub(crate) fn parse_references(
+    policy: &Policy,
+    refs: &[String],
+) -> Result<Vec<Requested>, ErrorBody> {
     let mut parsed = Vec::with_capacity(refs.len());
     for r in refs {
         match Requested::parse(r) {
@@ -206,7 +209,7 @@ pub fn parse_references(policy: &Policy, refs: &[String]) -> Result<Vec<Requeste
 /// Check the vaults a passthrough names. When vaults are restricted and the command works inside a
 /// vault it does not name (or names one the daemon cannot read), it is refused, since the
 /// daemon cannot tell which vault `op` would pick.
-pub fn check_passthrough_vaults(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub(crate) fn check_passthrough_vaults(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
     if policy.vaults.is_empty() {
         return Ok(());
     }

@@ -11,8 +11,8 @@
 //! Never fails the daemon: no bus, a bus that goes away, or garbage on the bus only changes
 //! what status reports. Never holds a lock across an `.await`.
 
-pub mod rules;
-pub mod seen;
+pub(crate) mod rules;
+pub(crate) mod seen;
 
 #[cfg(target_os = "linux")]
 pub(crate) mod bus;
@@ -31,18 +31,20 @@ use tracing::{info, warn};
 use crate::audit::{AuditRecord, Decision, now_rfc3339};
 use crate::state::Daemon;
 
-pub use seen::{Presence, Source};
+#[cfg(test)]
+use seen::Presence;
+pub(crate) use seen::Source;
 
 /// How long the revocations after an event may take. logind waits at most
 /// `InhibitDelayMaxSec` (5 s by default) for a delay inhibitor; we let go well before that.
 /// Tokens are wiped at once either way; only `op signout` is cut short.
-pub const REVOKE_BUDGET: Duration = Duration::from_secs(3);
+pub(crate) const REVOKE_BUDGET: Duration = Duration::from_secs(3);
 
 /// End every session that `event` ends under the config, the same way `op-session lock`
 /// does: remove it, drop its cached values, write an audit record with the reason, and
 /// sign token and app sessions out with `op signout`. Waits for the revocations, at most
 /// [`REVOKE_BUDGET`]. Returns how many sessions ended.
-pub async fn end_sessions(daemon: &Arc<Daemon>, event: PresenceEvent) -> usize {
+pub(crate) async fn end_sessions(daemon: &Arc<Daemon>, event: PresenceEvent) -> usize {
     let rules = daemon.config.presence;
     // The person stepped away: no remembered confirmation survives that.
     let forgotten = daemon.confirm.forget_all();
@@ -107,7 +109,7 @@ fn audit(daemon: &Daemon, account: &str, event: PresenceEvent, started: Instant)
 }
 
 /// Start watching (Linux); the tasks end when the daemon shuts down.
-pub fn spawn(daemon: &Arc<Daemon>) -> Vec<tokio::task::JoinHandle<()>> {
+pub(crate) fn spawn(daemon: &Arc<Daemon>) -> Vec<tokio::task::JoinHandle<()>> {
     #[cfg(target_os = "linux")]
     {
         vec![

@@ -39,17 +39,17 @@ use tracing::{info, warn};
 use crate::clock::{Clock, unix_now};
 
 /// 1Password Teams' hourly read limit per service-account token (docs/op-behaviour.md §6).
-pub const TEAMS_READS_PER_HOUR: u64 = 1_000;
+pub(crate) const TEAMS_READS_PER_HOUR: u64 = 1_000;
 /// 1Password Teams' hourly write limit per service-account token.
-pub const TEAMS_WRITES_PER_HOUR: u64 = 100;
+pub(crate) const TEAMS_WRITES_PER_HOUR: u64 = 100;
 /// 1Password Teams' daily limit per account (reads and writes together).
-pub const TEAMS_REQUESTS_PER_DAY: u64 = 5_000;
+pub(crate) const TEAMS_REQUESTS_PER_DAY: u64 = 5_000;
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
 const DAY: u64 = 24 * HOUR;
 /// The file in the state directory.
-pub const FILE_NAME: &str = "quota.json";
+pub(crate) const FILE_NAME: &str = "quota.json";
 /// How long a 429 without a readable retry time holds calls back (ours: op prints one).
 const DEFAULT_RETRY: Duration = Duration::from_secs(60);
 /// Fewest seconds between two saves of the file while calls are made.

@@ -28,7 +28,7 @@ use crate::state::Daemon;
 
 /// One resolved reference.
 #[derive(Debug)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// As requested.
     pub reference: String,
     /// The value.
@@ -69,7 +69,7 @@ fn ended(lease: &Lease) -> Error {
 /// belong to the lease's generation, an app session's cached values are served only while its
 /// authorization is confirmed, and a value resolved after the session ended is neither
 /// published nor returned.
-pub async fn resolve(
+pub(crate) async fn resolve(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     refs: &[Requested],
@@ -182,7 +182,7 @@ pub async fn resolve(
 /// never with an `op` call (an app session's cache is still confirmed first). A remembered
 /// "not found" keeps `op`'s words and says the caller is looping; anything else fails with
 /// `rate_limited` (exit 75) until the caller has been quiet for a minute.
-pub async fn from_memory(
+pub(crate) async fn from_memory(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     refs: &[Requested],

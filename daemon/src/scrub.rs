@@ -8,10 +8,10 @@
 use crate::error::{Detail, Error};
 
 /// What replaces a scrubbed secret.
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Remove every occurrence of each secret (empty ones ignored) and `ops_…` token shapes.
-pub fn scrub(text: &str, secrets: &[&str]) -> String {
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     let mut secrets: Vec<&str> = secrets.iter().copied().filter(|s| s.len() >= 3).collect();
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -48,7 +48,7 @@ fn scrub_ops_tokens(text: &str) -> String {
 }
 
 /// Drop op's `[ERROR] YYYY/MM/DD HH:MM:SS ` prefix from each line, for our one-line messages.
-pub fn strip_error_prefix(text: &str) -> String {
+pub(crate) fn strip_error_prefix(text: &str) -> String {
     text.lines()
         .map(|l| {
             l.strip_prefix("[ERROR] ")
@@ -68,7 +68,7 @@ pub fn strip_error_prefix(text: &str) -> String {
 
 /// How a failed `op` call should be reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The session is gone (signed out, expired, revoked): end it.
     SessionGone,
     /// The app prompt was dismissed.
@@ -84,7 +84,7 @@ pub enum Failure {
 }
 
 /// Classify `op`'s stderr (see docs/op-behaviour.md §2 and §6).
-pub fn classify(stderr: &str) -> Failure {
+pub(crate) fn classify(stderr: &str) -> Failure {
     let s = stderr.to_ascii_lowercase();
     if s.contains("(429)") || s.contains("too many requests") {
         return Failure::RateLimited(retry_after(&s));
@@ -139,7 +139,7 @@ fn retry_after(s: &str) -> Option<u64> {
 
 /// Turn a classified failure into the error the client sees. `message` is scrubbed op text;
 /// every variant carries `op`'s exit code.
-pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) -> Error {
+pub(crate) fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) -> Error {
     let one_line = strip_error_prefix(message).trim().to_string();
     let detail = |message: String, fix: Option<String>| Detail {
         message,
@@ -186,7 +186,7 @@ pub fn to_error(failure: Failure, account: &str, message: &str, op_code: i32) ->
 }
 
 /// "exit code 3", "killed by signal 11 (SIGSEGV)".
-pub fn describe_exit(code: i32) -> String {
+pub(crate) fn describe_exit(code: i32) -> String {
     if code > 128 {
         let sig = code - 128;
         let name = nix::sys::signal::Signal::try_from(sig)

@@ -20,7 +20,7 @@ use zeroize::Zeroize;
 static ALL_LOCKED: AtomicBool = AtomicBool::new(true);
 
 /// Whether every secret mapping made so far could be `mlock`ed.
-pub fn locking_works() -> bool {
+pub(crate) fn locking_works() -> bool {
     ALL_LOCKED.load(Ordering::Relaxed)
 }
 
@@ -130,17 +130,17 @@ impl std::fmt::Debug for LockedBytes {
 }
 
 /// A token held in locked, wiped memory.
-pub type SecretToken = SecretBox<LockedBytes>;
+pub(crate) type SecretToken = SecretBox<LockedBytes>;
 
 /// Move a token into locked memory.
-pub fn secret_token(data: &[u8]) -> std::io::Result<SecretToken> {
+pub(crate) fn secret_token(data: &[u8]) -> std::io::Result<SecretToken> {
     Ok(SecretBox::new(Box::new(LockedBytes::new(data)?)))
 }
 
 /// The token systemd passed as credential `name` (`LoadCredential=`/`SetCredentialEncrypted=`,
 /// a file in `$CREDENTIALS_DIRECTORY`), trimmed, in locked memory; `None` when there is no such
 /// directory or file, or it is empty or not UTF-8. The file's bytes are wiped once copied.
-pub fn systemd_credential(name: &str) -> Option<SecretToken> {
+pub(crate) fn systemd_credential(name: &str) -> Option<SecretToken> {
     let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
     let bytes = zeroize::Zeroizing::new(std::fs::read(std::path::Path::new(&dir).join(name)).ok()?);
     let trimmed = std::str::from_utf8(&bytes).ok()?.trim();

@@ -24,7 +24,7 @@ use crate::requests::handle;
 use crate::state::Daemon;
 
 /// Serve until `daemon.shutdown` is cancelled, then wait for in-flight requests.
-pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
+pub(crate) async fn serve(listener: UnixListener, daemon: Arc<Daemon>) {
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(daemon.config.max_connections));
     let idle_check = daemon.info.exit_when_idle;

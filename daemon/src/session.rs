@@ -25,16 +25,16 @@ mod end;
 mod identity;
 mod lease;
 
-pub use account::{Account, unnamed_session};
-pub use credential::Credential;
-pub use end::{EndReason, expired_error};
-pub use identity::Identity;
+pub(crate) use account::{Account, unnamed_session};
+pub(crate) use credential::Credential;
+pub(crate) use end::{EndReason, expired_error};
+pub(crate) use identity::Identity;
 use identity::normalize_url;
-pub use lease::{Lease, not_signed_in};
+pub(crate) use lease::{Lease, not_signed_in};
 
 /// Why a lease failed: the error for the client, and the session that just ran out (if one
 /// did), which the caller must wipe and revoke.
-pub type LeaseError = (Error, Option<Box<(Session, EndReason)>>);
+pub(crate) type LeaseError = (Error, Option<Box<(Session, EndReason)>>);
 
 /// One held session.
 #[derive(Debug)]

@@ -27,11 +27,11 @@ impl Drop for Group {
 
 /// Why the program could not ask.
 #[derive(Debug)]
-pub struct Unavailable(pub String);
+pub(crate) struct Unavailable(pub String);
 
 /// Run `program` with `prompt` and wait for its answer. Cancellation (dropping the future)
 /// kills it.
-pub async fn ask(program: &Path, prompt: &str) -> Result<Answer, Unavailable> {
+pub(crate) async fn ask(program: &Path, prompt: &str) -> Result<Answer, Unavailable> {
     let mut cmd = Command::new(program);
     cmd.arg(prompt)
         .env_clear()

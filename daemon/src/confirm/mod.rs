@@ -16,11 +16,11 @@
 //!
 //! Never holds or logs a value: it sees references, account names and process names only.
 
-pub mod askpass;
+pub(crate) mod askpass;
 mod caller;
-pub mod notify;
-pub mod osascript;
-pub mod rules;
+pub(crate) mod notify;
+pub(crate) mod osascript;
+pub(crate) mod rules;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,13 +38,13 @@ use tracing::{info, warn};
 use crate::clock::Clock;
 use crate::session::{Lease, Sessions};
 
-pub use caller::Caller;
+pub(crate) use caller::Caller;
 use caller::{CallerKey, clean};
-pub use rules::{ConfirmConfig, Rules};
+pub(crate) use rules::{ConfirmConfig, Rules};
 
 /// What a channel heard from the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// Yes; `remember` when the person chose (or the channel only offers) the remembered form.
     Allow {
         /// Remember it for `remember`, if that is more than zero.
@@ -180,7 +180,7 @@ pub struct Gate {
 /// Asking on a caller's behalf from a path that leases its own session (a passthrough, the
 /// MCP item tools): the gate for what a command would print, and the audit's record of it.
 #[derive(Debug)]
-pub struct Ask<'a> {
+pub(crate) struct Ask<'a> {
     /// Who asks.
     pub caller: &'a Caller,
     /// Its connection, watched for a hang-up while the person is asked.
@@ -191,7 +191,7 @@ pub struct Ask<'a> {
 
 impl<'a> Ask<'a> {
     /// For `caller` on `stream`.
-    pub fn new(caller: &'a Caller, stream: &'a UnixStream) -> Ask<'a> {
+    pub(crate) fn new(caller: &'a Caller, stream: &'a UnixStream) -> Ask<'a> {
         Ask {
             caller,
             stream,
@@ -200,7 +200,7 @@ impl<'a> Ask<'a> {
     }
 
     /// Wait for the person when `cmd` would print something a rule (or `force`) covers.
-    pub async fn command(
+    pub(crate) async fn command(
         &mut self,
         confirm: &Confirm,
         sessions: &Sessions,

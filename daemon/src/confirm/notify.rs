@@ -29,7 +29,7 @@ const DENY: &str = "op-session-deny";
 
 /// Why no notification could be shown.
 #[derive(Debug)]
-pub struct Unavailable(pub String);
+pub(crate) struct Unavailable(pub String);
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> Unavailable {
     Unavailable(format!("{what}: {e}"))
@@ -37,13 +37,13 @@ fn unavailable(what: &str, e: impl std::fmt::Display) -> Unavailable {
 
 /// The session bus's address from the daemon's own environment, as the presence watcher
 /// reads it.
-pub fn address() -> Option<String> {
+pub(crate) fn address() -> Option<String> {
     crate::presence::bus::Addresses::from_env().session
 }
 
 /// Show the prompt and wait for the person's answer. `remember` is the "Allow for …" label,
 /// when there is one. Dropping the future closes the notification (best effort).
-pub async fn ask(
+pub(crate) async fn ask(
     address: &str,
     summary: &str,
     body: &str,

@@ -12,7 +12,7 @@ use tokio::process::Command;
 use super::Answer;
 
 /// Where macOS keeps it.
-pub const OSASCRIPT: &str = "/usr/bin/osascript";
+pub(crate) const OSASCRIPT: &str = "/usr/bin/osascript";
 
 const SCRIPT: &str = r#"on run argv
 display dialog (item 1 of argv) with title "op-session" buttons {"Deny", "Allow"} default button "Deny" cancel button "Deny" with icon caution giving up after (item 2 of argv as integer)
@@ -20,12 +20,12 @@ if gave up of result then error number -128
 end run"#;
 
 /// Whether this system has the channel at all.
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     cfg!(target_os = "macos") && std::path::Path::new(OSASCRIPT).is_file()
 }
 
 /// Show the dialog and wait; dropping the future kills `osascript`.
-pub async fn ask(prompt: &str, timeout: Duration) -> Result<Answer, String> {
+pub(crate) async fn ask(prompt: &str, timeout: Duration) -> Result<Answer, String> {
     let status = Command::new(OSASCRIPT)
         .args(["-e", SCRIPT, prompt, &timeout.as_secs().max(1).to_string()])
         .env_clear()

@@ -175,7 +175,7 @@ fn segment_matches(pattern: &glob::Pattern, raw: &str, seg: &str) -> bool {
 
 /// The compiled rules.
 #[derive(Debug, Clone, Default)]
-pub struct Rules {
+pub(crate) struct Rules {
     patterns: Vec<Pattern>,
     /// Vault entries, lower-cased, each as a literal pattern.
     vaults: Vec<(glob::Pattern, String)>,
@@ -183,7 +183,7 @@ pub struct Rules {
 
 impl Rules {
     /// Compile checked config (entries that do not compile were refused at load).
-    pub fn new(cfg: &ConfirmConfig) -> Rules {
+    pub(crate) fn new(cfg: &ConfirmConfig) -> Rules {
         Rules {
             patterns: cfg
                 .refs
@@ -211,7 +211,7 @@ impl Rules {
 
     /// Whether a reference needs confirmation. A reference the parser cannot read matches
     /// whenever any rule is set (fail closed); `op` would refuse it anyway.
-    pub fn matches_reference(&self, reference: &str) -> bool {
+    pub(crate) fn matches_reference(&self, reference: &str) -> bool {
         if self.patterns.is_empty() && self.vaults.is_empty() {
             return false;
         }
@@ -230,7 +230,7 @@ impl Rules {
 
     /// Whether an item's fields may need confirmation: `vault` or `item` is `None` when the
     /// command does not name it (then any rule that could cover it asks).
-    pub fn matches_item(&self, vault: Option<&str>, item: Option<&str>) -> bool {
+    pub(crate) fn matches_item(&self, vault: Option<&str>, item: Option<&str>) -> bool {
         if self.patterns.is_empty() && self.vaults.is_empty() {
             return false;
         }

@@ -213,7 +213,7 @@ pub struct ConnectClient {
 }
 
 /// The base URL: `https://` only, no credentials, query or fragment; trailing `/` dropped.
-pub fn parse_host(host: &str) -> Result<reqwest::Url, ConnectError> {
+pub(crate) fn parse_host(host: &str) -> Result<reqwest::Url, ConnectError> {
     let bad = |why: &str| ConnectError::BadHost(format!("the Connect host {host:?} {why}"));
     let url = reqwest::Url::parse(host.trim()).map_err(|e| bad(&format!("is not a URL ({e})")))?;
     if url.scheme() != "https" {

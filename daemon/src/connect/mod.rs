@@ -16,9 +16,9 @@
 //! value cache; server texts are scrubbed of the token and cached values before they are
 //! shown.
 
-pub mod client;
-pub mod link;
-pub mod resolve;
+pub(crate) mod client;
+pub(crate) mod link;
+pub(crate) mod resolve;
 
 use std::sync::Arc;
 
@@ -35,17 +35,17 @@ use crate::securemem::{SecretToken, secret_token};
 use crate::session::{Credential, EndReason, Identity, Lease, NewSession};
 use crate::state::Daemon;
 
-pub use client::{ConnectClient, ConnectError};
-pub use link::Link;
+pub(crate) use client::{ConnectClient, ConnectError};
+pub(crate) use link::Link;
 use link::{IdCache, item_key, vault_key};
 
 /// The systemd credential name for a Connect token (`LoadCredential=op-connect-token:…`).
-pub const CREDENTIAL: &str = "op-connect-token";
+pub(crate) const CREDENTIAL: &str = "op-connect-token";
 
 /// The `op` commands forwarded in connect mode: the read-only ones `op` serves from a Connect
 /// server (docs/connect.md, "Passthrough"). Writes are left out on purpose: Connect tokens
 /// are usually scoped for reading, and a write would bypass the value cache's generation.
-pub const PASSTHROUGH_VERBS: &[&str] = &[
+pub(crate) const PASSTHROUGH_VERBS: &[&str] = &[
     "read",
     "item get",
     "item list",
@@ -133,7 +133,7 @@ fn plain(e: &ConnectError, secrets: &[&str]) -> ErrorBody {
 /// The client's error for a failed Connect request made under `lease`. A 401 ends the
 /// session at once (the token is no good; a person must supply one), like an auth error
 /// from `op` does in the other modes.
-pub fn api_error(daemon: &Arc<Daemon>, lease: &Lease, e: &ConnectError) -> ErrorBody {
+pub(crate) fn api_error(daemon: &Arc<Daemon>, lease: &Lease, e: &ConnectError) -> ErrorBody {
     let values = daemon.cache.values(&lease.name);
     let mut secrets: Vec<&str> = values.iter().map(|v| v.expose_secret()).collect();
     secrets.push(lease.secret_str());
@@ -156,7 +156,10 @@ pub fn api_error(daemon: &Arc<Daemon>, lease: &Lease, e: &ConnectError) -> Error
 }
 
 /// Handle `init --mode connect`: check the server, prove the token, hold both.
-pub async fn init(daemon: &Arc<Daemon>, req: InitRequest) -> Result<SessionStatus, ErrorBody> {
+pub(crate) async fn init(
+    daemon: &Arc<Daemon>,
+    req: InitRequest,
+) -> Result<SessionStatus, ErrorBody> {
     let Some(host) = req.host.as_deref().filter(|h| !h.trim().is_empty()) else {
         return Err(ErrorBody::new(
             ErrorCode::BadRequest,
@@ -273,7 +276,7 @@ impl client::Meter for Metered {
 /// Whether a passthrough may run against Connect: only the read-only commands `op` serves
 /// from Connect ([`PASSTHROUGH_VERBS`]), and never one that starts programs or prints a
 /// credential, whatever the list says.
-pub fn check_passthrough(cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub(crate) fn check_passthrough(cmd: &OpCommand) -> Result<(), ErrorBody> {
     let verb = cmd.verb();
     let allowed = matches!(cmd.effect(), Effect::Read) && PASSTHROUGH_VERBS.contains(&verb);
     if allowed {

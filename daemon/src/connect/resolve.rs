@@ -45,7 +45,7 @@ impl Clone for Miss {
 type Vault = (String, String);
 
 /// Resolve `refs` (each distinct) for a connect session; one result per reference, in order.
-pub async fn fetch(
+pub(crate) async fn fetch(
     daemon: &Arc<Daemon>,
     lease: &Lease,
     link: &Arc<Link>,

@@ -54,7 +54,7 @@ fn bind(path: &Path) -> Result<(UnixListener, (u64, u64)), Error> {
 }
 
 /// Open a grant: check the request, bind its socket, start serving it.
-pub async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, Error> {
+pub(crate) async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<GrantInfo, Error> {
     if !valid_name(&req.name) {
         return Err(bad(format!(
             "\"{}\" is not a grant name (letters, digits, '-', '_', '.'; at most 64)",

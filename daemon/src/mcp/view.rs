@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What replaces a concealed value in item JSON (the same words `op run` masks with).
-pub const CONCEALED_MARKER: &str = secret_ref::mask::CONCEALED;
+pub(crate) const CONCEALED_MARKER: &str = secret_ref::mask::CONCEALED;
 
 /// Field types whose values are shown; every other type's value is replaced by the marker.
 const SHOWN_TYPES: &[&str] = &[
@@ -27,7 +27,7 @@ const SHOWN_TYPES: &[&str] = &[
 
 /// One entry of `op vault list --format json`.
 #[derive(Debug, Deserialize)]
-pub struct OpVault {
+pub(super) struct OpVault {
     id: Option<String>,
     name: Option<String>,
     #[serde(rename = "type")]
@@ -36,7 +36,7 @@ pub struct OpVault {
 
 /// A vault as `list_vaults` shows it.
 #[derive(Debug, Serialize)]
-pub struct VaultView {
+pub(super) struct VaultView {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,7 +48,7 @@ pub struct VaultView {
 impl OpVault {
     /// Whether `allowed` (policy `vaults`, names or IDs, case-insensitive; empty: all) names
     /// this vault.
-    pub fn allowed(&self, allowed: &[String]) -> bool {
+    pub(super) fn allowed(&self, allowed: &[String]) -> bool {
         allowed.is_empty()
             || [&self.id, &self.name]
                 .into_iter()
@@ -57,7 +57,7 @@ impl OpVault {
     }
 
     /// What the model sees.
-    pub fn view(self) -> VaultView {
+    pub(super) fn view(self) -> VaultView {
         VaultView {
             id: self.id,
             name: self.name,
@@ -68,7 +68,7 @@ impl OpVault {
 
 /// `{id, name}` of the vault an item is in.
 #[derive(Debug, Deserialize, Serialize)]
-pub struct VaultRef {
+pub(super) struct VaultRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,7 +77,7 @@ pub struct VaultRef {
 
 /// `{id, label}` of a section.
 #[derive(Debug, Deserialize, Serialize)]
-pub struct SectionRef {
+pub(super) struct SectionRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -86,7 +86,7 @@ pub struct SectionRef {
 
 /// One of an item's `urls`.
 #[derive(Debug, Deserialize, Serialize)]
-pub struct ItemUrl {
+pub(super) struct ItemUrl {
     #[serde(skip_serializing_if = "Option::is_none")]
     label: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,7 +124,7 @@ struct ItemFile {
 /// An item as `op item get|create|edit --format json` prints it, or one entry of
 /// `op item list --format json` (which has no sections, fields or files).
 #[derive(Debug, Default, Deserialize)]
-pub struct OpItem {
+pub(super) struct OpItem {
     id: Option<String>,
     title: Option<String>,
     category: Option<String>,
@@ -143,7 +143,7 @@ pub struct OpItem {
 /// An item as `list_items` shows it. Not `additional_information`: for some categories it is
 /// part of a secret (a card number's last digits).
 #[derive(Debug, Serialize)]
-pub struct ItemSummary {
+pub(super) struct ItemSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,7 +163,7 @@ pub struct ItemSummary {
 /// A field as `get_item` shows it: label, type, section and `op://` reference, and a value
 /// only for plain types (else the marker).
 #[derive(Debug, Serialize)]
-pub struct FieldView {
+pub(super) struct FieldView {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -184,7 +184,7 @@ pub struct FieldView {
 /// its fields as [`FieldView`]s. Password history, TOTP codes and file contents are left out
 /// entirely.
 #[derive(Debug, Serialize)]
-pub struct ItemView {
+pub(super) struct ItemView {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -238,7 +238,7 @@ impl OpField {
 
 impl OpItem {
     /// What `get_item`, `create_item` and `edit_item` show.
-    pub fn view(self) -> ItemView {
+    pub(super) fn view(self) -> ItemView {
         ItemView {
             id: self.id,
             title: self.title,
@@ -255,7 +255,7 @@ impl OpItem {
     }
 
     /// What `list_items` shows.
-    pub fn summary(self) -> ItemSummary {
+    pub(super) fn summary(self) -> ItemSummary {
         ItemSummary {
             id: self.id,
             title: self.title,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Most `op` stdout the daemon keeps for one call.
-pub const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
+pub(crate) const MAX_OP_OUTPUT: usize = 16 * 1024 * 1024;
 
 /// Why `op` could not be run to completion.
 #[derive(Debug, thiserror::Error)]

@@ -8,11 +8,11 @@
 use std::time::Duration;
 
 /// The system bus's address when `DBUS_SYSTEM_BUS_ADDRESS` is unset (D-Bus specification).
-pub const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
+pub(crate) const DEFAULT_SYSTEM_BUS: &str = "unix:path=/var/run/dbus/system_bus_socket";
 
 /// The buses to watch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Addresses {
+pub(crate) struct Addresses {
     /// The system bus.
     pub system: String,
     /// The session bus, when there is one.
@@ -23,7 +23,7 @@ pub struct Addresses {
 
 impl Addresses {
     /// From this process's environment.
-    pub fn from_env() -> Addresses {
+    pub(crate) fn from_env() -> Addresses {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let session = var("DBUS_SESSION_BUS_ADDRESS").or_else(|| {
             let runtime = var("XDG_RUNTIME_DIR")?;
@@ -44,7 +44,7 @@ impl Addresses {
 /// The address without its `guid=` keys. A guid pins one run of the bus: after the bus
 /// restarts, a connection that insists on the old guid fails its handshake forever, and we
 /// want the restarted bus.
-pub fn without_guid(address: &str) -> String {
+pub(crate) fn without_guid(address: &str) -> String {
     address
         .split(';')
         .map(|one| match one.split_once(':') {
@@ -62,7 +62,7 @@ pub fn without_guid(address: &str) -> String {
 }
 
 /// A connection failure in a few words: the address is already in the sentence around it.
-pub fn reason(e: &zbus::Error) -> String {
+pub(crate) fn reason(e: &zbus::Error) -> String {
     match e {
         zbus::Error::Connection(io, _) => io.to_string(),
         other => other.to_string(),
@@ -73,10 +73,10 @@ pub fn reason(e: &zbus::Error) -> String {
 /// stream's queue is full, so a reply could otherwise wait forever behind a storm of signals
 /// that the watcher, busy awaiting that reply, is not draining. With a deadline the call
 /// fails, the watcher goes back to its streams, and the queue drains.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connect to the bus at `address` as an ordinary bus client.
-pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
+pub(crate) async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
     let build = zbus::connection::Builder::address(address)
         .method_timeout(CALL_TIMEOUT)
         .build();
@@ -95,7 +95,7 @@ pub async fn connect(address: &str) -> zbus::Result<zbus::Connection> {
 /// container, CI) is tried three times in the first seconds, then every ten minutes, so an
 /// idle daemon there does not keep waking for it.
 #[derive(Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     next: Duration,
     cap: Duration,
     /// Whether the bus has ever answered (survives [`Backoff::reset`]).
@@ -108,7 +108,7 @@ const CAP: Duration = Duration::from_secs(60);
 const PATIENT_CAP: Duration = Duration::from_secs(600);
 
 /// A connection that lasted this long resets the backoff.
-pub const STABLE: Duration = Duration::from_secs(10);
+pub(crate) const STABLE: Duration = Duration::from_secs(10);
 
 impl Default for Backoff {
     fn default() -> Self {
@@ -122,14 +122,14 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The wait before the next try; doubles the one after.
-    pub fn next(&mut self) -> Duration {
+    pub(crate) fn next(&mut self) -> Duration {
         let w = self.next;
         self.next = (self.next * 2).min(self.cap);
         w
     }
 
     /// The bus has never answered: after the first few quick tries, wait [`PATIENT_CAP`].
-    pub fn patient(&mut self) {
+    pub(crate) fn patient(&mut self) {
         self.cap = PATIENT_CAP;
         if self.next >= Duration::from_secs(8) {
             self.next = PATIENT_CAP;
@@ -139,7 +139,7 @@ impl Backoff {
     /// The wait before the next try, after a connection attempt that ran for `ran_for` and
     /// did (or never) get connected: a long enough run starts the backoff over, and a bus that
     /// has never answered in this watcher's life is tried patiently.
-    pub fn after(&mut self, ran_for: Duration, connected: bool) -> Duration {
+    pub(crate) fn after(&mut self, ran_for: Duration, connected: bool) -> Duration {
         if ran_for >= STABLE {
             self.reset();
         }
@@ -151,7 +151,7 @@ impl Backoff {
     }
 
     /// Start over from the shortest wait.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         *self = Backoff {
             ever_connected: self.ever_connected,
             ..Backoff::default()
@@ -162,7 +162,7 @@ impl Backoff {
 /// How a watcher reports that its bus is down: the note `status` shows, logged once at info
 /// (as a warning when a working bus was lost), then at debug while the bus stays away.
 #[derive(Debug)]
-pub struct Outage {
+pub(crate) struct Outage {
     /// `system` or `session`.
     bus: &'static str,
     /// What goes unwatched while it is down, for the log.
@@ -172,7 +172,7 @@ pub struct Outage {
 
 impl Outage {
     /// The reporter for one bus's watcher.
-    pub fn new(bus: &'static str, watched: &'static str) -> Outage {
+    pub(crate) fn new(bus: &'static str, watched: &'static str) -> Outage {
         Outage {
             bus,
             watched,
@@ -182,7 +182,7 @@ impl Outage {
 
     /// The note for this outage: `note` when the watcher has a more precise one, else "lost
     /// the {bus} bus …" after a working connection or "no {bus} bus …" before one.
-    pub fn report(
+    pub(crate) fn report(
         &mut self,
         address: &str,
         lost: &dyn std::fmt::Display,

@@ -60,7 +60,7 @@ enum Lost {
 }
 
 /// Watch the system bus until the daemon shuts down, reconnecting with backoff.
-pub async fn watch(daemon: Arc<Daemon>) {
+pub(super) async fn watch(daemon: Arc<Daemon>) {
     let address = daemon.presence.buses.system.clone();
     let mut backoff = Backoff::default();
     let mut outage = Outage::new("system", "sleep and session locks");

@@ -80,7 +80,7 @@ impl PresenceConfig {
 /// `[presence]` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPresence {
+pub(crate) struct RawPresence {
     on_sleep: Option<String>,
     on_screen_lock: Option<String>,
     token: Option<RawRule>,
@@ -98,7 +98,7 @@ struct RawRule {
 
 /// A bad value: the full key and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadValue {
+pub(crate) struct BadValue {
     /// The full dotted key, e.g. `presence.service_account.on_sleep`.
     pub key: &'static str,
     /// What is wrong.
@@ -119,7 +119,7 @@ fn action(key: &'static str, v: &Option<String>) -> Result<Option<Action>, BadVa
 
 impl RawPresence {
     /// Validate into rules.
-    pub fn validate(self) -> Result<PresenceConfig, BadValue> {
+    pub(crate) fn validate(self) -> Result<PresenceConfig, BadValue> {
         let mut c = PresenceConfig::default();
         if let Some(a) = action("presence.on_sleep", &self.on_sleep)? {
             c.on_sleep = [a; 3];

@@ -33,7 +33,7 @@ enum Lost {
 }
 
 /// Watch the session bus until the daemon shuts down, reconnecting with backoff.
-pub async fn watch(daemon: Arc<Daemon>) {
+pub(super) async fn watch(daemon: Arc<Daemon>) {
     let Some(address) = daemon.presence.buses.session.clone() else {
         info!("no session bus (DBUS_SESSION_BUS_ADDRESS is not set): screensavers are not watched");
         daemon.presence.set_session(Source::Down(

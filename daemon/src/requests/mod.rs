@@ -33,11 +33,9 @@ use crate::peer::Peer;
 use crate::session::Lease;
 use crate::state::Daemon;
 
-pub use status::status;
-
 /// Who sent a request, read once by the server from the peer's process chain.
 #[derive(Clone, Copy)]
-pub struct Callers<'a> {
+pub(crate) struct Callers<'a> {
     /// The peer as the per-caller brake counts it ([`crate::brake::caller_key`]); `None` when
     /// it could not be told (or the brake is off).
     pub brake: Option<&'a str>,
@@ -47,7 +45,7 @@ pub struct Callers<'a> {
 
 /// What a request runs with: the daemon, the grant it came through, who sent it, and its
 /// connection (for prompts that watch the caller, and a passthrough's descriptors).
-pub struct Ctx<'a> {
+pub(crate) struct Ctx<'a> {
     /// The daemon.
     pub daemon: &'a Arc<Daemon>,
     /// The grant the request came through; `None` on the main socket.
@@ -72,7 +70,7 @@ impl Ctx<'_> {
 
 /// What a request did, for its audit line. The decision and outcome come from the answer.
 #[derive(Debug, Default, Clone)]
-pub struct AuditFacts {
+pub(crate) struct AuditFacts {
     /// The account (as asked, then as resolved).
     pub account: Option<String>,
     /// What was done (`read`, `op item get`, `grant NAME`, …).
@@ -111,7 +109,7 @@ impl AuditFacts {
 
 /// A request that failed: why, and what its audit line says.
 #[derive(Debug)]
-pub struct Failed {
+pub(crate) struct Failed {
     /// Why.
     pub error: Error,
     /// What was known when it failed.
@@ -129,7 +127,7 @@ trait Handle {
 
 /// What the audit line needs beyond the facts: when it started, through which grant, and
 /// whether a rule or person refused it.
-pub struct Outcome {
+pub(crate) struct Outcome {
     facts: AuditFacts,
     started: Instant,
     grant: Option<String>,
@@ -139,7 +137,7 @@ pub struct Outcome {
 /// Handle one decoded request. Returns the response and what the audit line needs; the
 /// caller sends the response first and then calls [`audit`], so the audit's `/proc` walk and
 /// file write are off the caller's latency.
-pub async fn handle(
+pub(crate) async fn handle(
     daemon: &Arc<Daemon>,
     req: Request,
     fds: Vec<OwnedFd>,
@@ -271,7 +269,7 @@ async fn grant_lease(daemon: &Arc<Daemon>, g: &Grant) -> Result<Lease, Error> {
 ///
 /// `chain` is the peer's executable and ancestors, read at accept (see
 /// [`crate::peer::identify`]).
-pub fn audit(
+pub(crate) fn audit(
     daemon: &Daemon,
     peer: &Peer,
     chain: Vec<crate::peer::ProcessInfo>,

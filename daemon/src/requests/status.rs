@@ -55,7 +55,7 @@ impl Handle for OpPath {
 }
 
 /// The status report. Reads state only; never counts as use.
-pub fn status(daemon: &Daemon) -> StatusReport {
+pub(crate) fn status(daemon: &Daemon) -> StatusReport {
     let now = daemon.clock.now();
     let mut protections = daemon.info.protections.clone();
     protections.secret_memory_locked = crate::securemem::locking_works();

@@ -12,7 +12,7 @@ use super::identity::Identity;
 
 /// The account a sign-in is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Account {
+pub(crate) enum Account {
     /// The person named it (`--account`).
     Named(String),
     /// No `--account`: whichever account `op` picks.
@@ -21,7 +21,7 @@ pub enum Account {
 
 impl Account {
     /// From a request's optional `account` field.
-    pub fn from_request(account: Option<&str>) -> Self {
+    pub(crate) fn from_request(account: Option<&str>) -> Self {
         match account {
             Some(a) => Account::Named(a.to_string()),
             None => Account::OpDefault,
@@ -29,7 +29,7 @@ impl Account {
     }
 
     /// The `--account` value to hand `op`: `None` lets `op` pick.
-    pub fn arg(&self) -> Option<&str> {
+    pub(crate) fn arg(&self) -> Option<&str> {
         match self {
             Account::Named(a) => Some(a),
             Account::OpDefault => None,
@@ -39,7 +39,7 @@ impl Account {
     /// The name of the session signed in for this account in `mode`: the account's name, else
     /// (token and app modes) the short name `op whoami` reported, else the mode's unnamed
     /// session.
-    pub fn session_name(&self, mode: Mode, identity: &Identity) -> String {
+    pub(crate) fn session_name(&self, mode: Mode, identity: &Identity) -> String {
         match self {
             Account::Named(a) => a.clone(),
             Account::OpDefault => match mode {
@@ -63,7 +63,7 @@ impl std::fmt::Display for Account {
 
 /// The name a session of `mode` takes when nothing names its account. A service account has
 /// one account, so its unnamed session is also what `--account service-account` means.
-pub fn unnamed_session(mode: Mode) -> &'static str {
+pub(crate) fn unnamed_session(mode: Mode) -> &'static str {
     match mode {
         Mode::Token => "default",
         Mode::App => "app",

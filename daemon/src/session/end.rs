@@ -34,7 +34,7 @@ impl EndReason {
 }
 
 /// The error for a session that ran out.
-pub fn expired_error(name: &str, why: EndReason) -> Error {
+pub(crate) fn expired_error(name: &str, why: EndReason) -> Error {
     Error::Expired(Detail::new(format!(
         "the 1Password session for account {name} ended ({})",
         why.as_str()

@@ -42,7 +42,7 @@ impl Lease {
 }
 
 /// The error for "no session for this account".
-pub fn not_signed_in(account: Option<&str>, default: Option<&str>) -> Error {
+pub(crate) fn not_signed_in(account: Option<&str>, default: Option<&str>) -> Error {
     let which = account.or(default);
     let (msg, fix) = match which {
         Some(a) => (
