@@ -16,14 +16,15 @@ use std::sync::Arc;
 use secrecy::ExposeSecret;
 
 use op_session_protocol::{
-    CheckReport, CheckRequest, ErrorBody, ErrorCode, ItemOp, ItemRequest, McpInfo, ResolvePurpose,
-    ResolveRequest, Response, Values,
+    CheckReport, CheckRequest, ItemOp, ItemRequest, McpInfo, ResolvePurpose, ResolveRequest,
+    Response, Values,
 };
 use serde_json::{Value, json};
 
 use op_grammar::OpCall;
 
 use crate::config::run_rule_for;
+use crate::error::{Detail, Error};
 use crate::lifecycle;
 use crate::policy;
 use crate::resolve::resolve;
@@ -53,28 +54,28 @@ pub(crate) fn info(daemon: &Daemon) -> McpInfo {
     }
 }
 
-fn denied(message: String, fix: &str) -> ErrorBody {
-    ErrorBody::new(ErrorCode::PolicyDenied, message).with_fix(fix)
+fn denied(message: String, fix: &str) -> Error {
+    Error::denied(message).with_fix(fix)
 }
 
 /// The `[mcp]` gate on a resolution relayed by `op-session mcp`. `Some` is the answer to
-/// send instead of resolving (a refusal, or the empty answer that lets a `run` with no
-/// references start).
-pub(crate) fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Response> {
+/// send instead of resolving: a refusal, or the empty answer that lets a `run` with no
+/// references start.
+pub(crate) fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Result<Response, Error>> {
     // Only `op-session mcp` relays (the one `Via`).
     let relayed = r.relayed.as_ref()?;
     let cfg = &daemon.config.mcp;
     match r.purpose {
         ResolvePurpose::Read => {
             if !cfg.reveal {
-                return Some(Response::Error(denied(
+                return Some(Err(denied(
                     "op-session mcp may not return secret values (rule: [mcp] reveal = false)"
                         .into(),
                     "use `run` or `inject` so values go only to a process or file; a person may set reveal = true under [mcp] in the op-session config",
                 )));
             }
             if !relayed.reveal {
-                return Some(Response::Error(denied(
+                return Some(Err(denied(
                     "read_secret needs the acknowledgement that it returns plaintext".into(),
                     "pass acknowledge: \"I_UNDERSTAND_THIS_RETURNS_SECRET_PLAINTEXT\"",
                 )));
@@ -82,8 +83,7 @@ pub(crate) fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Respon
         }
         ResolvePurpose::Run => {
             let Some(program) = relayed.program.as_deref().filter(|p| p.starts_with('/')) else {
-                return Some(Response::Error(ErrorBody::new(
-                    ErrorCode::BadRequest,
+                return Some(Err(Error::bad_request(
                     "a run via op-session mcp must name the absolute program path",
                 )));
             };
@@ -94,7 +94,7 @@ pub(crate) fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Respon
                 } else {
                     format!("{program} (resolved: {resolved})")
                 };
-                return Some(Response::Error(denied(
+                return Some(Err(denied(
                     format!(
                         "op-session mcp may not run {shown} (rule: [mcp] run_allow = {:?})",
                         cfg.run_allow.written()
@@ -103,10 +103,10 @@ pub(crate) fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Respon
                 )));
             }
             if r.refs.is_empty() {
-                return Some(Response::Values(Values {
+                return Some(Ok(Response::Values(Values {
                     account: r.account.clone().unwrap_or_default(),
                     values: Vec::new(),
-                }));
+                })));
             }
         }
         ResolvePurpose::Inject => {}
@@ -115,16 +115,10 @@ pub(crate) fn gate_resolve(daemon: &Daemon, r: &ResolveRequest) -> Option<Respon
 }
 
 /// `check_reference`: resolve (through the cache, single-flight) and say where it points.
-pub(crate) async fn check(
-    daemon: &Arc<Daemon>,
-    c: &CheckRequest,
-) -> Result<CheckReport, ErrorBody> {
+pub(crate) async fn check(daemon: &Arc<Daemon>, c: &CheckRequest) -> Result<CheckReport, Error> {
     let parsed = secret_ref::reference::parse(&c.reference).map_err(|e| {
-        ErrorBody::new(
-            ErrorCode::BadRequest,
-            format!("{} is not a secret reference: {e}", c.reference),
-        )
-        .with_fix("use op://vault/item[/section]/field")
+        Error::bad_request(format!("{} is not a secret reference: {e}", c.reference))
+            .with_fix("use op://vault/item[/section]/field")
     })?;
     policy::check_verb(&daemon.config.policy, "read", false)?;
     policy::check_vaults(&daemon.config.policy, [parsed.vault.as_str()])?;
@@ -162,13 +156,12 @@ pub(crate) async fn check(
 
 /// An argument that names an item, vault, tag or field: never something `op` would read as
 /// a flag.
-fn operand(what: &str, v: &str) -> Result<String, ErrorBody> {
+fn operand(what: &str, v: &str) -> Result<String, Error> {
     if v.is_empty() || v.starts_with('-') || v.contains('\0') {
-        return Err(ErrorBody::new(
-            ErrorCode::BadRequest,
-            format!("{what} {v:?} is empty or starts with '-'"),
-        )
-        .with_fix(format!("name the {what} by its title or ID")));
+        return Err(
+            Error::bad_request(format!("{what} {v:?} is empty or starts with '-'"))
+                .with_fix(format!("name the {what} by its title or ID")),
+        );
     }
     Ok(v.to_string())
 }
@@ -191,31 +184,28 @@ enum Plan {
     },
 }
 
-fn assignments(fields: &[String]) -> Result<Vec<op_grammar::template::Assignment>, ErrorBody> {
+fn assignments(fields: &[String]) -> Result<Vec<op_grammar::template::Assignment>, Error> {
     fields
         .iter()
         .map(|f| {
             op_grammar::template::parse_assignment(f).map_err(|e| {
                 // The error names the statement, which holds the value: name the label only.
                 let label = f.split('=').next().unwrap_or_default();
-                ErrorBody::new(
-                    ErrorCode::BadRequest,
-                    format!(
-                        "field {label:?}: {}",
-                        match e {
-                            op_grammar::template::TemplateError::Syntax(_) =>
-                                "expected [<section>.]<field>[[<fieldType>]]=<value>".to_string(),
-                            other => other.to_string(),
-                        }
-                    ),
-                )
+                Error::bad_request(format!(
+                    "field {label:?}: {}",
+                    match e {
+                        op_grammar::template::TemplateError::Syntax(_) =>
+                            "expected [<section>.]<field>[[<fieldType>]]=<value>".to_string(),
+                        other => other.to_string(),
+                    }
+                ))
             })
         })
         .collect()
 }
 
-fn plan(op: &ItemOp) -> Result<Plan, ErrorBody> {
-    let vault_of = |v: &Option<String>| -> Result<Option<String>, ErrorBody> {
+fn plan(op: &ItemOp) -> Result<Plan, Error> {
+    let vault_of = |v: &Option<String>| -> Result<Option<String>, Error> {
         v.as_deref().map(|v| operand("vault", v)).transpose()
     };
     match op {
@@ -287,7 +277,7 @@ fn plan(op: &ItemOp) -> Result<Plan, ErrorBody> {
 }
 
 /// Policy for one call of a plan: the same checks a passthrough of it gets.
-fn check_call(daemon: &Daemon, call: &OpCall) -> Result<(), ErrorBody> {
+fn check_call(daemon: &Daemon, call: &OpCall) -> Result<(), Error> {
     policy::check_command(&daemon.config.policy, call.command())?;
     policy::check_passthrough_vaults(&daemon.config.policy, call.command())
 }
@@ -297,7 +287,7 @@ pub(crate) async fn item(
     daemon: &Arc<Daemon>,
     r: &ItemRequest,
     ask: &mut crate::confirm::Ask<'_>,
-) -> Result<(String, Value), ErrorBody> {
+) -> Result<(String, Value), Error> {
     let plan = plan(&r.op)?;
     match &plan {
         Plan::Call(c) | Plan::Create(c, _) => check_call(daemon, c)?,
@@ -327,13 +317,12 @@ pub(crate) async fn item(
         } => {
             let current = lifecycle::call_op(daemon, &lease, get, None).await?;
             let mut item: Value = serde_json::from_slice(&current.stdout).map_err(|e| {
-                ErrorBody::new(
-                    ErrorCode::OpFailed,
-                    format!("op printed an item that is not JSON ({e})"),
-                )
+                Error::OpFailed(Detail::new(format!(
+                    "op printed an item that is not JSON ({e})"
+                )))
             })?;
             op_grammar::template::apply(&mut item, title.as_deref(), &assignments)
-                .map_err(|e| ErrorBody::new(ErrorCode::OpFailed, e.to_string()))?;
+                .map_err(|e| Error::OpFailed(Detail::new(e.to_string())))?;
             let stdin = zeroize::Zeroizing::new(item.to_string().into_bytes());
             lifecycle::call_op(daemon, &lease, edit, Some(&stdin)).await
         }
@@ -375,26 +364,21 @@ pub(crate) async fn item(
 }
 
 /// `op`'s JSON output read into `T`; `None` when it printed nothing.
-fn op_json<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> Result<Option<T>, ErrorBody> {
+fn op_json<T: serde::de::DeserializeOwned>(stdout: &[u8]) -> Result<Option<T>, Error> {
     if stdout.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     serde_json::from_slice(stdout).map(Some).map_err(|e| {
-        ErrorBody::new(
-            ErrorCode::OpFailed,
-            format!("op printed output that is not the JSON expected ({e})"),
-        )
+        Error::OpFailed(Detail::new(format!(
+            "op printed output that is not the JSON expected ({e})"
+        )))
     })
 }
 
 /// A view as the JSON the MCP tool returns.
-fn to_json<T: serde::Serialize>(view: &T) -> Result<Value, ErrorBody> {
-    serde_json::to_value(view).map_err(|e| {
-        ErrorBody::new(
-            ErrorCode::Internal,
-            format!("cannot render the item view ({e})"),
-        )
-    })
+fn to_json<T: serde::Serialize>(view: &T) -> Result<Value, Error> {
+    serde_json::to_value(view)
+        .map_err(|e| Error::internal(format!("cannot render the item view ({e})")))
 }
 
 /// The audit verb of an item operation (never its assignments).

@@ -11,8 +11,8 @@
 //! `item remove` and `item delete` are one verb. Rules are read by the same grammar once, when
 //! the config is loaded ([`Policy::compile`]); a rule it cannot read stops the daemon.
 
+use crate::error::{Detail, Error};
 use op_grammar::{Effect, OpCommand, Vaults};
-use op_session_protocol::{ErrorBody, ErrorCode};
 use secret_ref::Requested;
 
 use crate::config::PolicyConfig;
@@ -107,12 +107,12 @@ impl Policy {
     }
 }
 
-fn denied(msg: String) -> ErrorBody {
-    ErrorBody::new(ErrorCode::PolicyDenied, msg)
+fn denied(msg: String) -> Error {
+    Error::denied(msg)
 }
 
 /// Check a verb (a canonical command path) against the policy.
-pub(crate) fn check_verb(policy: &Policy, verb: &str, destructive: bool) -> Result<(), ErrorBody> {
+pub(crate) fn check_verb(policy: &Policy, verb: &str, destructive: bool) -> Result<(), Error> {
     if verb.is_empty() {
         return Ok(()); // `op --version`, `op --help`
     }
@@ -141,7 +141,7 @@ pub(crate) fn check_verb(policy: &Policy, verb: &str, destructive: bool) -> Resu
 }
 
 /// Check a parsed command's verb against the policy.
-pub(crate) fn check_command(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub(crate) fn check_command(policy: &Policy, cmd: &OpCommand) -> Result<(), Error> {
     check_verb(policy, cmd.verb(), cmd.effect() == Effect::Destructive)
 }
 
@@ -154,7 +154,7 @@ fn always_allowed(verb: &str) -> bool {
 pub(crate) fn check_vaults<'a>(
     policy: &Policy,
     vaults: impl IntoIterator<Item = &'a str>,
-) -> Result<(), ErrorBody> {
+) -> Result<(), Error> {
     if policy.vaults.is_empty() {
         return Ok(());
     }
@@ -172,16 +172,13 @@ pub(crate) fn check_vaults<'a>(
 /// Parse every reference of a request and check its vault. A reference the parser cannot read
 /// is refused, never left to `op`: with a vault rule that is a policy refusal (exit 78), else
 /// the parser's own (op-worded) error.
-pub(crate) fn check_references(policy: &Policy, refs: &[String]) -> Result<(), ErrorBody> {
+pub(crate) fn check_references(policy: &Policy, refs: &[String]) -> Result<(), Error> {
     parse_references(policy, refs).map(drop)
 }
 
 /// [`check_references`], keeping the parses: the resolve path parses a request's references
 /// here, once, and hands them on to the grant's scope and the resolver.
-pub(crate) fn parse_references(
-    policy: &Policy,
-    refs: &[String],
-) -> Result<Vec<Requested>, ErrorBody> {
+pub(crate) fn parse_references(policy: &Policy, refs: &[String]) -> Result<Vec<Requested>, Error> {
     let mut parsed = Vec::with_capacity(refs.len());
     for r in refs {
         match Requested::parse(r) {
@@ -194,10 +191,9 @@ pub(crate) fn parse_references(
                 .with_fix("write the reference as op://vault/item[/section]/field[?attribute=…]"));
             }
             Err(e) => {
-                return Err(ErrorBody::new(
-                    ErrorCode::OpFailed,
-                    format!("invalid secret reference '{r}': {e}"),
-                )
+                return Err(Error::OpFailed(Detail::new(format!(
+                    "invalid secret reference '{r}': {e}"
+                )))
                 .with_fix("write the reference as op://vault/item[/section]/field[?attribute=…]"));
             }
         }
@@ -209,7 +205,7 @@ pub(crate) fn parse_references(
 /// Check the vaults a passthrough names. When vaults are restricted and the command works inside a
 /// vault it does not name (or names one the daemon cannot read), it is refused, since the
 /// daemon cannot tell which vault `op` would pick.
-pub(crate) fn check_passthrough_vaults(policy: &Policy, cmd: &OpCommand) -> Result<(), ErrorBody> {
+pub(crate) fn check_passthrough_vaults(policy: &Policy, cmd: &OpCommand) -> Result<(), Error> {
     if policy.vaults.is_empty() {
         return Ok(());
     }
@@ -226,7 +222,7 @@ pub(crate) fn check_passthrough_vaults(policy: &Policy, cmd: &OpCommand) -> Resu
     }
 }
 
-fn unknown_vault(policy: &Policy, cmd: &OpCommand, why: &str) -> ErrorBody {
+fn unknown_vault(policy: &Policy, cmd: &OpCommand, why: &str) -> Error {
     denied(format!(
         "policy limits vaults to {:?} and `op {}` cannot be checked: {why} (rule: vaults)",
         policy.vaults,
@@ -238,6 +234,7 @@ fn unknown_vault(policy: &Policy, cmd: &OpCommand, why: &str) -> ErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use op_session_protocol::ErrorCode;
 
     fn compiled(c: PolicyConfig) -> Policy {
         Policy::compile(&c).expect("compiles")
@@ -251,8 +248,12 @@ mod tests {
     fn destructive_verbs_are_denied_by_default_and_named() {
         let p = Policy::default();
         let e = check_command(&p, &cmd("item delete foo")).expect_err("denied");
-        assert_eq!(e.code, ErrorCode::PolicyDenied);
-        assert!(e.message.contains("allow_destructive"), "{}", e.message);
+        assert_eq!(e.code(), ErrorCode::PolicyDenied);
+        assert!(
+            e.detail().message.contains("allow_destructive"),
+            "{}",
+            e.detail().message
+        );
         assert!(check_command(&p, &cmd("item rm foo")).is_err());
         assert!(check_command(&p, &cmd("item delete foo --archive")).is_err());
         assert!(check_command(&p, &cmd("vault user grant --vault x")).is_err());
@@ -288,11 +289,15 @@ mod tests {
             "vault delete Dev",
         ] {
             let e = check_command(&p, &cmd(line)).expect_err(line);
-            assert!(e.message.contains("deny"), "{line}: {}", e.message);
+            assert!(
+                e.detail().message.contains("deny"),
+                "{line}: {}",
+                e.detail().message
+            );
         }
         assert!(check_vaults(&p, ["dev"]).is_ok());
         let e = check_vaults(&p, ["Prod"]).expect_err("vault");
-        assert!(e.message.contains("Prod"));
+        assert!(e.detail().message.contains("Prod"));
         let vp = compiled(PolicyConfig {
             vaults: vec!["Dev".into()],
             ..PolicyConfig::default()
@@ -321,11 +326,11 @@ mod tests {
         });
         let refs = vec!["op://Prod/Deploy/credential?x=1".to_string()];
         assert_eq!(
-            check_references(&vp, &refs).expect_err("refused").code,
+            check_references(&vp, &refs).expect_err("refused").code(),
             ErrorCode::PolicyDenied
         );
         let e = check_references(&Policy::default(), &refs).expect_err("refused");
-        assert_eq!(e.code, ErrorCode::OpFailed);
+        assert_eq!(e.code(), ErrorCode::OpFailed);
     }
 
     #[test]
@@ -337,9 +342,9 @@ mod tests {
         assert!(check_verb(&p, "item delete", false).is_err());
         let e = check_verb(&p, "item edit", false).expect_err("denied");
         assert!(
-            e.message.contains("ITEM   edit"),
+            e.detail().message.contains("ITEM   edit"),
             "the rule as written: {}",
-            e.message
+            e.detail().message
         );
         assert!(
             check_verb(&p, "item editor", false).is_ok(),

@@ -1,7 +1,8 @@
 //! The op-session wire protocol, shared by `op-sessiond` and `op-session`.
 //!
-//! This crate owns everything both ends must agree on, and nothing else: no tokio, no I/O
-//! policy, so the synchronous client stays small and fast.
+//! This crate owns everything both ends must agree on, and nothing else: no I/O policy, and
+//! tokio only behind the `tokio` feature (the async frame reader the daemon and the MCP server
+//! use), so the synchronous client, which leaves it off, stays small and fast.
 //!
 //! # A connection, byte by byte
 //!

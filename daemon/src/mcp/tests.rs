@@ -198,5 +198,9 @@ fn item_create_and_edit_carry_no_value_on_the_argv() {
     }) else {
         panic!("refused");
     };
-    assert!(!e.message.contains("hunter2"), "{}", e.message);
+    assert!(
+        !e.detail().message.contains("hunter2"),
+        "{}",
+        e.detail().message
+    );
 }

@@ -27,8 +27,8 @@ impl Handle for ResolveRequest {
             .map_err(|e| facts.fail(e))?;
         // `[mcp] reveal` and `[mcp] run_allow`, for requests relayed by `op-session mcp`.
         match crate::mcp::gate_resolve(daemon, &r) {
-            Some(Response::Error(e)) => return Err(facts.fail(e)),
-            Some(resp) => return Ok((resp, facts)),
+            Some(Err(e)) => return Err(facts.fail(e)),
+            Some(Ok(resp)) => return Ok((resp, facts)),
             None => {}
         }
         facts.reveal = r.relayed.as_ref().is_some_and(|m| m.reveal);
