@@ -1,4 +1,4 @@
-//! Unit tests of the gate: a prompt names cannot forge its lines, and which passthrough commands ask.
+//! Unit tests of the gate: names cannot forge a prompt's lines; which passthrough commands ask.
 
 use super::*;
 use crate::peer::ProcessInfo;
