@@ -71,28 +71,9 @@ impl ErrorCode {
         }
     }
 
-    /// The snake_case name, as on the wire.
+    /// The snake_case name, as on the wire (read from the serde derive: it cannot drift).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::VersionMismatch => "version_mismatch",
-            ErrorCode::NotSignedIn => "not_signed_in",
-            ErrorCode::SessionExpired => "session_expired",
-            ErrorCode::Locked => "locked",
-            ErrorCode::AuthDenied => "auth_denied",
-            ErrorCode::AuthTimeout => "auth_timeout",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::PolicyDenied => "policy_denied",
-            ErrorCode::OpFailed => "op_failed",
-            ErrorCode::OpNotFound => "op_not_found",
-            ErrorCode::OpTimeout => "op_timeout",
-            ErrorCode::PermissionDenied => "permission_denied",
-            ErrorCode::Busy => "busy",
-            ErrorCode::Internal => "internal",
-            ErrorCode::Unreachable => "unreachable",
-            ErrorCode::ConfirmDenied => "confirm_denied",
-            ErrorCode::NotConfirmed => "not_confirmed",
-        }
+        crate::wire_name::wire_name(&self)
     }
 
     /// The one-line fix a person can act on, used when the daemon has nothing more specific.

@@ -217,6 +217,8 @@ fn every_error_code_has_a_fix_and_an_exit_code() {
         Busy,
         Internal,
         Unreachable,
+        ConfirmDenied,
+        NotConfirmed,
     ] {
         assert!(!code.default_fix().is_empty());
         assert!(code.exit_code() != 0);
@@ -228,4 +230,33 @@ fn every_error_code_has_a_fix_and_an_exit_code() {
     assert_eq!(PolicyDenied.exit_code(), 78);
     assert_eq!(VersionMismatch.exit_code(), 76);
     assert_eq!(Unreachable.exit_code(), 69);
+}
+
+#[test]
+fn each_request_name_is_its_wire_tag() {
+    use crate::grant::{GrantRequest, RevokeRequest};
+    let every = [
+        Request::Status,
+        Request::Stop,
+        Request::OpPath,
+        Request::Init(InitRequest::default()),
+        Request::Lock(LockRequest::default()),
+        Request::Resolve(ResolveRequest::default()),
+        Request::Passthrough(PassthroughRequest::default()),
+        Request::Grant(GrantRequest::default()),
+        Request::Grants,
+        Request::Revoke(RevokeRequest::default()),
+        Request::Check(crate::mcp::CheckRequest::default()),
+        Request::Item(crate::mcp::ItemRequest {
+            account: None,
+            op: crate::mcp::ItemOp::ListVaults,
+            via: None,
+        }),
+        Request::McpInfo,
+        Request::Approvals(crate::confirm::ApprovalsRequest::default()),
+    ];
+    for r in &every {
+        let v = serde_json::to_value(r).expect("serializes");
+        assert_eq!(v["type"], r.name(), "{v}");
+    }
 }
