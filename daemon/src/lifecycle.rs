@@ -85,7 +85,7 @@ pub(crate) fn charge(
         .charge(&lease.name, lease.mode(), crate::quota::Kind::of(effect))
         .map_err(|r| {
             info!(account = %lease.name, retry_after_s = r.retry_after.as_secs(), "request refused: {}", r.message);
-            Error::from(r.to_error())
+            r.to_error()
         })
 }
 

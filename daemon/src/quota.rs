@@ -32,9 +32,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use op_session_protocol::{ErrorBody, ErrorCode, Mode, QuotaStatus, QuotaWindow};
+use op_session_protocol::{Mode, QuotaStatus, QuotaWindow};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
+
+use crate::error::{Detail, Error};
 
 use crate::clock::{Clock, unix_now};
 
@@ -138,15 +140,15 @@ pub struct Refusal {
 
 impl Refusal {
     /// The client's error: `rate_limited` (exit 75) with the time to retry.
-    pub fn to_error(&self) -> ErrorBody {
-        let secs = self.retry_after.as_secs().max(1);
-        let mut b = ErrorBody::new(ErrorCode::RateLimited, self.message.clone());
-        b.retry_after_s = Some(secs);
-        b.fix = format!(
-            "retry in {}; nothing was sent to 1Password",
-            wait_text(self.retry_after)
-        );
-        b
+    pub fn to_error(&self) -> Error {
+        Error::RateLimited(Detail {
+            retry_after_s: Some(self.retry_after.as_secs().max(1)),
+            fix: Some(format!(
+                "retry in {}; nothing was sent to 1Password",
+                wait_text(self.retry_after)
+            )),
+            ..Detail::new(self.message.clone())
+        })
     }
 }
 
@@ -626,8 +628,8 @@ mod tests {
         assert!((39 * 60..=41 * 60).contains(&s), "{s}");
         assert!(r.message.contains("3 reads per hour"), "{}", r.message);
         assert!(r.message.contains("frees up in 40m"), "{}", r.message);
-        assert_eq!(r.to_error().code.exit_code(), 75);
-        assert_eq!(r.to_error().retry_after_s, Some(s));
+        assert_eq!(r.to_error().code().exit_code(), 75);
+        assert_eq!(r.to_error().detail().retry_after_s, Some(s));
         // Writes are counted apart.
         q.charge("ci", Mode::ServiceAccount, Kind::Write)
             .expect("a write");
