@@ -109,6 +109,34 @@ pub enum Error {
     Refused(Box<Error>),
 }
 
+/// The `Detail` every variant carries (a refusal's, from the error inside it), by `&` or
+/// `&mut`: one list of variants for both accessors.
+macro_rules! detail_of {
+    ($e:expr, $accessor:ident) => {
+        match $e {
+            Error::BadRequest(d)
+            | Error::NotSignedIn(d)
+            | Error::Expired(d)
+            | Error::Locked(d)
+            | Error::AuthDenied(d)
+            | Error::AuthTimeout(d)
+            | Error::RateLimited(d)
+            | Error::Denied(d)
+            | Error::ConfirmDenied(d)
+            | Error::NotConfirmed(d)
+            | Error::OpFailed(d)
+            | Error::OpNotFound(d)
+            | Error::OpTimeout(d)
+            | Error::Unreachable(d)
+            | Error::Busy(d)
+            | Error::Internal(d)
+            | Error::PermissionDenied(d)
+            | Error::VersionMismatch(d) => d,
+            Error::Refused(e) => e.$accessor(),
+        }
+    };
+}
+
 impl Error {
     /// A malformed or unsupported request.
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -141,52 +169,12 @@ impl Error {
 
     /// The words and extras.
     pub fn detail(&self) -> &Detail {
-        match self {
-            Error::BadRequest(d)
-            | Error::NotSignedIn(d)
-            | Error::Expired(d)
-            | Error::Locked(d)
-            | Error::AuthDenied(d)
-            | Error::AuthTimeout(d)
-            | Error::RateLimited(d)
-            | Error::Denied(d)
-            | Error::ConfirmDenied(d)
-            | Error::NotConfirmed(d)
-            | Error::OpFailed(d)
-            | Error::OpNotFound(d)
-            | Error::OpTimeout(d)
-            | Error::Unreachable(d)
-            | Error::Busy(d)
-            | Error::Internal(d)
-            | Error::PermissionDenied(d)
-            | Error::VersionMismatch(d) => d,
-            Error::Refused(e) => e.detail(),
-        }
+        detail_of!(self, detail)
     }
 
     /// The words and extras, to change.
     pub fn detail_mut(&mut self) -> &mut Detail {
-        match self {
-            Error::BadRequest(d)
-            | Error::NotSignedIn(d)
-            | Error::Expired(d)
-            | Error::Locked(d)
-            | Error::AuthDenied(d)
-            | Error::AuthTimeout(d)
-            | Error::RateLimited(d)
-            | Error::Denied(d)
-            | Error::ConfirmDenied(d)
-            | Error::NotConfirmed(d)
-            | Error::OpFailed(d)
-            | Error::OpNotFound(d)
-            | Error::OpTimeout(d)
-            | Error::Unreachable(d)
-            | Error::Busy(d)
-            | Error::Internal(d)
-            | Error::PermissionDenied(d)
-            | Error::VersionMismatch(d) => d,
-            Error::Refused(e) => e.detail_mut(),
-        }
+        detail_of!(self, detail_mut)
     }
 
     /// The wire code.
