@@ -275,6 +275,37 @@ fn an_ended_grant_elsewhere_gets_no_daemon_auto_started_on_its_path() {
     w.run(&["stop"]);
 }
 
+#[test]
+fn a_grant_elsewhere_never_replaces_a_file_that_carries_its_marker_name() {
+    let w = world("");
+    let dir = w.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let sock = dir.join("g.sock");
+    let theirs = dir.join("g.sock.grant");
+    std::fs::write(&theirs, b"a person's file").unwrap();
+    let out = w.run(&["grant", "away", "--grant-socket", sock.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("not a grant's marker"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read(&theirs).unwrap(), b"a person's file");
+    assert!(!sock.exists(), "the refused grant's socket is gone");
+    // A link by that name is not followed or replaced either.
+    std::fs::remove_file(&theirs).unwrap();
+    let target = w.home.join("target");
+    std::fs::write(&target, b"kept").unwrap();
+    std::os::unix::fs::symlink(&target, &theirs).unwrap();
+    let out = w.run(&["grant", "away", "--grant-socket", sock.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(theirs.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(std::fs::read(&target).unwrap(), b"kept");
+    w.run(&["stop"]);
+}
+
 fn which(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])

@@ -113,7 +113,18 @@ pub(crate) async fn open(daemon: &Arc<Daemon>, req: GrantRequest) -> Result<Gran
     if own_dir.is_none() {
         // Outside the layout, a marker tells clients this path is a grant's, now and after it
         // ends, so none auto-starts a daemon on it (crates/paths, `is_grant_socket`).
+        // The path is the caller's choice: only an earlier grant's empty marker may be
+        // replaced, never a file (or link) that happens to carry the name.
         let marker = op_session_paths::grant_marker(&socket);
+        if let Ok(m) = marker.symlink_metadata()
+            && !(m.is_file() && m.len() == 0)
+        {
+            crate::socket::remove_if_ours(&socket, Some(inode));
+            return Err(bad(format!(
+                "{} exists and is not a grant's marker; choose another --grant-socket path",
+                marker.display()
+            )));
+        }
         if let Err(e) = op_session_paths::write_atomic(&marker, b"", Some(0o600)) {
             crate::socket::remove_if_ours(&socket, Some(inode));
             return Err(bad(format!("cannot write {}: {e}", marker.display())));
