@@ -8,7 +8,7 @@
 //! daemon takes a lock beside the socket; the losers' clients simply connect to the winner.
 //! Also owns restarting a daemon of another protocol version that a client started.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -26,8 +26,9 @@ use crate::error::{Failure, Result};
 pub struct Target {
     /// The socket.
     pub socket: PathBuf,
-    /// Start the daemon if it is not running.
-    pub autostart: bool,
+    /// Start the daemon if it is not running (flags and environment allow it; see
+    /// [`Target::autostart`] for the rest).
+    pub autostart_allowed: bool,
 }
 
 impl Target {
@@ -36,15 +37,19 @@ impl Target {
         let env_off = std::env::var("OPSESSION_NO_AUTOSTART")
             .map(|v| !v.is_empty() && v != "0")
             .unwrap_or(false);
-        let socket = op_session_paths::socket_path(socket);
-        // A grant's socket, in the daemon's layout or at a path of the person's choosing, is
-        // never served by a daemon of its own: once the grant ends, its callers get
-        // "unavailable", not a fresh, empty daemon (crates/paths owns how to tell).
-        let is_grant = op_session_paths::is_grant_socket(&socket);
         Target {
-            socket,
-            autostart: !no_autostart && !env_off && !is_grant,
+            socket: op_session_paths::socket_path(socket),
+            autostart_allowed: !no_autostart && !env_off,
         }
+    }
+
+    /// Whether a daemon may be started for this socket. A grant's socket, in the daemon's
+    /// layout or at a path of the person's choosing, is never served by a daemon of its own:
+    /// once the grant ends, its callers get "unavailable", not a fresh, empty daemon
+    /// (crates/paths owns how to tell). Asked only when no daemon answered, so a connection
+    /// that works costs no look at the grant marker (docs/BENCHMARKS.md, issue 23).
+    pub fn autostart(&self) -> bool {
+        self.autostart_allowed && !op_session_paths::is_grant_socket(&self.socket)
     }
 }
 
@@ -55,14 +60,19 @@ fn unavailable(msg: String, fix: &str) -> Failure {
 /// Connect once, verifying that the socket's directory is ours and private first (a token
 /// must never be handed to a socket another user planted).
 fn try_connect(socket: &Path) -> std::io::Result<UnixStream> {
-    if let Some(dir) = socket.parent()
-        && dir.exists()
-        && let Err(e) = op_session_paths::verify_private_dir(dir)
-    {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            e.to_string(),
-        ));
+    // One `lstat` of the directory: a missing directory is left to `connect` to report.
+    if let Some(dir) = socket.parent() {
+        match op_session_paths::verify_private_dir(dir) {
+            Ok(()) => {}
+            Err(op_session_paths::PathError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    e.to_string(),
+                ));
+            }
+        }
     }
     UnixStream::connect(socket)
 }
@@ -212,7 +222,7 @@ pub fn connect(t: &Target) -> Result<UnixStream> {
             "fix the directory as the message says",
         )),
         Err(e) => {
-            if !t.autostart {
+            if !t.autostart() {
                 return Err(unavailable(
                     format!("op-sessiond is not running at {} ({e})", t.socket.display()),
                     "start it with `op-sessiond`, or allow auto-start (drop --no-autostart / OPSESSION_NO_AUTOSTART)",
@@ -235,7 +245,6 @@ fn io_fail(e: impl std::fmt::Display) -> Failure {
 /// Send the preamble (with fds for a passthrough) and the request.
 pub fn send(stream: &mut UnixStream, req: &Request, fds: Option<[i32; 3]>) -> Result<()> {
     use std::os::fd::AsFd;
-    fdpass::send_preamble(stream.as_fd(), fds).map_err(io_fail)?;
     let payload = encode_request(req).map_err(io_fail)?;
     let framed = frame::encode(&payload, MAX_REQUEST_FRAME).map_err(|e| {
         Failure::usage(
@@ -243,13 +252,19 @@ pub fn send(stream: &mut UnixStream, req: &Request, fds: Option<[i32; 3]>) -> Re
             "send fewer or shorter references",
         )
     })?;
-    stream.write_all(&framed).map_err(io_fail)?;
+    fdpass::send_request(stream.as_fd(), fds, &framed).map_err(io_fail)?;
     Ok(())
 }
 
-/// Read the one response.
+/// Read the first response of a stream of them (a passthrough's events follow it).
 pub fn receive(stream: &mut UnixStream) -> Result<Response> {
     let payload = frame::read_frame(stream, MAX_RESPONSE_FRAME).map_err(io_fail)?;
+    decode_response(&payload).map_err(io_fail)
+}
+
+/// Read the one response a request gets, header and a small answer in one `read`.
+fn receive_only(stream: &mut UnixStream) -> Result<Response> {
+    let payload = frame::read_only_frame(stream, MAX_RESPONSE_FRAME).map_err(io_fail)?;
     decode_response(&payload).map_err(io_fail)
 }
 
@@ -259,14 +274,14 @@ pub fn receive(stream: &mut UnixStream) -> Result<Response> {
 pub fn request(t: &Target, req: &Request) -> Result<Response> {
     let mut stream = connect(t)?;
     send(&mut stream, req, None)?;
-    let resp = receive(&mut stream)?;
+    let resp = receive_only(&mut stream)?;
     if let Response::Error(e) = &resp
         && e.code == ErrorCode::VersionMismatch
     {
         let restartable = e
             .daemon
             .as_ref()
-            .filter(|d| d.started_by == StartedBy::Autostart && t.autostart)
+            .filter(|d| d.started_by == StartedBy::Autostart && t.autostart())
             .map(|d| d.pid);
         if let Some(pid) = restartable {
             restart(t, pid)?;
@@ -275,7 +290,7 @@ pub fn request(t: &Target, req: &Request) -> Result<Response> {
             loop {
                 let attempt = connect(t).and_then(|mut stream| {
                     send(&mut stream, req, None)?;
-                    receive(&mut stream)
+                    receive_only(&mut stream)
                 });
                 match attempt {
                     Err(_) if Instant::now() < deadline => {

@@ -6,6 +6,19 @@
 //! 78 denied by policy. Every error is one line on stderr: what happened, and the fix.
 //! Invoked as `op` (a symlink made by `op-session shim install`), it passes every argument to
 //! `op` through the daemon.
+//!
+//! The program starts at a C `main` of its own (`#![no_main]`), not at Rust's `lang_start`:
+//! the agent runs this binary once per tool call, and `lang_start`'s set-up (reading
+//! `/proc/self/maps` to place the main thread's stack guard, mapping an alternate signal
+//! stack and installing SIGSEGV/SIGBUS handlers for the stack-overflow message, 19 system
+//! calls in all) was a measurable share of a whole run (docs/BENCHMARKS.md, issue 23). What
+//! the program relies on from it is kept in [`main`]: SIGPIPE ignored (so a closed pipe is an
+//! `EPIPE` error with our message, and children still start with the default, as std's
+//! `Command` restores it), a panic exits 101 after its message, and `std::process::exit`
+//! flushes stdout. What is given up: a stack overflow is a plain SIGSEGV without std's
+//! one-line message, and a panic names the thread `<unnamed>` instead of `main`.
+
+#![no_main]
 
 mod agent;
 mod audit;
@@ -39,8 +52,23 @@ fn invoked_as_op() -> bool {
         .unwrap_or(false)
 }
 
-fn main() {
-    let code = if invoked_as_op() {
+/// The process entry point (see the module doc for why it is not Rust's).
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: setting a signal's disposition to SIG_IGN before any thread exists is what std's
+    // own start-up does; no handler runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    // Unwinding out of an `extern "C"` function aborts, so a panic stops here: its message
+    // was printed by the panic hook, and the exit code is std's for a panicking main.
+    let code = std::panic::catch_unwind(run).unwrap_or(101);
+    std::process::exit(code)
+}
+
+/// The whole program: the exit code.
+fn run() -> i32 {
+    if invoked_as_op() {
         let args: Vec<String> = std::env::args().skip(1).collect();
         finish(passthrough::passthrough(&Target::new(None, false), args))
     } else if let Some(cli) = fast::parse(&std::env::args_os().skip(1).collect::<Vec<_>>()) {
@@ -59,8 +87,7 @@ fn main() {
                 code
             }
         }
-    };
-    std::process::exit(code);
+    }
 }
 
 fn finish(r: Result<i32>) -> i32 {

@@ -209,7 +209,7 @@ pub fn quota_line(q: &op_session_protocol::QuotaStatus) -> String {
 /// daemon runs, print `when_not_running` and succeed (there is nothing to stop or lock).
 fn done_request(t: &Target, req: &Request, when_not_running: &str) -> Result<i32> {
     let t = Target {
-        autostart: false,
+        autostart_allowed: false,
         ..t.clone()
     };
     match request(&t, req) {

@@ -18,12 +18,29 @@ pub const PASSED_FDS: usize = 3;
 
 /// Send the preamble byte, with `fds` attached if given.
 pub fn send_preamble(sock: BorrowedFd<'_>, fds: Option<[RawFd; PASSED_FDS]>) -> io::Result<()> {
+    send_request(sock, fds, &[])
+}
+
+/// Send the preamble byte (with `fds` attached if given) and `framed`, a whole request frame,
+/// in one `sendmsg`: one system call and one message for the daemon to read instead of two
+/// (docs/BENCHMARKS.md, issue 23). The daemon reads the byte and the descriptors first either
+/// way; whatever of the frame the socket did not take at once is written after.
+pub fn send_request(
+    sock: BorrowedFd<'_>,
+    fds: Option<[RawFd; PASSED_FDS]>,
+    framed: &[u8],
+) -> io::Result<()> {
     let byte = [if fds.is_some() {
         PREAMBLE_FDS
     } else {
         PREAMBLE_PLAIN
     }];
-    let iov = [IoSlice::new(&byte)];
+    let iov = [IoSlice::new(&byte), IoSlice::new(framed)];
+    let iov = if framed.is_empty() {
+        &iov[..1]
+    } else {
+        &iov[..]
+    };
     let sent = match &fds {
         Some(fds) => {
             let cmsg = [ControlMessage::ScmRights(fds)];
@@ -32,13 +49,44 @@ pub fn send_preamble(sock: BorrowedFd<'_>, fds: Option<[RawFd; PASSED_FDS]>) -> 
         None => sendmsg::<()>(sock.as_raw_fd(), &iov, &[], MsgFlags::empty(), None),
     }
     .map_err(io::Error::from)?;
-    if sent != 1 {
+    if sent == 0 {
         return Err(io::Error::new(
             io::ErrorKind::WriteZero,
             "preamble not sent",
         ));
     }
+    // A stream socket may take less than the whole message; the rest goes in order after it.
+    let mut rest = &framed[sent - 1..];
+    while !rest.is_empty() {
+        // SAFETY: rest points at live bytes of the stated length for the duration of the call.
+        let n = unsafe {
+            libc::send(
+                sock.as_raw_fd(),
+                rest.as_ptr().cast(),
+                rest.len(),
+                send_flags(),
+            )
+        };
+        match n {
+            n if n > 0 => rest = &rest[n as usize..],
+            0 => return Err(io::Error::new(io::ErrorKind::WriteZero, "request not sent")),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
     Ok(())
+}
+
+/// `MSG_NOSIGNAL` where the platform has it (a vanished peer is `EPIPE`, never SIGPIPE).
+fn send_flags() -> libc::c_int {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return libc::MSG_NOSIGNAL;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return 0;
 }
 
 /// Room for the most descriptors one message can carry on Linux (`SCM_MAX_FD`), so a client
@@ -154,6 +202,31 @@ mod tests {
         drop(a);
         let err = recv_preamble(b.as_fd()).expect_err("eof");
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_request_sent_in_one_message_reads_as_preamble_then_frame() {
+        let (a, mut b) = UnixStream::pair().expect("pair");
+        let (_keep, p_w) = UnixStream::pair().expect("pair");
+        let fds = [p_w.as_raw_fd(); 3];
+        let framed = crate::frame::encode(b"{\"x\":1}", 1024).expect("frame");
+        send_request(a.as_fd(), Some(fds), &framed).expect("send");
+        let (byte, got) = recv_preamble(b.as_fd()).expect("recv");
+        assert_eq!(byte, PREAMBLE_FDS);
+        assert_eq!(got.len(), 3);
+        let payload = crate::frame::read_frame(&mut b, 1024).expect("frame");
+        assert_eq!(&payload[..], b"{\"x\":1}");
+
+        // A frame larger than the socket buffer still arrives whole, in order.
+        let big = vec![b'a'; 1 << 20];
+        let framed = crate::frame::encode(&big, 2 << 20).expect("frame");
+        let reader = std::thread::spawn(move || {
+            let (byte, _) = recv_preamble(b.as_fd()).expect("recv");
+            let payload = crate::frame::read_frame(&mut b, 2 << 20).expect("frame");
+            (byte, payload.len())
+        });
+        send_request(a.as_fd(), None, &framed).expect("send big");
+        assert_eq!(reader.join().expect("reader"), (PREAMBLE_PLAIN, 1 << 20));
     }
 
     #[test]

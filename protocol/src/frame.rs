@@ -105,6 +105,29 @@ pub fn read_frame<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, 
     Ok(payload)
 }
 
+/// Read the one frame a peer sends and then stops (a request's answer): the header and up to
+/// 4 KiB of payload in one `read`, so a small answer costs one system call, not two
+/// (docs/BENCHMARKS.md, issue 23). The checks are [`read_frame`]'s. Never for a stream of
+/// frames: bytes after the frame are read and dropped.
+pub fn read_only_frame<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    let mut first = Zeroizing::new([0u8; 4096]);
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut first[got..]) {
+            Ok(0) => return Err(ended(got)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let len = payload_len([first[0], first[1], first[2], first[3]], max)?;
+    let have = (got - 4).min(len);
+    let mut payload = Zeroizing::new(vec![0u8; len]);
+    payload[..have].copy_from_slice(&first[4..4 + have]);
+    r.read_exact(&mut payload[have..]).map_err(payload_error)?;
+    Ok(payload)
+}
+
 /// Read one whole frame from an async reader: the same checks as [`read_frame`] (the cap and
 /// the empty frame before any allocation), for the daemon and the MCP server.
 #[cfg(feature = "tokio")]
@@ -168,6 +191,9 @@ mod tests {
             prop_assert_eq!(got, &payload[..]);
             prop_assert_eq!(used, frame.len());
             let mut r = &frame[..];
+            let only = read_only_frame(&mut r, MAX_REQUEST_FRAME).expect("reads");
+            prop_assert_eq!(&only[..], &payload[..]);
+            let mut r = &frame[..];
             let read = read_frame(&mut r, MAX_REQUEST_FRAME).expect("reads");
             prop_assert_eq!(&read[..], &payload[..]);
         }
@@ -180,6 +206,18 @@ mod tests {
             let mut r = &frame[..cut];
             let err = read_frame(&mut r, MAX_REQUEST_FRAME).expect_err("truncated");
             prop_assert!(matches!(err, FrameError::Truncated | FrameError::Closed));
+            let mut r = &frame[..cut];
+            let err = read_only_frame(&mut r, MAX_REQUEST_FRAME).expect_err("truncated");
+            prop_assert!(matches!(err, FrameError::Truncated | FrameError::Closed));
+        }
+
+        #[test]
+        fn the_only_frame_reader_takes_frames_past_its_first_read(payload in proptest::collection::vec(any::<u8>(), 4000..12000)) {
+            let mut frame = encode(&payload, MAX_REQUEST_FRAME).expect("encodes").to_vec();
+            frame.extend_from_slice(b"trailing");
+            let mut r = &frame[..];
+            let got = read_only_frame(&mut r, MAX_REQUEST_FRAME).expect("reads");
+            prop_assert_eq!(&got[..], &payload[..]);
         }
 
         #[test]
@@ -187,6 +225,8 @@ mod tests {
             let _ = decode(&bytes, MAX_REQUEST_FRAME);
             let mut r = &bytes[..];
             let _ = read_frame(&mut r, MAX_REQUEST_FRAME);
+            let mut r = &bytes[..];
+            let _ = read_only_frame(&mut r, MAX_REQUEST_FRAME);
         }
 
         #[test]
@@ -222,6 +262,9 @@ mod tests {
             assert!(format!("{err:?}").starts_with(want), "{bytes:?}: {err:?}");
             let mut r = bytes;
             let err = read_frame(&mut r, MAX_REQUEST_FRAME).expect_err("refused");
+            assert!(format!("{err:?}").starts_with(want), "{bytes:?}: {err:?}");
+            let mut r = bytes;
+            let err = read_only_frame(&mut r, MAX_REQUEST_FRAME).expect_err("refused");
             assert!(format!("{err:?}").starts_with(want), "{bytes:?}: {err:?}");
         }
     }
