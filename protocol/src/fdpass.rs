@@ -44,9 +44,9 @@ pub fn send_request(
     let sent = match &fds {
         Some(fds) => {
             let cmsg = [ControlMessage::ScmRights(fds)];
-            sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+            sendmsg::<()>(sock.as_raw_fd(), iov, &cmsg, MsgFlags::empty(), None)
         }
-        None => sendmsg::<()>(sock.as_raw_fd(), &iov, &[], MsgFlags::empty(), None),
+        None => sendmsg::<()>(sock.as_raw_fd(), iov, &[], MsgFlags::empty(), None),
     }
     .map_err(io::Error::from)?;
     if sent == 0 {
