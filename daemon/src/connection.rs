@@ -3,35 +3,110 @@
 //! Owns reading with a deadline (a slow or silent client is dropped, never waited on forever),
 //! the frame size cap, and taking passed descriptors with `recvmsg` before any buffered read
 //! (a buffered reader would silently drop them). Frame buffers are zeroized after use.
+//!
+//! Every read and write tries the socket first and asks tokio to wait only when it would
+//! block. A client sends its whole request before the daemon accepts it, but tokio learns a
+//! new stream's readiness only on the reactor's next turn: waiting for it first cost every
+//! request one more `epoll_wait` and wake-up (docs/BENCHMARKS.md, issue 23). Waiting goes
+//! through `try_io`, which clears tokio's readiness on `EAGAIN`, so a stale "ready" never
+//! spins.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use op_session_protocol::{ClientEvent, FrameError, MAX_REQUEST_FRAME, Response, fdpass, frame};
-use tokio::io::{AsyncWriteExt, Interest};
+use tokio::io::Interest;
 use tokio::net::UnixStream;
 use zeroize::Zeroizing;
 
-/// Read the one-byte preamble and any descriptors sent with it.
-pub(crate) async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<OwnedFd>)> {
+/// Run `op` on the socket now; if it would block, wait for `interest` and run it again.
+async fn now_or_ready<T>(
+    stream: &UnixStream,
+    interest: Interest,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
     loop {
-        stream.readable().await?;
-        match stream.try_io(Interest::READABLE, || fdpass::recv_preamble(stream.as_fd())) {
-            Ok(v) => return Ok(v),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            other => return other,
+        }
+    }
+    loop {
+        stream.ready(interest).await?;
+        match stream.try_io(interest, &mut op) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            other => return other,
         }
     }
 }
 
-/// Read one frame (request cap).
+/// One `recv` into `buf` (0 at end of stream).
+fn recv_now(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is live and writable for its length for the duration of the call.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Fill `buf`; the bytes read before the end of the stream.
+async fn fill(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        let n = now_or_ready(stream, Interest::READABLE, || {
+            recv_now(stream, &mut buf[got..])
+        })
+        .await?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    Ok(got)
+}
+
+/// Read the one-byte preamble and any descriptors sent with it.
+pub(crate) async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<OwnedFd>)> {
+    now_or_ready(stream, Interest::READABLE, || {
+        fdpass::recv_preamble(stream.as_fd())
+    })
+    .await
+}
+
+/// Read one request frame: [`frame::read_frame_async`]'s checks (the cap and the empty frame
+/// before any allocation; `Closed` between frames, `Truncated` inside one), socket first.
 pub(crate) async fn read_frame(stream: &mut UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
-    frame::read_frame_async(stream, MAX_REQUEST_FRAME).await
+    let mut header = [0u8; 4];
+    match fill(stream, &mut header).await? {
+        0 => return Err(FrameError::Closed),
+        4 => {}
+        _ => return Err(FrameError::Truncated),
+    }
+    let len = frame::payload_len(header, MAX_REQUEST_FRAME)?;
+    let mut payload = Zeroizing::new(vec![0u8; len]);
+    if fill(stream, &mut payload).await? < len {
+        return Err(FrameError::Truncated);
+    }
+    Ok(payload)
 }
 
 /// Read a client event (during a passthrough). `Ok(None)` means the client hung up.
 pub(crate) async fn read_event(stream: &mut UnixStream) -> Result<Option<ClientEvent>, FrameError> {
-    match read_frame(stream).await {
+    match frame::read_frame_async(stream, MAX_REQUEST_FRAME).await {
         Ok(p) => op_session_protocol::decode_event(&p).map(Some),
         Err(FrameError::Closed) | Err(FrameError::Truncated) => Ok(None),
         Err(FrameError::Io(e)) if e.kind() == io::ErrorKind::ConnectionReset => Ok(None),
@@ -46,7 +121,41 @@ pub(crate) async fn write_response(
 ) -> Result<(), FrameError> {
     let payload = op_session_protocol::encode_response(resp)?;
     let frame = frame::encode(&payload, op_session_protocol::MAX_RESPONSE_FRAME)?;
-    stream.write_all(&frame).await?;
-    stream.flush().await?;
+    let mut rest = &frame[..];
+    while !rest.is_empty() {
+        let n = now_or_ready(stream, Interest::WRITABLE, || send_now(stream, rest)).await?;
+        if n == 0 {
+            return Err(FrameError::Io(io::ErrorKind::WriteZero.into()));
+        }
+        rest = &rest[n..];
+    }
     Ok(())
+}
+
+/// One `send` of `buf` (never SIGPIPE: a vanished client is `EPIPE`).
+fn send_now(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: buf is live and readable for its length for the duration of the call.
+    let n = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT | send_flags(),
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_flags() -> libc::c_int {
+    libc::MSG_NOSIGNAL
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn send_flags() -> libc::c_int {
+    0
 }

@@ -99,7 +99,7 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
 /// and [`identify`] still checks the pidfd after it.
 #[derive(Debug, Default)]
 pub struct AncestryCache {
-    chains: std::sync::Mutex<std::collections::HashMap<(i32, u64), Vec<ProcessInfo>>>,
+    chains: std::sync::Mutex<std::collections::HashMap<(i32, Born), Vec<ProcessInfo>>>,
     peers: std::sync::Mutex<std::collections::HashMap<(i32, Born), Vec<ProcessInfo>>>,
 }
 
@@ -119,12 +119,24 @@ impl AncestryCache {
     /// Like [`ancestry`], reusing the chain above the peer's parent when it is known.
     pub fn of(&self, pid: i32, depth: usize) -> Vec<ProcessInfo> {
         let exe = exe_of(pid);
-        self.walk(pid, exe, stat_of(pid), depth)
+        self.walk(pid, exe, stat_of(pid).map(|(ppid, _)| ppid), depth)
     }
 
     /// The peer `pid` born `born` (or, without that, read from `/proc`): its remembered
     /// identity while its executable is unchanged, else a fresh [`AncestryCache::of`].
     pub fn identity(&self, pid: i32, born: Option<Born>, depth: usize) -> Vec<ProcessInfo> {
+        self.identity_of(pid, born, None, depth)
+    }
+
+    /// [`AncestryCache::identity`], with the peer's parent pid when its pidfd told it
+    /// ([`pidfd_parent`]): then the peer's `/proc/<pid>/stat` is not read at all.
+    fn identity_of(
+        &self,
+        pid: i32,
+        born: Option<Born>,
+        parent: Option<i32>,
+        depth: usize,
+    ) -> Vec<ProcessInfo> {
         let exe = exe_of(pid);
         let (stat, born) = match born {
             Some(b) => (None, b),
@@ -144,8 +156,8 @@ impl AncestryCache {
                 return chain.clone();
             }
         }
-        let stat = stat.or_else(|| stat_of(pid));
-        let chain = self.walk(pid, exe, stat, depth);
+        let ppid = parent.or_else(|| stat.or_else(|| stat_of(pid)).map(|(ppid, _)| ppid));
+        let chain = self.walk(pid, exe, ppid, depth);
         let mut map = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= Self::MAX {
             map.clear();
@@ -154,26 +166,21 @@ impl AncestryCache {
         chain
     }
 
-    /// The peer (`exe`, `stat` already read) and its ancestors, through the chain cache.
-    fn walk(
-        &self,
-        pid: i32,
-        exe: String,
-        stat: Option<(i32, u64)>,
-        depth: usize,
-    ) -> Vec<ProcessInfo> {
+    /// The peer (`exe` already read, parent `ppid`) and its ancestors, through the chain
+    /// cache.
+    fn walk(&self, pid: i32, exe: String, ppid: Option<i32>, depth: usize) -> Vec<ProcessInfo> {
         let mut out = vec![ProcessInfo { pid, exe }];
-        let Some((ppid, _)) = stat else {
+        let Some(ppid) = ppid else {
             return out;
         };
         if ppid <= 1 || depth == 0 {
             return out;
         }
-        let Some((_, pstart)) = stat_of(ppid) else {
+        let Some(pborn) = born_of(ppid) else {
             return out;
         };
         let mut map = self.chains.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(chain) = map.get(&(ppid, pstart)) {
+        if let Some(chain) = map.get(&(ppid, pborn)) {
             out.extend(chain.iter().cloned());
             return out;
         }
@@ -183,10 +190,78 @@ impl AncestryCache {
         if map.len() >= Self::MAX {
             map.clear();
         }
-        map.insert((ppid, pstart), chain.clone());
+        map.insert((ppid, pborn), chain.clone());
         out.extend(chain);
         out
     }
+}
+
+/// Which process `pid` names now: the inode of a pidfd opened for it where pidfds live on
+/// pidfs (`pidfd_open`, `fstat`, `close`: no `/proc` path to walk and no `stat` line for the
+/// kernel to format), else its start time from `/proc/<pid>/stat`.
+fn born_of(pid: i32) -> Option<Born> {
+    if let Some(ino) = pidfd_open(pid).as_ref().and_then(pidfs_inode) {
+        return Some(Born::Pidfs(ino));
+    }
+    start_time(pid).map(Born::Ticks)
+}
+
+#[cfg(target_os = "linux")]
+fn pidfd_open(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: on success the kernel installed a new pidfd that only we own.
+    (raw >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(raw as i32) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd_open(_pid: i32) -> Option<std::os::fd::OwnedFd> {
+    None
+}
+
+/// The parent pid of the process behind a pidfd, from `PIDFD_GET_INFO` (Linux 6.13+), without
+/// `/proc`; `None` on older kernels and once the process has exited (the kernel answers
+/// `ESRCH` then, so a second call is also a liveness check).
+#[cfg(target_os = "linux")]
+fn pidfd_parent(fd: &std::os::fd::OwnedFd) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    /// `struct pidfd_info` as of Linux 6.13 (`PIDFD_INFO_SIZE_VER0`, 64 bytes); the kernel
+    /// fills as much of a newer struct as the caller's size says.
+    #[repr(C)]
+    #[derive(Default)]
+    struct PidfdInfo {
+        mask: u64,
+        cgroupid: u64,
+        pid: u32,
+        tgid: u32,
+        ppid: u32,
+        ruid: u32,
+        rgid: u32,
+        euid: u32,
+        egid: u32,
+        suid: u32,
+        sgid: u32,
+        fsuid: u32,
+        fsgid: u32,
+        exit_code: i32,
+    }
+    const PIDFD_INFO_PID: u64 = 1;
+    /// `_IOWR(PIDFS_IOCTL_MAGIC = 0xFF, 11, struct pidfd_info)` from linux/pidfd.h.
+    const PIDFD_GET_INFO: libc::c_ulong =
+        (3 << 30) | ((std::mem::size_of::<PidfdInfo>() as libc::c_ulong) << 16) | (0xFF << 8) | 11;
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_PID,
+        ..PidfdInfo::default()
+    };
+    // SAFETY: info is a live, writable struct of the size the request number encodes.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), PIDFD_GET_INFO as _, &mut info) };
+    (rc == 0 && info.mask & PIDFD_INFO_PID != 0).then_some(info.ppid as i32)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pidfd_parent(_fd: &std::os::fd::OwnedFd) -> Option<i32> {
+    None
 }
 
 /// The peer's executable and ancestors, read when the connection is accepted: the client is
@@ -196,12 +271,27 @@ impl AncestryCache {
 /// recorded as the peer: such a record names no executable. Where the pidfd lives on pidfs
 /// (Linux 6.9+), its inode tells this process from any other that had the pid, so the peer's
 /// identity is remembered per process (see [`AncestryCache`]).
+///
+/// Where the kernel has `PIDFD_GET_INFO` (Linux 6.13+), the parent pid comes from the pidfd, so
+/// a fresh process costs one `/proc` read (its `exe`) instead of three; the check after the
+/// reads is then that call again: it fails once the peer is gone, and a parent that changed
+/// while we read means the peer was reparented (its parent died), so only the peer itself is
+/// recorded, never a chain that was not its own.
 pub(crate) fn identify(stream: &UnixStream, pid: i32, cache: &AncestryCache) -> Vec<ProcessInfo> {
     let pidfd = peer_pidfd(stream);
     let born = pidfd.as_ref().and_then(pidfs_inode).map(Born::Pidfs);
-    let chain = cache.identity(pid, born, 6);
-    match pidfd {
-        Some(fd) if !pidfd_alive(&fd) => Vec::new(),
+    let parent = pidfd.as_ref().and_then(pidfd_parent);
+    let mut chain = cache.identity_of(pid, born, parent, 6);
+    match (pidfd, parent) {
+        (Some(fd), Some(parent)) => match pidfd_parent(&fd) {
+            None => Vec::new(),
+            Some(now) if now != parent => {
+                chain.truncate(1);
+                chain
+            }
+            Some(_) => chain,
+        },
+        (Some(fd), None) if !pidfd_alive(&fd) => Vec::new(),
         _ => chain,
     }
 }
@@ -390,6 +480,31 @@ mod tests {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_pidfd_names_the_parent_as_proc_does() {
+        let (a, _b) = UnixStream::pair().expect("pair");
+        let Some(fd) = peer_pidfd(&a) else {
+            return; // no SO_PEERPIDFD on this kernel
+        };
+        let Some(parent) = pidfd_parent(&fd) else {
+            return; // no PIDFD_GET_INFO on this kernel (before 6.13)
+        };
+        let me = std::process::id() as i32;
+        assert_eq!(Some(parent), stat_of(me).map(|(ppid, _)| ppid));
+        // The chain through the pidfd's parent is the one /proc gives.
+        let cache = AncestryCache::default();
+        let via_pidfd = exes(&cache.identity_of(me, None, Some(parent), 4));
+        assert_eq!(via_pidfd, exes(&AncestryCache::default().of(me, 4)));
+        // A process that has exited answers nothing: the check after the reads fails.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let cfd = pidfd_open(child.id() as i32);
+        let _ = child.wait();
+        if let Some(cfd) = cfd {
+            assert_eq!(pidfd_parent(&cfd), None);
+        }
     }
 
     #[test]
