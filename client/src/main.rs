@@ -18,7 +18,8 @@
 //! flushes stdout. What is given up: a stack overflow is a plain SIGSEGV without std's
 //! one-line message, and a panic names the thread `<unnamed>` instead of `main`.
 
-#![no_main]
+// The unit tests get the test harness's own `main`.
+#![cfg_attr(not(test), no_main)]
 
 mod agent;
 mod audit;
@@ -53,6 +54,7 @@ fn invoked_as_op() -> bool {
 }
 
 /// The process entry point (see the module doc for why it is not Rust's).
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     // SAFETY: setting a signal's disposition to SIG_IGN before any thread exists is what std's
@@ -67,6 +69,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 }
 
 /// The whole program: the exit code.
+#[cfg_attr(test, allow(dead_code))]
 fn run() -> i32 {
     if invoked_as_op() {
         let args: Vec<String> = std::env::args().skip(1).collect();
