@@ -125,16 +125,17 @@ impl AncestryCache {
     /// The peer `pid` born `born` (or, without that, read from `/proc`): its remembered
     /// identity while its executable is unchanged, else a fresh [`AncestryCache::of`].
     pub fn identity(&self, pid: i32, born: Option<Born>, depth: usize) -> Vec<ProcessInfo> {
-        self.identity_of(pid, born, None, depth)
+        self.identity_of(pid, born, || None, depth)
     }
 
-    /// [`AncestryCache::identity`], with the peer's parent pid when its pidfd told it
-    /// ([`pidfd_parent`]): then the peer's `/proc/<pid>/stat` is not read at all.
+    /// [`AncestryCache::identity`], asking `parent` for the peer's parent pid (from its pidfd,
+    /// [`pidfd_parent`]) only when the identity is not remembered: then the peer's
+    /// `/proc/<pid>/stat` is not read at all.
     fn identity_of(
         &self,
         pid: i32,
         born: Option<Born>,
-        parent: Option<i32>,
+        parent: impl FnOnce() -> Option<i32>,
         depth: usize,
     ) -> Vec<ProcessInfo> {
         let exe = exe_of(pid);
@@ -156,7 +157,7 @@ impl AncestryCache {
                 return chain.clone();
             }
         }
-        let ppid = parent.or_else(|| stat.or_else(|| stat_of(pid)).map(|(ppid, _)| ppid));
+        let ppid = parent().or_else(|| stat.or_else(|| stat_of(pid)).map(|(ppid, _)| ppid));
         let chain = self.walk(pid, exe, ppid, depth);
         let mut map = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= Self::MAX {
@@ -272,16 +273,24 @@ fn pidfd_parent(_fd: &std::os::fd::OwnedFd) -> Option<i32> {
 /// (Linux 6.9+), its inode tells this process from any other that had the pid, so the peer's
 /// identity is remembered per process (see [`AncestryCache`]).
 ///
-/// Where the kernel has `PIDFD_GET_INFO` (Linux 6.13+), the parent pid comes from the pidfd, so
-/// a fresh process costs one `/proc` read (its `exe`) instead of three; the check after the
-/// reads is then that call again: it fails once the peer is gone, and a parent that changed
+/// Where the kernel has `PIDFD_GET_INFO` (Linux 6.13+), the parent pid of a peer not yet
+/// remembered comes from the pidfd, so a fresh process costs one `/proc` read (its `exe`)
+/// instead of three; the check after the reads is then that call again: it fails once the peer is gone, and a parent that changed
 /// while we read means the peer was reparented (its parent died), so only the peer itself is
 /// recorded, never a chain that was not its own.
 pub(crate) fn identify(stream: &UnixStream, pid: i32, cache: &AncestryCache) -> Vec<ProcessInfo> {
     let pidfd = peer_pidfd(stream);
     let born = pidfd.as_ref().and_then(pidfs_inode).map(Born::Pidfs);
-    let parent = pidfd.as_ref().and_then(pidfd_parent);
-    let mut chain = cache.identity_of(pid, born, parent, 6);
+    let mut parent = None;
+    let mut chain = cache.identity_of(
+        pid,
+        born,
+        || {
+            parent = pidfd.as_ref().and_then(pidfd_parent);
+            parent
+        },
+        6,
+    );
     match (pidfd, parent) {
         (Some(fd), Some(parent)) => match pidfd_parent(&fd) {
             None => Vec::new(),
@@ -496,7 +505,7 @@ mod tests {
         assert_eq!(Some(parent), stat_of(me).map(|(ppid, _)| ppid));
         // The chain through the pidfd's parent is the one /proc gives.
         let cache = AncestryCache::default();
-        let via_pidfd = exes(&cache.identity_of(me, None, Some(parent), 4));
+        let via_pidfd = exes(&cache.identity_of(me, None, || Some(parent), 4));
         assert_eq!(via_pidfd, exes(&AncestryCache::default().of(me, 4)));
         // A process that has exited answers nothing: the check after the reads fails.
         let mut child = std::process::Command::new("true").spawn().expect("spawn");
