@@ -38,11 +38,8 @@ pub fn framed(req: &Request) -> Result<Vec<u8>> {
 /// One round trip on a fresh connection.
 pub fn round_trip(socket: &Path, framed_request: &[u8]) -> Result<Response> {
     let mut stream = UnixStream::connect(socket).context("connecting")?;
-    fdpass::send_preamble(stream.as_fd(), None).context("sending the preamble")?;
-    stream
-        .write_all(framed_request)
-        .context("sending the request")?;
-    let payload = frame::read_frame(&mut stream, MAX_RESPONSE_FRAME).context("reading")?;
+    fdpass::send_request(stream.as_fd(), None, framed_request).context("sending the request")?;
+    let payload = frame::read_only_frame(&mut stream, MAX_RESPONSE_FRAME).context("reading")?;
     decode_response(&payload).context("decoding the response")
 }
 
