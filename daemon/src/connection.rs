@@ -159,3 +159,96 @@ fn send_flags() -> libc::c_int {
 fn send_flags() -> libc::c_int {
     0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_session_protocol::{ErrorBody, ErrorCode, MAX_RESPONSE_FRAME, PREAMBLE_PLAIN};
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    /// Every wait in these tests ends here.
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    /// A request that trickles in a byte at a time takes the waiting path for every piece
+    /// (the socket is tried first, finds nothing, then tokio waits): it must still be read
+    /// whole, without spinning and without losing a byte.
+    #[tokio::test]
+    async fn a_request_that_arrives_a_byte_at_a_time_is_read_whole() {
+        let (mut client, mut daemon) = UnixStream::pair().expect("pair");
+        let payload = br#"{"version":2,"type":"status"}"#;
+        let framed = frame::encode(payload, MAX_REQUEST_FRAME).expect("frame");
+        let writer = tokio::spawn(async move {
+            let mut bytes = vec![PREAMBLE_PLAIN];
+            bytes.extend_from_slice(&framed);
+            for b in bytes {
+                client.write_all(&[b]).await.expect("write");
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            client
+        });
+        let read = async {
+            let (pre, fds) = read_preamble(&daemon).await.map_err(FrameError::Io)?;
+            let got = read_frame(&mut daemon).await?;
+            Ok::<_, FrameError>((pre, fds.len(), got))
+        };
+        let (pre, fds, got) = tokio::time::timeout(DEADLINE, read)
+            .await
+            .expect("read within the deadline")
+            .expect("read");
+        assert_eq!((pre, fds), (PREAMBLE_PLAIN, 0));
+        assert_eq!(&got[..], &payload[..]);
+        drop(writer.await.expect("writer"));
+    }
+
+    /// A client that leaves mid-frame, or between frames, gets the same errors the async
+    /// frame reader gives.
+    #[tokio::test]
+    async fn a_client_that_leaves_mid_frame_is_truncated_and_between_frames_closed() {
+        for (sent, want) in [
+            (&[][..], "Closed"),
+            (&[0, 0][..], "Truncated"),
+            (&[0, 0, 0, 9, b'{'][..], "Truncated"),
+            (&[0, 0, 0, 0][..], "Empty"),
+            (&[0xff, 0, 0, 0][..], "TooLarge"),
+        ] {
+            let (mut client, mut daemon) = UnixStream::pair().expect("pair");
+            client.write_all(sent).await.expect("write");
+            drop(client);
+            let err = tokio::time::timeout(DEADLINE, read_frame(&mut daemon))
+                .await
+                .expect("answer within the deadline")
+                .expect_err("refused");
+            assert!(format!("{err:?}").starts_with(want), "{sent:?}: {err:?}");
+        }
+    }
+
+    /// An answer larger than the socket's buffer fills it, waits for the client to read, and
+    /// arrives whole.
+    #[tokio::test]
+    async fn an_answer_larger_than_the_socket_buffer_arrives_whole() {
+        let (mut client, mut daemon) = UnixStream::pair().expect("pair");
+        let message = "x".repeat(4 * 1024 * 1024);
+        let resp = Response::Error(ErrorBody::new(ErrorCode::BadRequest, message.clone()));
+        let writer = tokio::spawn(async move {
+            write_response(&mut daemon, &resp).await.expect("write");
+        });
+        // Let the writer fill the buffer and wait before anything is read.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let got = tokio::time::timeout(
+            DEADLINE,
+            frame::read_frame_async(&mut client, MAX_RESPONSE_FRAME),
+        )
+        .await
+        .expect("read within the deadline")
+        .expect("frame");
+        match op_session_protocol::decode_response(&got).expect("decode") {
+            Response::Error(e) => assert_eq!(e.message, message),
+            other => panic!("unexpected answer {other:?}"),
+        }
+        tokio::time::timeout(DEADLINE, writer)
+            .await
+            .expect("writer done within the deadline")
+            .expect("writer");
+    }
+}
