@@ -140,7 +140,7 @@ fn send_now(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
             stream.as_raw_fd(),
             buf.as_ptr().cast(),
             buf.len(),
-            libc::MSG_DONTWAIT | send_flags(),
+            libc::MSG_DONTWAIT | fdpass::NO_SIGPIPE,
         )
     };
     if n < 0 {
@@ -148,16 +148,6 @@ fn send_now(stream: &UnixStream, buf: &[u8]) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn send_flags() -> libc::c_int {
-    libc::MSG_NOSIGNAL
-}
-
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn send_flags() -> libc::c_int {
-    0
 }
 
 #[cfg(test)]
@@ -198,7 +188,12 @@ mod tests {
             .expect("read");
         assert_eq!((pre, fds), (PREAMBLE_PLAIN, 0));
         assert_eq!(&got[..], &payload[..]);
-        drop(writer.await.expect("writer"));
+        drop(
+            tokio::time::timeout(DEADLINE, writer)
+                .await
+                .expect("writer done within the deadline")
+                .expect("writer"),
+        );
     }
 
     /// A client that leaves mid-frame, or between frames, gets the same errors the async

@@ -478,13 +478,8 @@ mod tests {
             .arg("5")
             .spawn()
             .expect("spawn");
-        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-        let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
         let mut child = child;
-        if raw >= 0 {
-            use std::os::fd::FromRawFd;
-            // SAFETY: pidfd_open returned a new descriptor only we own.
-            let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw as i32) };
+        if let Some(fd) = pidfd_open(child.id() as i32) {
             assert_ne!(pidfs_inode(&fd), Some(i1));
         }
         let _ = child.kill();

@@ -64,7 +64,7 @@ pub fn send_request(
                 sock.as_raw_fd(),
                 rest.as_ptr().cast(),
                 rest.len(),
-                send_flags(),
+                NO_SIGPIPE,
             )
         };
         match n {
@@ -81,13 +81,14 @@ pub fn send_request(
     Ok(())
 }
 
-/// `MSG_NOSIGNAL` where the platform has it (a vanished peer is `EPIPE`, never SIGPIPE).
-fn send_flags() -> libc::c_int {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    return libc::MSG_NOSIGNAL;
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    return 0;
-}
+/// `send` flags that make a vanished peer an `EPIPE` error, never SIGPIPE: `MSG_NOSIGNAL`
+/// where the platform has it (the daemon's writes use it too).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub const NO_SIGPIPE: libc::c_int = libc::MSG_NOSIGNAL;
+/// `send` flags that make a vanished peer an `EPIPE` error: none here (the process ignores
+/// SIGPIPE instead).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub const NO_SIGPIPE: libc::c_int = 0;
 
 /// Room for the most descriptors one message can carry on Linux (`SCM_MAX_FD`), so a client
 /// that sends more than a request takes cannot make the kernel truncate the control data.
@@ -220,6 +221,9 @@ mod tests {
         // A frame larger than the socket buffer still arrives whole, in order.
         let big = vec![b'a'; 1 << 20];
         let framed = crate::frame::encode(&big, 2 << 20).expect("frame");
+        // Every wait has a deadline: a reader left without its bytes fails instead of hanging.
+        b.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
         let reader = std::thread::spawn(move || {
             let (byte, _) = recv_preamble(b.as_fd()).expect("recv");
             let payload = crate::frame::read_frame(&mut b, 2 << 20).expect("frame");

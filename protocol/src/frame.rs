@@ -90,15 +90,7 @@ pub fn decode(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, FrameErr
 /// Read one whole frame from a blocking reader.
 pub fn read_frame<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     let mut header = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        match r.read(&mut header[got..]) {
-            Ok(0) => return Err(ended(got)),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    read_header(r, &mut header)?;
     let len = payload_len(header, max)?;
     let mut payload = Zeroizing::new(vec![0u8; len]);
     r.read_exact(&mut payload).map_err(payload_error)?;
@@ -111,21 +103,27 @@ pub fn read_frame<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, 
 /// frames: bytes after the frame are read and dropped.
 pub fn read_only_frame<R: Read>(r: &mut R, max: usize) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     let mut first = Zeroizing::new([0u8; 4096]);
-    let mut got = 0;
-    while got < 4 {
-        match r.read(&mut first[got..]) {
-            Ok(0) => return Err(ended(got)),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let got = read_header(r, &mut first[..])?;
     let len = payload_len([first[0], first[1], first[2], first[3]], max)?;
     let have = (got - 4).min(len);
     let mut payload = Zeroizing::new(vec![0u8; len]);
     payload[..have].copy_from_slice(&first[4..4 + have]);
     r.read_exact(&mut payload[have..]).map_err(payload_error)?;
     Ok(payload)
+}
+
+/// Read into `buf` (at least 4 bytes long) until it holds a whole header; the bytes read.
+fn read_header<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize, FrameError> {
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Err(ended(got)),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(got)
 }
 
 /// Read one whole frame from an async reader: the same checks as [`read_frame`] (the cap and
