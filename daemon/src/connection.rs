@@ -45,15 +45,15 @@ async fn now_or_ready<T>(
     }
 }
 
-/// One `recv` into `buf` (0 at end of stream).
-fn recv_now(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+/// One `recv` into `buf` with `flags` besides `MSG_DONTWAIT` (0 at end of stream).
+fn recv_now(stream: &UnixStream, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: buf is live and writable for its length for the duration of the call.
     let n = unsafe {
         libc::recv(
             stream.as_raw_fd(),
             buf.as_mut_ptr().cast(),
             buf.len(),
-            libc::MSG_DONTWAIT,
+            libc::MSG_DONTWAIT | flags,
         )
     };
     if n < 0 {
@@ -63,12 +63,24 @@ fn recv_now(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+/// Wait until the client has sent something, without taking it: `false` when the client
+/// closed instead. On a reused connection this is the idle wait between requests, kept apart
+/// from the frame read so the read's short deadline never counts idle time.
+pub(crate) async fn next_request(stream: &UnixStream) -> io::Result<bool> {
+    let mut byte = [0u8; 1];
+    let n = now_or_ready(stream, Interest::READABLE, || {
+        recv_now(stream, &mut byte, libc::MSG_PEEK)
+    })
+    .await?;
+    Ok(n > 0)
+}
+
 /// Fill `buf`; the bytes read before the end of the stream.
 async fn fill(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         let n = now_or_ready(stream, Interest::READABLE, || {
-            recv_now(stream, &mut buf[got..])
+            recv_now(stream, &mut buf[got..], 0)
         })
         .await?;
         if n == 0 {
@@ -89,7 +101,7 @@ pub(crate) async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<Ow
 
 /// Read one request frame: [`frame::read_frame_async`]'s checks (the cap and the empty frame
 /// before any allocation; `Closed` between frames, `Truncated` inside one), socket first.
-pub(crate) async fn read_frame(stream: &mut UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+pub(crate) async fn read_frame(stream: &UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
     let mut header = [0u8; 4];
     match fill(stream, &mut header).await? {
         0 => return Err(FrameError::Closed),
@@ -115,10 +127,7 @@ pub(crate) async fn read_event(stream: &mut UnixStream) -> Result<Option<ClientE
 }
 
 /// Write one response frame.
-pub(crate) async fn write_response(
-    stream: &mut UnixStream,
-    resp: &Response,
-) -> Result<(), FrameError> {
+pub(crate) async fn write_response(stream: &UnixStream, resp: &Response) -> Result<(), FrameError> {
     let payload = op_session_protocol::encode_response(resp)?;
     let frame = frame::encode(&payload, op_session_protocol::MAX_RESPONSE_FRAME)?;
     let mut rest = &frame[..];
@@ -165,7 +174,7 @@ mod tests {
     /// whole, without spinning and without losing a byte.
     #[tokio::test]
     async fn a_request_that_arrives_a_byte_at_a_time_is_read_whole() {
-        let (mut client, mut daemon) = UnixStream::pair().expect("pair");
+        let (mut client, daemon) = UnixStream::pair().expect("pair");
         let payload = br#"{"version":2,"type":"status"}"#;
         let framed = frame::encode(payload, MAX_REQUEST_FRAME).expect("frame");
         let writer = tokio::spawn(async move {
@@ -179,7 +188,7 @@ mod tests {
         });
         let read = async {
             let (pre, fds) = read_preamble(&daemon).await.map_err(FrameError::Io)?;
-            let got = read_frame(&mut daemon).await?;
+            let got = read_frame(&daemon).await?;
             Ok::<_, FrameError>((pre, fds.len(), got))
         };
         let (pre, fds, got) = tokio::time::timeout(DEADLINE, read)
@@ -207,10 +216,10 @@ mod tests {
             (&[0, 0, 0, 0][..], "Empty"),
             (&[0xff, 0, 0, 0][..], "TooLarge"),
         ] {
-            let (mut client, mut daemon) = UnixStream::pair().expect("pair");
+            let (mut client, daemon) = UnixStream::pair().expect("pair");
             client.write_all(sent).await.expect("write");
             drop(client);
-            let err = tokio::time::timeout(DEADLINE, read_frame(&mut daemon))
+            let err = tokio::time::timeout(DEADLINE, read_frame(&daemon))
                 .await
                 .expect("answer within the deadline")
                 .expect_err("refused");
@@ -222,11 +231,11 @@ mod tests {
     /// arrives whole.
     #[tokio::test]
     async fn an_answer_larger_than_the_socket_buffer_arrives_whole() {
-        let (mut client, mut daemon) = UnixStream::pair().expect("pair");
+        let (mut client, daemon) = UnixStream::pair().expect("pair");
         let message = "x".repeat(4 * 1024 * 1024);
         let resp = Response::Error(ErrorBody::new(ErrorCode::BadRequest, message.clone()));
         let writer = tokio::spawn(async move {
-            write_response(&mut daemon, &resp).await.expect("write");
+            write_response(&daemon, &resp).await.expect("write");
         });
         // Let the writer fill the buffer and wait before anything is read.
         tokio::time::sleep(Duration::from_millis(20)).await;

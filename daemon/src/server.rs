@@ -8,18 +8,21 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::os::fd::OwnedFd;
+
 use op_session_protocol::{
-    ErrorBody, ErrorCode, FrameError, PREAMBLE_FDS, PREAMBLE_PLAIN, Request, Response,
-    decode_request,
+    ErrorBody, ErrorCode, FrameError, PREAMBLE_FDS, PREAMBLE_PLAIN, PREAMBLE_REUSE, REUSE_IDLE,
+    Request, Response, decode_request,
 };
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
+use zeroize::Zeroizing;
 
-use crate::connection::{read_frame, read_preamble, write_response};
+use crate::connection::{next_request, read_frame, read_preamble, write_response};
 use crate::grants::{Grant, Opened};
-use crate::peer::{allowed, peer_of};
+use crate::peer::{ProcessInfo, allowed, peer_of};
 use crate::requests::handle;
 use crate::state::Daemon;
 
@@ -130,7 +133,7 @@ async fn serve_grant(listener: UnixListener, daemon: Arc<Daemon>, grant: Arc<Gra
     tracker.wait().await;
 }
 
-async fn send_error(stream: &mut UnixStream, body: ErrorBody) {
+async fn send_error(stream: &UnixStream, body: ErrorBody) {
     let _ = tokio::time::timeout(
         Duration::from_secs(1),
         write_response(stream, &Response::Error(body)),
@@ -158,7 +161,7 @@ async fn connection(
             "refused a connection from another user"
         );
         send_error(
-            &mut stream,
+            &stream,
             ErrorBody::new(
                 ErrorCode::PermissionDenied,
                 format!(
@@ -173,7 +176,7 @@ async fn connection(
     if !have_slot {
         warn!(peer_pid = peer.pid, "connection limit reached; refusing");
         send_error(
-            &mut stream,
+            &stream,
             ErrorBody::new(ErrorCode::Busy, "op-sessiond is at its connection limit"),
         )
         .await;
@@ -193,19 +196,76 @@ async fn connection(
         _ => Vec::new(),
     };
     let caller = crate::brake::caller_key(&chain);
+    let who = Who {
+        peer: &peer,
+        chain: &chain,
+        caller: caller.as_deref(),
+        scope: scope.as_ref(),
+    };
     let read = async {
         let (pre, fds) = read_preamble(&stream).await.map_err(FrameError::Io)?;
-        let payload = read_frame(&mut stream).await?;
+        let payload = read_frame(&stream).await?;
         Ok::<_, FrameError>((pre, fds, payload))
     };
-    let (pre, fds, payload) = match tokio::time::timeout(daemon.config.read_timeout, read).await {
+    let Some((pre, fds, payload)) = within_deadline(&daemon, &stream, &peer, read).await else {
+        return;
+    };
+    match pre {
+        PREAMBLE_PLAIN | PREAMBLE_FDS => {
+            answer(&daemon, &mut stream, &who, fds, payload, false).await;
+        }
+        PREAMBLE_REUSE if fds.is_empty() => {
+            reused(&daemon, &mut stream, &who, payload).await;
+        }
+        PREAMBLE_REUSE => {
+            drop(fds);
+            send_error(
+                &stream,
+                ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "a reused connection takes no descriptors",
+                ),
+            )
+            .await;
+        }
+        _ => {
+            send_error(
+                &stream,
+                ErrorBody::new(
+                    ErrorCode::BadRequest,
+                    "unknown preamble byte (not an op-session client?)",
+                ),
+            )
+            .await;
+        }
+    }
+}
+
+/// Who is on the other end of a connection, read once when it was accepted.
+struct Who<'a> {
+    peer: &'a crate::peer::Peer,
+    chain: &'a [ProcessInfo],
+    /// The key the error brake counts this caller's failures under.
+    caller: Option<&'a str>,
+    scope: Option<&'a Arc<Grant>>,
+}
+
+/// Read with the request deadline; a late, malformed or vanished request is answered (where
+/// there is anyone to answer) and gives `None`.
+async fn within_deadline<T>(
+    daemon: &Daemon,
+    stream: &UnixStream,
+    peer: &crate::peer::Peer,
+    read: impl std::future::Future<Output = Result<T, FrameError>>,
+) -> Option<T> {
+    match tokio::time::timeout(daemon.config.read_timeout, read).await {
         Err(_) => {
             debug!(
                 peer_pid = peer.pid,
                 "no request before the deadline; closing"
             );
             send_error(
-                &mut stream,
+                stream,
                 ErrorBody::new(
                     ErrorCode::BadRequest,
                     format!(
@@ -215,32 +275,73 @@ async fn connection(
                 ),
             )
             .await;
-            return;
+            None
         }
-        Ok(Err(FrameError::Closed)) => return,
-        Ok(Err(FrameError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => return,
+        Ok(Err(FrameError::Closed)) => None,
+        Ok(Err(FrameError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
         Ok(Err(e)) => {
             debug!(peer_pid = peer.pid, error = %e, "bad frame");
-            send_error(
-                &mut stream,
-                ErrorBody::new(ErrorCode::BadRequest, e.to_string()),
-            )
-            .await;
+            send_error(stream, ErrorBody::new(ErrorCode::BadRequest, e.to_string())).await;
+            None
+        }
+        Ok(Ok(v)) => Some(v),
+    }
+}
+
+/// Serve a reused connection (`PREAMBLE_REUSE`): answer `first`, then each request frame that
+/// follows, until the client closes, sends something unreadable, stays silent for
+/// [`REUSE_IDLE`], or the daemon stops. Every request is checked on its own (policy, session,
+/// grant, brake, audit), exactly as on a connection of its own; only the peer's identity is
+/// read once, as it is for any connection.
+async fn reused(
+    daemon: &Arc<Daemon>,
+    stream: &mut UnixStream,
+    who: &Who<'_>,
+    first: Zeroizing<Vec<u8>>,
+) {
+    let mut payload = first;
+    loop {
+        if answer(daemon, stream, who, Vec::new(), payload, true).await == Flow::Close {
             return;
         }
-        Ok(Ok(v)) => v,
-    };
-    if pre != PREAMBLE_PLAIN && pre != PREAMBLE_FDS {
-        send_error(
-            &mut stream,
-            ErrorBody::new(
-                ErrorCode::BadRequest,
-                "unknown preamble byte (not an op-session client?)",
-            ),
-        )
-        .await;
-        return;
+        // Idle between requests: wait for the next one's first byte, the idle limit, or the
+        // daemon stopping (an idle connection never holds up shutdown).
+        tokio::select! {
+            _ = daemon.shutdown.cancelled() => return,
+            r = tokio::time::timeout(REUSE_IDLE, next_request(stream)) => match r {
+                Ok(Ok(true)) => {}
+                Ok(Ok(false) | Err(_)) => return,
+                Err(_) => {
+                    debug!(peer_pid = who.peer.pid, "reused connection idle; closing");
+                    return;
+                }
+            }
+        }
+        match within_deadline(daemon, stream, who.peer, read_frame(stream)).await {
+            Some(p) => payload = p,
+            None => return,
+        }
     }
+}
+
+/// Whether a connection goes on after an answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Close,
+}
+
+/// Decode one request, handle it, write its answer, and audit it. `reused` refuses what
+/// needs a connection of its own (a passthrough streams and takes descriptors).
+async fn answer(
+    daemon: &Arc<Daemon>,
+    stream: &mut UnixStream,
+    who: &Who<'_>,
+    fds: Vec<OwnedFd>,
+    payload: Zeroizing<Vec<u8>>,
+    reused: bool,
+) -> Flow {
+    let peer = who.peer;
     let req = match decode_request(&payload) {
         Ok(r) => r,
         Err(e) => {
@@ -253,45 +354,215 @@ async fn connection(
                     started_by: daemon.info.started_by,
                 }));
             }
-            send_error(&mut stream, body).await;
-            return;
+            send_error(stream, body).await;
+            return Flow::Close;
         }
     };
     drop(payload);
+    if reused && matches!(req, Request::Passthrough(_)) {
+        send_error(
+            stream,
+            ErrorBody::new(
+                ErrorCode::BadRequest,
+                "a passthrough needs a connection of its own, not a reused one",
+            ),
+        )
+        .await;
+        return Flow::Close;
+    }
     let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
     // Who would be named in a prompt; read only where something may ask.
-    let asker = if daemon.confirm.is_active() || scope.as_ref().is_some_and(|g| g.confirm) {
-        crate::confirm::Caller::new(peer.pid, &chain)
+    let asker = if daemon.confirm.is_active() || who.scope.is_some_and(|g| g.confirm) {
+        crate::confirm::Caller::new(peer.pid, who.chain)
     } else {
         crate::confirm::Caller::default()
     };
     let (resp, outcome) = handle(
-        &daemon,
+        daemon,
         req,
         fds,
-        &mut stream,
-        scope.as_deref(),
+        stream,
+        who.scope.map(|g| &**g),
         crate::requests::Callers {
-            brake: caller.as_deref(),
+            brake: who.caller,
             confirm: &asker,
         },
     )
     .await;
-    if let Err(e) = write_response(&mut stream, &resp).await {
+    let sent = write_response(stream, &resp).await;
+    if let Err(e) = &sent {
         debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
     }
-    drop(stream);
-    crate::requests::audit(&daemon, &peer, chain, &resp, outcome);
+    crate::requests::audit(daemon, peer, who.chain.to_vec(), &resp, outcome);
+    let mut flow = if sent.is_ok() && reused {
+        Flow::Next
+    } else {
+        Flow::Close
+    };
     // A grant whose budget this request spent ends now that its answer is out.
-    if let Some(g) = &scope
+    if let Some(g) = who.scope
         && g.spent()
     {
         daemon.grants.revoke(&g.name, "its read budget is spent");
+        flow = Flow::Close;
     }
     // Only a stop that was granted stops the daemon (a grant socket refuses it).
     if stop_asked && matches!(resp, Response::Done { .. }) {
         info!(peer_pid = peer.pid, "stop requested");
         daemon.shutdown.cancel();
+        flow = Flow::Close;
+    }
+    flow
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use op_session_protocol::{MAX_REQUEST_FRAME, MAX_RESPONSE_FRAME, frame};
+    use tokio::io::AsyncWriteExt;
+
+    fn daemon() -> Arc<Daemon> {
+        let config = crate::config::Config {
+            audit: false,
+            ..Default::default()
+        };
+        let info = crate::state::DaemonInfo {
+            socket: "/nonexistent/agent.sock".into(),
+            started_by: op_session_protocol::StartedBy::Manual,
+            protections: Default::default(),
+            started: Instant::now(),
+            uid: nix::unistd::getuid().as_raw(),
+            exit_when_idle: None,
+            config_path: "/nonexistent/config.toml".into(),
+        };
+        Arc::new(Daemon::new(
+            config,
+            info,
+            Arc::new(crate::clock::ManualClock::new()),
+        ))
+    }
+
+    /// A daemon serving one connection; the client's end of it.
+    fn serving(d: &Arc<Daemon>) -> (UnixStream, tokio::task::JoinHandle<()>) {
+        let (client, ours) = UnixStream::pair().expect("pair");
+        let task = tokio::spawn(connection(d.clone(), ours, true, None));
+        (client, task)
+    }
+
+    async fn send(client: &mut UnixStream, preamble: Option<u8>, json: &str) {
+        let mut bytes: Vec<u8> = preamble.into_iter().collect();
+        bytes.extend_from_slice(&frame::encode(json.as_bytes(), MAX_REQUEST_FRAME).expect("frame"));
+        client.write_all(&bytes).await.expect("write");
+    }
+
+    async fn answer_of(client: &mut UnixStream) -> Response {
+        let body = frame::read_frame_async(client, MAX_RESPONSE_FRAME)
+            .await
+            .expect("an answer");
+        op_session_protocol::decode_response(&body).expect("decodes")
+    }
+
+    /// Whether the daemon closed the connection (with unread bytes left, the kernel reports
+    /// that as a reset).
+    async fn closed(client: &mut UnixStream) -> bool {
+        match frame::read_frame_async(client, MAX_RESPONSE_FRAME).await {
+            Err(FrameError::Closed) => true,
+            Err(FrameError::Io(e)) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            _ => false,
+        }
+    }
+
+    const STATUS: &str = r#"{"version":2,"type":"status"}"#;
+
+    /// Request after request on one connection, each answered; a request after most of the
+    /// idle limit still is; the connection closes once the limit passes with nothing sent.
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_connection_answers_request_after_request_then_closes_when_idle() {
+        let d = daemon();
+        let (mut client, task) = serving(&d);
+        send(&mut client, Some(PREAMBLE_REUSE), STATUS).await;
+        assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        for _ in 0..3 {
+            send(&mut client, None, STATUS).await;
+            assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        }
+        tokio::time::sleep(REUSE_IDLE - Duration::from_secs(1)).await;
+        send(&mut client, None, STATUS).await;
+        assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        let idle_from = tokio::time::Instant::now();
+        assert!(closed(&mut client).await, "closed when idle");
+        assert!(
+            idle_from.elapsed() >= REUSE_IDLE,
+            "{:?}",
+            idle_from.elapsed()
+        );
+        task.await.expect("the connection task ends");
+    }
+
+    /// A plain connection still carries one request: a second frame is never read.
+    #[tokio::test(start_paused = true)]
+    async fn a_plain_connection_carries_one_request() {
+        let d = daemon();
+        let (mut client, task) = serving(&d);
+        send(&mut client, Some(PREAMBLE_PLAIN), STATUS).await;
+        send(&mut client, None, STATUS).await;
+        assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        assert!(closed(&mut client).await);
+        task.await.expect("the connection task ends");
+    }
+
+    /// An idle reused connection never holds up the daemon's stop.
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_reused_connection_ends_when_the_daemon_stops() {
+        let d = daemon();
+        let (mut client, task) = serving(&d);
+        send(&mut client, Some(PREAMBLE_REUSE), STATUS).await;
+        assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        let asked = tokio::time::Instant::now();
+        d.shutdown.cancel();
+        task.await.expect("the connection task ends");
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+        assert!(closed(&mut client).await);
+    }
+
+    /// What needs a connection of its own is refused on a reused one, and that ends it; so does
+    /// a frame that cannot be read, and a request of another protocol version.
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_connection_refuses_a_passthrough_and_ends_on_bad_input() {
+        let passthrough =
+            r#"{"version":2,"type":"passthrough","args":["whoami"],"cwd":"/","env":[]}"#;
+        for (bad, want) in [
+            (passthrough.as_bytes().to_vec(), "connection of its own"),
+            (b"{not json".to_vec(), ""),
+            (br#"{"version":99,"type":"status"}"#.to_vec(), ""),
+        ] {
+            let d = daemon();
+            let (mut client, task) = serving(&d);
+            send(&mut client, Some(PREAMBLE_REUSE), STATUS).await;
+            assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+            let mut bytes = (bad.len() as u32).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&bad);
+            client.write_all(&bytes).await.expect("write");
+            match answer_of(&mut client).await {
+                Response::Error(e) => assert!(e.message.contains(want), "{}", e.message),
+                _ => panic!("not refused"),
+            }
+            assert!(closed(&mut client).await, "the connection ends");
+            task.await.expect("the connection task ends");
+        }
+        // An oversized header: refused before anything is allocated, and the end.
+        let d = daemon();
+        let (mut client, task) = serving(&d);
+        send(&mut client, Some(PREAMBLE_REUSE), STATUS).await;
+        assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        client.write_all(&[0xff, 0, 0, 0]).await.expect("write");
+        assert!(matches!(answer_of(&mut client).await, Response::Error(_)));
+        assert!(closed(&mut client).await);
+        task.await.expect("the connection task ends");
     }
 }

@@ -19,8 +19,14 @@
 //!    response. During a passthrough the client may send further [`ClientEvent`] frames
 //!    (signals to forward); the daemon answers with a final [`Response::Exit`].
 //!
-//! The version travels in every request (one request per connection, so the first exchange
-//! always carries it). A daemon that speaks another version answers
+//! A connection carries one request, except after the preamble [`PREAMBLE_REUSE`] (`0x02`):
+//! then it carries a sequence of request frames, each answered by exactly one response frame
+//! before the next is sent, for a long-lived client (the MCP server) that would otherwise
+//! connect once per request. Such a connection takes no descriptors and no passthrough, and
+//! the daemon closes it after [`REUSE_IDLE`] without a request; a client stops reusing one
+//! after half that, so it never sends into a connection the daemon is closing.
+//!
+//! The version travels in every request, so the first exchange always carries it. A daemon that speaks another version answers
 //! [`ErrorCode::VersionMismatch`] with its own version, pid and how it was started, so a client
 //! can restart a daemon it auto-started and otherwise tell the person what to do.
 //!
@@ -66,3 +72,9 @@ pub const PROTOCOL_VERSION: u32 = 2;
 pub const PREAMBLE_PLAIN: u8 = 0x00;
 /// Preamble byte of a request that carries stdin, stdout and stderr as `SCM_RIGHTS`.
 pub const PREAMBLE_FDS: u8 = 0x01;
+/// Preamble byte of a reused connection: request frames one after another, each answered
+/// before the next; no descriptors, no passthrough.
+pub const PREAMBLE_REUSE: u8 = 0x02;
+/// How long the daemon keeps a reused connection open without a request. Clients reuse a
+/// connection only while it has been idle for less than half of this.
+pub const REUSE_IDLE: std::time::Duration = std::time::Duration::from_secs(60);

@@ -596,6 +596,52 @@ pub fn raw_request(json: &str) -> Vec<u8> {
     v
 }
 
+/// A connection that opens with the reuse preamble and carries request after request, as
+/// `op-session mcp` keeps them.
+pub struct Reused {
+    stream: std::os::unix::net::UnixStream,
+    opened: bool,
+}
+
+impl Reused {
+    /// Connect to the daemon's socket (or a grant's); the preamble goes with the first request.
+    pub fn connect(socket: &Path) -> Reused {
+        let stream = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        Reused {
+            stream,
+            opened: false,
+        }
+    }
+
+    /// Send `json` and read its answer; `None` when the daemon closed the connection instead.
+    pub fn ask(&mut self, json: &str) -> Option<serde_json::Value> {
+        use std::io::{Read, Write};
+        let mut bytes = if self.opened { vec![] } else { vec![2u8] };
+        self.opened = true;
+        bytes.extend_from_slice(&(json.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(json.as_bytes());
+        self.stream.write_all(&bytes).ok()?;
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len).ok()?;
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut body).expect("a whole answer");
+        Some(serde_json::from_slice(&body).expect("JSON"))
+    }
+
+    /// Whether the daemon has closed the connection (read until the end, within 30 s).
+    pub fn ended(&mut self) -> bool {
+        use std::io::Read;
+        let mut rest = Vec::new();
+        match self.stream.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
 /// The read, run and inject cases of the differential tests: `op-session` through the shim
 /// against `op` itself (token mode), and connect mode against token mode. `envfile` holds
 /// `STRIPE=op://Dev/Stripe/key`, `PLAIN=hello` and `DB="op://Dev/Database/password"`.

@@ -557,11 +557,16 @@ fn a_value_in_flight_during_lock_never_reaches_the_next_session() {
 /// Send one request with `n` descriptors (copies of stderr) attached to the preamble; return
 /// the daemon's reply.
 fn raw_with_fds(w: &World, json: &str, n: usize) -> String {
+    raw_with_preamble(w, if n > 0 { 1 } else { 0 }, json, n)
+}
+
+/// [`raw_with_fds`] with the preamble byte `preamble`.
+fn raw_with_preamble(w: &World, preamble: u8, json: &str, n: usize) -> String {
     use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
     let mut s = UnixStream::connect(&w.socket).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let fds = vec![std::io::stderr().as_raw_fd(); n];
-    let byte = [if n > 0 { 1u8 } else { 0u8 }];
+    let byte = [preamble];
     let iov = [std::io::IoSlice::new(&byte)];
     let cmsg = [ControlMessage::ScmRights(&fds)];
     sendmsg::<()>(
@@ -578,6 +583,80 @@ fn raw_with_fds(w: &World, json: &str, n: usize) -> String {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(out.get(4..).unwrap_or(&[])).into_owned()
+}
+
+const READ_STRIPE: &str =
+    r#"{"version":2,"type":"resolve","refs":["op://Dev/Stripe/key"],"purpose":"read"}"#;
+
+/// A connection kept open is no way around a lock: the value read on it before is not
+/// answered after the lock (not from the cache, not from a result in flight), the same
+/// connection's next request is refused like anyone's, and a new session serves it afresh.
+#[test]
+fn a_reused_connection_gets_nothing_past_a_lock() {
+    let w = world("");
+    let mut c = op_session_e2e::Reused::connect(&w.socket);
+    let first = c.ask(READ_STRIPE).expect("an answer");
+    assert!(first.to_string().contains(STRIPE), "{first}");
+    assert_eq!(w.run(&["lock"]).code, 0);
+    let reads = w.calls().iter().filter(|x| x["command"] == "read").count();
+    for _ in 0..3 {
+        let after = c.ask(READ_STRIPE).expect("the connection still answers");
+        assert_eq!(after["type"], "error", "{after}");
+        assert!(
+            !after.to_string().contains(STRIPE),
+            "a value after the lock"
+        );
+    }
+    let out = w.run_with_stdin(
+        &["init", "--account", "my", "--password-stdin"],
+        MY_PASSWORD,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let again = c.ask(READ_STRIPE).expect("an answer");
+    assert!(again.to_string().contains(STRIPE), "{again}");
+    assert_eq!(
+        w.calls().iter().filter(|x| x["command"] == "read").count(),
+        reads + 1,
+        "the new session served a value resolved under the old one"
+    );
+    w.run(&["stop"]);
+}
+
+/// What needs a connection of its own cannot ride a reused one: descriptors with the reuse
+/// preamble are closed and refused, and a passthrough on it is refused and ends it; neither
+/// runs `op`, leaks a descriptor, or stops the daemon.
+#[test]
+fn a_reused_connection_takes_no_descriptors_and_no_passthrough() {
+    let w = world("");
+    let pid = w.daemon_pid().unwrap();
+    still_serves(&w);
+    let baseline = fd_count(pid);
+    let before = w.calls().len();
+    let passthrough = r#"{"version":2,"type":"passthrough","args":["whoami"],"cwd":"/","env":[]}"#;
+    let reply = raw_with_preamble(&w, 2, passthrough, 3);
+    assert!(reply.contains("takes no descriptors"), "{reply}");
+    let mut c = op_session_e2e::Reused::connect(&w.socket);
+    assert_eq!(
+        c.ask(r#"{"version":2,"type":"status"}"#).unwrap()["type"],
+        "status"
+    );
+    let reply = c.ask(passthrough).expect("an answer");
+    assert!(
+        reply.to_string().contains("connection of its own"),
+        "{reply}"
+    );
+    assert!(
+        c.ended(),
+        "the connection goes on after a refused passthrough"
+    );
+    assert_eq!(w.calls().len(), before, "op ran");
+    still_serves(&w);
+    assert!(
+        wait_until(Duration::from_secs(5), || fd_count(pid) <= baseline),
+        "the daemon holds {} descriptors, {baseline} before",
+        fd_count(pid)
+    );
+    w.run(&["stop"]);
 }
 
 fn fd_count(pid: i32) -> usize {

@@ -269,6 +269,41 @@ fn a_silent_client_is_closed_at_the_deadline_while_others_are_served() {
     w.run(&["stop"]);
 }
 
+/// One connection with the reuse preamble carries request after request; each is answered and
+/// audited on its own, and a connection left open does not hold up `op-session stop`.
+#[test]
+fn a_reused_connection_carries_many_requests_and_never_holds_up_a_stop() {
+    let w = World::new("");
+    w.start_daemon();
+    let mut c = op_session_e2e::Reused::connect(&w.socket);
+    for _ in 0..20 {
+        let a = c
+            .ask(r#"{"version":2,"type":"status"}"#)
+            .expect("an answer");
+        assert_eq!(a["type"], "status", "{a}");
+    }
+    let audit = w.state.join("op-session/audit.jsonl");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            std::fs::read_to_string(&audit)
+                .map(|t| t.lines().filter(|l| l.contains("\"status\"")).count() >= 20)
+                .unwrap_or(false)
+        }),
+        "not every request on the connection was audited"
+    );
+    let pid = w.daemon_pid().expect("pid");
+    let out = w.run(&["stop"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        wait_until(Duration::from_secs(10), || !std::path::Path::new(&format!(
+            "/proc/{pid}"
+        ))
+        .exists()),
+        "the daemon waited for the idle connection"
+    );
+    assert!(c.ended());
+}
+
 #[test]
 fn sigterm_exits_zero_and_removes_the_socket() {
     let w = World::new("");

@@ -192,6 +192,29 @@ fn a_grant_ends_with_its_ttl_its_budget_and_its_session() {
     w.run(&["stop"]);
 }
 
+/// A connection kept open on a grant's socket is held to the grant: out-of-scope requests on
+/// it are refused as on any connection, and when the grant is revoked the connection ends, so
+/// nothing kept open outlives the grant.
+#[test]
+fn a_reused_connection_on_a_grant_ends_with_the_grant() {
+    let w = world("");
+    let g = grant(&w, &["kept", "--vault", "Dev", "--ttl", "10m"]);
+    let mut c = op_session_e2e::Reused::connect(&g);
+    let read =
+        |r: &str| format!(r#"{{"version":2,"type":"resolve","refs":["{r}"],"purpose":"read"}}"#);
+    let first = c.ask(&read("op://Dev/Stripe/key")).expect("an answer");
+    assert_eq!(first["type"], "values", "{first}");
+    let out = c.ask(&read("op://Prod/Stripe/key")).expect("an answer");
+    assert_eq!(out["type"], "error", "{out}");
+    let init = c
+        .ask(r#"{"version":2,"type":"grants"}"#)
+        .expect("an answer");
+    assert_eq!(init["type"], "error", "{init}");
+    assert_eq!(w.run(&["revoke", "kept"]).code, 0);
+    assert!(c.ended(), "the grant's connection outlived the grant");
+    w.run(&["stop"]);
+}
+
 #[test]
 fn a_grant_holder_can_give_it_up_and_another_uid_is_refused() {
     let w = world("");
