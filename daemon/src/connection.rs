@@ -63,16 +63,14 @@ fn recv_now(stream: &UnixStream, buf: &mut [u8], flags: libc::c_int) -> io::Resu
     }
 }
 
-/// Wait until the client has sent something, without taking it: `false` when the client
-/// closed instead. On a reused connection this is the idle wait between requests, kept apart
-/// from the frame read so the read's short deadline never counts idle time.
-pub(crate) async fn next_request(stream: &UnixStream) -> io::Result<bool> {
-    let mut byte = [0u8; 1];
-    let n = now_or_ready(stream, Interest::READABLE, || {
-        recv_now(stream, &mut byte, libc::MSG_PEEK)
+/// The start of a reused connection's next request: the first of its header's bytes, as soon
+/// as any arrive (0 when the client closed instead). This is the idle wait between requests,
+/// kept apart from [`read_frame_after`] so the frame's short deadline never counts idle time.
+pub(crate) async fn next_request(stream: &UnixStream, header: &mut [u8; 4]) -> io::Result<usize> {
+    now_or_ready(stream, Interest::READABLE, || {
+        recv_now(stream, &mut header[..], 0)
     })
-    .await?;
-    Ok(n > 0)
+    .await
 }
 
 /// Fill `buf`; the bytes read before the end of the stream.
@@ -102,8 +100,17 @@ pub(crate) async fn read_preamble(stream: &UnixStream) -> io::Result<(u8, Vec<Ow
 /// Read one request frame: [`frame::read_frame_async`]'s checks (the cap and the empty frame
 /// before any allocation; `Closed` between frames, `Truncated` inside one), socket first.
 pub(crate) async fn read_frame(stream: &UnixStream) -> Result<Zeroizing<Vec<u8>>, FrameError> {
-    let mut header = [0u8; 4];
-    match fill(stream, &mut header).await? {
+    read_frame_after(stream, [0u8; 4], 0).await
+}
+
+/// [`read_frame`] for a frame whose first `got` header bytes are already in `header`.
+pub(crate) async fn read_frame_after(
+    stream: &UnixStream,
+    mut header: [u8; 4],
+    got: usize,
+) -> Result<Zeroizing<Vec<u8>>, FrameError> {
+    let got = got.min(4);
+    match got + fill(stream, &mut header[got..]).await? {
         0 => return Err(FrameError::Closed),
         4 => {}
         _ => return Err(FrameError::Truncated),

@@ -20,7 +20,9 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 use zeroize::Zeroizing;
 
-use crate::connection::{next_request, read_frame, read_preamble, write_response};
+use crate::connection::{
+    next_request, read_frame, read_frame_after, read_preamble, write_response,
+};
 use crate::grants::{Grant, Opened};
 use crate::peer::{ProcessInfo, allowed, peer_of};
 use crate::requests::handle;
@@ -304,20 +306,22 @@ async fn reused(
         if answer(daemon, stream, who, Vec::new(), payload, true).await == Flow::Close {
             return;
         }
-        // Idle between requests: wait for the next one's first byte, the idle limit, or the
+        // Idle between requests: wait for the next one's first bytes, the idle limit, or the
         // daemon stopping (an idle connection never holds up shutdown).
-        tokio::select! {
+        let mut header = [0u8; 4];
+        let got = tokio::select! {
             _ = daemon.shutdown.cancelled() => return,
-            r = tokio::time::timeout(REUSE_IDLE, next_request(stream)) => match r {
-                Ok(Ok(true)) => {}
-                Ok(Ok(false) | Err(_)) => return,
+            r = tokio::time::timeout(REUSE_IDLE, next_request(stream, &mut header)) => match r {
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => n,
                 Err(_) => {
                     debug!(peer_pid = who.peer.pid, "reused connection idle; closing");
                     return;
                 }
             }
-        }
-        match within_deadline(daemon, stream, who.peer, read_frame(stream)).await {
+        };
+        let read = read_frame_after(stream, header, got);
+        match within_deadline(daemon, stream, who.peer, read).await {
             Some(p) => payload = p,
             None => return,
         }
@@ -497,6 +501,26 @@ mod tests {
             "{:?}",
             idle_from.elapsed()
         );
+        task.await.expect("the connection task ends");
+    }
+
+    /// A request that trickles in after an idle spell is read whole: the idle wait takes what
+    /// came first and the frame read takes the rest, however the header was split.
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_connections_next_request_may_arrive_in_pieces() {
+        let d = daemon();
+        let (mut client, task) = serving(&d);
+        send(&mut client, Some(PREAMBLE_REUSE), STATUS).await;
+        assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        for split in [1, 2, 3, 4, 5] {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            let framed = frame::encode(STATUS.as_bytes(), MAX_REQUEST_FRAME).expect("frame");
+            client.write_all(&framed[..split]).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            client.write_all(&framed[split..]).await.expect("write");
+            assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
+        }
+        drop(client);
         task.await.expect("the connection task ends");
     }
 
