@@ -44,6 +44,46 @@ pub struct Bins {
 /// built, in the middle of a test run. Inside `cargo test --workspace` this is a no-op.
 pub const BUILD_ARGS: &[&str] = &["test", "-q", "--workspace", "--no-run"];
 
+/// Whether `name` is one of the variables cargo sets for the crate it compiles or the test it
+/// runs (the package's manifest directory, name and version, the crate's name, the built
+/// binaries' paths, …), rather than the user's own configuration (`CARGO_HOME`,
+/// `CARGO_TARGET_DIR`, `CARGO_BUILD_*`, …).
+pub fn set_by_cargo_for_the_crate(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_BIN_EXE_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
+}
+
+/// `cargo BUILD_ARGS` in the workspace root, without the variables cargo set for this test
+/// process ([`set_by_cargo_for_the_crate`]). A build script may watch them: ring's declares
+/// `rerun-if-env-changed` for `CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME` and the version parts, so
+/// a build that inherited this package's values re-ran it and rebuilt ring, rustls, reqwest and
+/// every binary above them (a minute or more on the 2-CPU test machine), and the next plain
+/// `cargo test` rebuilt them all back: a no-op build became two full rebuilds per test run.
+pub fn build_command() -> Command {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.current_dir(root).args(BUILD_ARGS);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(set_by_cargo_for_the_crate) {
+            c.env_remove(name);
+        }
+    }
+    c
+}
+
 /// Build the binaries once per test process (cargo's own lock serializes concurrent builds).
 pub fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
@@ -52,12 +92,7 @@ pub fn bins() -> &'static Bins {
             .parent()
             .unwrap()
             .to_path_buf();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let st = Command::new(cargo)
-            .current_dir(&root)
-            .args(BUILD_ARGS)
-            .status()
-            .expect("cargo build runs");
+        let st = build_command().status().expect("cargo build runs");
         assert!(st.success(), "building the binaries failed");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -754,4 +789,43 @@ pub fn processes(cmd: &str, env: Option<&str>) -> usize {
                 .count()
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_drops_what_cargo_set_for_this_test_and_keeps_the_users_settings() {
+        // `cargo test` set these for this very process (ring's build script watches them):
+        // the nested build must not see them.
+        let c = build_command();
+        let removed: Vec<String> = c
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+        ] {
+            assert!(
+                std::env::var_os(name).is_some(),
+                "cargo sets {name} for tests"
+            );
+            assert!(removed.iter().any(|r| r == name), "{name}: {removed:?}");
+        }
+        assert!(c.get_envs().all(|(_, v)| v.is_none()), "nothing is set");
+        for kept in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "CARGO_INCREMENTAL",
+            "CARGO_TERM_COLOR",
+            "PATH",
+        ] {
+            assert!(!set_by_cargo_for_the_crate(kept), "{kept}");
+        }
+    }
 }

@@ -25,9 +25,7 @@ struct Bins {
 fn bins() -> &'static Bins {
     static BINS: OnceLock<Bins> = OnceLock::new();
     BINS.get_or_init(|| {
-        let status = Command::new(env!("CARGO"))
-            .args(op_session_e2e::BUILD_ARGS)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        let status = op_session_e2e::build_command()
             .status()
             .expect("cargo runs");
         assert!(status.success(), "cargo build failed");
