@@ -139,13 +139,19 @@ impl Drop for Xvfb {
 impl Xvfb {
     fn start() -> Xvfb {
         // -displayfd tells us the display it took, so parallel tests never collide.
+        // -noreset: an X server resets when its last client disconnects, and every `xdotool
+        // search` below is a client that connects and disconnects. A reset recompiles the
+        // keymap (a fork of xkbcomp) and drops every connection not yet set up: ssh-askpass,
+        // connecting in that window, saw the server hang up, printed "Can't open display" and
+        // exited 1 at once (a "no"), so no dialog ever came (about one run in 10 to 30 on the
+        // 2-CPU test machine).
         let (r, wr) = nix::unistd::pipe().unwrap();
         let child = Command::new("Xvfb")
             .args([
                 "-displayfd",
                 &std::os::fd::AsRawFd::as_raw_fd(&wr).to_string(),
             ])
-            .args(["-screen", "0", "800x600x24", "-nolisten", "tcp"])
+            .args(["-noreset", "-screen", "0", "800x600x24", "-nolisten", "tcp"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -187,14 +193,15 @@ impl Xvfb {
         out.stdout.lines().next().map(str::to_string)
     }
 
-    /// Wait for the askpass window and press `key` in it, retrying until the window goes.
-    /// Generous deadlines: on a loaded machine the dialog can take many seconds to map, and a
-    /// key sent before it grabbed the keyboard is lost (so it is sent again). A whole run of
-    /// this test takes 47 to 58 s on the 2-CPU test machine, so a 60 s wait for one dialog
-    /// failed once in CI; the wait now ends just before the daemon's 120 s prompt timeout.
-    fn answer(&self, key: &str) {
+    /// Wait for the askpass window of the read `kid` and press `key` in it, retrying until the
+    /// window goes. A key sent before ssh-askpass grabbed the keyboard is lost, so it is sent
+    /// again. The dialog maps within a fraction of a second; the deadline leaves a wide margin
+    /// for a loaded machine. A read that ends before any dialog appeared (ssh-askpass could not
+    /// show one, so the daemon heard "no") fails at once, with the read's output.
+    fn answer(&self, kid: &mut Child, key: &str) {
         let mut seen = false;
-        let ok = wait_until(Duration::from_secs(110), || match self.window() {
+        let mut ended = None;
+        let ok = wait_until(Duration::from_secs(60), || match self.window() {
             Some(win) => {
                 seen = true;
                 // No window manager: focus it ourselves; ssh-askpass also grabs the keyboard,
@@ -204,7 +211,11 @@ impl Xvfb {
                 std::thread::sleep(Duration::from_millis(300));
                 false
             }
-            None => seen,
+            None if !seen => {
+                ended = kid.try_wait().unwrap();
+                ended.is_some()
+            }
+            None => true,
         });
         assert!(
             ok,
@@ -215,6 +226,12 @@ impl Xvfb {
                 "never appeared"
             }
         );
+        if let Some(status) = ended {
+            let mut err = String::new();
+            use std::io::Read;
+            let _ = kid.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("the read ended ({status}) before any ssh-askpass window appeared: {err}");
+        }
     }
 }
 
@@ -234,15 +251,15 @@ fn real_ssh_askpass_under_xvfb_answered_with_xdotool() {
     signed_in(&w);
 
     // Return on the dialog: OK, exit 0.
-    let kid = spawn_read(&w, PROD_REF);
-    x.answer("Return");
+    let mut kid = spawn_read(&w, PROD_REF);
+    x.answer(&mut kid, "Return");
     let out = Out::from(kid.wait_with_output().unwrap());
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, format!("{PROD_KEY}\n"));
 
     // Escape: cancel, a no.
-    let kid = spawn_read(&w, PROD_REF);
-    x.answer("Escape");
+    let mut kid = spawn_read(&w, PROD_REF);
+    x.answer(&mut kid, "Escape");
     let out = Out::from(kid.wait_with_output().unwrap());
     assert_eq!(out.code, 78, "{}", out.stderr);
     assert!(
