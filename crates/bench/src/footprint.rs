@@ -180,8 +180,9 @@ pub struct Throughput {
     pub latency: Summary,
 }
 
-/// Run the cached reads (see [`Throughput`]).
-pub fn throughput(socket: &Path, threads: usize, total: usize) -> Result<Throughput> {
+/// Run the cached reads (see [`Throughput`]): each a fresh connection, or with `reuse`, one
+/// reused connection per thread.
+pub fn throughput(socket: &Path, threads: usize, total: usize, reuse: bool) -> Result<Throughput> {
     let request = wire::framed(&wire::read_request(REF))?;
     wire::cached_read(socket, &request).context("the warm-up read")?;
     let next = AtomicUsize::new(0);
@@ -193,12 +194,30 @@ pub fn throughput(socket: &Path, threads: usize, total: usize) -> Result<Through
                 s.spawn(|| {
                     let mut times = Vec::with_capacity(total / threads + 1);
                     let mut errors = Vec::new();
+                    let mut conn = None;
                     while next.fetch_add(1, Ordering::Relaxed) < total && Instant::now() < deadline
                     {
                         let t = Instant::now();
-                        match wire::cached_read(socket, &request) {
+                        let done = if reuse {
+                            if conn.is_none() {
+                                conn = wire::Reused::connect(socket)
+                                    .map_err(|e| errors.push(format!("{e:#}")))
+                                    .ok();
+                            }
+                            match conn.as_mut() {
+                                Some(c) => c.cached_read(&request),
+                                None => continue,
+                            }
+                        } else {
+                            wire::cached_read(socket, &request)
+                        };
+                        match done {
                             Ok(()) => times.push(t.elapsed()),
-                            Err(e) => errors.push(format!("{e:#}")),
+                            Err(e) => {
+                                errors.push(format!("{e:#}"));
+                                // A connection that failed once is not used again.
+                                conn = None;
+                            }
                         }
                     }
                     (times, errors)
@@ -260,7 +279,7 @@ pub fn run(w: &World, pid: i32, rss: EarlierRss, set: Settings) -> Result<Outcom
     let before = w.counters()?;
     let cpu_before = sample(pid)?;
     let own_before = own_cpu_ms();
-    let tp = throughput(&w.socket, set.threads, set.requests)?;
+    let tp = throughput(&w.socket, set.threads, set.requests, false)?;
     let cpu_load = delta(&cpu_before, &sample(pid)?, ticks_per_second());
     let own_cpu = own_cpu_ms().saturating_sub(own_before);
     let op_during_load = w.counters()?.since(&before);

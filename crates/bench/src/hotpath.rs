@@ -104,36 +104,15 @@ pub fn run(bins: &Bins, fixture: &std::path::Path, set: Settings) -> Result<Outc
     let base = sums[0].p50.as_secs_f64();
     let faults = |c: usize| costs[c].faults as f64 / set.runs as f64;
 
-    // The daemon: sequential cached reads, then the threaded throughput run.
+    // The daemon: sequential cached reads, then the threaded throughput run; each first with a
+    // connection per read (a client process per call), then on reused connections (the MCP
+    // server).
     let request = wire::framed(&wire::read_request(REF))?;
     wire::cached_read(&w.socket, &request)?;
-    let mut seq_times = Vec::with_capacity(set.requests);
-    let seq_started = Instant::now();
-    let seq_us = daemon_cpu_us(pid, || {
-        for _ in 0..set.requests {
-            let t = Instant::now();
-            wire::cached_read(&w.socket, &request)?;
-            seq_times.push(t.elapsed());
-        }
-        Ok(())
-    })?;
-    let seq_elapsed = seq_started.elapsed();
-    let seq = Summary::of(&seq_times).context("no sequential request")?;
-    let mut tp: Option<Throughput> = None;
-    let own_before = footprint::own_cpu_ms();
-    let tp_us = daemon_cpu_us(pid, || {
-        tp = Some(footprint::throughput(&w.socket, set.threads, set.requests)?);
-        Ok(())
-    })?;
-    let own_ms = footprint::own_cpu_ms().saturating_sub(own_before);
-    let tp = tp.context("no throughput run")?;
+    let fresh = daemon_runs(&w.socket, pid, &request, set, false)?;
+    let reused = daemon_runs(&w.socket, pid, &request, set, true)?;
     let op_calls = w.counters()?.since(&before);
     w.stop()?;
-
-    let per_req = |us: u64, n: usize| us as f64 / n.max(1) as f64;
-    let seq_cpu = per_req(seq_us, set.requests);
-    let tp_cpu = per_req(tp_us, tp.done);
-    let rate = tp.done as f64 / tp.elapsed.as_secs_f64().max(1e-9);
 
     let mut clients = Table::new(&[
         "command",
@@ -163,26 +142,31 @@ pub fn run(bins: &Bins, fixture: &std::path::Path, set: Settings) -> Result<Outc
         "latency p50 / p99",
         "daemon CPU per request",
     ]);
-    daemon.row(vec![
-        "1 thread, one request at a time".into(),
-        set.requests.to_string(),
-        fmt_duration(seq_elapsed),
-        format!("{:.0}/s", set.requests as f64 / seq_elapsed.as_secs_f64()),
-        format!("{} / {}", fmt_duration(seq.p50), fmt_duration(seq.p99)),
-        format!("{seq_cpu:.1} µs"),
-    ]);
-    daemon.row(vec![
-        format!("{} threads, as fast as they can", set.threads),
-        format!("{} ({} errors)", tp.done, tp.errors),
-        fmt_duration(tp.elapsed),
-        format!("{rate:.0}/s"),
-        format!(
-            "{} / {}",
-            fmt_duration(tp.latency.p50),
-            fmt_duration(tp.latency.p99)
-        ),
-        format!("{tp_cpu:.1} µs"),
-    ]);
+    for (how, r) in [
+        ("a connection per read", &fresh),
+        ("reused connections", &reused),
+    ] {
+        daemon.row(vec![
+            format!("1 thread, one request at a time, {how}"),
+            set.requests.to_string(),
+            fmt_duration(r.seq_elapsed),
+            format!("{:.0}/s", set.requests as f64 / r.seq_elapsed.as_secs_f64()),
+            format!("{} / {}", fmt_duration(r.seq.p50), fmt_duration(r.seq.p99)),
+            format!("{:.1} µs", r.seq_cpu),
+        ]);
+        daemon.row(vec![
+            format!("{} threads, as fast as they can, {how}", set.threads),
+            format!("{} ({} errors)", r.tp.done, r.tp.errors),
+            fmt_duration(r.tp.elapsed),
+            format!("{:.0}/s", r.rate),
+            format!(
+                "{} / {}",
+                fmt_duration(r.tp.latency.p50),
+                fmt_duration(r.tp.latency.p99)
+            ),
+            format!("{:.1} µs", r.tp_cpu),
+        ]);
+    }
     let status_ratio = ratio(sums[1].p50.as_secs_f64(), base);
     let read_ratio = ratio(sums[2].p50.as_secs_f64(), base);
     let client_target = |what: &str, c: usize, r: f64| Target {
@@ -204,8 +188,10 @@ pub fn run(bins: &Bins, fixture: &std::path::Path, set: Settings) -> Result<Outc
                 "A whole client run against `/bin/true`, {} measured runs of each (after \
                  {WARMUP} warm-up runs), interleaved round-robin with a rotating start; then the \
                  daemon's CPU per cached read, {} requests from one thread and {} from {} \
-                 threads, each a fresh connection with the frame `op-session read {REF}` sends. \
-                 `op` ran {} times during the timed runs.",
+                 threads, with the frame `op-session read {REF}` sends: first each on a \
+                 connection of its own, as every `op-session` process makes one, then on reused \
+                 connections (one per thread), as the MCP server keeps them. `op` ran {} times \
+                 during the timed runs.",
                 set.runs, set.requests, set.requests, set.threads, op_calls.invocations
             ),
             table: clients,
@@ -213,27 +199,103 @@ pub fn run(bins: &Bins, fixture: &std::path::Path, set: Settings) -> Result<Outc
                 daemon.to_markdown(),
                 "Daemon CPU is the on-CPU time of its threads over the run (schedstat), \
                  divided by the requests; the bench's own client threads used {OWN} ms in the \
-                 threaded run. The machine has 2 CPUs and is shared: with the clients on the \
+                 threaded runs. The machine has 2 CPUs and is shared: with the clients on the \
                  same CPUs, the threaded rate is bound by daemon + client CPU per request, not \
                  by the daemon alone."
-                    .replace("{OWN}", &own_ms.to_string()),
+                    .replace("{OWN}", &format!("{} and {}", fresh.own_ms, reused.own_ms)),
             ],
         }],
         targets: vec![
             client_target("`op-session status`", 1, status_ratio),
             client_target("cached `op-session read`", 2, read_ratio),
-            Target {
-                what: "daemon CPU per cached read (one thread)".into(),
-                goal: format!("≤ {DAEMON_CPU_GOAL_US:.0} µs"),
-                measured: format!("{seq_cpu:.1} µs (threaded run: {tp_cpu:.1} µs)"),
-                pass: seq_cpu <= DAEMON_CPU_GOAL_US && op_calls.invocations == 0,
-            },
-            Target {
-                what: format!("cached reads per second, {} threads", set.threads),
-                goal: format!("≥ {THROUGHPUT_GOAL:.0}/s"),
-                measured: format!("{rate:.0}/s ({} errors)", tp.errors),
-                pass: rate >= THROUGHPUT_GOAL && tp.errors == 0,
-            },
+            daemon_cpu_target(&fresh, "a connection per read", op_calls.invocations),
+            throughput_target(&fresh, "a connection per read", set.threads),
+            daemon_cpu_target(&reused, "reused connections", op_calls.invocations),
+            throughput_target(&reused, "reused connections", set.threads),
         ],
     })
+}
+
+/// The daemon's figures for one way of connecting.
+struct DaemonRuns {
+    seq_elapsed: Duration,
+    seq: Summary,
+    seq_cpu: f64,
+    tp: Throughput,
+    tp_cpu: f64,
+    rate: f64,
+    /// The bench's own CPU over the threaded run, in ms.
+    own_ms: u64,
+}
+
+/// Sequential cached reads, then the threaded run, each on fresh or reused connections.
+fn daemon_runs(
+    socket: &std::path::Path,
+    pid: i32,
+    request: &[u8],
+    set: Settings,
+    reuse: bool,
+) -> Result<DaemonRuns> {
+    let mut seq_times = Vec::with_capacity(set.requests);
+    let mut conn = if reuse {
+        Some(wire::Reused::connect(socket)?)
+    } else {
+        None
+    };
+    let seq_started = Instant::now();
+    let seq_us = daemon_cpu_us(pid, || {
+        for _ in 0..set.requests {
+            let t = Instant::now();
+            match conn.as_mut() {
+                Some(c) => c.cached_read(request)?,
+                None => wire::cached_read(socket, request)?,
+            }
+            seq_times.push(t.elapsed());
+        }
+        Ok(())
+    })?;
+    let seq_elapsed = seq_started.elapsed();
+    drop(conn);
+    let seq = Summary::of(&seq_times).context("no sequential request")?;
+    let mut tp: Option<Throughput> = None;
+    let own_before = footprint::own_cpu_ms();
+    let tp_us = daemon_cpu_us(pid, || {
+        tp = Some(footprint::throughput(
+            socket,
+            set.threads,
+            set.requests,
+            reuse,
+        )?);
+        Ok(())
+    })?;
+    let own_ms = footprint::own_cpu_ms().saturating_sub(own_before);
+    let tp = tp.context("no throughput run")?;
+    let per_req = |us: u64, n: usize| us as f64 / n.max(1) as f64;
+    Ok(DaemonRuns {
+        seq_elapsed,
+        seq_cpu: per_req(seq_us, set.requests),
+        tp_cpu: per_req(tp_us, tp.done),
+        rate: tp.done as f64 / tp.elapsed.as_secs_f64().max(1e-9),
+        seq,
+        tp,
+        own_ms,
+    })
+}
+
+fn daemon_cpu_target(r: &DaemonRuns, how: &str, op_calls: u64) -> Target {
+    Target {
+        what: format!("daemon CPU per cached read (one thread, {how})"),
+        goal: format!("≤ {DAEMON_CPU_GOAL_US:.0} µs"),
+        measured: format!("{:.1} µs (threaded run: {:.1} µs)", r.seq_cpu, r.tp_cpu),
+        pass: r.seq_cpu <= DAEMON_CPU_GOAL_US && op_calls == 0,
+    }
+}
+
+fn throughput_target(r: &DaemonRuns, how: &str, threads: usize) -> Target {
+    Target {
+        what: format!("cached reads per second, {threads} threads, {how}"),
+        goal: format!("≥ {THROUGHPUT_GOAL:.0}/s"),
+        measured: format!("{:.0}/s ({} errors)", r.rate, r.tp.errors),
+        pass: r.rate >= THROUGHPUT_GOAL && r.tp.errors == 0,
+    }
 }
