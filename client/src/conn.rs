@@ -223,7 +223,8 @@ pub fn connect(t: &Target) -> Result<UnixStream> {
         )),
         Err(e) => {
             if !t.autostart() {
-                return Err(unavailable(
+                return Err(Failure::absent(
+                    exit::UNAVAILABLE,
                     format!("op-sessiond is not running at {} ({e})", t.socket.display()),
                     "start it with `op-sessiond`, or allow auto-start (drop --no-autostart / OPSESSION_NO_AUTOSTART)",
                 ));

@@ -13,6 +13,9 @@ pub struct Failure {
     pub fix: Option<String>,
     /// Print `message` verbatim (op's own stderr), without our prefix or fix.
     pub verbatim: bool,
+    /// No daemon answered at the socket (as against one we refused to use, or one that
+    /// failed): what `stop` and `lock` may report as "not running".
+    pub absent: bool,
 }
 
 impl Failure {
@@ -23,6 +26,15 @@ impl Failure {
             message: message.into(),
             fix: Some(fix.into()),
             verbatim: false,
+            absent: false,
+        }
+    }
+
+    /// No daemon answered at the socket.
+    pub fn absent(code: i32, message: impl Into<String>, fix: impl Into<String>) -> Self {
+        Failure {
+            absent: true,
+            ..Failure::new(code, message, fix)
         }
     }
 
@@ -66,6 +78,7 @@ impl From<ErrorBody> for Failure {
                 message,
                 fix: None,
                 verbatim: true,
+                absent: false,
             };
         }
         let code = e.code.exit_code();
@@ -78,6 +91,7 @@ impl From<ErrorBody> for Failure {
             message,
             fix: Some(e.fix),
             verbatim: false,
+            absent: false,
         }
     }
 }

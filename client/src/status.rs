@@ -208,6 +208,14 @@ pub fn quota_line(q: &op_session_protocol::QuotaStatus) -> String {
 /// Send a request that answers `Done`, without auto-starting a daemon just for it; when no
 /// daemon runs, print `when_not_running` and succeed (there is nothing to stop or lock).
 fn done_request(t: &Target, req: &Request, when_not_running: &str) -> Result<i32> {
+    answered(t, req, when_not_running).map(|_| exit::OK)
+}
+
+/// Send a request answered by `Done` without starting a daemon: `Ok(true)` when the daemon
+/// answered, `Ok(false)` (after saying `when_not_running`) when no daemon answered at the
+/// socket. A socket we refuse to use (its directory is not private) is an error, not "not
+/// running": a daemon may well be serving there.
+fn answered(t: &Target, req: &Request, when_not_running: &str) -> Result<bool> {
     let t = Target {
         autostart_allowed: false,
         ..t.clone()
@@ -215,13 +223,13 @@ fn done_request(t: &Target, req: &Request, when_not_running: &str) -> Result<i32
     match request(&t, req) {
         Ok(Response::Done { message }) => {
             println!("{message}");
-            Ok(exit::OK)
+            Ok(true)
         }
         Ok(Response::Error(e)) => Err(e.into()),
         Ok(other) => Err(unexpected(&other)),
-        Err(f) if f.code == exit::UNAVAILABLE => {
+        Err(f) if f.absent => {
             println!("{when_not_running}");
-            Ok(exit::OK)
+            Ok(false)
         }
         Err(f) => Err(f),
     }
@@ -251,8 +259,9 @@ pub fn stop(t: &Target) -> Result<i32> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .filter(|p| *p > 1);
-    let code = done_request(t, &Request::Stop, "op-sessiond is not running")?;
-    if let Some(pid) = pid {
+    // Wait only for a daemon that was asked to stop: one that was not reached goes on.
+    let reached = answered(t, &Request::Stop, "op-sessiond is not running")?;
+    if let Some(pid) = pid.filter(|_| reached) {
         let end = std::time::Instant::now() + STOP_WAIT;
         while alive(pid) {
             if std::time::Instant::now() >= end {
@@ -268,7 +277,7 @@ pub fn stop(t: &Target) -> Result<i32> {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
-    Ok(code)
+    Ok(exit::OK)
 }
 
 /// `lock`.

@@ -136,6 +136,7 @@ pub fn render_template(
             message: format!("[ERROR] {} {e}", op_timestamp()),
             fix: None,
             verbatim: true,
+            absent: false,
         },
         e => crate::run::pipeline_failure(e),
     })?;

@@ -96,6 +96,33 @@ fn a_wide_or_foreign_socket_directory_is_refused_with_the_fix() {
     }
 }
 
+/// A daemon serving in a directory that has since been opened up is not "not running":
+/// `stop` and `lock` refuse the socket with the fix, at once, and the daemon goes on (it was
+/// never asked). `stop` used to say "not running" and then wait 90 s for the daemon to exit.
+#[test]
+fn stop_and_lock_refuse_a_socket_whose_directory_was_opened_up() {
+    let w = World::new("");
+    assert_eq!(w.run(&["status"]).code, 0);
+    let pid = w.daemon_pid().expect("pid");
+    let dir = w.socket.parent().unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for args in [&["stop"][..], &["lock"][..]] {
+        let started = std::time::Instant::now();
+        let out = w.run(args);
+        assert_eq!(out.code, 69, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains("chmod 700"), "{}", out.stderr);
+        assert!(!out.stdout.contains("not running"), "{}", out.stdout);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{args:?} waited {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(w.run(&["stop"]).code, 0);
+}
+
 #[test]
 fn a_client_running_as_another_uid_is_refused_and_logged() {
     if !nix::unistd::geteuid().is_root() {
@@ -142,7 +169,12 @@ fn a_client_running_as_another_uid_is_refused_and_logged() {
         "refusal not logged: {}",
         w.daemon_log()
     );
-    w.run(&["stop"]);
+    std::fs::set_permissions(
+        w.socket.parent().unwrap(),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
+    assert_eq!(w.run(&["stop"]).code, 0);
 }
 
 #[test]
