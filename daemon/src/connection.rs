@@ -32,6 +32,17 @@ async fn now_or_ready<T>(
             other => return other,
         }
     }
+    when_ready(stream, interest, op).await
+}
+
+/// Wait for `interest` and run `op`, again until it does not block. tokio's readiness may be
+/// stale (a read that went straight to the socket does not clear it); `try_io` clears it when
+/// `op` finds nothing, so the next wait is a real one.
+async fn when_ready<T>(
+    stream: &UnixStream,
+    interest: Interest,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> io::Result<T> {
     loop {
         stream.ready(interest).await?;
         match stream.try_io(interest, &mut op) {
@@ -45,15 +56,15 @@ async fn now_or_ready<T>(
     }
 }
 
-/// One `recv` into `buf` with `flags` besides `MSG_DONTWAIT` (0 at end of stream).
-fn recv_now(stream: &UnixStream, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+/// One `recv` into `buf` (0 at end of stream).
+fn recv_now(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is live and writable for its length for the duration of the call.
     let n = unsafe {
         libc::recv(
             stream.as_raw_fd(),
             buf.as_mut_ptr().cast(),
             buf.len(),
-            libc::MSG_DONTWAIT | flags,
+            libc::MSG_DONTWAIT,
         )
     };
     if n < 0 {
@@ -66,9 +77,12 @@ fn recv_now(stream: &UnixStream, buf: &mut [u8], flags: libc::c_int) -> io::Resu
 /// The start of a reused connection's next request: the first of its header's bytes, as soon
 /// as any arrive (0 when the client closed instead). This is the idle wait between requests,
 /// kept apart from [`read_frame_after`] so the frame's short deadline never counts idle time.
+///
+/// Unlike the other reads it asks tokio first: between requests the socket is usually empty,
+/// and a first try would only find that out with one more `recv`.
 pub(crate) async fn next_request(stream: &UnixStream, header: &mut [u8; 4]) -> io::Result<usize> {
-    now_or_ready(stream, Interest::READABLE, || {
-        recv_now(stream, &mut header[..], 0)
+    when_ready(stream, Interest::READABLE, || {
+        recv_now(stream, &mut header[..])
     })
     .await
 }
@@ -78,7 +92,7 @@ async fn fill(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         let n = now_or_ready(stream, Interest::READABLE, || {
-            recv_now(stream, &mut buf[got..], 0)
+            recv_now(stream, &mut buf[got..])
         })
         .await?;
         if n == 0 {
