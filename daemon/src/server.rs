@@ -310,6 +310,8 @@ async fn reused(
         // daemon stopping (an idle connection never holds up shutdown).
         let mut header = [0u8; 4];
         let got = tokio::select! {
+            // A stop wins over a request already waiting.
+            biased;
             _ = daemon.shutdown.cancelled() => return,
             r = tokio::time::timeout(REUSE_IDLE, next_request(stream, &mut header)) => match r {
                 Ok(Ok(0) | Err(_)) => return,
@@ -335,8 +337,8 @@ enum Flow {
     Close,
 }
 
-/// Decode one request, handle it, write its answer, and audit it. `reused` refuses what
-/// needs a connection of its own (a passthrough streams and takes descriptors).
+/// Decode one request, handle it, write its answer, and audit it. On a `reused` connection a
+/// passthrough is refused (it streams and takes descriptors) and ends the connection.
 async fn answer(
     daemon: &Arc<Daemon>,
     stream: &mut UnixStream,
@@ -363,17 +365,8 @@ async fn answer(
         }
     };
     drop(payload);
-    if reused && matches!(req, Request::Passthrough(_)) {
-        send_error(
-            stream,
-            ErrorBody::new(
-                ErrorCode::BadRequest,
-                "a passthrough needs a connection of its own, not a reused one",
-            ),
-        )
-        .await;
-        return Flow::Close;
-    }
+    // A refused passthrough ends a reused connection (its client expected a stream of its own).
+    let last = reused && matches!(req, Request::Passthrough(_));
     let stop_asked = matches!(req, Request::Stop);
     debug!(peer_pid = peer.pid, request = req.name(), "request");
     // Who would be named in a prompt; read only where something may ask.
@@ -386,6 +379,7 @@ async fn answer(
         daemon,
         req,
         fds,
+        reused,
         stream,
         who.scope.map(|g| &**g),
         crate::requests::Callers {
@@ -394,12 +388,26 @@ async fn answer(
         },
     )
     .await;
-    let sent = write_response(stream, &resp).await;
-    if let Err(e) = &sent {
-        debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
-    }
+    // A client that does not read its answer is given read_timeout, as one that does not send
+    // its request is: it never holds a slot, or the daemon's stop, for longer.
+    let sent = match tokio::time::timeout(daemon.config.read_timeout, write_response(stream, &resp))
+        .await
+    {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            debug!(peer_pid = peer.pid, error = %e, "client left before the answer");
+            false
+        }
+        Err(_) => {
+            debug!(
+                peer_pid = peer.pid,
+                "client did not read its answer before the deadline; closing"
+            );
+            false
+        }
+    };
     crate::requests::audit(daemon, peer, who.chain.to_vec(), &resp, outcome);
-    let mut flow = if sent.is_ok() && reused {
+    let mut flow = if sent && reused && !last {
         Flow::Next
     } else {
         Flow::Close
@@ -576,7 +584,9 @@ mod tests {
                 Response::Error(e) => assert!(e.message.contains(want), "{}", e.message),
                 _ => panic!("not refused"),
             }
-            assert!(closed(&mut client).await, "the connection ends");
+            // At once, not at the idle limit (paused time would reach that too).
+            let ended = tokio::time::timeout(Duration::from_secs(1), closed(&mut client)).await;
+            assert!(matches!(ended, Ok(true)), "the connection ends");
             task.await.expect("the connection task ends");
         }
         // An oversized header: refused before anything is allocated, and the end.
@@ -586,7 +596,37 @@ mod tests {
         assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
         client.write_all(&[0xff, 0, 0, 0]).await.expect("write");
         assert!(matches!(answer_of(&mut client).await, Response::Error(_)));
-        assert!(closed(&mut client).await);
+        let ended = tokio::time::timeout(Duration::from_secs(1), closed(&mut client)).await;
+        assert!(matches!(ended, Ok(true)), "the connection ends");
         task.await.expect("the connection task ends");
+    }
+
+    /// A client that sends request after request and reads no answer fills its socket; the
+    /// daemon gives it `read_timeout` to read, then closes, so neither a slot nor the daemon's
+    /// stop waits on it.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_reads_no_answers_is_closed_at_the_deadline() {
+        let d = daemon();
+        let (mut client, task) = serving(&d);
+        let framed = frame::encode(STATUS.as_bytes(), MAX_REQUEST_FRAME).expect("frame");
+        let mut bytes = vec![PREAMBLE_REUSE];
+        for _ in 0..1000 {
+            bytes.extend_from_slice(&framed);
+        }
+        client.write_all(&bytes).await.expect("write");
+        // Let the daemon answer until the client's socket is full and its write waits.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!task.is_finished(), "the daemon was not kept waiting");
+        let started = tokio::time::Instant::now();
+        d.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(30), task)
+            .await
+            .expect("the connection ends at the write deadline")
+            .expect("the connection task ends");
+        assert!(
+            started.elapsed() <= d.config.read_timeout + Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

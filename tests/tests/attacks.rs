@@ -650,6 +650,19 @@ fn a_reused_connection_takes_no_descriptors_and_no_passthrough() {
         "the connection goes on after a refused passthrough"
     );
     assert_eq!(w.calls().len(), before, "op ran");
+    // The refusal is audited like any other.
+    let audit = w.state.join("op-session/audit.jsonl");
+    let refused = || {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|r| r["verb"] == "passthrough" && r["outcome"] == "bad_request")
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), refused),
+        "the refused passthrough was not audited"
+    );
     still_serves(&w);
     assert!(
         wait_until(Duration::from_secs(5), || fd_count(pid) <= baseline),

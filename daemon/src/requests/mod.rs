@@ -137,17 +137,21 @@ pub(crate) struct Outcome {
 /// Handle one decoded request. Returns the response and what the audit line needs; the
 /// caller sends the response first and then calls [`audit`], so the audit's `/proc` walk and
 /// file write are off the caller's latency.
+///
+/// `reused` says the request came on a reused connection (the reuse preamble), which carries
+/// no passthrough: that needs descriptors and a stream of its own.
 pub(crate) async fn handle(
     daemon: &Arc<Daemon>,
     req: Request,
     fds: Vec<OwnedFd>,
+    reused: bool,
     stream: &mut UnixStream,
     scope: Option<&Grant>,
     callers: Callers<'_>,
 ) -> (Response, Outcome) {
     let started = Instant::now();
     let grant = scope.map(|g| g.name.clone());
-    let handled = dispatch(daemon, req, fds, stream, scope, callers).await;
+    let handled = dispatch(daemon, req, fds, reused, stream, scope, callers).await;
     let (resp, facts, denied) = match handled {
         Ok((resp, facts)) => (resp, facts, false),
         Err(Failed { error, facts }) => {
@@ -170,12 +174,18 @@ async fn dispatch(
     daemon: &Arc<Daemon>,
     req: Request,
     fds: Vec<OwnedFd>,
+    reused: bool,
     stream: &mut UnixStream,
     scope: Option<&Grant>,
     callers: Callers<'_>,
 ) -> Handled {
     if let Some(g) = scope {
         refuse_through_grant(g, &req)?;
+    }
+    if reused && matches!(req, Request::Passthrough(_)) {
+        return Err(AuditFacts::verb(req.name()).fail(Error::bad_request(
+            "a passthrough needs a connection of its own, not a reused one",
+        )));
     }
     // Descriptors come only with a passthrough (which checks for exactly three); any sent
     // with another request are closed here.
