@@ -19,7 +19,7 @@ use op_session_protocol::{
     decode_response, encode_request, exit, fdpass, frame,
 };
 
-use crate::error::{Failure, Result};
+use crate::error::{Failure, Reach, Result};
 
 /// How to reach the daemon.
 #[derive(Debug, Clone)]
@@ -223,11 +223,11 @@ pub fn connect(t: &Target) -> Result<UnixStream> {
         )),
         Err(e) => {
             if !t.autostart() {
-                return Err(Failure::absent(
-                    exit::UNAVAILABLE,
+                return Err(unavailable(
                     format!("op-sessiond is not running at {} ({e})", t.socket.display()),
                     "start it with `op-sessiond`, or allow auto-start (drop --no-autostart / OPSESSION_NO_AUTOSTART)",
-                ));
+                )
+                .reached(Reach::Absent));
             }
             op_session_paths::check_socket_len(&t.socket)
                 .map_err(|e| Failure::usage(e.to_string(), "set a shorter --socket"))?;
@@ -241,6 +241,7 @@ fn io_fail(e: impl std::fmt::Display) -> Failure {
         format!("lost the connection to op-sessiond: {e}"),
         "retry; `op-session status` shows whether the daemon is running",
     )
+    .reached(Reach::Lost)
 }
 
 /// Send the preamble (with fds for a passthrough) and the request.

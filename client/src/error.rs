@@ -13,9 +13,22 @@ pub struct Failure {
     pub fix: Option<String>,
     /// Print `message` verbatim (op's own stderr), without our prefix or fix.
     pub verbatim: bool,
-    /// No daemon answered at the socket (as against one we refused to use, or one that
-    /// failed): what `stop` and `lock` may report as "not running".
-    pub absent: bool,
+    /// How far the request got, for the commands that treat "no daemon" apart from other
+    /// failures (`stop`, `lock`).
+    pub reach: Reach,
+}
+
+/// How far a request that failed got toward the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reach {
+    /// Anything else: an answer that was an error, a socket we refused to use, a usage error.
+    #[default]
+    Other,
+    /// No daemon answered at the socket.
+    Absent,
+    /// A daemon accepted the connection and dropped it before answering (it was stopping, or
+    /// died).
+    Lost,
 }
 
 impl Failure {
@@ -26,16 +39,13 @@ impl Failure {
             message: message.into(),
             fix: Some(fix.into()),
             verbatim: false,
-            absent: false,
+            reach: Reach::Other,
         }
     }
 
-    /// No daemon answered at the socket.
-    pub fn absent(code: i32, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        Failure {
-            absent: true,
-            ..Failure::new(code, message, fix)
-        }
+    /// This failure, marked with how far the request got.
+    pub fn reached(self, reach: Reach) -> Self {
+        Failure { reach, ..self }
     }
 
     /// A usage error.
@@ -78,7 +88,7 @@ impl From<ErrorBody> for Failure {
                 message,
                 fix: None,
                 verbatim: true,
-                absent: false,
+                reach: Reach::Other,
             };
         }
         let code = e.code.exit_code();
@@ -91,7 +101,7 @@ impl From<ErrorBody> for Failure {
             message,
             fix: Some(e.fix),
             verbatim: false,
-            absent: false,
+            reach: Reach::Other,
         }
     }
 }

@@ -4,7 +4,7 @@ use op_session_protocol::human::duration as dur;
 use op_session_protocol::{Request, Response, SessionStatus, StatusReport, exit};
 
 use crate::conn::{Target, request};
-use crate::error::{Failure, Result};
+use crate::error::{Failure, Reach, Result};
 
 fn unexpected(r: &Response) -> Failure {
     Failure::new(
@@ -211,11 +211,11 @@ fn done_request(t: &Target, req: &Request, when_not_running: &str) -> Result<i32
     answered(t, req, when_not_running).map(|_| exit::OK)
 }
 
-/// Send a request answered by `Done` without starting a daemon: `Ok(true)` when the daemon
-/// answered, `Ok(false)` (after saying `when_not_running`) when no daemon answered at the
-/// socket. A socket we refuse to use (its directory is not private) is an error, not "not
-/// running": a daemon may well be serving there.
-fn answered(t: &Target, req: &Request, when_not_running: &str) -> Result<bool> {
+/// Send a request answered by `Done` without starting a daemon, and say how far it got. When
+/// no daemon answered, or one dropped the connection unanswered (it is stopping), print
+/// `when_not_running`. A socket we refuse to use (its directory is not private) is an error,
+/// not "not running": a daemon may well be serving there.
+fn answered(t: &Target, req: &Request, when_not_running: &str) -> Result<Reach> {
     let t = Target {
         autostart_allowed: false,
         ..t.clone()
@@ -223,13 +223,13 @@ fn answered(t: &Target, req: &Request, when_not_running: &str) -> Result<bool> {
     match request(&t, req) {
         Ok(Response::Done { message }) => {
             println!("{message}");
-            Ok(true)
+            Ok(Reach::Other)
         }
         Ok(Response::Error(e)) => Err(e.into()),
         Ok(other) => Err(unexpected(&other)),
-        Err(f) if f.absent => {
+        Err(f) if f.reach != Reach::Other => {
             println!("{when_not_running}");
-            Ok(false)
+            Ok(f.reach)
         }
         Err(f) => Err(f),
     }
@@ -259,9 +259,10 @@ pub fn stop(t: &Target) -> Result<i32> {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .filter(|p| *p > 1);
-    // Wait only for a daemon that was asked to stop: one that was not reached goes on.
-    let reached = answered(t, &Request::Stop, "op-sessiond is not running")?;
-    if let Some(pid) = pid.filter(|_| reached) {
+    // Wait for a daemon that was asked to stop, or was stopping already; never for one this
+    // client could not ask.
+    let reach = answered(t, &Request::Stop, "op-sessiond is not running")?;
+    if let Some(pid) = pid.filter(|_| reach != Reach::Absent) {
         let end = std::time::Instant::now() + STOP_WAIT;
         while alive(pid) {
             if std::time::Instant::now() >= end {

@@ -136,7 +136,7 @@ pub fn render_template(
             message: format!("[ERROR] {} {e}", op_timestamp()),
             fix: None,
             verbatim: true,
-            absent: false,
+            reach: crate::error::Reach::Other,
         },
         e => crate::run::pipeline_failure(e),
     })?;

@@ -314,15 +314,23 @@ fn a_reused_connection_carries_many_requests_and_never_holds_up_a_stop() {
             .expect("an answer");
         assert_eq!(a["type"], "status", "{a}");
     }
+    // Each request audited once, under this process (the one that connected).
     let audit = w.state.join("op-session/audit.jsonl");
+    let ours = || -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|r| r["verb"] == "status" && r["peer_pid"] == std::process::id())
+            .collect()
+    };
     assert!(
-        wait_until(Duration::from_secs(5), || {
-            std::fs::read_to_string(&audit)
-                .map(|t| t.lines().filter(|l| l.contains("\"status\"")).count() >= 20)
-                .unwrap_or(false)
-        }),
-        "not every request on the connection was audited"
+        wait_until(Duration::from_secs(5), || ours().len() >= 20),
+        "not every request on the connection was audited: {}",
+        ours().len()
     );
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(ours().len(), 20, "a request audited more than once");
     let pid = w.daemon_pid().expect("pid");
     let out = w.run(&["stop"]);
     assert_eq!(out.code, 0, "{}", out.stderr);

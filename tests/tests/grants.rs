@@ -206,12 +206,25 @@ fn a_reused_connection_on_a_grant_ends_with_the_grant() {
     assert_eq!(first["type"], "values", "{first}");
     let out = c.ask(&read("op://Prod/Stripe/key")).expect("an answer");
     assert_eq!(out["type"], "error", "{out}");
-    let init = c
+    let list = c
         .ask(r#"{"version":2,"type":"grants"}"#)
         .expect("an answer");
-    assert_eq!(init["type"], "error", "{init}");
+    assert_eq!(list["type"], "error", "{list}");
     assert_eq!(w.run(&["revoke", "kept"]).code, 0);
     assert!(c.ended(), "the grant's connection outlived the grant");
+
+    // A budget spent on a kept connection ends the grant and the connection with its answer.
+    let b = grant(&w, &["kept-budget", "--max-reads", "2"]);
+    let mut c = op_session_e2e::Reused::connect(&b);
+    for _ in 0..2 {
+        let got = c.ask(&read("op://Dev/Stripe/key")).expect("an answer");
+        assert_eq!(got["type"], "values", "{got}");
+    }
+    assert!(c.ended(), "the connection outlived the spent budget");
+    assert!(
+        wait_until(Duration::from_secs(2), || !b.exists()),
+        "a spent grant keeps its socket"
+    );
     w.run(&["stop"]);
 }
 
