@@ -58,13 +58,23 @@ async fn when_ready<T>(
 
 /// One `recv` into `buf` (0 at end of stream).
 fn recv_now(stream: &UnixStream, buf: &mut [u8]) -> io::Result<usize> {
+    recv_with(stream, buf, 0)
+}
+
+/// One `recv` into `buf` with `flags` besides `MSG_DONTWAIT` (`MSG_PEEK` to look without
+/// taking); never waits.
+pub(crate) fn recv_with(
+    stream: &UnixStream,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> io::Result<usize> {
     // SAFETY: buf is live and writable for its length for the duration of the call.
     let n = unsafe {
         libc::recv(
             stream.as_raw_fd(),
             buf.as_mut_ptr().cast(),
             buf.len(),
-            libc::MSG_DONTWAIT,
+            libc::MSG_DONTWAIT | flags,
         )
     };
     if n < 0 {

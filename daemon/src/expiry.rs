@@ -62,16 +62,7 @@ mod tests {
             idle_timeout: Duration::from_secs(10),
             ..Config::default()
         };
-        let info = DaemonInfo {
-            socket: "/nonexistent/agent.sock".into(),
-            started_by: op_session_protocol::StartedBy::Manual,
-            protections: Default::default(),
-            started: std::time::Instant::now(),
-            uid: 0,
-            exit_when_idle: None,
-            config_path: "/nonexistent/config.toml".into(),
-        };
-        Arc::new(Daemon::new(config, info, clock))
+        Arc::new(Daemon::new(config, DaemonInfo::for_tests(), clock))
     }
 
     #[tokio::test(start_paused = true)]

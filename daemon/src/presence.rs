@@ -161,18 +161,9 @@ mod tests {
     }
 
     fn daemon(config: crate::config::Config) -> Arc<Daemon> {
-        let info = crate::state::DaemonInfo {
-            socket: "/nonexistent/agent.sock".into(),
-            started_by: op_session_protocol::StartedBy::Manual,
-            protections: Default::default(),
-            started: Instant::now(),
-            uid: 0,
-            exit_when_idle: None,
-            config_path: "/nonexistent/config.toml".into(),
-        };
         Arc::new(Daemon::new(
             config,
-            info,
+            crate::state::DaemonInfo::for_tests(),
             Arc::new(crate::clock::ManualClock::new()),
         ))
     }

@@ -439,18 +439,9 @@ mod tests {
             audit: false,
             ..Default::default()
         };
-        let info = crate::state::DaemonInfo {
-            socket: "/nonexistent/agent.sock".into(),
-            started_by: op_session_protocol::StartedBy::Manual,
-            protections: Default::default(),
-            started: Instant::now(),
-            uid: nix::unistd::getuid().as_raw(),
-            exit_when_idle: None,
-            config_path: "/nonexistent/config.toml".into(),
-        };
         Arc::new(Daemon::new(
             config,
-            info,
+            crate::state::DaemonInfo::for_tests(),
             Arc::new(crate::clock::ManualClock::new()),
         ))
     }

@@ -37,6 +37,22 @@ pub struct DaemonInfo {
     pub config_path: PathBuf,
 }
 
+impl DaemonInfo {
+    /// For unit tests: a daemon serving nothing real, as the current user.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> DaemonInfo {
+        DaemonInfo {
+            socket: "/nonexistent/agent.sock".into(),
+            started_by: op_session_protocol::StartedBy::Manual,
+            protections: Default::default(),
+            started: Instant::now(),
+            uid: nix::unistd::getuid().as_raw(),
+            exit_when_idle: None,
+            config_path: "/nonexistent/config.toml".into(),
+        }
+    }
+}
+
 /// Everything a request handler needs.
 #[derive(Debug)]
 pub struct Daemon {

@@ -635,27 +635,13 @@ async fn ask(channels: &[Channel], text: &str, remember: Option<&str>, timeout: 
 /// answer, so after end of file only a hang-up counts. What it sent is looked at, not taken:
 /// on a reused connection it is the start of the next request, which must stay whole.
 async fn client_gone(stream: &UnixStream) {
-    use std::os::fd::AsRawFd;
     let mut buf = [0u8; 1];
     loop {
         if stream.readable().await.is_err() {
             return;
         }
         let peeked = stream.try_io(tokio::io::Interest::READABLE, || {
-            // SAFETY: buf is live and writable for its length for the duration of the call.
-            let n = unsafe {
-                libc::recv(
-                    stream.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
-                )
-            };
-            if n < 0 {
-                Err(std::io::Error::last_os_error())
-            } else {
-                Ok(n)
-            }
+            crate::connection::recv_with(stream, &mut buf, libc::MSG_PEEK)
         });
         match peeked {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
