@@ -459,19 +459,40 @@ mod tests {
         client.write_all(&bytes).await.expect("write");
     }
 
-    async fn answer_of(client: &mut UnixStream) -> Response {
-        let body = frame::read_frame_async(client, MAX_RESPONSE_FRAME)
+    /// Every wait in these tests ends by here (paused time: it costs nothing, and it is past
+    /// the idle limit, so it never cuts short what a test waits for).
+    const DEADLINE: Duration = Duration::from_secs(600);
+
+    /// The connection task's end, within the deadline.
+    async fn ends(task: tokio::task::JoinHandle<()>) {
+        tokio::time::timeout(DEADLINE, task)
             .await
-            .expect("an answer");
+            .expect("the connection task ends within the deadline")
+            .expect("the connection task ends");
+    }
+
+    async fn answer_of(client: &mut UnixStream) -> Response {
+        let body = tokio::time::timeout(
+            DEADLINE,
+            frame::read_frame_async(client, MAX_RESPONSE_FRAME),
+        )
+        .await
+        .expect("an answer within the deadline")
+        .expect("an answer");
         op_session_protocol::decode_response(&body).expect("decodes")
     }
 
     /// Whether the daemon closed the connection (with unread bytes left, the kernel reports
     /// that as a reset).
     async fn closed(client: &mut UnixStream) -> bool {
-        match frame::read_frame_async(client, MAX_RESPONSE_FRAME).await {
-            Err(FrameError::Closed) => true,
-            Err(FrameError::Io(e)) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        match tokio::time::timeout(
+            DEADLINE,
+            frame::read_frame_async(client, MAX_RESPONSE_FRAME),
+        )
+        .await
+        {
+            Ok(Err(FrameError::Closed)) => true,
+            Ok(Err(FrameError::Io(e))) => e.kind() == std::io::ErrorKind::ConnectionReset,
             _ => false,
         }
     }
@@ -500,7 +521,7 @@ mod tests {
             "{:?}",
             idle_from.elapsed()
         );
-        task.await.expect("the connection task ends");
+        ends(task).await;
     }
 
     /// A request that trickles in after an idle spell is read whole: the idle wait takes what
@@ -520,7 +541,7 @@ mod tests {
             assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
         }
         drop(client);
-        task.await.expect("the connection task ends");
+        ends(task).await;
     }
 
     /// A plain connection still carries one request: a second frame is never read.
@@ -532,7 +553,7 @@ mod tests {
         send(&mut client, None, STATUS).await;
         assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
         assert!(closed(&mut client).await);
-        task.await.expect("the connection task ends");
+        ends(task).await;
     }
 
     /// An idle reused connection never holds up the daemon's stop.
@@ -544,7 +565,7 @@ mod tests {
         assert!(matches!(answer_of(&mut client).await, Response::Status(_)));
         let asked = tokio::time::Instant::now();
         d.shutdown.cancel();
-        task.await.expect("the connection task ends");
+        ends(task).await;
         assert!(
             asked.elapsed() < Duration::from_secs(1),
             "{:?}",
@@ -578,7 +599,7 @@ mod tests {
             // At once, not at the idle limit (paused time would reach that too).
             let ended = tokio::time::timeout(Duration::from_secs(1), closed(&mut client)).await;
             assert!(matches!(ended, Ok(true)), "the connection ends");
-            task.await.expect("the connection task ends");
+            ends(task).await;
         }
         // An oversized header: refused before anything is allocated, and the end.
         let d = daemon();
@@ -589,7 +610,7 @@ mod tests {
         assert!(matches!(answer_of(&mut client).await, Response::Error(_)));
         let ended = tokio::time::timeout(Duration::from_secs(1), closed(&mut client)).await;
         assert!(matches!(ended, Ok(true)), "the connection ends");
-        task.await.expect("the connection task ends");
+        ends(task).await;
     }
 
     /// A client that sends request after request and reads no answer fills its socket; the
