@@ -4,7 +4,11 @@
 # (systemd or launchd; elsewhere the client starts the daemon on first use) and show its status.
 #
 # On Linux with glibc the client is linked statically: it runs once per agent tool call, and a
-# static binary starts in about two thirds of the time (no dynamic loader, no libgcc_s).
+# static binary starts in about two thirds of the time (no dynamic loader, no libgcc_s). It is
+# also linked at a fixed address (not position-independent): a static PIE relocates its own
+# 4,000 pointers at every start, which costs about 70-100 us a run here (docs/BENCHMARKS.md,
+# "Fourth round"). The client is not a trust boundary (it runs as its caller, with its
+# caller's arguments); the daemon, which is, stays position-independent.
 set -eu
 cd "$(dirname "$0")"
 prefix=${PREFIX:-$HOME/.local}
@@ -15,7 +19,7 @@ cargo install --locked --path daemon --root "$prefix"
 cargo install --locked --path crates/mcp --root "$prefix"
 case "$host" in
   *-linux-gnu)
-    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
+    RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static -C relocation-model=static" \
       cargo install --locked --path client --root "$prefix" --target "$host"
     ;;
   *)

@@ -81,7 +81,10 @@ impl Bins {
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
                 let st = Command::new(cargo)
                     .current_dir(&root)
-                    .env("RUSTFLAGS", "-C target-feature=+crt-static")
+                    .env(
+                        "RUSTFLAGS",
+                        "-C target-feature=+crt-static -C relocation-model=static",
+                    )
                     .args([
                         "build",
                         "--release",
