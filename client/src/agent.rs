@@ -179,7 +179,7 @@ pub fn run(action: &AgentAction) -> Result<i32> {
         }
         changed += 1;
         let verb = c.verb(args.dry_run);
-        println!("{verb} {}", c.path.display());
+        outln!("{verb} {}", c.path.display());
         if !args.dry_run {
             c.apply(scope.base()).map_err(|e| {
                 Failure::new(
@@ -191,20 +191,20 @@ pub fn run(action: &AgentAction) -> Result<i32> {
         }
     }
     match (changed, installing, args.dry_run) {
-        (0, true, _) => println!("op-session: {name} is already set up; nothing to change"),
-        (0, false, _) => println!("op-session: nothing of op-session's is set up for {name}"),
-        (_, _, true) => println!("op-session: dry run; nothing was changed"),
-        (_, true, false) => println!(
+        (0, true, _) => outln!("op-session: {name} is already set up; nothing to change"),
+        (0, false, _) => outln!("op-session: nothing of op-session's is set up for {name}"),
+        (_, _, true) => outln!("op-session: dry run; nothing was changed"),
+        (_, true, false) => outln!(
             "op-session: {name} is set up; `op-session agent uninstall {name}{}` takes it out again",
             match &scope {
                 Scope::Project(dir) => format!(" --project {}", dir.display()),
                 Scope::User { .. } => String::new(),
             }
         ),
-        (_, false, false) => println!("op-session: removed what op-session had set up for {name}"),
+        (_, false, false) => outln!("op-session: removed what op-session had set up for {name}"),
     }
     if installing && !args.dry_run && !on_path(NAME) {
-        println!(
+        outln!(
             "note: the instructions call `op-session` by name, and it is not on PATH; add {} \
              to the PATH your agent runs with",
             this_binary()?
@@ -216,7 +216,7 @@ pub fn run(action: &AgentAction) -> Result<i32> {
         && !args.dry_run
         && let (AgentKind::Codex, Scope::Project(dir)) = (args.agent, &scope)
     {
-        println!(
+        outln!(
             "note: Codex reads {} only once the project is trusted; trust {} in Codex (it asks \
              when you first open it, or set projects.\"{}\".trust_level = \"trusted\" in \
              ~/.codex/config.toml)",
@@ -231,7 +231,7 @@ pub fn run(action: &AgentAction) -> Result<i32> {
             (AgentKind::Cursor, Scope::User { .. })
         )
     {
-        println!(
+        outln!(
             "note: Cursor reads rule files per project; add the rule with \
              `op-session agent install cursor --project DIR`"
         );

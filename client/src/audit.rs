@@ -52,9 +52,9 @@ fn line_of(r: &AuditRecord) -> String {
 
 fn print(line: &str, json: bool) {
     if json {
-        println!("{line}");
+        outln!("{line}");
     } else if let Ok(r) = serde_json::from_str::<AuditRecord>(line) {
-        println!("{}", line_of(&r));
+        outln!("{}", line_of(&r));
     }
 }
 
@@ -65,7 +65,7 @@ pub fn audit(lines: usize, json: bool, follow: bool) -> Result<i32> {
     let file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !follow => {
-            println!("no audit records yet ({})", path.display());
+            outln!("no audit records yet ({})", path.display());
             return Ok(exit::OK);
         }
         Err(e) => {

@@ -65,8 +65,8 @@ pub fn grant(t: &Target, a: GrantArgs) -> Result<i32> {
     match request(t, &req)? {
         Response::Grant(g) => {
             eprintln!("op-session: opened grant {}", describe(&g));
-            println!("{}", g.socket);
-            println!("OPSESSION_SOCKET={}", g.socket);
+            outln!("{}", g.socket);
+            outln!("OPSESSION_SOCKET={}", g.socket);
             Ok(exit::OK)
         }
         Response::Error(e) => Err(e.into()),
@@ -79,15 +79,15 @@ pub fn list(t: &Target, json: bool) -> Result<i32> {
     match request(t, &Request::Grants)? {
         Response::GrantList { grants } => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&grants).unwrap_or_else(|_| "[]".into())
                 );
             } else if grants.is_empty() {
-                println!("no grants");
+                outln!("no grants");
             } else {
                 for g in &grants {
-                    println!("{}", describe(g));
+                    outln!("{}", describe(g));
                 }
             }
             Ok(exit::OK)
@@ -104,17 +104,17 @@ pub fn approvals(t: &Target, json: bool, forget: bool) -> Result<i32> {
     match request(t, &req)? {
         Response::Approvals { approvals } => {
             if json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&approvals).unwrap_or_else(|_| "[]".into())
                 );
             } else if forget {
-                println!("op-session: remembered approvals forgotten; the next use asks again");
+                outln!("op-session: remembered approvals forgotten; the next use asks again");
             } else if approvals.is_empty() {
-                println!("no remembered approvals");
+                outln!("no remembered approvals");
             } else {
                 for a in &approvals {
-                    println!(
+                    outln!(
                         "{}  account {}  caller {}{}  {} left",
                         a.reference,
                         a.account,
@@ -138,7 +138,7 @@ pub fn approvals(t: &Target, json: bool, forget: bool) -> Result<i32> {
 pub fn revoke(t: &Target, name: String) -> Result<i32> {
     match request(t, &Request::Revoke(RevokeRequest { name }))? {
         Response::Done { message } => {
-            println!("op-session: {message}");
+            outln!("op-session: {message}");
             Ok(exit::OK)
         }
         Response::Error(e) => Err(e.into()),

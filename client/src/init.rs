@@ -123,9 +123,10 @@ fn vet_op_binary(op: &str, configured: bool, interactive: bool) -> Result<()> {
 pub fn send_init(t: &Target, req: InitRequest) -> Result<i32> {
     match request(t, &Request::Init(req))? {
         Response::Session(s) => {
-            println!(
+            outln!(
                 "op-session: signed in to {} ({} mode); the daemon holds the session",
-                s.account, s.mode
+                s.account,
+                s.mode
             );
             print_session(&s);
             Ok(exit::OK)

@@ -12,14 +12,34 @@
 //! `/proc/self/maps` to place the main thread's stack guard, mapping an alternate signal
 //! stack and installing SIGSEGV/SIGBUS handlers for the stack-overflow message, 19 system
 //! calls in all) was a measurable share of a whole run (docs/BENCHMARKS.md, issue 23). What
-//! the program relies on from it is kept in [`main`]: SIGPIPE ignored (so a closed pipe is an
-//! `EPIPE` error with our message, and children still start with the default, as std's
-//! `Command` restores it), a panic exits 101 after its message, and `std::process::exit`
+//! the program relies on from it is kept in [`main`]: SIGPIPE ignored (so a socket or a
+//! child's pipe that closes is an `EPIPE` error with our message, and children still start
+//! with the default, as std's `Command` restores it; the program's own stdout is written
+//! through [`outln!`], which ends the program by SIGPIPE when its reader has gone), a panic exits 101 after its message, and `std::process::exit`
 //! flushes stdout. What is given up: a stack overflow is a plain SIGSEGV without std's
 //! one-line message, and a panic names the thread `<unnamed>` instead of `main`.
 
 // The unit tests get the test harness's own `main`.
 #![cfg_attr(not(test), no_main)]
+
+/// `println!` for the program's output. A reader that has gone away (`op-session status |
+/// head -1`) ends the program as a closed pipe ends `op` or `cat`, by SIGPIPE and without a
+/// word, where std's `println!` would panic (SIGPIPE is ignored here; see [`main`]).
+macro_rules! outln {
+    () => {
+        $crate::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for the program's output, as [`outln!`] does it.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_stdout(format_args!($($arg)*))
+    };
+}
 
 mod agent;
 mod audit;
@@ -93,6 +113,38 @@ fn run() -> i32 {
     }
 }
 
+/// Write formatted output to stdout; see [`outln!`] for what a closed reader does.
+fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        stdout_failed(&e)
+    }
+}
+
+/// Write bytes to stdout and flush; see [`outln!`] for what a closed reader does.
+fn write_stdout_bytes(bytes: &[u8]) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(bytes).and_then(|_| stdout.flush()) {
+        stdout_failed(&e)
+    }
+}
+
+/// The program's stdout failed: a reader that went away ends it by SIGPIPE, as the default
+/// disposition would have; any other error is said on stderr, with exit code 1.
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        // SAFETY: restoring the default disposition and raising the signal at ourselves is
+        // what the kernel would have done on the write had SIGPIPE not been ignored.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::raise(libc::SIGPIPE);
+        }
+    }
+    eprintln!("op-session: cannot write to stdout: {e}; fix: check where stdout goes");
+    std::process::exit(exit::FAILED)
+}
+
 fn finish(r: Result<i32>) -> i32 {
     match r {
         Ok(code) => code,
@@ -137,18 +189,23 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 CompletionShell::Zsh => clap_complete::Shell::Zsh,
                 CompletionShell::Fish => clap_complete::Shell::Fish,
             };
-            clap_complete::generate(shell, &mut cmd, "op-session", &mut std::io::stdout());
+            // Made whole first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "op-session", &mut script);
+            write_stdout_bytes(&script);
             Ok(exit::OK)
         }
         Command::Man => {
             let man = clap_mangen::Man::new(Cli::command());
-            man.render(&mut std::io::stdout()).map_err(|e| {
+            let mut page = Vec::new();
+            man.render(&mut page).map_err(|e| {
                 error::Failure::new(
                     exit::FAILED,
                     format!("cannot write the man page: {e}"),
                     "retry",
                 )
             })?;
+            write_stdout_bytes(&page);
             Ok(exit::OK)
         }
     }

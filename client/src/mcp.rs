@@ -67,7 +67,7 @@ pub fn mcp(t: &Target, a: McpArgs) -> Result<i32> {
                     "run it by its absolute path",
                 )
             })?;
-        print!("{}", config_entry(kind, &exe.display().to_string()));
+        out!("{}", config_entry(kind, &exe.display().to_string()));
         if kind == McpClientKind::ClaudeCode {
             // On stderr, so stdout stays exactly what `claude mcp add-json` reads.
             eprintln!(

@@ -205,7 +205,7 @@ pub fn import_skill_session(t: &Target, account: Option<String>) -> Result<i32> 
     };
     if skill.is_app() {
         remove(&path)?;
-        println!(
+        outln!(
             "op-session: removed {} (an app session has no token to move)",
             path.display()
         );
@@ -249,7 +249,7 @@ pub fn import_skill_session(t: &Target, account: Option<String>) -> Result<i32> 
         f
     })?;
     remove(&path)?;
-    println!("op-session: overwrote and removed {}", path.display());
+    outln!("op-session: overwrote and removed {}", path.display());
     Ok(code)
 }
 

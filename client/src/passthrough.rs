@@ -188,7 +188,7 @@ pub fn shim_install(dir: Option<std::path::PathBuf>) -> Result<i32> {
                 .ok()
                 .and_then(|t| dir.join(t).canonicalize().ok());
             if target.as_deref() == Some(me.as_path()) {
-                println!("{} already points to {}", link.display(), me.display());
+                outln!("{} already points to {}", link.display(), me.display());
             } else {
                 return Err(Failure::new(
                     exit::FAILED,
@@ -212,10 +212,10 @@ pub fn shim_install(dir: Option<std::path::PathBuf>) -> Result<i32> {
                     "check permissions",
                 )
             })?;
-            println!("installed {} -> {}", link.display(), me.display());
+            outln!("installed {} -> {}", link.display(), me.display());
         }
     }
-    println!("{}", path_advice(&dir, &me));
+    outln!("{}", path_advice(&dir, &me));
     Ok(exit::OK)
 }
 

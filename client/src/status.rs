@@ -21,7 +21,7 @@ pub fn status(t: &Target, json: bool) -> Result<i32> {
             if json {
                 let text = serde_json::to_string_pretty(&s)
                     .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "report this bug"))?;
-                println!("{text}");
+                outln!("{text}");
             } else {
                 print_status(&s);
             }
@@ -37,7 +37,7 @@ fn mark(b: bool) -> &'static str {
 }
 
 fn print_status(s: &StatusReport) {
-    println!(
+    outln!(
         "op-sessiond {} (protocol {}), pid {}, up {}, started by {}",
         s.version,
         s.protocol,
@@ -45,15 +45,15 @@ fn print_status(s: &StatusReport) {
         dur(s.uptime_s),
         s.started_by
     );
-    println!("socket:  {}", s.socket);
-    println!(
+    outln!("socket:  {}", s.socket);
+    outln!(
         "op:      {}",
         s.op_path
             .as_deref()
             .unwrap_or("not found (set op_path in the config)")
     );
     let p = &s.protections;
-    println!(
+    outln!(
         "protections: ptrace/core dumps disabled: {}, core limit 0: {}, secret memory locked: {}, stray fds closed: {}, signals reset: {}, socket dir verified: {}, peer uid checked: {}",
         mark(p.ptrace_disabled),
         mark(p.core_dumps_disabled),
@@ -70,10 +70,10 @@ fn print_status(s: &StatusReport) {
         print_confirm(c);
     }
     if s.sessions.is_empty() {
-        println!("sessions: none (run `op-session init` in a terminal to start one)");
+        outln!("sessions: none (run `op-session init` in a terminal to start one)");
         return;
     }
-    println!("sessions:");
+    outln!("sessions:");
     for sess in &s.sessions {
         print_session(sess);
     }
@@ -88,7 +88,7 @@ fn print_confirm(c: &op_session_protocol::ConfirmStatus) {
         ("none", _) => "none (matching requests fail; set askpass under [confirm])".into(),
         (other, _) => other.to_string(),
     };
-    println!(
+    outln!(
         "confirm: {}; asked with {channel}; timeout {}; remembered {}; {} prompt(s) open, {} approval(s) remembered",
         rules.join(", "),
         dur(c.timeout_s),
@@ -115,9 +115,9 @@ fn print_presence(p: &op_session_protocol::PresenceStatus) {
         v => v.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
     };
     if p.watching.is_empty() {
-        println!("presence: nothing watched");
+        outln!("presence: nothing watched");
     } else {
-        println!(
+        outln!(
             "presence: watching {}{}; sleep ends {}; screen lock ends {}",
             names(&p.watching),
             if p.sleep_inhibitor {
@@ -130,7 +130,7 @@ fn print_presence(p: &op_session_protocol::PresenceStatus) {
         );
     }
     for note in &p.notes {
-        println!("  {note}");
+        outln!("  {note}");
     }
 }
 
@@ -138,7 +138,7 @@ fn print_presence(p: &op_session_protocol::PresenceStatus) {
 pub fn print_session(s: &SessionStatus) {
     let who = s.email.as_deref().unwrap_or("-");
     let url = s.url.as_deref().unwrap_or("-");
-    println!(
+    outln!(
         "  {}{}  mode {}  {}  {}",
         s.account,
         if s.default { " (default)" } else { "" },
@@ -154,7 +154,7 @@ pub fn print_session(s: &SessionStatus) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    println!(
+    outln!(
         "    signed in {} ago, {idle}, hard limit {} left, last use {} ago, keepalive {}, {} cached",
         dur(now.saturating_sub(s.signed_in_at)),
         dur(s.hard_remaining_s),
@@ -163,7 +163,7 @@ pub fn print_session(s: &SessionStatus) {
         s.cache_entries
     );
     if let Some(c) = &s.connect {
-        println!(
+        outln!(
             "    Connect server {}: {} {}",
             c.host,
             c.name.as_deref().unwrap_or("(unnamed)"),
@@ -171,7 +171,7 @@ pub fn print_session(s: &SessionStatus) {
         );
     }
     if let Some(q) = &s.quota {
-        println!("    {}", quota_line(q));
+        outln!("    {}", quota_line(q));
     }
 }
 
@@ -222,13 +222,13 @@ fn answered(t: &Target, req: &Request, when_not_running: &str) -> Result<Reach> 
     };
     match request(&t, req) {
         Ok(Response::Done { message }) => {
-            println!("{message}");
+            outln!("{message}");
             Ok(Reach::Other)
         }
         Ok(Response::Error(e)) => Err(e.into()),
         Ok(other) => Err(unexpected(&other)),
         Err(f) if f.reach != Reach::Other => {
-            println!("{when_not_running}");
+            outln!("{when_not_running}");
             Ok(f.reach)
         }
         Err(f) => Err(f),

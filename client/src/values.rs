@@ -5,7 +5,7 @@
 //! `--file-mode`, renamed into place; nothing partial is ever left). Values live in
 //! `Zeroizing` buffers here; they are never logged.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use op_grammar::FileMode;
@@ -99,26 +99,11 @@ pub fn read(t: &Target, a: ReadArgs) -> Result<i32> {
     }
     if let Some(path) = &a.out.out_file {
         write_secret_file(path, &out, a.out.file_mode, a.out.force)?;
-        println!("{}", path.display());
+        outln!("{}", path.display());
         return Ok(exit::OK);
     }
-    write_stdout(&out)?;
+    crate::write_stdout_bytes(&out);
     Ok(exit::OK)
-}
-
-/// Write all of `data` to stdout and flush.
-fn write_stdout(data: &[u8]) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(data)
-        .and_then(|_| stdout.flush())
-        .map_err(|e| {
-            Failure::new(
-                exit::FAILED,
-                format!("cannot write to stdout: {e}"),
-                "check where stdout goes",
-            )
-        })
 }
 
 /// Render a template through the shared pipeline (`run_inject::TemplatePlan`): expand variables
@@ -190,9 +175,9 @@ pub fn inject(t: &Target, a: InjectArgs) -> Result<i32> {
     match &a.out.out_file {
         Some(path) => {
             write_secret_file(path, rendered.as_bytes(), a.out.file_mode, a.out.force)?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
         }
-        None => write_stdout(rendered.as_bytes())?,
+        None => crate::write_stdout_bytes(rendered.as_bytes()),
     }
     Ok(exit::OK)
 }

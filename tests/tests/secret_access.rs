@@ -856,3 +856,57 @@ fn op_run_and_op_signin_through_the_shim_never_hand_out_the_session() {
     );
     w.run(&["stop"]);
 }
+
+/// `op-session read … | head -c0`, `status | head -1`: a reader that goes away ends the client
+/// as it ends `op` or `cat` (by SIGPIPE, without a word), not with a panic and its backtrace
+/// hint on the caller's terminal. Any other failure to write stdout is one line and exit 1.
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly_by_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let w = world("");
+    // Cached first, so the closed pipe is the only thing that can fail.
+    assert_eq!(w.run(&["read", "op://Dev/Stripe/key"]).code, 0);
+    for args in [
+        &["read", "op://Dev/Stripe/key"][..],
+        &["status"],
+        &["status", "--json"],
+        &["completions", "bash"],
+        &["man"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let child = w
+            .client(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = op_session_e2e::wait_output(child, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {:?}, stderr: {stderr}",
+            out.status
+        );
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let child = w
+        .client(&["status"])
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = op_session_e2e::wait_output(child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("op-session: cannot write to stdout: ") && !stderr.contains("panic"),
+        "{stderr}"
+    );
+}

@@ -131,13 +131,13 @@ pub fn doctor(t: &Target, json: bool) -> Result<i32> {
             ok,
             checks: &findings,
         };
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
         for f in &findings {
-            println!("{}", f.line());
+            outln!("{}", f.line());
         }
     }
     Ok(if ok { exit::OK } else { exit::FAILED })

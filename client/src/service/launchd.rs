@@ -131,11 +131,11 @@ impl ServiceManager for Launchd {
                     .find_map(|l| l.trim().strip_prefix("state = "))
                     .unwrap_or("unknown")
                     .to_string();
-                println!("launchd: {LABEL} loaded (state: {state})");
+                outln!("launchd: {LABEL} loaded (state: {state})");
                 true
             }
             _ => {
-                println!("launchd: {LABEL} not loaded");
+                outln!("launchd: {LABEL} not loaded");
                 false
             }
         }
@@ -148,7 +148,7 @@ impl ServiceManager for Launchd {
             .map(op_session_paths::verify_private_dir)
         {
             Some(Err(e)) => {
-                println!(
+                outln!(
                     "socket directory: {e}; launchd cannot listen there (run `op-session service install` to repair it)"
                 );
                 false

@@ -55,7 +55,7 @@ pub fn run(action: &ServiceAction) -> Result<i32> {
             let steps = host.install_steps()?;
             carry_out(&host, &steps, *dry_run)?;
             if !*dry_run {
-                println!(
+                outln!(
                     "op-sessiond starts on the first connection to {}",
                     host.manager.socket().display()
                 );
@@ -200,7 +200,7 @@ impl Host {
 
     fn status(&self) -> Result<i32> {
         let mut all_installed = true;
-        println!("kind: {}", self.manager.describe());
+        outln!("kind: {}", self.manager.describe());
         for (path, content) in self.manager.files() {
             let state = match std::fs::read_to_string(path) {
                 Ok(c) if c == *content => "installed",
@@ -210,11 +210,11 @@ impl Host {
                     "not installed"
                 }
             };
-            println!("{}: {state}", path.display());
+            outln!("{}: {state}", path.display());
         }
         let mut listening = match &self.manager_absent {
             Some(why) => {
-                println!("service manager: not asked ({why})");
+                outln!("service manager: not asked ({why})");
                 true
             }
             None => self.manager.report(),
@@ -222,7 +222,7 @@ impl Host {
         if all_installed && !self.manager.socket_dir_ok() {
             listening = false;
         }
-        println!("socket: {}", self.manager.socket().display());
+        outln!("socket: {}", self.manager.socket().display());
         self.warn_if_clients_look_elsewhere();
         Ok(if all_installed && listening {
             exit::OK
@@ -249,14 +249,14 @@ impl Host {
 /// it does not, they are printed for the person to run.
 fn carry_out(host: &Host, steps: &[Step], dry_run: bool) -> Result<()> {
     if dry_run {
-        println!("# dry run: nothing is written, removed or run");
+        outln!("# dry run: nothing is written, removed or run");
     }
     let mut not_run: Vec<&[String]> = Vec::new();
     let mut changed = false;
     for step in steps {
         match step {
             Step::PrivateDir(dir) if dry_run => {
-                println!("# would create directory {} (mode 0700)", dir.display());
+                outln!("# would create directory {} (mode 0700)", dir.display());
             }
             Step::PrivateDir(dir) => {
                 op_session_paths::ensure_private_dir(dir)
@@ -268,63 +268,63 @@ fn carry_out(host: &Host, steps: &[Step], dry_run: bool) -> Result<()> {
                             "fix the socket directory, then install again",
                         )
                     })?;
-                println!("created {} (mode 0700)", dir.display());
+                outln!("created {} (mode 0700)", dir.display());
                 changed = true;
             }
             Step::Write(path, content) if dry_run => {
-                println!("# would write {} (mode 0644):", path.display());
-                print!("{content}");
+                outln!("# would write {} (mode 0644):", path.display());
+                out!("{content}");
                 if !content.ends_with('\n') {
-                    println!();
+                    outln!();
                 }
             }
             Step::Write(path, content) => {
                 write_file(path, content).map_err(|e| io_failure("cannot write", path, e))?;
-                println!("wrote {}", path.display());
+                outln!("wrote {}", path.display());
                 changed = true;
             }
             Step::Chmod(path) if dry_run => {
-                println!("# would chmod 0644 {} (content unchanged)", path.display());
+                outln!("# would chmod 0644 {} (content unchanged)", path.display());
             }
             Step::Chmod(path) => {
                 std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
                     .map_err(|e| io_failure("cannot chmod", path, e))?;
-                println!("chmod 0644 {} (content unchanged)", path.display());
+                outln!("chmod 0644 {} (content unchanged)", path.display());
                 changed = true;
             }
             Step::Unchanged(path) => {
                 let prefix = if dry_run { "# " } else { "" };
-                println!("{prefix}unchanged {}", path.display());
+                outln!("{prefix}unchanged {}", path.display());
             }
-            Step::Remove(path) if dry_run => println!("# would remove {}", path.display()),
+            Step::Remove(path) if dry_run => outln!("# would remove {}", path.display()),
             Step::Remove(path) => {
                 match std::fs::remove_file(path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(io_failure("cannot remove", path, e)),
                 }
-                println!("removed {}", path.display());
+                outln!("removed {}", path.display());
                 changed = true;
             }
             Step::Run(argv) if dry_run || !host.manager_runs() => not_run.push(argv),
             Step::Run(argv) => {
-                println!("$ {}", shell_words(argv));
+                outln!("$ {}", shell_words(argv));
                 run_command(argv)?;
             }
-            Step::Note(note) => println!("{}{note}", if dry_run { "# " } else { "" }),
+            Step::Note(note) => outln!("{}{note}", if dry_run { "# " } else { "" }),
         }
     }
     if !dry_run && !changed {
-        println!("no files changed");
+        outln!("no files changed");
     }
     if !not_run.is_empty() {
         match (&host.manager_absent, dry_run) {
-            (_, true) => println!("# would run:"),
-            (Some(why), false) => println!("{why}; where it runs, also run:"),
+            (_, true) => outln!("# would run:"),
+            (Some(why), false) => outln!("{why}; where it runs, also run:"),
             (None, false) => {}
         }
         for argv in not_run {
-            println!("{}", shell_words(argv));
+            outln!("{}", shell_words(argv));
         }
     }
     Ok(())

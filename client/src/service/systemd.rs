@@ -162,7 +162,7 @@ impl ServiceManager for Systemd {
             if unit == SOCKET_UNIT_NAME && active != "active" {
                 listening = false;
             }
-            println!("systemd: {unit}: {active} ({enabled})");
+            outln!("systemd: {unit}: {active} ({enabled})");
         }
         listening
     }
