@@ -15,7 +15,7 @@
 //! the program relies on from it is kept in [`main`]: SIGPIPE ignored (so a socket or a
 //! child's pipe that closes is an `EPIPE` error with our message, and children still start
 //! with the default, as std's `Command` restores it; the program's own stdout is written
-//! through [`outln!`], which ends the program by SIGPIPE when its reader has gone), a panic exits 101 after its message, and `std::process::exit`
+//! through `outln!`, which ends the program by SIGPIPE when its reader has gone), a panic exits 101 after its message, and `std::process::exit`
 //! flushes stdout. What is given up: a stack overflow is a plain SIGSEGV without std's
 //! one-line message, and a panic names the thread `<unnamed>` instead of `main`.
 
@@ -34,7 +34,7 @@ macro_rules! outln {
     };
 }
 
-/// `print!` for the program's output, as [`outln!`] does it.
+/// `print!` for the program's output, as `outln!` does it.
 macro_rules! out {
     ($($arg:tt)*) => {
         $crate::write_stdout(format_args!($($arg)*))
@@ -113,7 +113,7 @@ fn run() -> i32 {
     }
 }
 
-/// Write formatted output to stdout; see [`outln!`] for what a closed reader does.
+/// Write formatted output to stdout; see `outln!` for what a closed reader does.
 fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
@@ -121,7 +121,7 @@ fn write_stdout(args: std::fmt::Arguments<'_>) {
     }
 }
 
-/// Write bytes to stdout and flush; see [`outln!`] for what a closed reader does.
+/// Write bytes to stdout and flush; see `outln!` for what a closed reader does.
 fn write_stdout_bytes(bytes: &[u8]) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
