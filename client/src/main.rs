@@ -113,10 +113,36 @@ fn run() -> i32 {
     }
 }
 
-/// Write formatted output to stdout; see `outln!` for what a closed reader does.
+std::thread_local! {
+    /// Output held back by [`batched`], written in one piece when it returns.
+    static BATCH: std::cell::RefCell<Option<Vec<u8>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` with its `outln!`/`out!` output gathered and written to stdout in one `write` when
+/// it returns, not a system call (and a wake-up of the reader) per line: stdout is
+/// line-buffered, and `status` prints ten lines on every call an agent makes.
+fn batched<T>(f: impl FnOnce() -> T) -> T {
+    BATCH.with(|b| *b.borrow_mut() = Some(Vec::new()));
+    let r = f();
+    if let Some(out) = BATCH.with(|b| b.borrow_mut().take()) {
+        write_stdout_bytes(&out);
+    }
+    r
+}
+
+/// Write formatted output to stdout (or to the batch being gathered); see `outln!` for what
+/// a closed reader does.
 fn write_stdout(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
-    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+    let held = BATCH.with(|b| match b.borrow_mut().as_mut() {
+        Some(buf) => {
+            // Writing into a Vec cannot fail.
+            let _ = buf.write_fmt(args);
+            true
+        }
+        None => false,
+    });
+    if !held && let Err(e) = std::io::stdout().lock().write_fmt(args) {
         stdout_failed(&e)
     }
 }
@@ -208,5 +234,23 @@ fn dispatch(cli: Cli) -> Result<i32> {
             write_stdout_bytes(&page);
             Ok(exit::OK)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `batched` gathers is held until it returns, and nothing is held after.
+    #[test]
+    fn batched_output_is_held_until_the_end() {
+        let held = batched(|| {
+            outln!("one");
+            out!("two {}", 2);
+            outln!();
+            BATCH.with(|b| b.borrow().clone())
+        });
+        assert_eq!(held.as_deref(), Some(&b"one\ntwo 2\n"[..]));
+        assert!(BATCH.with(|b| b.borrow().is_none()));
     }
 }

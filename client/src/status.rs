@@ -23,7 +23,7 @@ pub fn status(t: &Target, json: bool) -> Result<i32> {
                     .map_err(|e| Failure::new(exit::FAILED, e.to_string(), "report this bug"))?;
                 outln!("{text}");
             } else {
-                print_status(&s);
+                crate::batched(|| print_status(&s));
             }
             Ok(exit::OK)
         }
