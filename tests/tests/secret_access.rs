@@ -864,6 +864,20 @@ fn op_run_and_op_signin_through_the_shim_never_hand_out_the_session() {
 fn output_to_a_reader_that_went_away_ends_quietly_by_sigpipe() {
     use std::os::unix::process::ExitStatusExt;
     let w = world("");
+    // `op-session ARGS` with stdout on `to`: its exit status and its stderr.
+    let run_to = |args: &[&str], to: Stdio| {
+        let child = w
+            .client(args)
+            .stdout(to)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = op_session_e2e::wait_output(child, Duration::from_secs(60));
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
     // Cached first, so the closed pipe is the only thing that can fail.
     assert_eq!(w.run(&["read", "op://Dev/Stripe/key"]).code, 0);
     for args in [
@@ -875,19 +889,11 @@ fn output_to_a_reader_that_went_away_ends_quietly_by_sigpipe() {
     ] {
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let child = w
-            .client(args)
-            .stdout(writer)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = op_session_e2e::wait_output(child, Duration::from_secs(60));
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (status, stderr) = run_to(args, writer.into());
         assert_eq!(
-            out.status.signal(),
+            status.signal(),
             Some(libc::SIGPIPE),
-            "{args:?}: {:?}, stderr: {stderr}",
-            out.status
+            "{args:?}: {status:?}, stderr: {stderr}"
         );
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
@@ -895,15 +901,8 @@ fn output_to_a_reader_that_went_away_ends_quietly_by_sigpipe() {
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let child = w
-        .client(&["status"])
-        .stdout(full)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = op_session_e2e::wait_output(child, Duration::from_secs(60));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (status, stderr) = run_to(&["status"], full.into());
+    assert_eq!(status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with("op-session: cannot write to stdout: ") && !stderr.contains("panic"),
